@@ -1,0 +1,118 @@
+"""Reads the LocalState for one credential from the store (inside the tap's transaction)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, date, datetime, time, timedelta
+
+from agent.access.model import (
+    CredentialRecord,
+    Entitlement,
+    EntitlementKind,
+    LocalState,
+    Member,
+    Presence,
+    SiteRules,
+    TimeWindow,
+)
+
+
+def _dt(epoch_s: int | None) -> datetime | None:
+    return None if epoch_s is None else datetime.fromtimestamp(epoch_s, UTC)
+
+
+def parse_windows(raw: str | None) -> tuple[TimeWindow, ...]:
+    if not raw:
+        return ()
+    return tuple(
+        TimeWindow(
+            weekdays=frozenset(int(d) for d in w["days"]),
+            start=time.fromisoformat(w["start"]),
+            end=time.fromisoformat(w["end"]),
+        )
+        for w in json.loads(raw)
+    )
+
+
+def _entitlement(row: tuple) -> Entitlement:
+    (eid, kind, vfrom, vto, von, total, zones, windows, ffrom, fto, cred_id, used) = row
+    return Entitlement(
+        id=eid,
+        kind=EntitlementKind(kind),
+        valid_from=_dt(vfrom),
+        valid_to=_dt(vto),
+        valid_on=date.fromisoformat(von) if von else None,
+        entries_total=total,
+        entries_used=used or 0,
+        zones=frozenset(zones.split(",")) if zones else None,
+        windows=parse_windows(windows),
+        frozen_from=_dt(ffrom),
+        frozen_to=_dt(fto),
+        credential_id=cred_id,
+    )
+
+
+_ENTITLEMENTS_SQL = (
+    "SELECT e.id, e.kind, e.valid_from, e.valid_to, e.valid_on, e.entries_total, e.zones, "
+    "e.windows, e.frozen_from, e.frozen_to, e.credential_id, c.used "
+    "FROM entitlements e LEFT JOIN entry_counters c ON c.entitlement_id = e.id "
+    "WHERE e.member_id = ?"
+)
+
+
+def load_state(
+    conn: sqlite3.Connection,
+    *,
+    lookup_hash: bytes | None,
+    credential_id: str | None,
+    now: datetime,
+    rules: SiteRules,
+    need_occupancy: bool,
+) -> LocalState:
+    if lookup_hash is not None:
+        row = conn.execute(
+            "SELECT id, member_id, kind, blocked FROM credentials WHERE hash = ?", (lookup_hash,)
+        ).fetchone()
+    else:
+        row = conn.execute(
+            "SELECT id, member_id, kind, blocked FROM credentials WHERE id = ? AND kind = 'qr'",
+            (credential_id,),
+        ).fetchone()
+    if row is None:
+        return LocalState(credential=None)
+    cred = CredentialRecord(id=row[0], member_id=row[1], kind=row[2], blocked=bool(row[3]))
+    mrow = conn.execute(
+        "SELECT id, first_name, waiver_signed_on, blocked FROM members WHERE id = ?",
+        (cred.member_id,),
+    ).fetchone()
+    if mrow is None:
+        return LocalState(credential=cred)
+    member = Member(
+        id=mrow[0],
+        first_name=mrow[1],
+        waiver_signed_on=date.fromisoformat(mrow[2]) if mrow[2] else None,
+        blocked=bool(mrow[3]),
+    )
+    ents = tuple(_entitlement(r) for r in conn.execute(_ENTITLEMENTS_SQL, (member.id,)))
+    prow = conn.execute(
+        "SELECT direction, at_ms FROM presence WHERE member_id = ?", (member.id,)
+    ).fetchone()
+    presence = (
+        Presence(direction=prow[0], at=datetime.fromtimestamp(prow[1] / 1000, UTC))
+        if prow
+        else None
+    )
+    occupancy = 0
+    if need_occupancy:
+        since_ms = presence_expiry_cutoff(now, rules.presence_expiry)
+        occupancy = int(
+            conn.execute(
+                "SELECT COUNT(*) FROM presence WHERE direction = 'in' AND at_ms > ?", (since_ms,)
+            ).fetchone()[0]
+        )
+    return LocalState(cred, member, ents, presence, occupancy)
+
+
+def presence_expiry_cutoff(now: datetime, expiry: timedelta) -> int:
+    return int((now - expiry).timestamp() * 1000)

@@ -1,0 +1,222 @@
+"""Where a read becomes a decision and a durable fact.
+
+One tap = one BEGIN IMMEDIATE transaction: read the local state, run the pure engine,
+then consume the entry, move the presence and append the event. Either all of it is
+committed or none of it (a crash in between loses neither an entry nor an event).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from agent.access.engine import decide
+from agent.access.local_state import load_state
+from agent.access.model import Decision, GateContext, LocalState, SiteRules
+from agent.access.reasons import Reason
+from agent.credentials.qr_token import STEP_S, TOKEN_SKEW_STEPS
+from agent.credentials.read_parser import ParsedCredential, parse_read
+from agent.events import Event
+from agent.store.local_store import LocalStore
+from agent.store.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class TapOutcome:
+    decision: Decision
+    event: Event | None
+    first_name: str | None
+    # True when the same credential was presented again at the same reader within the
+    # repeat window: the first decision is repeated, nothing is consumed or opened again
+    repeat: bool = False
+    member_id: str | None = None
+
+    @property
+    def granted(self) -> bool:
+        return self.decision.granted
+
+
+class AccessService:
+    def __init__(
+        self,
+        store: LocalStore,
+        outbox: Outbox,
+        rules: SiteRules,
+        hmac_key: bytes,
+        public_key: Ed25519PublicKey | None = None,
+        clock: Clock = utc_now,
+        repeat_window_s: float = 1.5,
+        crash_hook: Callable[[str], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.outbox = outbox
+        self.rules = rules
+        self.hmac_key = hmac_key
+        self.public_key = public_key
+        self.clock = clock
+        self.repeat_window_s = repeat_window_s
+        # test seam to simulate a power cut at a named point inside the transaction
+        self._crash_hook = crash_hook
+        self._recent: dict[tuple[str, str], tuple[float, TapOutcome]] = {}
+        self._recent_lock = threading.Lock()
+
+    def tap(self, reader_id: str, kind: str, value: str, gate: GateContext) -> TapOutcome:
+        now = self.clock()
+        parsed = parse_read(kind, value, self.hmac_key, self.public_key, int(now.timestamp()))
+        repeat_key = (reader_id, parsed.ref or "")
+        if parsed.problem is None:
+            with self._recent_lock:
+                hit = self._recent.get(repeat_key)
+                if hit is not None and time.monotonic() - hit[0] < self.repeat_window_s:
+                    prev = hit[1]
+                    return TapOutcome(prev.decision, prev.event, prev.first_name, repeat=True,
+                                      member_id=prev.member_id)
+        outcome = self._decide_and_record(parsed, reader_id, kind, gate, now)
+        if parsed.problem is None:
+            with self._recent_lock:
+                self._recent[repeat_key] = (time.monotonic(), outcome)
+                if len(self._recent) > 256:
+                    cutoff = time.monotonic() - self.repeat_window_s
+                    self._recent = {k: v for k, v in self._recent.items() if v[0] >= cutoff}
+        return outcome
+
+    def _decide_and_record(
+        self,
+        parsed: ParsedCredential,
+        reader_id: str,
+        kind: str,
+        gate: GateContext,
+        now: datetime,
+    ) -> TapOutcome:
+        with self.store.transaction() as conn:
+            problem = parsed.problem
+            state = LocalState(credential=None)
+            if problem is None and parsed.token is not None and self._replayed(conn, parsed, now):
+                problem = Reason.REPLAYED
+            if problem is None:
+                state = load_state(
+                    conn,
+                    lookup_hash=parsed.lookup_hash,
+                    credential_id=parsed.token.credential_id if parsed.token else None,
+                    now=now,
+                    rules=self.rules,
+                    need_occupancy=self.rules.occupancy_limit is not None
+                    and gate.direction == "in",
+                )
+            decision = decide(gate, now, state, self.rules, problem)
+            member_id = state.member.id if state.member else None
+            if decision.granted and member_id is not None:
+                self._apply_grant(conn, decision, member_id, gate, now)
+                if parsed.token is not None:
+                    self._remember_token(conn, parsed)
+            if self._crash_hook:
+                self._crash_hook("before_event")
+            event = self.outbox.append(
+                conn,
+                "access.decision",
+                {
+                    "reader": reader_id,
+                    "gate": gate.gate_id,
+                    "zone": gate.zone,
+                    "direction": gate.direction,
+                    "read_kind": kind,
+                    "granted": decision.granted,
+                    "reason": decision.reason.value,
+                    "credential": state.credential.id if state.credential else None,
+                    "credential_ref": parsed.ref,
+                    "member": member_id,
+                    "entitlement": decision.entitlement_id,
+                    "consumed": decision.consume,
+                    "entries_left": decision.entries_left,
+                },
+                now,
+            )
+            if self._crash_hook:
+                self._crash_hook("before_commit")
+        log.info(
+            "decision gate=%s reason=%s seq=%d", gate.gate_id, decision.reason.value, event.seq
+        )
+        return TapOutcome(
+            decision,
+            event,
+            state.member.first_name if state.member else None,
+            member_id=member_id,
+        )
+
+    def _apply_grant(
+        self,
+        conn: sqlite3.Connection,
+        decision: Decision,
+        member_id: str,
+        gate: GateContext,
+        now: datetime,
+    ) -> None:
+        if decision.consume and decision.entitlement_id:
+            conn.execute(
+                "INSERT INTO entry_counters(entitlement_id, used) VALUES (?, 1) "
+                "ON CONFLICT(entitlement_id) DO UPDATE SET used = used + 1",
+                (decision.entitlement_id,),
+            )
+        conn.execute(
+            "INSERT INTO presence(member_id, direction, at_ms, gate) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(member_id) DO UPDATE SET direction = excluded.direction, "
+            "at_ms = excluded.at_ms, gate = excluded.gate",
+            (member_id, gate.direction, int(now.timestamp() * 1000), gate.gate_id),
+        )
+
+    def _replayed(self, conn: sqlite3.Connection, parsed: ParsedCredential, now: datetime) -> bool:
+        assert parsed.token is not None
+        row = conn.execute(
+            "SELECT expires_ms FROM used_tokens WHERE token_hash = ?", (parsed.token.digest,)
+        ).fetchone()
+        return row is not None and row[0] > now.timestamp() * 1000
+
+    def _remember_token(self, conn: sqlite3.Connection, parsed: ParsedCredential) -> None:
+        assert parsed.token is not None
+        # keep it as long as the token could still verify: its step plus the allowed skew
+        expires_ms = (parsed.token.step + 1 + TOKEN_SKEW_STEPS) * STEP_S * 1000
+        conn.execute(
+            "INSERT OR REPLACE INTO used_tokens(token_hash, expires_ms) VALUES (?, ?)",
+            (parsed.token.digest, expires_ms),
+        )
+
+    def passage_missed(self, member_id: str, entitlement_id: str | None, consumed: bool,
+                       gate_id: str, decision_seq: int) -> Event:
+        """Nobody walked through after a grant: give the entry back and say so."""
+        now = self.clock()
+        with self.store.transaction() as conn:
+            if consumed and entitlement_id:
+                conn.execute(
+                    "UPDATE entry_counters SET used = used - 1 "
+                    "WHERE entitlement_id = ? AND used > 0",
+                    (entitlement_id,),
+                )
+            conn.execute("DELETE FROM presence WHERE member_id = ? AND gate = ?",
+                         (member_id, gate_id))
+            return self.outbox.append(
+                conn,
+                "access.passage_missed",
+                {"gate": gate_id, "member": member_id, "entitlement": entitlement_id,
+                 "refunded": consumed, "decision_seq": decision_seq},
+                now,
+            )
+
+    def prune_tokens(self) -> None:
+        with self.store.transaction() as conn:
+            conn.execute("DELETE FROM used_tokens WHERE expires_ms < ?",
+                         (int(time.time() * 1000),))

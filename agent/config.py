@@ -1,0 +1,284 @@
+"""Device config: one TOML file per device, validated completely before anything starts.
+
+Errors name the file, the key path (``gates[1].zone``) and what was expected, so a
+technician can fix the file without reading code.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from agent.errors import ConfigError
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+Ident = Annotated[str, Field(pattern=_ID)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KeyMaterial(_Strict):
+    """Secrets and public keys. Values are 'base64:…', 'hex:…' or 'file:/path' (base64 inside)."""
+
+    credential_hmac_key: str = Field(
+        description="per-tenant key for hashing card UIDs (HMAC-SHA256), at least 16 bytes"
+    )
+    tenant_public_key: str | None = Field(
+        default=None, description="Ed25519 public key (32 bytes) that signs membership data"
+    )
+
+    @field_validator("credential_hmac_key")
+    @classmethod
+    def _hmac_key_long_enough(cls, value: str) -> str:
+        if not value.startswith("file:") and len(decode_key(value)) < 16:
+            raise ValueError("must decode to at least 16 bytes")
+        return value
+
+    @field_validator("tenant_public_key")
+    @classmethod
+    def _public_key_32(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("file:") and len(decode_key(value)) != 32:
+            raise ValueError("must decode to exactly 32 bytes (raw Ed25519 public key)")
+        return value
+
+
+class SitePolicy(_Strict):
+    occupancy_limit: int | None = Field(default=None, ge=1)
+    anti_passback: bool = False
+    # after this long an entry no longer blocks the next entry (timed anti-passback)
+    reentry_after_s: int = Field(default=0, ge=0)
+    waiver_required: bool = False
+    # a person still "inside" after this long is assumed gone (for occupancy)
+    presence_expiry_h: float = Field(default=12.0, gt=0)
+
+
+class ReaderConfig(_Strict):
+    model_config = ConfigDict(extra="allow", frozen=True)  # back-end options live here too
+    id: Ident
+    url: str = Field(min_length=2)
+    gate: Ident
+    direction: Literal["in", "out"] = "in"
+
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class GateConfig(_Strict):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    id: Ident
+    url: str = Field(min_length=2)
+    zone: Ident = "main"
+    pulse_ms: int = Field(default=500, ge=50, le=10_000)
+    display: Ident | None = None
+
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class PeripheralConfig(_Strict):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    id: Ident
+    url: str = Field(min_length=2)
+
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class ControlConfig(_Strict):
+    socket: str = "agent.sock"
+
+
+class MqttConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    topic_prefix: str = "es/v1"
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    batch_size: int = Field(default=200, ge=1, le=5000)
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    username: str | None = None
+    password: str | None = None
+
+
+class AgentConfig(_Strict):
+    tenant: Ident
+    device: Ident
+    site: Ident
+    data_dir: str = "data"
+    timezone: str = "Europe/Ljubljana"
+    durability: Literal["full", "normal"] = "full"
+    keys: KeyMaterial
+    site_policy: SitePolicy = SitePolicy()
+    readers: list[ReaderConfig] = []
+    gates: list[GateConfig] = []
+    displays: list[PeripheralConfig] = []
+    printers: list[PeripheralConfig] = []
+    control: ControlConfig = ControlConfig()
+    mqtt: MqttConfig | None = None
+
+    # where the file was read from; relative paths are resolved against its folder
+    source: str = Field(default="<memory>", exclude=True)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone '{value}' (e.g. 'Europe/Ljubljana')") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> AgentConfig:
+        for kind, items in (
+            ("readers", self.readers),
+            ("gates", self.gates),
+            ("displays", self.displays),
+            ("printers", self.printers),
+        ):
+            seen: set[str] = set()
+            for item in items:
+                if item.id in seen:
+                    raise ValueError(f"{kind}: id '{item.id}' is used twice")
+                seen.add(item.id)
+        gate_ids = {g.id for g in self.gates}
+        display_ids = {d.id for d in self.displays}
+        for i, reader in enumerate(self.readers):
+            if reader.gate not in gate_ids:
+                raise ValueError(
+                    f"readers[{i}].gate: '{reader.gate}' is not a gate id "
+                    f"(known: {', '.join(sorted(gate_ids)) or 'none'})"
+                )
+        for i, gate in enumerate(self.gates):
+            if gate.display is not None and gate.display not in display_ids:
+                raise ValueError(
+                    f"gates[{i}].display: '{gate.display}' is not a display id "
+                    f"(known: {', '.join(sorted(display_ids)) or 'none'})"
+                )
+        return self
+
+    # -- resolved values -------------------------------------------------------------
+
+    @property
+    def base_dir(self) -> Path:
+        return Path(self.source).parent if self.source != "<memory>" else Path.cwd()
+
+    def path(self, value: str) -> Path:
+        p = Path(value)
+        return p if p.is_absolute() else self.base_dir / p
+
+    @property
+    def data_path(self) -> Path:
+        return self.path(self.data_dir)
+
+    @property
+    def store_path(self) -> Path:
+        return self.data_path / "agent.sqlite3"
+
+    @property
+    def socket_path(self) -> Path:
+        p = Path(self.control.socket)
+        return p if p.is_absolute() else self.data_path / p
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def hmac_key(self) -> bytes:
+        return load_key(self.keys.credential_hmac_key, self, "keys.credential_hmac_key")
+
+    def tenant_public_key(self) -> bytes | None:
+        value = self.keys.tenant_public_key
+        return None if value is None else load_key(value, self, "keys.tenant_public_key")
+
+
+def decode_key(value: str) -> bytes:
+    kind, sep, body = value.partition(":")
+    if not sep:
+        raise ValueError("expected 'base64:…', 'hex:…' or 'file:/path'")
+    try:
+        if kind == "base64":
+            return base64.b64decode(body, validate=True)
+        if kind == "hex":
+            return bytes.fromhex(body)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"is not valid {kind}") from exc
+    raise ValueError(f"unknown key encoding '{kind}:' (use base64:, hex: or file:)")
+
+
+def load_key(value: str, config: AgentConfig, key_path: str) -> bytes:
+    if value.startswith("file:"):
+        path = config.path(value.removeprefix("file:"))
+        try:
+            text = path.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"{config.source}: {key_path}: cannot read key file {path}: "
+                              f"{exc.strerror}") from exc
+        try:
+            return base64.b64decode(text, validate=True)
+        except binascii.Error as exc:
+            raise ConfigError(f"{config.source}: {key_path}: key file {path} must hold base64 "
+                              "text") from exc
+    return decode_key(value)
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _describe(errors: list[Any], source: str) -> str:
+    lines = []
+    for err in errors[:10]:
+        msg = re.sub(r"^Value error, ", "", err["msg"])
+        got = err.get("input")
+        hint = ""
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (misspelt?)"
+        elif err["type"] != "missing" and not isinstance(got, dict | list):
+            hint = f" (got {got!r})"
+        lines.append(f"{source}: {_loc(tuple(err['loc']))}: {msg}{hint}")
+    more = len(errors) - 10
+    if more > 0:
+        lines.append(f"... and {more} more")
+    return "\n".join(lines)
+
+
+def parse_config(raw: dict[str, Any], source: str = "<memory>") -> AgentConfig:
+    try:
+        config = AgentConfig.model_validate({**raw, "source": source})
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc.errors(), source)) from None
+    # keys given as files must be readable now, not at the first tap
+    config.hmac_key()
+    config.tenant_public_key()
+    return config
+
+
+def load_config(path: str | Path) -> AgentConfig:
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(raw, str(path.resolve()))

@@ -1,0 +1,95 @@
+"""Compact signed member QR tokens (Ed25519, tenant key), verified offline at the gate.
+
+Layout before encoding (93 bytes): version (1) | credential id (UUID, 16) |
+valid_from (u32, epoch s) | valid_to (u32) | time step (u32, epoch s // step) | signature (64).
+Encoded as "ES1" + RFC 4648 base32 without padding: only characters of the QR
+alphanumeric mode, so the code stays small for cheap scanners.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import struct
+import uuid
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from agent.access.reasons import Reason
+
+PREFIX = "ES1"
+VERSION = 1
+STEP_S = 30
+TOKEN_SKEW_STEPS = 2  # ±60 s of phone/gate clock difference
+_BODY = struct.Struct(">B16sIII")
+_SIG_LEN = 64
+
+
+@dataclass(frozen=True, slots=True)
+class QrToken:
+    credential_id: str
+    valid_from: int
+    valid_to: int
+    step: int
+    # hash of the whole token, the key of the replay guard
+    digest: bytes
+
+
+class TokenRejected(Exception):
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+def looks_like_token(text: str) -> bool:
+    return text.startswith(PREFIX)
+
+
+def issue_token(
+    private_key: Ed25519PrivateKey, credential_id: str, valid_from: int, valid_to: int, now_s: int
+) -> str:
+    cred = uuid.UUID(credential_id).bytes
+    body = _BODY.pack(VERSION, cred, valid_from, valid_to, now_s // STEP_S)
+    raw = body + private_key.sign(body)
+    return PREFIX + base64.b32encode(raw).decode().rstrip("=")
+
+
+def verify_token(
+    text: str, public_key: Ed25519PublicKey, now_s: int, skew_steps: int = TOKEN_SKEW_STEPS
+) -> QrToken:
+    """Check encoding, signature, validity and freshness; raises TokenRejected."""
+    body_b32 = text[len(PREFIX):]
+    expected_len = _BODY.size + _SIG_LEN
+    if len(body_b32) > 2 * expected_len:
+        raise TokenRejected(Reason.MALFORMED_CREDENTIAL, "token too long")
+    try:
+        raw = base64.b32decode(body_b32 + "=" * (-len(body_b32) % 8))
+    except (binascii.Error, ValueError):
+        raise TokenRejected(Reason.MALFORMED_CREDENTIAL, "token is not base32") from None
+    if len(raw) != expected_len:
+        raise TokenRejected(Reason.MALFORMED_CREDENTIAL, f"token has {len(raw)} bytes")
+    body, signature = raw[: _BODY.size], raw[_BODY.size:]
+    version, cred, valid_from, valid_to, step = _BODY.unpack(body)
+    if version != VERSION:
+        raise TokenRejected(Reason.MALFORMED_CREDENTIAL, f"token version {version}")
+    try:
+        public_key.verify(signature, body)
+    except InvalidSignature:
+        raise TokenRejected(Reason.BAD_SIGNATURE, "token signature does not verify") from None
+    if now_s < valid_from:
+        raise TokenRejected(Reason.NOT_YET_VALID, "token not yet valid")
+    if now_s >= valid_to:
+        raise TokenRejected(Reason.EXPIRED, "token expired")
+    if abs(now_s // STEP_S - step) > skew_steps:
+        # an old screenshot, or a phone clock far off
+        raise TokenRejected(Reason.EXPIRED, "token time step is stale")
+    return QrToken(
+        credential_id=str(uuid.UUID(bytes=cred)),
+        valid_from=valid_from,
+        valid_to=valid_to,
+        step=step,
+        digest=hashlib.sha256(raw).digest(),
+    )

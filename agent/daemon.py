@@ -1,0 +1,209 @@
+"""The agent daemon: opens the peripherals named in the config, routes each read to its
+gate, decides, pulses, shows the message and records the event.
+
+A broken config or a back-end that cannot load stops start-up before anything runs:
+there is never a half-working daemon at a gate.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from agent import __version__
+from agent.access.model import GateContext, SiteRules
+from agent.access.service import AccessService, Clock, TapOutcome, utc_now
+from agent.config import AgentConfig, GateConfig, ReaderConfig
+from agent.errors import BadInput, ConfigError
+from agent.live_feed import LiveFeed
+from agent.store.local_store import LocalStore
+from agent.store.outbox import Outbox
+from drivers.errors import DriverError
+from drivers.protocols import (
+    CardRead,
+    CardReader,
+    Display,
+    DisplayMessage,
+    DisplayStyle,
+    Gate,
+    GatePulse,
+    Printer,
+)
+from drivers.registry import Role, open_peripheral
+
+log = logging.getLogger(__name__)
+
+
+def site_rules(config: AgentConfig) -> SiteRules:
+    p = config.site_policy
+    return SiteRules(
+        tz=config.zone,
+        anti_passback=p.anti_passback,
+        reentry_after=timedelta(seconds=p.reentry_after_s),
+        waiver_required=p.waiver_required,
+        occupancy_limit=p.occupancy_limit,
+        presence_expiry=timedelta(hours=p.presence_expiry_h),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Grant:
+    member_id: str
+    entitlement_id: str | None
+    consumed: bool
+    seq: int
+
+
+class AgentDaemon:
+    def __init__(self, config: AgentConfig, clock: Clock = utc_now) -> None:
+        self.config = config
+        self.feed = LiveFeed()
+        self.store = LocalStore(config.store_path, config.durability)
+        self.outbox = Outbox(self.store, config.tenant, config.device)
+        public = config.tenant_public_key()
+        self.access = AccessService(
+            self.store,
+            self.outbox,
+            site_rules(config),
+            config.hmac_key(),
+            Ed25519PublicKey.from_public_bytes(public) if public else None,
+            clock=clock,
+        )
+        self.readers: dict[str, CardReader] = {}
+        self.gates: dict[str, Gate] = {}
+        self.displays: dict[str, Display] = {}
+        self.printers: dict[str, Printer] = {}
+        self._reader_cfg: dict[str, ReaderConfig] = {r.id: r for r in config.readers}
+        self._gate_cfg: dict[str, GateConfig] = {g.id: g for g in config.gates}
+        # grants waiting for the gate to report a passage, oldest first, per gate
+        self._awaiting_passage: dict[str, list[_Grant]] = {g.id: [] for g in config.gates}
+        self._passage_lock = threading.Lock()
+        self.started_at: float | None = None
+        self.decisions = 0
+        self.last_decision_monotonic: float | None = None
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def _open_all(self) -> None:
+        plan: list[tuple[Role, Any, dict[str, Any]]] = [
+            ("display", d, self.displays) for d in self.config.displays
+        ]
+        plan += [("gate", g, self.gates) for g in self.config.gates]
+        plan += [("printer", p, self.printers) for p in self.config.printers]
+        plan += [("reader", r, self.readers) for r in self.config.readers]
+        for role, cfg, target in plan:
+            try:
+                target[cfg.id] = open_peripheral(role, cfg.id, cfg.url, cfg.options())
+            except DriverError as exc:
+                raise ConfigError(f"{self.config.source}: {role} '{cfg.id}' ({cfg.url}): {exc}") \
+                    from exc
+
+    def start(self) -> None:
+        self._open_all()
+        for display in self.displays.values():
+            display.start()
+        for gate in self.gates.values():
+            gate.set_passage_handler(self._on_passage)
+            gate.start()
+        for printer in self.printers.values():
+            printer.start()
+        for reader in self.readers.values():
+            reader.start(self.handle_read)
+        self.started_at = time.monotonic()
+        log.info(
+            "agent started tenant=%s device=%s version=%s readers=%d gates=%d",
+            self.config.tenant, self.config.device, __version__, len(self.readers),
+            len(self.gates),
+        )
+
+    def stop(self) -> None:
+        for group in (self.readers, self.gates, self.displays, self.printers):
+            for peripheral in group.values():
+                try:
+                    peripheral.stop()
+                except Exception:  # a stuck peripheral must not keep the others running
+                    log.exception("stopping %s failed", peripheral.id)
+        self.store.close()
+        log.info("agent stopped")
+
+    # -- the tap path -------------------------------------------------------------
+
+    def handle_read(self, read: CardRead) -> TapOutcome:
+        reader_cfg = self._reader_cfg.get(read.reader_id)
+        if reader_cfg is None:
+            raise BadInput(f"read from unknown reader '{read.reader_id}'")
+        gate_cfg = self._gate_cfg[reader_cfg.gate]
+        gate_ctx = GateContext(gate_cfg.id, gate_cfg.zone, reader_cfg.direction)
+        outcome = self.access.tap(read.reader_id, read.kind, read.value, gate_ctx)
+        decision = outcome.decision
+        if decision.granted and not outcome.repeat:
+            if outcome.event is not None and outcome.member_id is not None:
+                with self._passage_lock:
+                    queue = self._awaiting_passage[gate_cfg.id]
+                    queue.append(_Grant(outcome.member_id, decision.entitlement_id,
+                                        decision.consume, outcome.event.seq))
+                    del queue[:-16]
+            self.gates[gate_cfg.id].open(reader_cfg.direction, gate_cfg.pulse_ms)
+            self.feed.publish({"kind": "pulse", "gate": gate_cfg.id,
+                               "direction": reader_cfg.direction, "pulse_ms": gate_cfg.pulse_ms})
+        if gate_cfg.display and gate_cfg.display in self.displays:
+            style = DisplayStyle.GRANTED if decision.granted else DisplayStyle.DENIED
+            self.displays[gate_cfg.display].show(DisplayMessage(decision.message, style))
+        self.decisions += 1
+        self.last_decision_monotonic = time.monotonic()
+        self.feed.publish({
+            "kind": "decision",
+            "gate": gate_cfg.id,
+            "reader": read.reader_id,
+            "granted": decision.granted,
+            "reason": decision.reason.value,
+            "message": decision.message,
+            "repeat": outcome.repeat,
+            "seq": outcome.event.seq if outcome.event else None,
+            "latency_ms": round((time.monotonic() - read.seen_at) * 1000, 3),
+        })
+        return outcome
+
+    def _on_passage(self, pulse: GatePulse, passed: bool) -> None:
+        with self._passage_lock:
+            queue = self._awaiting_passage.get(pulse.gate_id, [])
+            grant = queue.pop(0) if queue else None
+        if grant is None or passed:
+            return
+        try:
+            event = self.access.passage_missed(grant.member_id, grant.entitlement_id,
+                                               grant.consumed, pulse.gate_id, grant.seq)
+        except Exception:
+            log.exception("recording a missed passage at gate %s failed", pulse.gate_id)
+            return
+        self.feed.publish({"kind": "passage_missed", "gate": pulse.gate_id, "seq": event.seq})
+
+    # -- observation --------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        peripherals = []
+        for role, group in (("reader", self.readers), ("gate", self.gates),
+                            ("display", self.displays), ("printer", self.printers)):
+            for pid, p in group.items():
+                h = p.health()
+                peripherals.append({"id": pid, "role": role, "url": getattr(p, "url", ""),
+                                    "health": h.state.value, "detail": h.detail,
+                                    "dropped": dict(h.dropped)})
+        return {
+            "tenant": self.config.tenant,
+            "device": self.config.device,
+            "site": self.config.site,
+            "version": __version__,
+            "uptime_s": round(time.monotonic() - self.started_at, 1) if self.started_at else 0,
+            "membership_version": self.store.membership_version(),
+            "outbox_depth": self.outbox.depth(),
+            "last_seq": self.outbox.last_seq(),
+            "decisions": self.decisions,
+            "peripherals": peripherals,
+        }

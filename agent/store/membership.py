@@ -1,0 +1,201 @@
+"""Membership data on the device: validated change records, applied atomically.
+
+The same change format is used by signed change batches from the bridge, snapshots
+and the simulator's synthetic loads. Only keyed hashes of UIDs are accepted from the
+network; clear UIDs are hashed here and dropped (simulator/demo loads only).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from agent.credentials.credential_hash import credential_hash
+from agent.credentials.read_parser import normalise_uid
+
+_ID = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class _Change(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WindowSpec(_Change):
+    days: list[Annotated[int, Field(ge=0, le=6)]] = Field(min_length=1)
+    start: Annotated[str, Field(pattern=r"^\d\d:\d\d$")]
+    end: Annotated[str, Field(pattern=r"^\d\d:\d\d$")]
+
+
+class MemberUpsert(_Change):
+    entity: Literal["member"]
+    op: Literal["upsert"]
+    id: _ID
+    first_name: Annotated[str, Field(max_length=40)] = ""
+    waiver_signed_on: date | None = None
+    blocked: bool = False
+
+
+class CredentialUpsert(_Change):
+    entity: Literal["credential"]
+    op: Literal["upsert"]
+    id: _ID
+    member_id: _ID
+    kind: Literal["card", "qr", "voucher"]
+    # hex of HMAC-SHA256; absent for signed-QR-only credentials
+    hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+    blocked: bool = False
+
+
+class EntitlementUpsert(_Change):
+    entity: Literal["entitlement"]
+    op: Literal["upsert"]
+    id: _ID
+    member_id: _ID
+    kind: Literal["membership", "punch_card", "day_ticket", "gift_voucher"]
+    valid_from: int | None = None
+    valid_to: int | None = None
+    valid_on: date | None = None
+    entries_total: Annotated[int, Field(ge=0)] | None = None
+    zones: list[_ID] | None = None
+    windows: list[WindowSpec] = []
+    frozen_from: int | None = None
+    frozen_to: int | None = None
+    credential_id: _ID | None = None
+
+
+class Delete(_Change):
+    entity: Literal["member", "credential", "entitlement"]
+    op: Literal["delete"]
+    id: _ID
+
+
+Change = Annotated[
+    MemberUpsert | CredentialUpsert | EntitlementUpsert | Delete, Field(union_mode="left_to_right")
+]
+CHANGES = TypeAdapter(list[Change])
+
+
+AnyChange = MemberUpsert | CredentialUpsert | EntitlementUpsert | Delete
+
+
+def parse_changes(raw: object) -> list[AnyChange]:
+    """Validate a list of change dicts; raises pydantic.ValidationError."""
+    return CHANGES.validate_python(raw)
+
+
+def apply_changes(conn: sqlite3.Connection, changes: Sequence[_Change]) -> None:
+    """Apply inside the caller's transaction, in order."""
+    for ch in changes:
+        if isinstance(ch, MemberUpsert):
+            conn.execute(
+                "INSERT INTO members(id, first_name, waiver_signed_on, blocked) VALUES (?,?,?,?) "
+                "ON CONFLICT(id) DO UPDATE SET first_name=excluded.first_name, "
+                "waiver_signed_on=excluded.waiver_signed_on, blocked=excluded.blocked",
+                (ch.id, ch.first_name,
+                 ch.waiver_signed_on.isoformat() if ch.waiver_signed_on else None, int(ch.blocked)),
+            )
+        elif isinstance(ch, CredentialUpsert):
+            # the id is the stable key; a re-issued card gets a new hash under the same id
+            conn.execute("DELETE FROM credentials WHERE id = ?", (ch.id,))
+            conn.execute(
+                "INSERT OR REPLACE INTO credentials(hash, id, member_id, kind, blocked) "
+                "VALUES (?,?,?,?,?)",
+                # signed-QR credentials have no hash: key them by a marked id instead, which
+                # can never equal a 32-byte HMAC
+                (bytes.fromhex(ch.hash) if ch.hash else b"id:" + ch.id.encode(), ch.id,
+                 ch.member_id,
+                 ch.kind, int(ch.blocked)),
+            )
+        elif isinstance(ch, EntitlementUpsert):
+            conn.execute(
+                "INSERT OR REPLACE INTO entitlements(id, member_id, kind, valid_from, valid_to, "
+                "valid_on, entries_total, zones, windows, frozen_from, frozen_to, credential_id) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                _entitlement_row(ch),
+            )
+        elif isinstance(ch, Delete):
+            _delete(conn, ch.entity, ch.id)
+
+
+def _entitlement_row(ch: EntitlementUpsert) -> tuple:
+    return (
+        ch.id, ch.member_id, ch.kind, ch.valid_from, ch.valid_to,
+        ch.valid_on.isoformat() if ch.valid_on else None, ch.entries_total,
+        ",".join(ch.zones) if ch.zones is not None else None,
+        json.dumps([w.model_dump() for w in ch.windows]) if ch.windows else None,
+        ch.frozen_from, ch.frozen_to, ch.credential_id,
+    )
+
+
+def _delete(conn: sqlite3.Connection, entity: str, entity_id: str) -> None:
+    if entity == "member":
+        # erasure: nothing of the person may stay on the device
+        ent_ids = [r[0] for r in conn.execute(
+            "SELECT id FROM entitlements WHERE member_id = ?", (entity_id,))]
+        conn.executemany("DELETE FROM entry_counters WHERE entitlement_id = ?",
+                         [(e,) for e in ent_ids])
+        conn.execute("DELETE FROM entitlements WHERE member_id = ?", (entity_id,))
+        conn.execute("DELETE FROM credentials WHERE member_id = ?", (entity_id,))
+        conn.execute("DELETE FROM presence WHERE member_id = ?", (entity_id,))
+        conn.execute("DELETE FROM members WHERE id = ?", (entity_id,))
+    elif entity == "credential":
+        conn.execute("DELETE FROM credentials WHERE id = ?", (entity_id,))
+    else:
+        conn.execute("DELETE FROM entry_counters WHERE entitlement_id = ?", (entity_id,))
+        conn.execute("DELETE FROM entitlements WHERE id = ?", (entity_id,))
+
+
+class SyntheticMember(BaseModel):
+    """A demo/simulator member with a clear UID, hashed on arrival and never stored clear."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: _ID
+    first_name: Annotated[str, Field(max_length=40)]
+    uid: Annotated[str, Field(max_length=64)] | None = None
+    code: Annotated[str, Field(max_length=256)] | None = None
+    waiver_signed_on: date | None = None
+    entitlement: EntitlementUpsert | None = None
+
+
+def synthetic_changes(
+    key: bytes, members: Iterable[SyntheticMember]
+) -> tuple[list[tuple], list[tuple], list[tuple]]:
+    """Rows for bulk insert: (members, credentials, entitlements)."""
+    mrows, crows, erows = [], [], []
+    for m in members:
+        mrows.append((m.id, m.first_name,
+                      m.waiver_signed_on.isoformat() if m.waiver_signed_on else None, 0))
+        if m.uid:
+            uid = normalise_uid(m.uid)
+            if uid is None:
+                raise ValueError(f"member {m.id}: uid is not 4-10 bytes of hex")
+            crows.append((credential_hash(key, "uid", uid), f"{m.id}-card", m.id, "card", 0))
+        if m.code:
+            crows.append((credential_hash(key, "qr", m.code), f"{m.id}-code", m.id, "voucher", 0))
+        if m.entitlement:
+            erows.append(_entitlement_row(m.entitlement))
+    return mrows, crows, erows
+
+
+def bulk_insert(
+    conn: sqlite3.Connection,
+    mrows: list[tuple],
+    crows: list[tuple],
+    erows: list[tuple],
+) -> None:
+    conn.executemany(
+        "INSERT OR REPLACE INTO members(id, first_name, waiver_signed_on, blocked) "
+        "VALUES (?,?,?,?)", mrows)
+    conn.executemany(
+        "INSERT OR REPLACE INTO credentials(hash, id, member_id, kind, blocked) VALUES (?,?,?,?,?)",
+        crows)
+    conn.executemany(
+        "INSERT OR REPLACE INTO entitlements(id, member_id, kind, valid_from, valid_to, valid_on, "
+        "entries_total, zones, windows, frozen_from, frozen_to, credential_id) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", erows)
+

@@ -1,0 +1,96 @@
+"""Schema of the agent's SQLite store and its migrations (PRAGMA user_version).
+
+Each migration is a function applied once, in order, inside one transaction, so a
+power cut during an upgrade leaves the previous version intact.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+import sqlite_utils
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    db["meta"].create({"key": str, "value": str}, pk="key")
+    db["members"].create(
+        {"id": str, "first_name": str, "waiver_signed_on": str, "blocked": int},
+        pk="id",
+        not_null={"first_name", "blocked"},
+        defaults={"blocked": 0, "first_name": ""},
+    )
+    # hash = HMAC-SHA256(tenant key, kind + ":" + normalised UID/code); never the UID itself
+    db["credentials"].create(
+        {"hash": bytes, "id": str, "member_id": str, "kind": str, "blocked": int},
+        pk="hash",
+        not_null={"id", "member_id", "kind", "blocked"},
+        defaults={"blocked": 0},
+    )
+    db["credentials"].create_index(["member_id"])
+    db["credentials"].create_index(["id"], unique=True)
+    db["entitlements"].create(
+        {
+            "id": str,
+            "member_id": str,
+            "kind": str,
+            "valid_from": int,  # epoch seconds, UTC
+            "valid_to": int,  # exclusive
+            "valid_on": str,  # ISO date, day tickets
+            "entries_total": int,
+            "zones": str,  # comma separated, NULL = all
+            "windows": str,  # JSON list of {"days": [0..6], "start": "HH:MM", "end": "HH:MM"}
+            "frozen_from": int,
+            "frozen_to": int,
+            "credential_id": str,
+        },
+        pk="id",
+        not_null={"member_id", "kind"},
+    )
+    db["entitlements"].create_index(["member_id"])
+    # local consumption, kept apart from entitlements so a change batch from the
+    # bridge never resets entries used here
+    db["entry_counters"].create({"entitlement_id": str, "used": int}, pk="entitlement_id",
+                                not_null={"used"})
+    db["presence"].create(
+        {"member_id": str, "direction": str, "at_ms": int, "gate": str}, pk="member_id"
+    )
+    db["presence"].create_index(["direction", "at_ms"])
+    db["used_tokens"].create({"token_hash": bytes, "expires_ms": int}, pk="token_hash")
+    db["used_tokens"].create_index(["expires_ms"])
+    db["outbox"].create(
+        {"seq": int, "id": str, "type": str, "ts": str, "data": str, "created_ms": int},
+        pk="seq",
+        not_null={"id", "type", "ts", "data", "created_ms"},
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the store to SCHEMA_VERSION; returns the version it was at before."""
+    before = current_version(conn)
+    if before > SCHEMA_VERSION:
+        from agent.errors import StoreError
+
+        raise StoreError(
+            f"store schema version {before} is newer than this agent understands "
+            f"({SCHEMA_VERSION}); install the newer agent or restore a backup"
+        )
+    db = sqlite_utils.Database(conn)
+    for version in range(before, SCHEMA_VERSION):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            MIGRATIONS[version](db)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return before

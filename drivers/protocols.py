@@ -1,0 +1,152 @@
+"""The four peripheral roles, as small Protocols the core depends on.
+
+Every back-end (simulator or hardware) implements one of these and is picked by the
+URL scheme in the device config (see ``drivers.registry``). The core never imports a
+back-end module directly.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+ReadKind = Literal["uid", "qr"]
+
+
+@dataclass(frozen=True, slots=True)
+class CardRead:
+    """One thing a reader saw: a card UID (hex, upper case) or the text of a QR/barcode."""
+
+    reader_id: str
+    kind: ReadKind
+    value: str
+    # time.monotonic() when the reader saw it, for latency measurement
+    seen_at: float
+    # extra, back-end specific facts (e.g. NTAG 424 SUN parameters); never logged
+    extra: tuple[tuple[str, str], ...] = ()
+
+
+class HealthState(enum.StrEnum):
+    OK = "ok"
+    DEGRADED = "degraded"
+    DOWN = "down"
+
+
+@dataclass(frozen=True, slots=True)
+class PeripheralHealth:
+    state: HealthState
+    detail: str = ""
+    # counted reasons for dropped input, e.g. {"bad_parity": 3}
+    dropped: tuple[tuple[str, int], ...] = ()
+
+    @staticmethod
+    def ok(detail: str = "") -> PeripheralHealth:
+        return PeripheralHealth(HealthState.OK, detail)
+
+
+# What the core does with a read; its return value is handed back to whoever injected
+# the read (the simulator shows the decision), hardware back-ends ignore it.
+ReadHandler = Callable[[CardRead], Any]
+
+
+@runtime_checkable
+class CardReader(Protocol):
+    id: str
+
+    def start(self, on_read: ReadHandler) -> None:
+        """Begin delivering reads (from a thread of the back-end's own)."""
+
+    def stop(self) -> None: ...
+
+    def health(self) -> PeripheralHealth: ...
+
+
+@runtime_checkable
+class InjectableReader(Protocol):
+    """A reader that accepts reads from outside (the simulator back-end)."""
+
+    def inject(self, kind: ReadKind, value: str) -> Any: ...
+
+
+Direction = Literal["in", "out"]
+
+
+@dataclass(frozen=True, slots=True)
+class GatePulse:
+    gate_id: str
+    direction: Direction
+    pulse_ms: int
+
+
+# Called by a gate back-end when it learns whether a person went through after a pulse
+# (passage sensor wired) — False means the gate timed out with nobody passing.
+PassageHandler = Callable[[GatePulse, bool], None]
+
+
+@runtime_checkable
+class Gate(Protocol):
+    id: str
+
+    def start(self) -> None: ...
+
+    def open(self, direction: Direction, pulse_ms: int) -> None:
+        """Release the gate once for one passage. Must not block for the pulse length."""
+
+    def set_passage_handler(self, handler: PassageHandler) -> None:
+        """Back-ends without passage feedback never call the handler."""
+
+    def stop(self) -> None: ...
+
+    def health(self) -> PeripheralHealth: ...
+
+
+class DisplayStyle(enum.StrEnum):
+    GRANTED = "granted"
+    DENIED = "denied"
+    INFO = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class DisplayMessage:
+    text: str
+    style: DisplayStyle = DisplayStyle.INFO
+    # seconds to keep it before going back to the idle screen
+    hold_s: float = 3.0
+
+
+@runtime_checkable
+class Display(Protocol):
+    id: str
+
+    def start(self) -> None: ...
+
+    def show(self, message: DisplayMessage) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def health(self) -> PeripheralHealth: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PrintJob:
+    """Raw bytes for the printer, already rendered (e.g. ESC/POS) by the caller."""
+
+    job_id: str
+    payload: bytes
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Printer(Protocol):
+    id: str
+
+    def start(self) -> None: ...
+
+    def print_job(self, job: PrintJob) -> None:
+        """Send one job; raises drivers.errors.PrinterError when it could not be printed."""
+
+    def stop(self) -> None: ...
+
+    def health(self) -> PeripheralHealth: ...

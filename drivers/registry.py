@@ -1,0 +1,63 @@
+"""Back-end lookup by URL scheme, per peripheral role (like pyserial's serial_for_url).
+
+Back-ends are named as "module:Class" strings and imported only when a config asks
+for them, so a Pi installs only the extras for what it drives. Every back-end class is
+constructed as ``Class(id, url, options)`` where ``options`` is the config table of the
+peripheral minus ``id`` and ``url``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from drivers.errors import BackendUnavailable, BadPeripheralUrl, UnknownBackend
+
+Role = Literal["reader", "gate", "display", "printer"]
+
+# scheme -> ("module:Class", pip extra that provides its library)
+BACKENDS: dict[Role, dict[str, tuple[str, str | None]]] = {
+    "reader": {
+        "sim": ("drivers.sim_reader:SimReader", None),
+    },
+    "gate": {
+        "sim": ("drivers.sim_gate:SimGate", None),
+    },
+    "display": {
+        "sim": ("drivers.sim_display:SimDisplay", None),
+    },
+    "printer": {
+        "sim": ("drivers.sim_printer:SimPrinter", None),
+    },
+}
+
+
+def url_scheme(url: str) -> str:
+    scheme, sep, _rest = url.partition(":")
+    if not sep or not scheme:
+        raise BadPeripheralUrl(f"'{url}' has no scheme; expected e.g. 'sim:' or 'nfc:usb'")
+    return scheme.lower()
+
+
+def backend_class(role: Role, url: str) -> type[Any]:
+    scheme = url_scheme(url)
+    table = BACKENDS[role]
+    if scheme not in table:
+        known = ", ".join(sorted(f"{s}:" for s in table))
+        raise UnknownBackend(f"no {role} back-end for '{scheme}:' (known: {known})")
+    target, extra = table[scheme]
+    module_name, _, class_name = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        hint = f"pip install 'edge-suite[{extra}]'" if extra else "reinstall edge-suite"
+        raise BackendUnavailable(
+            f"{role} back-end '{scheme}:' cannot load ({exc}); install it with: {hint}"
+        ) from exc
+    return getattr(module, class_name)
+
+
+def open_peripheral(role: Role, peripheral_id: str, url: str, options: Mapping[str, Any]) -> Any:
+    cls = backend_class(role, url)
+    return cls(peripheral_id, url, dict(options))

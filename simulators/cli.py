@@ -1,0 +1,211 @@
+"""``edge-sim``: technician simulators that talk to a running agent over its local socket."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+
+from agent.config import load_config
+from agent.errors import EdgeError
+from simulators.control_client import AgentUnreachable, ControlClient
+from simulators.member_generator import generate, uid_for
+
+app = typer.Typer(help="Simulators for technicians: tap cards, show QR codes, watch gates.",
+                  no_args_is_help=True)
+out = Console()
+err = Console(stderr=True)
+
+ConfigOpt = typer.Option(
+    Path(os.environ.get("EDGE_AGENT_CONFIG", "demo/data/agent.toml")), "--config", "-c",
+    help="the running agent's config (to find its control socket)",
+)
+SocketOpt = typer.Option(None, "--socket", help="control socket path (overrides --config)")
+JsonOpt = typer.Option(False, "--json", help="machine-readable output")
+
+
+def _client(config: Path, socket: Path | None) -> ControlClient:
+    if socket is not None:
+        return ControlClient(socket)
+    try:
+        return ControlClient(load_config(config).socket_path)
+    except EdgeError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _call(client: ControlClient, op: str, **fields: Any) -> dict[str, Any]:
+    try:
+        reply = client.request(op, **fields)
+    except AgentUnreachable as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(3) from None
+    if not reply.get("ok"):
+        err.print(f"[red]agent refused:[/red] {reply.get('error')}")
+        raise typer.Exit(1)
+    return reply
+
+
+def _show_decision(reply: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(reply))
+        return
+    colour = "green" if reply["granted"] else "red"
+    table = Table(show_header=False)
+    table.add_row("decision", f"[{colour}]{'GRANTED' if reply['granted'] else 'DENIED'}[/]")
+    table.add_row("reason", reply["reason"])
+    table.add_row("display", reply["message"])
+    if reply.get("entries_left") is not None:
+        table.add_row("entries left", str(reply["entries_left"]))
+    table.add_row("event seq", str(reply.get("seq")))
+    if reply.get("repeat"):
+        table.add_row("note", "repeat of the previous tap (nothing consumed, gate not opened)")
+    out.print(table)
+
+
+@app.command()
+def tap(
+    uid: str | None = typer.Argument(None, help="card UID in hex, e.g. 04A1B2C3D4E5F6"),
+    member: int | None = typer.Option(None, "--member", "-m",
+                                      help="tap the card of synthetic member N instead"),
+    reader: str = typer.Option("entry", "--reader", "-r"),
+    config: Path = ConfigOpt,
+    socket: Path | None = SocketOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Present a card UID at a (simulated) reader of the running agent."""
+    if uid is None and member is None:
+        err.print("give a UID or --member N")
+        raise typer.Exit(2)
+    value = uid if uid is not None else uid_for(member or 0)
+    reply = _call(_client(config, socket), "present", reader=reader, kind="uid", value=value)
+    _show_decision(reply, as_json)
+
+
+@app.command()
+def qr(
+    text: str = typer.Argument(..., help="the text the QR code carries"),
+    reader: str = typer.Option("entry", "--reader", "-r"),
+    config: Path = ConfigOpt,
+    socket: Path | None = SocketOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Present QR code text at a (simulated) reader."""
+    reply = _call(_client(config, socket), "present", reader=reader, kind="qr", value=text)
+    _show_decision(reply, as_json)
+
+
+@app.command()
+def gate(
+    config: Path = ConfigOpt,
+    socket: Path | None = SocketOpt,
+    as_json: bool = JsonOpt,
+    count: int = typer.Option(0, help="stop after this many items (0 = until Ctrl-C)"),
+) -> None:
+    """Watch gate pulses and decisions live."""
+    client = _client(config, socket)
+    seen = 0
+    try:
+        for item in client.watch():
+            if item.get("watching"):
+                if not as_json:
+                    err.print("watching; Ctrl-C to stop")
+                continue
+            if as_json:
+                print(json.dumps(item), flush=True)
+            elif item["kind"] == "pulse":
+                out.print(f"[bold]PULSE[/] gate={item['gate']} direction={item['direction']} "
+                          f"{item['pulse_ms']} ms")
+            elif item["kind"] == "decision":
+                colour = "green" if item["granted"] else "red"
+                out.print(f"[{colour}]{item['reason']}[/] gate={item['gate']} "
+                          f"reader={item['reader']} \"{item['message']}\" "
+                          f"{item['latency_ms']} ms")
+            else:
+                out.print(str(item))
+            seen += 1
+            if count and seen >= count:
+                return
+    except AgentUnreachable as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(3) from None
+    except KeyboardInterrupt:
+        return
+
+
+@app.command()
+def members(
+    count: int = typer.Option(1000, "--count", "-n", min=1, max=5_000_000),
+    start: int = typer.Option(1, help="index of the first synthetic member"),
+    chunk: int = typer.Option(5000, min=1, max=50_000),
+    config: Path = ConfigOpt,
+    socket: Path | None = SocketOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Load a synthetic membership set of N members into the running agent."""
+    client = _client(config, socket)
+    loaded = 0
+    batch: list[dict[str, Any]] = []
+    samples: list[dict[str, Any]] = []
+    with Progress("[progress.description]{task.description}", BarColumn(),
+                  MofNCompleteColumn(), TimeRemainingColumn(), console=err,
+                  disable=as_json) as progress:
+        task = progress.add_task("loading members", total=count)
+
+        def flush() -> None:
+            nonlocal loaded
+            reply = _call(client, "members.load", members=batch)
+            loaded += reply["loaded"]
+            progress.advance(task, reply["loaded"])
+            batch.clear()
+
+        for record in generate(count, start):
+            kind = record.pop("kind")
+            if len(samples) < 5:
+                samples.append({"member": int(record["id"][1:]), "uid": record["uid"],
+                                "name": record["first_name"], "kind": kind})
+            batch.append(record)
+            if len(batch) >= chunk:
+                flush()
+        if batch:
+            flush()
+    if as_json:
+        print(json.dumps({"loaded": loaded, "samples": samples}))
+        return
+    table = Table(title=f"{loaded} members loaded; try these cards")
+    for col in ("member", "uid", "name", "kind"):
+        table.add_column(col)
+    for s in samples:
+        table.add_row(str(s["member"]), s["uid"], s["name"], s["kind"])
+    out.print(table)
+    out.print("tap one with: edge-sim tap --member N")
+
+
+@app.command()
+def status(config: Path = ConfigOpt, socket: Path | None = SocketOpt,
+           as_json: bool = JsonOpt) -> None:
+    """Show the running agent's state and peripheral health."""
+    reply = _call(_client(config, socket), "status")
+    if as_json:
+        print(json.dumps(reply))
+        return
+    table = Table(title=f"agent {reply['device']} ({reply['tenant']} / {reply['site']})")
+    table.add_column("fact")
+    table.add_column("value")
+    for key in ("version", "uptime_s", "membership_version", "outbox_depth", "last_seq",
+                "decisions"):
+        table.add_row(key, str(reply[key]))
+    out.print(table)
+    pt = Table(title="peripherals")
+    for col in ("id", "role", "url", "health", "detail"):
+        pt.add_column(col)
+    for p in reply["peripherals"]:
+        colour = {"ok": "green", "degraded": "yellow"}.get(p["health"], "red")
+        pt.add_row(p["id"], p["role"], p["url"], f"[{colour}]{p['health']}[/]", p["detail"])
+    out.print(pt)
