@@ -35,8 +35,15 @@ def parse_windows(raw: str | None) -> tuple[TimeWindow, ...]:
     )
 
 
-def _entitlement(row: tuple) -> Entitlement:
-    (eid, kind, vfrom, vto, von, total, zones, windows, ffrom, fto, cred_id, used) = row
+def _remote_uses(raw: str | None, device: str) -> int:
+    if not raw:
+        return 0
+    return sum(int(n) for d, n in json.loads(raw).items() if d != device)
+
+
+def _entitlement(row: tuple, device: str) -> Entitlement:
+    (eid, kind, vfrom, vto, von, total, zones, windows, ffrom, fto, cred_id, used,
+     remote) = row
     return Entitlement(
         id=eid,
         kind=EntitlementKind(kind),
@@ -44,7 +51,7 @@ def _entitlement(row: tuple) -> Entitlement:
         valid_to=_dt(vto),
         valid_on=date.fromisoformat(von) if von else None,
         entries_total=total,
-        entries_used=used or 0,
+        entries_used=(used or 0) + _remote_uses(remote, device),
         zones=frozenset(zones.split(",")) if zones else None,
         windows=parse_windows(windows),
         frozen_from=_dt(ffrom),
@@ -55,7 +62,7 @@ def _entitlement(row: tuple) -> Entitlement:
 
 _ENTITLEMENTS_SQL = (
     "SELECT e.id, e.kind, e.valid_from, e.valid_to, e.valid_on, e.entries_total, e.zones, "
-    "e.windows, e.frozen_from, e.frozen_to, e.credential_id, c.used "
+    "e.windows, e.frozen_from, e.frozen_to, e.credential_id, c.used, e.used_remote "
     "FROM entitlements e LEFT JOIN entry_counters c ON c.entitlement_id = e.id "
     "WHERE e.member_id = ?"
 )
@@ -69,6 +76,7 @@ def load_state(
     now: datetime,
     rules: SiteRules,
     need_occupancy: bool,
+    device: str,
 ) -> LocalState:
     if lookup_hash is not None:
         row = conn.execute(
@@ -94,7 +102,7 @@ def load_state(
         waiver_signed_on=date.fromisoformat(mrow[2]) if mrow[2] else None,
         blocked=bool(mrow[3]),
     )
-    ents = tuple(_entitlement(r) for r in conn.execute(_ENTITLEMENTS_SQL, (member.id,)))
+    ents = tuple(_entitlement(r, device) for r in conn.execute(_ENTITLEMENTS_SQL, (member.id,)))
     prow = conn.execute(
         "SELECT direction, at_ms FROM presence WHERE member_id = ?", (member.id,)
     ).fetchone()

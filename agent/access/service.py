@@ -117,6 +117,7 @@ class AccessService:
                     rules=self.rules,
                     need_occupancy=self.rules.occupancy_limit is not None
                     and gate.direction == "in",
+                    device=self.outbox.device,
                 )
             decision = decide(gate, now, state, self.rules, problem)
             member_id = state.member.id if state.member else None

@@ -66,6 +66,7 @@ class EntitlementUpsert(_Change):
     frozen_from: int | None = None
     frozen_to: int | None = None
     credential_id: _ID | None = None
+    used_by_device: dict[_ID, Annotated[int, Field(ge=0)]] = {}
 
 
 class Delete(_Change):
@@ -114,8 +115,8 @@ def apply_changes(conn: sqlite3.Connection, changes: Sequence[_Change]) -> None:
         elif isinstance(ch, EntitlementUpsert):
             conn.execute(
                 "INSERT OR REPLACE INTO entitlements(id, member_id, kind, valid_from, valid_to, "
-                "valid_on, entries_total, zones, windows, frozen_from, frozen_to, credential_id) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "valid_on, entries_total, zones, windows, frozen_from, frozen_to, credential_id, "
+                "used_remote) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 _entitlement_row(ch),
             )
         elif isinstance(ch, Delete):
@@ -129,6 +130,7 @@ def _entitlement_row(ch: EntitlementUpsert) -> tuple:
         ",".join(ch.zones) if ch.zones is not None else None,
         json.dumps([w.model_dump() for w in ch.windows]) if ch.windows else None,
         ch.frozen_from, ch.frozen_to, ch.credential_id,
+        json.dumps(ch.used_by_device, sort_keys=True) if ch.used_by_device else None,
     )
 
 
@@ -196,6 +198,6 @@ def bulk_insert(
         crows)
     conn.executemany(
         "INSERT OR REPLACE INTO entitlements(id, member_id, kind, valid_from, valid_to, valid_on, "
-        "entries_total, zones, windows, frozen_from, frozen_to, credential_id) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", erows)
+        "entries_total, zones, windows, frozen_from, frozen_to, credential_id, used_remote) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", erows)
 

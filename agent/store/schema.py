@@ -65,7 +65,16 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+def _v2(db: sqlite_utils.Database) -> None:
+    # uses of counted entitlements on other devices, as the bridge knows them (JSON map)
+    db["entitlements"].add_column("used_remote", str)
+    # snapshot chunks wait here until all of one snapshot are in
+    db["snapshot_staging"].create(
+        {"snapshot_id": str, "chunk": int, "changes": str}, pk=("snapshot_id", "chunk")
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -1,0 +1,68 @@
+"""Topic names of docs/protocol.md, in one place for the agent and the bridge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_PREFIX = "es/v1"
+COMMAND_NAMES = ("open", "reload", "resend-state")
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceTopics:
+    prefix: str
+    tenant: str
+    device: str
+
+    @property
+    def base(self) -> str:
+        return f"{self.prefix}/{self.tenant}/{self.device}"
+
+    @property
+    def events(self) -> str:
+        return f"{self.base}/events"
+
+    @property
+    def ack(self) -> str:
+        return f"{self.base}/ack"
+
+    @property
+    def state(self) -> str:
+        return f"{self.base}/state"
+
+    def cmd(self, name: str) -> str:
+        return f"{self.base}/cmd/{name}"
+
+    @property
+    def cmd_wildcard(self) -> str:
+        return f"{self.base}/cmd/+"
+
+    @property
+    def cmd_result(self) -> str:
+        return f"{self.base}/cmd-result"
+
+    @property
+    def members_request(self) -> str:
+        return f"{self.base}/members/request"
+
+    @property
+    def members_sync(self) -> str:
+        return f"{self.base}/members/sync"
+
+    @property
+    def members_changes(self) -> str:
+        return tenant_changes_topic(self.prefix, self.tenant)
+
+
+def tenant_changes_topic(prefix: str, tenant: str) -> str:
+    return f"{prefix}/{tenant}/members/changes"
+
+
+def split_device_topic(prefix: str, topic: str) -> tuple[str, str, str] | None:
+    """'es/v1/t/d/events' -> ('t', 'd', 'events'); None if it is not a device topic."""
+    if not topic.startswith(prefix + "/"):
+        return None
+    parts = topic[len(prefix) + 1:].split("/", 2)
+    if len(parts) != 3 or not all(parts):
+        return None
+    return parts[0], parts[1], parts[2]
