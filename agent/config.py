@@ -247,6 +247,8 @@ def _describe(errors: list[Any], source: str) -> str:
         hint = ""
         if err["type"] == "extra_forbidden":
             msg = "unknown key (misspelt?)"
+        elif err["loc"] and err["loc"][0] == "keys":
+            pass  # never echo key material into logs or terminals
         elif err["type"] != "missing" and not isinstance(got, dict | list):
             hint = f" (got {got!r})"
         lines.append(f"{source}: {_loc(tuple(err['loc']))}: {msg}{hint}")

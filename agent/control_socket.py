@@ -134,6 +134,7 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             rows = synthetic_changes(d.config.hmac_key(), members)
             with d.store.transaction() as conn:
                 bulk_insert(conn, *rows)
+            d.access.forget_recent()
             return {"loaded": len(members)}
         if op == "members.count":
             n = d.store.conn.execute("SELECT COUNT(*) FROM members").fetchone()[0]

@@ -68,6 +68,14 @@ _ENTITLEMENTS_SQL = (
 )
 
 
+_CREDENTIAL_AND_MEMBER = (
+    "SELECT c.id, c.member_id, c.kind, c.blocked, m.id, m.first_name, m.waiver_signed_on, "
+    "m.blocked FROM credentials c LEFT JOIN members m ON m.id = c.member_id "
+)
+_CREDENTIAL_BY_HASH = _CREDENTIAL_AND_MEMBER + "WHERE c.hash = ?"
+_CREDENTIAL_BY_ID = _CREDENTIAL_AND_MEMBER + "WHERE c.id = ? AND c.kind = 'qr'"
+
+
 def load_state(
     conn: sqlite3.Connection,
     *,
@@ -79,28 +87,19 @@ def load_state(
     device: str,
 ) -> LocalState:
     if lookup_hash is not None:
-        row = conn.execute(
-            "SELECT id, member_id, kind, blocked FROM credentials WHERE hash = ?", (lookup_hash,)
-        ).fetchone()
+        row = conn.execute(_CREDENTIAL_BY_HASH, (lookup_hash,)).fetchone()
     else:
-        row = conn.execute(
-            "SELECT id, member_id, kind, blocked FROM credentials WHERE id = ? AND kind = 'qr'",
-            (credential_id,),
-        ).fetchone()
+        row = conn.execute(_CREDENTIAL_BY_ID, (credential_id,)).fetchone()
     if row is None:
         return LocalState(credential=None)
     cred = CredentialRecord(id=row[0], member_id=row[1], kind=row[2], blocked=bool(row[3]))
-    mrow = conn.execute(
-        "SELECT id, first_name, waiver_signed_on, blocked FROM members WHERE id = ?",
-        (cred.member_id,),
-    ).fetchone()
-    if mrow is None:
+    if row[4] is None:
         return LocalState(credential=cred)
     member = Member(
-        id=mrow[0],
-        first_name=mrow[1],
-        waiver_signed_on=date.fromisoformat(mrow[2]) if mrow[2] else None,
-        blocked=bool(mrow[3]),
+        id=row[4],
+        first_name=row[5],
+        waiver_signed_on=date.fromisoformat(row[6]) if row[6] else None,
+        blocked=bool(row[7]),
     )
     ents = tuple(_entitlement(r, device) for r in conn.execute(_ENTITLEMENTS_SQL, (member.id,)))
     prow = conn.execute(

@@ -196,6 +196,11 @@ class AccessService:
             (parsed.token.digest, expires_ms),
         )
 
+    def forget_recent(self) -> None:
+        """Membership data changed: a repeat must not echo a decision made on old data."""
+        with self._recent_lock:
+            self._recent.clear()
+
     def passage_missed(self, member_id: str, entitlement_id: str | None, consumed: bool,
                        gate_id: str, decision_seq: int) -> Event:
         """Nobody walked through after a grant: give the entry back and say so."""

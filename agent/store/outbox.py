@@ -26,11 +26,12 @@ class Outbox:
         self, conn: sqlite3.Connection, event_type: str, data: dict[str, Any], at: datetime
     ) -> Event:
         """Add one event inside the caller's open transaction (BEGIN IMMEDIATE)."""
-        row = conn.execute("SELECT value FROM meta WHERE key = 'last_seq'").fetchone()
-        seq = (int(row[0]) if row else 0) + 1
         # the counter lives in meta, not MAX(seq), so seq stays gapless after acked
-        # events are pruned
-        LocalStore.set_meta(conn, "last_seq", str(seq))
+        # events are pruned; one statement both bumps and reads it
+        seq = int(conn.execute(
+            "INSERT INTO meta(key, value) VALUES ('last_seq', '1') ON CONFLICT(key) "
+            "DO UPDATE SET value = CAST(value AS INTEGER) + 1 RETURNING value"
+        ).fetchone()[0])
         event = Event(
             id=new_event_id(),
             tenant=self.tenant,

@@ -1,0 +1,163 @@
+"""Decision benchmark: 1,000,000 credentials, tap latency with the durable write.
+
+Run:  .venv/bin/python bench/decision_bench.py [--credentials 1000000] [--taps 5000] [--json]
+
+Reports, measured in the same run on the same file:
+  - the bare SQLite lookup of a credential hash (the baseline),
+  - the pure decision function,
+  - a full tap (parse + HMAC + lookups + decision + entry/presence/event commit)
+    with synchronous=FULL and synchronous=NORMAL,
+and taps/s, with ratios against the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from rich.console import Console  # noqa: E402
+from rich.progress import Progress  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from agent.access.engine import decide  # noqa: E402
+from agent.access.model import GateContext, SiteRules  # noqa: E402
+from agent.access.service import AccessService  # noqa: E402
+from agent.credentials.credential_hash import credential_hash  # noqa: E402
+from agent.store.local_store import LocalStore  # noqa: E402
+from agent.store.membership import bulk_insert  # noqa: E402
+from agent.store.outbox import Outbox  # noqa: E402
+
+KEY = b"bench-key-0123456789abcdef012345"
+GATE = GateContext("g1", "main", "in")
+RULES = SiteRules(tz=ZoneInfo("Europe/Ljubljana"), anti_passback=False)
+err = Console(stderr=True)
+
+
+def uid(i: int) -> str:
+    return f"04{i:012X}"
+
+
+def load(store: LocalStore, n: int, chunk: int = 50_000) -> float:
+    now = int(time.time())
+    start = time.perf_counter()
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task("loading credentials", total=n)
+        for base in range(0, n, chunk):
+            ids = range(base, min(base + chunk, n))
+            members = [(f"m{i}", "Ana", None, 0) for i in ids]
+            creds = [(credential_hash(KEY, "uid", uid(i)), f"c{i}", f"m{i}", "card", 0)
+                     for i in ids]
+            ents = [
+                (f"e{i}", f"m{i}", "punch_card" if i % 2 else "membership", now - 86400,
+                 now + 86400 * 365, None, 1_000_000 if i % 2 else None, None, None, None, None,
+                 None, None)
+                for i in ids
+            ]
+            with store.transaction() as conn:
+                bulk_insert(conn, members, creds, ents)
+            progress.advance(task, len(ids))
+    return time.perf_counter() - start
+
+
+def pct(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(int(len(ordered) * p), len(ordered) - 1)]
+
+
+def measure(fn, n: int) -> tuple[list[float], float]:
+    samples = []
+    t0 = time.perf_counter()
+    for i in range(n):
+        s = time.perf_counter()
+        fn(i)
+        samples.append((time.perf_counter() - s) * 1000)
+    return samples, time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--credentials", type=int, default=1_000_000)
+    ap.add_argument("--taps", type=int, default=5000)
+    ap.add_argument("--dir", type=Path, default=None, help="where to put the store (default tmp)")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    rng = random.Random(7)
+    workdir = args.dir or Path(tempfile.mkdtemp(prefix="decision-bench-"))
+    path = workdir / "bench.sqlite3"
+    for p in workdir.glob("bench.sqlite3*"):
+        p.unlink()
+    store = LocalStore(path, "full")
+    load_s = load(store, args.credentials)
+    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    picks = [rng.randrange(args.credentials) for _ in range(args.taps)]
+    hashes = [credential_hash(KEY, "uid", uid(i)) for i in picks]
+
+    results: dict[str, dict[str, float]] = {}
+
+    def record(name: str, samples: list[float], total: float) -> None:
+        results[name] = {
+            "p50_ms": statistics.median(samples),
+            "p99_ms": pct(samples, 0.99),
+            "max_ms": max(samples),
+            "per_s": len(samples) / total,
+        }
+
+    lookup = "SELECT id, member_id, kind, blocked FROM credentials WHERE hash = ?"
+    record("bare SQLite lookup (baseline)",
+           *measure(lambda i: store.conn.execute(lookup, (hashes[i],)).fetchone(), args.taps))
+
+    from agent.access.local_state import load_state
+
+    now = datetime.now(UTC)
+    states = []
+    with store.transaction() as conn:
+        for h in hashes[:1000]:
+            states.append(load_state(conn, lookup_hash=h, credential_id=None, now=now,
+                                     rules=RULES, need_occupancy=False, device="bench"))
+    record("pure decision function",
+           *measure(lambda i: decide(GATE, now, states[i % 1000], RULES), args.taps))
+    store.close()
+
+    for durability in ("full", "normal"):
+        s = LocalStore(path, durability)  # type: ignore[arg-type]
+        svc = AccessService(s, Outbox(s, "t", "bench"), RULES, KEY, repeat_window_s=0)
+        # warm the page cache the way a running agent would be warm
+        for i in range(200):
+            svc.tap("r1", "uid", uid(picks[i]), GATE)
+        record(f"full tap, synchronous={durability.upper()}",
+               *measure(lambda i, svc=svc: svc.tap("r1", "uid", uid(picks[i]), GATE), args.taps))
+        s.close()
+
+    base = results["bare SQLite lookup (baseline)"]["p50_ms"]
+    if args.json:
+        print(json.dumps({"credentials": args.credentials, "taps": args.taps,
+                          "load_s": load_s, "results": results}, indent=2))
+        return
+    table = Table(title=f"decisions against {args.credentials:,} credentials "
+                        f"({args.taps:,} taps each; load took {load_s:.1f} s)")
+    for col in ("measurement", "p50 ms", "p99 ms", "max ms", "per second", "p50 vs baseline"):
+        table.add_column(col, justify="right" if col != "measurement" else "left")
+    for name, r in results.items():
+        table.add_row(name, f"{r['p50_ms']:.3f}", f"{r['p99_ms']:.3f}", f"{r['max_ms']:.2f}",
+                      f"{r['per_s']:,.0f}", f"{r['p50_ms'] / base:.1f}×")
+    Console().print(table)
+    full = results["full tap, synchronous=FULL"]
+    Console().print(
+        f"targets: p99 ≤ 1 ms with the durable write → {full['p99_ms']:.3f} ms "
+        f"({'met' if full['p99_ms'] <= 1 else 'MISSED'}); ≥ 3,000 taps/s → "
+        f"{full['per_s']:,.0f} ({'met' if full['per_s'] >= 3000 else 'MISSED'})"
+    )
+
+
+if __name__ == "__main__":
+    main()
