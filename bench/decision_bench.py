@@ -16,26 +16,23 @@ import argparse
 import json
 import random
 import statistics
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
 
-from rich.console import Console  # noqa: E402
-from rich.progress import Progress  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from agent.access.engine import decide  # noqa: E402
-from agent.access.model import GateContext, SiteRules  # noqa: E402
-from agent.access.service import AccessService  # noqa: E402
-from agent.credentials.credential_hash import credential_hash  # noqa: E402
-from agent.store.local_store import LocalStore  # noqa: E402
-from agent.store.membership import bulk_insert  # noqa: E402
-from agent.store.outbox import Outbox  # noqa: E402
+from agent.access.engine import decide
+from agent.access.model import GateContext, SiteRules
+from agent.access.service import AccessService
+from agent.credentials.credential_hash import credential_hash
+from agent.store.local_store import LocalStore
+from agent.store.membership import bulk_insert
+from agent.store.outbox import Outbox
 
 KEY = b"bench-key-0123456789abcdef012345"
 GATE = GateContext("g1", "main", "in")
