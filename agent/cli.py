@@ -41,6 +41,12 @@ def run(
         raise typer.Exit(2) from None
     control = ControlServer(cfg.socket_path, daemon)
     control.start()
+    link = None
+    if cfg.mqtt is not None:
+        from sync.agent_link import AgentLink
+
+        link = AgentLink(daemon, cfg.mqtt)
+        link.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -48,6 +54,8 @@ def run(
     while not stop.wait(1.0):
         pass
     control.close()
+    if link is not None:
+        link.stop()
     daemon.stop()
 
 

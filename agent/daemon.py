@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -52,6 +52,32 @@ def site_rules(config: AgentConfig) -> SiteRules:
     )
 
 
+@dataclass(slots=True)
+class Peripherals:
+    readers: dict[str, CardReader] = field(default_factory=dict)
+    gates: dict[str, Gate] = field(default_factory=dict)
+    displays: dict[str, Display] = field(default_factory=dict)
+    printers: dict[str, Printer] = field(default_factory=dict)
+
+
+def open_peripherals(config: AgentConfig) -> Peripherals:
+    """Construct every back-end of the config, or raise ConfigError naming the first that
+    cannot be opened. Nothing is started here."""
+    found = Peripherals()
+    plan: list[tuple[Role, Any, dict[str, Any]]] = [
+        ("display", d, found.displays) for d in config.displays
+    ]
+    plan += [("gate", g, found.gates) for g in config.gates]
+    plan += [("printer", p, found.printers) for p in config.printers]
+    plan += [("reader", r, found.readers) for r in config.readers]
+    for role, cfg, target in plan:
+        try:
+            target[cfg.id] = open_peripheral(role, cfg.id, cfg.url, cfg.options())
+        except DriverError as exc:
+            raise ConfigError(f"{config.source}: {role} '{cfg.id}' ({cfg.url}): {exc}") from exc
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class _Grant:
     member_id: str
@@ -90,22 +116,21 @@ class AgentDaemon:
 
     # -- lifecycle ---------------------------------------------------------------
 
-    def _open_all(self) -> None:
-        plan: list[tuple[Role, Any, dict[str, Any]]] = [
-            ("display", d, self.displays) for d in self.config.displays
-        ]
-        plan += [("gate", g, self.gates) for g in self.config.gates]
-        plan += [("printer", p, self.printers) for p in self.config.printers]
-        plan += [("reader", r, self.readers) for r in self.config.readers]
-        for role, cfg, target in plan:
-            try:
-                target[cfg.id] = open_peripheral(role, cfg.id, cfg.url, cfg.options())
-            except DriverError as exc:
-                raise ConfigError(f"{self.config.source}: {role} '{cfg.id}' ({cfg.url}): {exc}") \
-                    from exc
+    def _use(self, peripherals: Peripherals) -> None:
+        self.readers, self.gates = peripherals.readers, peripherals.gates
+        self.displays, self.printers = peripherals.displays, peripherals.printers
 
     def start(self) -> None:
-        self._open_all()
+        self._use(open_peripherals(self.config))
+        self._start_peripherals()
+        self.started_at = time.monotonic()
+        log.info(
+            "agent started tenant=%s device=%s version=%s readers=%d gates=%d",
+            self.config.tenant, self.config.device, __version__, len(self.readers),
+            len(self.gates),
+        )
+
+    def _start_peripherals(self) -> None:
         for display in self.displays.values():
             display.start()
         for gate in self.gates.values():
@@ -115,12 +140,6 @@ class AgentDaemon:
             printer.start()
         for reader in self.readers.values():
             reader.start(self.handle_read)
-        self.started_at = time.monotonic()
-        log.info(
-            "agent started tenant=%s device=%s version=%s readers=%d gates=%d",
-            self.config.tenant, self.config.device, __version__, len(self.readers),
-            len(self.gates),
-        )
 
     def stop(self) -> None:
         for group in (self.readers, self.gates, self.displays, self.printers):
@@ -183,6 +202,52 @@ class AgentDaemon:
             log.exception("recording a missed passage at gate %s failed", pulse.gate_id)
             return
         self.feed.publish({"kind": "passage_missed", "gate": pulse.gate_id, "seq": event.seq})
+
+    # -- remote control ---------------------------------------------------------
+
+    def remote_open(self, gate_id: str, direction: str, request_id: str) -> int:
+        """Open a gate on the office's command; recorded as an event like any passage."""
+        gate_cfg = self._gate_cfg.get(gate_id)
+        if gate_cfg is None:
+            raise BadInput(f"no gate '{gate_id}' (known: {', '.join(sorted(self._gate_cfg))})")
+        if direction not in ("in", "out"):
+            raise BadInput("direction must be 'in' or 'out'")
+        with self.store.transaction() as conn:
+            event = self.outbox.append(conn, "access.remote_open",
+                                       {"gate": gate_id, "direction": direction,
+                                        "request_id": request_id}, self.access.clock())
+        self.gates[gate_id].open(direction, gate_cfg.pulse_ms)  # type: ignore[arg-type]
+        self.feed.publish({"kind": "pulse", "gate": gate_id, "direction": direction,
+                           "pulse_ms": gate_cfg.pulse_ms, "remote": True})
+        return event.seq
+
+    def reload(self) -> dict[str, Any]:
+        """Re-read the config file; swap peripherals and rules only if all of it is valid."""
+        from agent.config import load_config
+
+        new = load_config(self.config.source)
+        for name in ("tenant", "device", "data_dir", "durability"):
+            if getattr(new, name) != getattr(self.config, name):
+                raise ConfigError(f"{name} changed: restart the agent to apply it")
+        if new.keys != self.config.keys:
+            raise ConfigError("keys changed: restart the agent to apply them")
+        replacement = open_peripherals(new)  # raises before anything running is touched
+        for group in (self.readers, self.gates, self.displays, self.printers):
+            for peripheral in group.values():
+                try:
+                    peripheral.stop()
+                except Exception:
+                    log.exception("stopping %s failed", peripheral.id)
+        self.config = new
+        self.access.rules = site_rules(new)
+        self._use(replacement)
+        self._reader_cfg = {r.id: r for r in new.readers}
+        self._gate_cfg = {g.id: g for g in new.gates}
+        with self._passage_lock:
+            self._awaiting_passage = {g.id: [] for g in new.gates}
+        self._start_peripherals()
+        log.info("config reloaded: readers=%d gates=%d", len(self.readers), len(self.gates))
+        return {"reloaded": True, "readers": sorted(self.readers), "gates": sorted(self.gates)}
 
     # -- observation --------------------------------------------------------------
 

@@ -73,5 +73,11 @@ class LocalStore:
             (key, value),
         )
 
+    @staticmethod
+    def get_meta_in(conn: sqlite3.Connection, key: str, default: str) -> str:
+        """Read a fact inside an open transaction."""
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else str(row[0])
+
     def membership_version(self) -> int:
         return int(self.get_meta("membership_version", "0") or 0)

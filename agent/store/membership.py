@@ -117,13 +117,13 @@ def apply_changes(conn: sqlite3.Connection, changes: Sequence[_Change]) -> None:
                 "INSERT OR REPLACE INTO entitlements(id, member_id, kind, valid_from, valid_to, "
                 "valid_on, entries_total, zones, windows, frozen_from, frozen_to, credential_id, "
                 "used_remote) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                _entitlement_row(ch),
+                entitlement_row(ch),
             )
         elif isinstance(ch, Delete):
             _delete(conn, ch.entity, ch.id)
 
 
-def _entitlement_row(ch: EntitlementUpsert) -> tuple:
+def entitlement_row(ch: EntitlementUpsert) -> tuple:
     return (
         ch.id, ch.member_id, ch.kind, ch.valid_from, ch.valid_to,
         ch.valid_on.isoformat() if ch.valid_on else None, ch.entries_total,
@@ -180,7 +180,7 @@ def synthetic_changes(
         if m.code:
             crows.append((credential_hash(key, "qr", m.code), f"{m.id}-code", m.id, "voucher", 0))
         if m.entitlement:
-            erows.append(_entitlement_row(m.entitlement))
+            erows.append(entitlement_row(m.entitlement))
     return mrows, crows, erows
 
 

@@ -1,0 +1,318 @@
+"""The agent's MQTT link: pushes the outbox up, takes acks, membership data and commands
+down, and publishes the device state. It runs in one thread of its own with its own
+SQLite connection, so a slow or absent network never delays a gate decision.
+
+paho-mqtt's network loop is driven by hand (``client.loop``) rather than
+``loop_start``: reconnects then use our backoff with jitter, and the outbox pump, the
+ack handling and the callbacks all run on this one thread with no locking between them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from pydantic import ValidationError
+
+from agent.config import MqttConfig
+from agent.events import utc_ts
+from agent.store.local_store import LocalStore
+from agent.store.outbox import Outbox
+from sync.commands import CommandRouter, daemon_commands
+from sync.membership_applier import MembershipApplier, Outcome
+from sync.messages import MAX_ACK_BYTES, Ack
+from sync.signed_envelope import MAX_ENVELOPE_BYTES
+from sync.topics import DeviceTopics
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH_BYTES = 256 * 1024
+SESSION_EXPIRY_S = 7 * 24 * 3600
+
+
+class AgentLink:
+    def __init__(
+        self,
+        daemon: Any,
+        mqtt_config: MqttConfig,
+        *,
+        ack_timeout_s: float = 10.0,
+        state_interval_s: float = 60.0,
+        window_batches: int = 4,
+        max_backoff_s: float = 30.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        cfg = daemon.config
+        self.daemon = daemon
+        self.mqtt = mqtt_config
+        self.topics = DeviceTopics(mqtt_config.topic_prefix, cfg.tenant, cfg.device)
+        self.store = LocalStore(cfg.store_path, cfg.durability)  # a connection of our own
+        self.outbox = Outbox(self.store, cfg.tenant, cfg.device)
+        public = cfg.tenant_public_key()
+        self.applier = MembershipApplier(
+            self.store, cfg.tenant,
+            Ed25519PublicKey.from_public_bytes(public) if public else None,
+            on_applied=daemon.access.forget_recent,
+        )
+        self.commands: CommandRouter = daemon_commands(daemon, self.publish_state)
+        self.ack_timeout_s = ack_timeout_s
+        self.state_interval_s = state_interval_s
+        self.window = window_batches * mqtt_config.batch_size
+        self.max_backoff_s = max_backoff_s
+        self.rng = rng or random.Random()
+
+        self.connected = False
+        self.acked = int(self.store.get_meta("acked_seq", "0") or 0)
+        self.sent_upto = self.acked
+        self._last_progress = time.monotonic()
+        self._last_state = 0.0
+        self._last_request: tuple[float, int] = (0.0, -1)
+        self._stop = threading.Event()
+        self.wake = threading.Event()
+        self.stats = {"batches_sent": 0, "events_sent": 0, "acks": 0, "resends": 0,
+                      "reconnects": 0, "commands": 0, "membership_rejected": 0}
+
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"edge-{cfg.tenant}-{cfg.device}",
+            protocol=mqtt.MQTTv5,
+            reconnect_on_failure=False,
+        )
+        if mqtt_config.username:
+            self.client.username_pw_set(mqtt_config.username, mqtt_config.password)
+        if mqtt_config.tls_ca:
+            self.client.tls_set(
+                ca_certs=str(cfg.path(mqtt_config.tls_ca)),
+                certfile=str(cfg.path(mqtt_config.tls_cert)) if mqtt_config.tls_cert else None,
+                keyfile=str(cfg.path(mqtt_config.tls_key)) if mqtt_config.tls_key else None,
+            )
+        self.client.will_set(self.topics.state, json.dumps({"v": 1, "online": False}), qos=1,
+                             retain=True)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self._thread = threading.Thread(target=self._run, name="mqtt-link", daemon=True)
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.wake.set()
+        self._thread.join(10)
+        self.store.close()
+
+    def _run(self) -> None:
+        backoff = 1.0
+        socket_open = False
+        while not self._stop.is_set():
+            if not socket_open:
+                delay = self._try_connect(backoff)
+                if delay:
+                    backoff = min(backoff * 2, self.max_backoff_s)
+                    self._stop.wait(delay)
+                    continue
+                socket_open = True  # CONNACK arrives through loop() below
+            rc = self.client.loop(timeout=0.02)
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                socket_open = False
+                self.connected = False
+                delay = self._jitter(backoff)
+                backoff = min(backoff * 2, self.max_backoff_s)
+                log.warning("mqtt link lost (%s); retrying in %.1f s", rc.name, delay)
+                self._stop.wait(delay)
+                continue
+            if self.connected:
+                backoff = 1.0
+                try:
+                    self._pump()
+                    self._periodic()
+                except Exception:  # the link must survive anything the store throws
+                    log.exception("mqtt link step failed")
+                    self._stop.wait(1.0)
+            if not self.connected or self.sent_upto - self.acked >= self.window:
+                continue
+            self.wake.wait(0.05)
+            self.wake.clear()
+        if self.client.is_connected():
+            # a clean goodbye: the last will is only for when we vanish
+            info = self.client.publish(self.topics.state, self._state_payload(online=False),
+                                       qos=1, retain=True)
+            deadline = time.monotonic() + 3
+            while not info.is_published() and time.monotonic() < deadline:
+                self.client.loop(timeout=0.05)
+            self.client.disconnect()
+
+    def _jitter(self, backoff: float) -> float:
+        # full jitter: a fleet that lost the broker together does not return together
+        return self.rng.uniform(0.5, 1.0) * backoff
+
+    def _try_connect(self, backoff: float) -> float:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        try:
+            self.client.connect(self.mqtt.host, self.mqtt.port, self.mqtt.keepalive_s,
+                                clean_start=False, properties=props)
+        except OSError as exc:
+            delay = self._jitter(backoff)
+            log.info("broker %s:%d unreachable (%s); retrying in %.1f s", self.mqtt.host,
+                     self.mqtt.port, exc.strerror or exc, delay)
+            return delay
+        return 0.0
+
+    # -- callbacks (run inside client.loop, on this thread) -------------------------
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any,
+                    _p: Any) -> None:
+        if reason.is_failure:
+            log.error("broker refused the connection: %s", reason)
+            return
+        self.connected = True
+        self.stats["reconnects"] += 1
+        client.subscribe([
+            (self.topics.ack, 1),
+            (self.topics.cmd_wildcard, 1),
+            (self.topics.members_sync, 1),
+            (self.topics.members_changes, 1),
+        ])
+        # resend whatever the bridge has not acknowledged, from where its ack left off
+        self.acked = int(self.store.get_meta("acked_seq", "0") or 0)
+        self.sent_upto = self.acked
+        self._last_progress = time.monotonic()
+        self.publish_state()
+        self._request_members(force=True)
+        log.info("mqtt connected to %s:%d (session present: %s)", self.mqtt.host,
+                 self.mqtt.port, flags.session_present)
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if self.connected:
+            log.warning("mqtt disconnected: %s", reason)
+        self.connected = False
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        topic = msg.topic
+        try:
+            if topic == self.topics.ack:
+                self._on_ack(msg.payload)
+            elif topic.startswith(self.topics.base + "/cmd/"):
+                self._on_command(topic.rsplit("/", 1)[1], msg.payload)
+            elif topic in (self.topics.members_sync, self.topics.members_changes):
+                self._on_membership(msg.payload)
+        except Exception:  # a bad message must never stop the link
+            log.exception("handling a message on %s failed", topic)
+
+    def _on_ack(self, payload: bytes) -> None:
+        if len(payload) > MAX_ACK_BYTES:
+            log.warning("ack of %d bytes ignored", len(payload))
+            return
+        try:
+            ack = Ack.model_validate_json(payload)
+        except ValidationError:
+            log.warning("malformed ack ignored")
+            return
+        last = self.outbox.last_seq()
+        if ack.acked_seq > last:
+            log.warning("ack %d is beyond the last event %d: ignored", ack.acked_seq, last)
+            return
+        if ack.acked_seq <= self.acked:
+            return
+        self.outbox.ack(ack.acked_seq)
+        self.acked = ack.acked_seq
+        self.sent_upto = max(self.sent_upto, self.acked)
+        self._last_progress = time.monotonic()
+        self.stats["acks"] += 1
+
+    def _on_command(self, name: str, payload: bytes) -> None:
+        self.stats["commands"] += 1
+        result = self.commands.handle(name, payload)
+        self.client.publish(self.topics.cmd_result, json.dumps(result), qos=1)
+
+    def _on_membership(self, payload: bytes) -> None:
+        if len(payload) > MAX_ENVELOPE_BYTES:
+            self.stats["membership_rejected"] += 1
+            log.warning("membership message of %d bytes rejected", len(payload))
+            return
+        result = self.applier.handle(payload)
+        if result.outcome is Outcome.REJECTED:
+            self.stats["membership_rejected"] += 1
+        elif result.outcome is Outcome.GAP:
+            self._request_members()
+        elif result.outcome is Outcome.APPLIED:
+            self.publish_state()
+
+    # -- outgoing ------------------------------------------------------------------
+
+    def _pump(self) -> None:
+        now = time.monotonic()
+        if self.sent_upto > self.acked and now - self._last_progress > self.ack_timeout_s:
+            log.info("no ack for %.0f s: resending from seq %d", self.ack_timeout_s,
+                     self.acked + 1)
+            self.sent_upto = self.acked
+            self._last_progress = now
+            self.stats["resends"] += 1
+        while self.sent_upto - self.acked < self.window:
+            events = self.outbox.pending(self.sent_upto, self.mqtt.batch_size)
+            if not events:
+                return
+            payload = self._batch_payload(events)
+            while len(payload) > MAX_BATCH_BYTES and len(events) > 1:
+                events = events[: len(events) // 2]
+                payload = self._batch_payload(events)
+            info = self.client.publish(self.topics.events, payload, qos=1)
+            if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                return  # not connected after all; the next connect rewinds
+            if self.sent_upto == self.acked:
+                self._last_progress = now
+            self.sent_upto = events[-1].seq
+            self.stats["batches_sent"] += 1
+            self.stats["events_sent"] += len(events)
+
+    def _batch_payload(self, events: list[Any]) -> bytes:
+        return json.dumps({
+            "v": 1, "tenant": self.outbox.tenant, "device": self.outbox.device,
+            "events": [json.loads(e.to_json()) for e in events],
+        }, separators=(",", ":"), ensure_ascii=False).encode()
+
+    def _periodic(self) -> None:
+        if time.monotonic() - self._last_state >= self.state_interval_s:
+            self.publish_state()
+
+    def _state_payload(self, online: bool = True) -> str:
+        status = self.daemon.status()
+        return json.dumps({
+            "v": 1,
+            "online": online,
+            "ts": utc_ts(datetime.now(UTC)),
+            "version": status["version"],
+            "site": status["site"],
+            "outbox_depth": self.outbox.depth(),
+            "last_seq": self.outbox.last_seq(),
+            "acked_seq": self.acked,
+            "membership_version": self.store.membership_version(),
+            "peripherals": status["peripherals"],
+        }, ensure_ascii=False)
+
+    def publish_state(self) -> None:
+        self._last_state = time.monotonic()
+        self.client.publish(self.topics.state, self._state_payload(), qos=1, retain=True)
+
+    def _request_members(self, force: bool = False) -> None:
+        now = time.monotonic()
+        version = self.store.membership_version()
+        if not force and version == self._last_request[1] and now - self._last_request[0] < 5.0:
+            return  # the same question was just asked; its answer is on its way
+        self._last_request = (now, version)
+        self.client.publish(self.topics.members_request,
+                            json.dumps({"v": 1, "since_version": version}), qos=1)

@@ -1,0 +1,82 @@
+"""Remote commands the office sends to one device (docs/protocol.md, "Commands").
+
+Each command has a request id and gets exactly one result; a malformed or unknown
+command gets an error result and never reaches the daemon."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from agent.errors import EdgeError
+from drivers.errors import DriverError
+from sync.messages import MAX_COMMAND_BYTES, Command, OpenArgs
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
+class CommandRouter:
+    def __init__(self) -> None:
+        self._handlers: dict[str, Handler] = {}
+
+    def register(self, name: str, handler: Handler) -> None:
+        self._handlers[name] = handler
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._handlers)
+
+    def handle(self, name: str, raw: bytes) -> dict[str, Any]:
+        """Run one command; always returns the result message to publish."""
+        request_id: str | None = None
+        try:
+            if len(raw) > MAX_COMMAND_BYTES:
+                raise ValueError(f"command of {len(raw)} bytes is over {MAX_COMMAND_BYTES}")
+            body = json.loads(raw)
+            if isinstance(body, dict) and isinstance(body.get("request_id"), str):
+                request_id = body["request_id"][:64]
+            command = Command.model_validate(body)
+            handler = self._handlers.get(name)
+            if handler is None:
+                raise ValueError(f"unknown command '{name[:40]}' (known: {', '.join(self.names)})")
+            result = handler(command.request_id, command.args)
+            return {"v": 1, "request_id": request_id, "name": name, "ok": True, "result": result}
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            error = "command is not JSON"
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            error = f"invalid command: {'.'.join(map(str, first['loc']))}: {first['msg']}"
+        except (EdgeError, DriverError, ValueError) as exc:
+            error = str(exc)
+        except Exception as exc:  # a command must never take the agent down
+            log.exception("command %s failed", name[:40])
+            error = f"internal error: {type(exc).__name__}"
+        log.warning("command %s refused: %s", name[:40], error)
+        return {"v": 1, "request_id": request_id, "name": name[:40], "ok": False, "error": error}
+
+
+def daemon_commands(daemon: Any, resend_state: Callable[[], None]) -> CommandRouter:
+    router = CommandRouter()
+
+    def open_gate(request_id: str, args: dict[str, Any]) -> dict[str, Any]:
+        parsed = OpenArgs.model_validate(args)
+        seq = daemon.remote_open(parsed.gate, parsed.direction, request_id)
+        return {"gate": parsed.gate, "direction": parsed.direction, "pulsed": True, "seq": seq}
+
+    def reload(request_id: str, args: dict[str, Any]) -> dict[str, Any]:
+        return daemon.reload()
+
+    def state(request_id: str, args: dict[str, Any]) -> dict[str, Any]:
+        resend_state()
+        return {"sent": True}
+
+    router.register("open", open_gate)
+    router.register("reload", reload)
+    router.register("resend-state", state)
+    return router
