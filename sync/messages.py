@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+
+from agent.store.membership import Change, WindowSpec
 
 MAX_COMMAND_BYTES = 64 * 1024
 MAX_ACK_BYTES = 1024
@@ -26,13 +28,31 @@ class Command(_Msg):
 
 
 class ChangeBatch(_Msg):
+    """Validated in one pass from the signed bytes, records included."""
+
     v: Literal[1]
     tenant: str
     kind: Literal["changes"]
     from_version: Annotated[int, Field(ge=0)]
     to_version: Annotated[int, Field(ge=1)]
-    # validated record by record by agent.store.membership.parse_changes
-    changes: list[dict[str, Any]]
+    changes: list[Change]
+
+
+_Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+_Day = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d\d-\d\d$")] | None
+_Hash = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None
+_Epoch = int | None
+
+# Rows, not change records: a snapshot carries a whole tenant (a million credentials),
+# and positional rows validate about four times faster and are half the size.
+MemberRow = tuple[_Id, Annotated[str, StringConstraints(max_length=40)], _Day, bool]
+CredentialRow = tuple[_Id, _Id, Literal["card", "qr", "voucher"], _Hash, bool]
+EntitlementRow = tuple[
+    _Id, _Id, Literal["membership", "punch_card", "day_ticket", "gift_voucher"],
+    _Epoch, _Epoch, _Day, Annotated[int, Field(ge=0)] | None, list[_Id] | None,
+    list[WindowSpec] | None, _Epoch, _Epoch, _Id | None,
+    dict[_Id, Annotated[int, Field(ge=0)]] | None,
+]
 
 
 class SnapshotChunk(_Msg):
@@ -43,7 +63,14 @@ class SnapshotChunk(_Msg):
     version: Annotated[int, Field(ge=0)]
     chunk: Annotated[int, Field(ge=0)]
     chunks: Annotated[int, Field(ge=1, le=100_000)]
-    changes: list[dict[str, Any]]
+    members: list[MemberRow] = []
+    credentials: list[CredentialRow] = []
+    entitlements: list[EntitlementRow] = []
+
+
+SIGNED_PAYLOAD: TypeAdapter[ChangeBatch | SnapshotChunk] = TypeAdapter(
+    Annotated[ChangeBatch | SnapshotChunk, Field(discriminator="kind")]
+)
 
 
 class OpenArgs(_Msg):

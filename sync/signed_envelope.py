@@ -30,6 +30,18 @@ def sign_payload(private_key: Ed25519PrivateKey, payload: dict[str, Any]) -> byt
 
 def open_envelope(message: bytes, public_key: Ed25519PublicKey) -> dict[str, Any]:
     """Verify and decode; raises SignatureError or BadInput and never returns unverified data."""
+    raw = verify_envelope(message, public_key)
+    try:
+        payload = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise BadInput("signed payload is not JSON") from None
+    if not isinstance(payload, dict):
+        raise BadInput("signed payload must be an object")
+    return payload
+
+
+def verify_envelope(message: bytes, public_key: Ed25519PublicKey) -> bytes:
+    """The verified payload bytes, for callers that parse and validate in one pass."""
     if len(message) > MAX_ENVELOPE_BYTES:
         raise BadInput(f"envelope of {len(message)} bytes is over the {MAX_ENVELOPE_BYTES} limit")
     try:
@@ -49,10 +61,4 @@ def open_envelope(message: bytes, public_key: Ed25519PublicKey) -> dict[str, Any
         public_key.verify(sig, raw)
     except InvalidSignature:
         raise SignatureError("signature does not verify with the tenant public key") from None
-    try:
-        payload = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise BadInput("signed payload is not JSON") from None
-    if not isinstance(payload, dict):
-        raise BadInput("signed payload must be an object")
-    return payload
+    return raw

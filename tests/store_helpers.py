@@ -26,7 +26,7 @@ def member_changes(key: bytes, member_id: str, uid: str, entitlement: dict[str, 
     return [
         {"entity": "member", "op": "upsert", "id": member_id, "first_name": first_name},
         {"entity": "credential", "op": "upsert", "id": f"{member_id}-c", "member_id": member_id,
-         "kind": "card", "hash": credential_hash(key, "uid", uid).hex()},
+         "kind": "card", "hash": credential_hash(key, "uid", uid)},
         {"entity": "entitlement", "op": "upsert", "id": f"{member_id}-e", "member_id": member_id,
          **entitlement},
     ]

@@ -52,7 +52,7 @@ def _entitlement(row: tuple, device: str) -> Entitlement:
         valid_on=date.fromisoformat(von) if von else None,
         entries_total=total,
         entries_used=(used or 0) + _remote_uses(remote, device),
-        zones=frozenset(zones.split(",")) if zones else None,
+        zones=frozenset(json.loads(zones)) if zones is not None else None,
         windows=parse_windows(windows),
         frozen_from=_dt(ffrom),
         frozen_to=_dt(fto),
@@ -79,7 +79,7 @@ _CREDENTIAL_BY_ID = _CREDENTIAL_AND_MEMBER + "WHERE c.id = ? AND c.kind = 'qr'"
 def load_state(
     conn: sqlite3.Connection,
     *,
-    lookup_hash: bytes | None,
+    lookup_hash: str | None,
     credential_id: str | None,
     now: datetime,
     rules: SiteRules,

@@ -24,7 +24,7 @@ MAX_QR_LEN = 1024
 class ParsedCredential:
     problem: Reason | None = None
     detail: str = ""
-    lookup_hash: bytes | None = None
+    lookup_hash: str | None = None
     token: QrToken | None = None
 
     @property

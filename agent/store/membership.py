@@ -62,11 +62,11 @@ class EntitlementUpsert(_Change):
     valid_on: date | None = None
     entries_total: Annotated[int, Field(ge=0)] | None = None
     zones: list[_ID] | None = None
-    windows: list[WindowSpec] = []
+    windows: tuple[WindowSpec, ...] = ()
     frozen_from: int | None = None
     frozen_to: int | None = None
     credential_id: _ID | None = None
-    used_by_device: dict[_ID, Annotated[int, Field(ge=0)]] = {}
+    used_by_device: dict[_ID, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
 
 
 class Delete(_Change):
@@ -75,9 +75,11 @@ class Delete(_Change):
     id: _ID
 
 
-Change = Annotated[
-    MemberUpsert | CredentialUpsert | EntitlementUpsert | Delete, Field(union_mode="left_to_right")
-]
+# Tagged by op, then by entity, so pydantic goes straight to the right model instead of
+# trying each in turn (this is what makes a 1,000,000-credential snapshot fast enough).
+Upsert = Annotated[MemberUpsert | CredentialUpsert | EntitlementUpsert,
+                   Field(discriminator="entity")]
+Change = Annotated[Upsert | Delete, Field(discriminator="op")]
 CHANGES = TypeAdapter(list[Change])
 
 
@@ -107,8 +109,8 @@ def apply_changes(conn: sqlite3.Connection, changes: Sequence[_Change]) -> None:
                 "INSERT OR REPLACE INTO credentials(hash, id, member_id, kind, blocked) "
                 "VALUES (?,?,?,?,?)",
                 # signed-QR credentials have no hash: key them by a marked id instead, which
-                # can never equal a 32-byte HMAC
-                (bytes.fromhex(ch.hash) if ch.hash else b"id:" + ch.id.encode(), ch.id,
+                # can never equal 64 hex digits
+                (ch.hash or f"id:{ch.id}", ch.id,
                  ch.member_id,
                  ch.kind, int(ch.blocked)),
             )
@@ -127,8 +129,9 @@ def entitlement_row(ch: EntitlementUpsert) -> tuple:
     return (
         ch.id, ch.member_id, ch.kind, ch.valid_from, ch.valid_to,
         ch.valid_on.isoformat() if ch.valid_on else None, ch.entries_total,
-        ",".join(ch.zones) if ch.zones is not None else None,
-        json.dumps([w.model_dump() for w in ch.windows]) if ch.windows else None,
+        json.dumps(ch.zones, separators=(",", ":")) if ch.zones is not None else None,
+        json.dumps([w.model_dump() for w in ch.windows], separators=(",", ":"))
+        if ch.windows else None,
         ch.frozen_from, ch.frozen_to, ch.credential_id,
         json.dumps(ch.used_by_device, sort_keys=True) if ch.used_by_device else None,
     )

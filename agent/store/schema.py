@@ -14,21 +14,24 @@ import sqlite_utils
 
 def _v1(db: sqlite_utils.Database) -> None:
     db["meta"].create({"key": str, "value": str}, pk="key")
+    # The membership tables key rows by unique indexes rather than PRIMARY KEY: a snapshot
+    # then loads them append-only and builds each index once, sorted, which is what makes
+    # a 1,000,000-credential snapshot fit in seconds (see sync/membership_applier.py).
     db["members"].create(
         {"id": str, "first_name": str, "waiver_signed_on": str, "blocked": int},
-        pk="id",
-        not_null={"first_name", "blocked"},
+        not_null={"id", "first_name", "blocked"},
         defaults={"blocked": 0, "first_name": ""},
     )
+    db["members"].create_index(["id"], index_name="ux_members_id", unique=True)
     # hash = HMAC-SHA256(tenant key, kind + ":" + normalised UID/code); never the UID itself
     db["credentials"].create(
-        {"hash": bytes, "id": str, "member_id": str, "kind": str, "blocked": int},
-        pk="hash",
-        not_null={"id", "member_id", "kind", "blocked"},
+        {"hash": str, "id": str, "member_id": str, "kind": str, "blocked": int},
+        not_null={"hash", "id", "member_id", "kind", "blocked"},
         defaults={"blocked": 0},
     )
-    db["credentials"].create_index(["member_id"])
-    db["credentials"].create_index(["id"], unique=True)
+    db["credentials"].create_index(["hash"], index_name="ux_credentials_hash", unique=True)
+    db["credentials"].create_index(["id"], index_name="ux_credentials_id", unique=True)
+    db["credentials"].create_index(["member_id"], index_name="ix_credentials_member_id")
     db["entitlements"].create(
         {
             "id": str,
@@ -38,16 +41,16 @@ def _v1(db: sqlite_utils.Database) -> None:
             "valid_to": int,  # exclusive
             "valid_on": str,  # ISO date, day tickets
             "entries_total": int,
-            "zones": str,  # comma separated, NULL = all
+            "zones": str,  # JSON list, NULL = all
             "windows": str,  # JSON list of {"days": [0..6], "start": "HH:MM", "end": "HH:MM"}
             "frozen_from": int,
             "frozen_to": int,
             "credential_id": str,
         },
-        pk="id",
-        not_null={"member_id", "kind"},
+        not_null={"id", "member_id", "kind"},
     )
-    db["entitlements"].create_index(["member_id"])
+    db["entitlements"].create_index(["id"], index_name="ux_entitlements_id", unique=True)
+    db["entitlements"].create_index(["member_id"], index_name="ix_entitlements_member_id")
     # local consumption, kept apart from entitlements so a change batch from the
     # bridge never resets entries used here
     db["entry_counters"].create({"entitlement_id": str, "used": int}, pk="entitlement_id",
