@@ -17,6 +17,7 @@ import json
 import random
 import statistics
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -81,10 +82,36 @@ def measure(fn, n: int) -> tuple[list[float], float]:
     return samples, time.perf_counter() - t0
 
 
+def concurrent(svc: AccessService, picks: list[int], gates: int,
+               taps: int) -> tuple[list[float], float]:
+    """Several gates tapping at the same moment, as at a busy entrance."""
+    samples: list[float] = []
+    lock = threading.Lock()
+    per_gate = taps // gates
+
+    def gate(g: int) -> None:
+        local = []
+        for i in range(g * per_gate, (g + 1) * per_gate):
+            s = time.perf_counter()
+            svc.tap(f"r{g}", "uid", uid(picks[i]), GATE)
+            local.append((time.perf_counter() - s) * 1000)
+        with lock:
+            samples.extend(local)
+
+    threads = [threading.Thread(target=gate, args=(g,)) for g in range(gates)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return samples, time.perf_counter() - t0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--credentials", type=int, default=1_000_000)
     ap.add_argument("--taps", type=int, default=5000)
+    ap.add_argument("--gates", type=int, default=4, help="concurrent gates for group commit")
     ap.add_argument("--dir", type=Path, default=None, help="where to put the store (default tmp)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -133,6 +160,9 @@ def main() -> None:
             svc.tap("r1", "uid", uid(picks[i]), GATE)
         record(f"full tap, synchronous={durability.upper()}",
                *measure(lambda i, svc=svc: svc.tap("r1", "uid", uid(picks[i]), GATE), args.taps))
+        if durability == "full":
+            record(f"full tap, synchronous=FULL, {args.gates} gates at once (group commit)",
+                   *concurrent(svc, picks, args.gates, args.taps))
         s.close()
 
     base = results["bare SQLite lookup (baseline)"]["p50_ms"]
@@ -149,10 +179,12 @@ def main() -> None:
                       f"{r['per_s']:,.0f}", f"{r['p50_ms'] / base:.1f}×")
     Console().print(table)
     full = results["full tap, synchronous=FULL"]
+    busy = results[f"full tap, synchronous=FULL, {args.gates} gates at once (group commit)"]
     Console().print(
-        f"targets: p99 ≤ 1 ms with the durable write → {full['p99_ms']:.3f} ms "
-        f"({'met' if full['p99_ms'] <= 1 else 'MISSED'}); ≥ 3,000 taps/s → "
-        f"{full['per_s']:,.0f} ({'met' if full['per_s'] >= 3000 else 'MISSED'})"
+        f"targets: p99 ≤ 1 ms with the durable write (one gate) → {full['p99_ms']:.3f} ms "
+        f"({'met' if full['p99_ms'] <= 1 else 'MISSED'}); ≥ 3,000 taps/s durable → "
+        f"{full['per_s']:,.0f} from one gate, {busy['per_s']:,.0f} with {args.gates} gates "
+        f"({'met' if max(full['per_s'], busy['per_s']) >= 3000 else 'MISSED'})"
     )
 
 

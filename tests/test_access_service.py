@@ -101,7 +101,7 @@ def test_punch_card_exactly_once_under_concurrent_taps_from_two_gates(
 def _crashing_child(path: str, key: bytes, crash_at: int) -> None:
     count = {"n": 0}
 
-    def hook(point: str) -> None:
+    def hook(point: str, reader: str) -> None:
         if point == "before_commit":
             count["n"] += 1
             if count["n"] == crash_at:
@@ -133,7 +133,7 @@ def test_crash_between_decision_and_commit_loses_nothing(tmp_path: Path, hmac_ke
 
 
 def test_exception_inside_transaction_rolls_back(tmp_path: Path, hmac_key: bytes) -> None:
-    def hook(point: str) -> None:
+    def hook(point: str, reader: str) -> None:
         if point == "before_event":
             raise OSError("disk full")
 
@@ -261,3 +261,37 @@ def test_store_never_holds_the_uid(tmp_path: Path, hmac_key: bytes) -> None:
     for needle in (UID, "04999999999999"):
         assert needle.encode() not in blob and needle.lower().encode() not in blob
         assert bytes.fromhex(needle) not in blob
+
+
+def test_group_commit_shares_transactions_and_isolates_failures(
+    tmp_path: Path, hmac_key: bytes
+) -> None:
+    def hook(point: str, reader: str) -> None:
+        # the taps of one reader fail inside their own units of work (which may run on
+        # another caller's thread: the batch leader's)
+        if point == "before_commit" and reader == "fail":
+            raise OSError("simulated failure of one tap")
+
+    svc = make_service(tmp_path / "a.db", hmac_key, crash_hook=hook, repeat_window_s=0)
+    load(svc.store, member_changes(hmac_key, "m1", UID, punch_card(1000)))
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        for _ in range(n):
+            try:
+                svc.tap(threading.current_thread().name, "uid", UID, GATE_IN)
+            except OSError as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(50,), name=f"gate{i}") for i in range(6)]
+    threads.append(threading.Thread(target=worker, args=(3,), name="fail"))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(errors) == 3
+    evs = events(svc.store)
+    assert [e[0] for e in evs] == list(range(1, 301)), "gapless despite rolled-back units"
+    assert used(svc.store, "m1-e") == 300
+    c = svc.committer
+    assert c.units == 303 and c.batches < c.units  # taps really shared commits

@@ -24,6 +24,7 @@ from agent.access.reasons import Reason
 from agent.credentials.qr_token import STEP_S, TOKEN_SKEW_STEPS
 from agent.credentials.read_parser import ParsedCredential, parse_read
 from agent.events import Event
+from agent.store.group_commit import GroupCommitter
 from agent.store.local_store import LocalStore
 from agent.store.outbox import Outbox
 
@@ -61,7 +62,7 @@ class AccessService:
         public_key: Ed25519PublicKey | None = None,
         clock: Clock = utc_now,
         repeat_window_s: float = 1.5,
-        crash_hook: Callable[[str], None] | None = None,
+        crash_hook: Callable[[str, str], None] | None = None,
     ) -> None:
         self.store = store
         self.outbox = outbox
@@ -74,6 +75,7 @@ class AccessService:
         self._crash_hook = crash_hook
         self._recent: dict[tuple[str, str], tuple[float, TapOutcome]] = {}
         self._recent_lock = threading.Lock()
+        self.committer = GroupCommitter(store)
 
     def tap(self, reader_id: str, kind: str, value: str, gate: GateContext) -> TapOutcome:
         now = self.clock()
@@ -103,7 +105,7 @@ class AccessService:
         gate: GateContext,
         now: datetime,
     ) -> TapOutcome:
-        with self.store.transaction() as conn:
+        def work(conn: sqlite3.Connection) -> tuple[Decision, Event, LocalState]:
             problem = parsed.problem
             state = LocalState(credential=None)
             if problem is None and parsed.token is not None and self._replayed(conn, parsed, now):
@@ -126,7 +128,7 @@ class AccessService:
                 if parsed.token is not None:
                     self._remember_token(conn, parsed)
             if self._crash_hook:
-                self._crash_hook("before_event")
+                self._crash_hook("before_event", reader_id)
             event = self.outbox.append(
                 conn,
                 "access.decision",
@@ -148,7 +150,10 @@ class AccessService:
                 now,
             )
             if self._crash_hook:
-                self._crash_hook("before_commit")
+                self._crash_hook("before_commit", reader_id)
+            return decision, event, state
+
+        decision, event, state = self.committer.run(work)
         log.info(
             "decision gate=%s reason=%s seq=%d", gate.gate_id, decision.reason.value, event.seq
         )
@@ -156,7 +161,7 @@ class AccessService:
             decision,
             event,
             state.member.first_name if state.member else None,
-            member_id=member_id,
+            member_id=state.member.id if state.member else None,
         )
 
     def _apply_grant(
