@@ -35,6 +35,10 @@ class KeyMaterial(_Strict):
     tenant_public_key: str | None = Field(
         default=None, description="Ed25519 public key (32 bytes) that signs membership data"
     )
+    device_signing_key: str | None = Field(
+        default=None, description="this device's Ed25519 private key (32 bytes): signs the "
+        "heads of the punch chain"
+    )
 
     @field_validator("credential_hmac_key")
     @classmethod
@@ -65,8 +69,16 @@ class ReaderConfig(_Strict):
     model_config = ConfigDict(extra="allow", frozen=True)  # back-end options live here too
     id: Ident
     url: str = Field(min_length=2)
-    gate: Ident
+    # a reader serves either a gate (access) or a time-clock terminal (punches)
+    gate: Ident | None = None
+    terminal: Ident | None = None
     direction: Literal["in", "out"] = "in"
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ReaderConfig:
+        if (self.gate is None) == (self.terminal is None):
+            raise ValueError("give exactly one of 'gate' or 'terminal'")
+        return self
 
     def options(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
@@ -91,6 +103,28 @@ class PeripheralConfig(_Strict):
 
     def options(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
+
+
+class TerminalConfig(_Strict):
+    """A time-clock terminal (E-EDC): readers punch here instead of opening a gate."""
+
+    id: Ident
+    display: Ident | None = None
+    # how long the employee may change the suggested punch type before it is recorded
+    choose_window_s: float = Field(default=4.0, ge=0.5, le=30)
+
+
+class PinPolicy(_Strict):
+    max_failures: int = Field(default=5, ge=1, le=20)  # per employee, then locked
+    lock_minutes: int = Field(default=15, ge=1, le=1440)
+    terminal_failures_per_minute: int = Field(default=10, ge=1, le=100)
+
+
+class LocalHttpConfig(_Strict):
+    """The agent's local web server: the time-clock kiosk page, health and metrics."""
+
+    bind: str = "127.0.0.1"
+    port: int = Field(default=8088, ge=0, le=65535)
 
 
 class ControlConfig(_Strict):
@@ -123,6 +157,9 @@ class AgentConfig(_Strict):
     gates: list[GateConfig] = []
     displays: list[PeripheralConfig] = []
     printers: list[PeripheralConfig] = []
+    terminals: list[TerminalConfig] = []
+    pin_policy: PinPolicy = PinPolicy()
+    local_http: LocalHttpConfig | None = None
     control: ControlConfig = ControlConfig()
     mqtt: MqttConfig | None = None
 
@@ -145,6 +182,7 @@ class AgentConfig(_Strict):
             ("gates", self.gates),
             ("displays", self.displays),
             ("printers", self.printers),
+            ("terminals", self.terminals),
         ):
             seen: set[str] = set()
             for item in items:
@@ -153,18 +191,30 @@ class AgentConfig(_Strict):
                 seen.add(item.id)
         gate_ids = {g.id for g in self.gates}
         display_ids = {d.id for d in self.displays}
+        terminal_ids = {t.id for t in self.terminals}
         for i, reader in enumerate(self.readers):
+            if reader.terminal is not None:
+                if reader.terminal not in terminal_ids:
+                    raise ValueError(
+                        f"readers[{i}].terminal: '{reader.terminal}' is not a terminal id "
+                        f"(known: {', '.join(sorted(terminal_ids)) or 'none'})"
+                    )
+                continue
             if reader.gate not in gate_ids:
                 raise ValueError(
                     f"readers[{i}].gate: '{reader.gate}' is not a gate id "
                     f"(known: {', '.join(sorted(gate_ids)) or 'none'})"
                 )
-        for i, gate in enumerate(self.gates):
-            if gate.display is not None and gate.display not in display_ids:
-                raise ValueError(
-                    f"gates[{i}].display: '{gate.display}' is not a display id "
-                    f"(known: {', '.join(sorted(display_ids)) or 'none'})"
-                )
+        for kind, items in (("gates", self.gates), ("terminals", self.terminals)):
+            for i, item in enumerate(items):
+                if item.display is not None and item.display not in display_ids:
+                    raise ValueError(
+                        f"{kind}[{i}].display: '{item.display}' is not a display id "
+                        f"(known: {', '.join(sorted(display_ids)) or 'none'})"
+                    )
+        if self.terminals and self.keys.device_signing_key is None:
+            raise ValueError("keys.device_signing_key is required when terminals are "
+                             "configured: it signs the punch chain")
         return self
 
     # -- resolved values -------------------------------------------------------------
@@ -196,6 +246,10 @@ class AgentConfig(_Strict):
 
     def hmac_key(self) -> bytes:
         return load_key(self.keys.credential_hmac_key, self, "keys.credential_hmac_key")
+
+    def device_signing_key(self) -> bytes | None:
+        value = self.keys.device_signing_key
+        return None if value is None else load_key(value, self, "keys.device_signing_key")
 
     def tenant_public_key(self) -> bytes | None:
         value = self.keys.tenant_public_key
@@ -266,6 +320,10 @@ def parse_config(raw: dict[str, Any], source: str = "<memory>") -> AgentConfig:
     # keys given as files must be readable now, not at the first tap
     config.hmac_key()
     config.tenant_public_key()
+    signing = config.device_signing_key()
+    if signing is not None and len(signing) != 32:
+        raise ConfigError(f"{source}: keys.device_signing_key: must be 32 bytes (raw Ed25519 "
+                          "private key)")
     return config
 
 

@@ -121,6 +121,8 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
                 raise BadInput(f"reader '{reader_id}' ({reader.url}) is real hardware and does "
                                "not accept simulated reads; add a sim: reader")
             outcome = reader.inject(kind, value)
+            if hasattr(outcome, "as_dict"):  # a time-clock punch, not a gate decision
+                return outcome.as_dict()
             return {
                 "granted": outcome.granted,
                 "reason": outcome.decision.reason.value,

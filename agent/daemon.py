@@ -14,14 +14,18 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from agent import __version__
 from agent.access.model import GateContext, SiteRules
 from agent.access.service import AccessService, Clock, TapOutcome, utc_now
+from agent.attendance.kiosk import make_kiosk_router
+from agent.attendance.pin_guard import PinGuard
+from agent.attendance.time_clock import PunchView, TimeClock
 from agent.config import AgentConfig, GateConfig, ReaderConfig
 from agent.errors import BadInput, ConfigError
 from agent.live_feed import LiveFeed
+from agent.local_http import LocalHttpServer
 from agent.store.local_store import LocalStore
 from agent.store.outbox import Outbox
 from drivers.errors import DriverError
@@ -113,6 +117,27 @@ class AgentDaemon:
         self.started_at: float | None = None
         self.decisions = 0
         self.last_decision_monotonic: float | None = None
+        # None: no MQTT configured; else whether the link to the broker is up (kiosk badge)
+        self.link_online: bool | None = None
+        self.time_clock: TimeClock | None = None
+        if config.terminals:
+            signing = config.device_signing_key()
+            assert signing is not None  # config validation requires it with terminals
+            self.time_clock = TimeClock(
+                self.store, self.outbox, self.feed, config.terminals, config.hmac_key(),
+                self.access.public_key, Ed25519PrivateKey.from_private_bytes(signing),
+                config.zone,
+                PinGuard(self.store, config.pin_policy.max_failures,
+                         config.pin_policy.lock_minutes,
+                         config.pin_policy.terminal_failures_per_minute),
+                clock,
+            )
+        self.http: LocalHttpServer | None = None
+        if config.local_http is not None:
+            self.http = LocalHttpServer(config.local_http.bind, config.local_http.port)
+            if self.time_clock is not None:
+                self.http.add_router(
+                    make_kiosk_router(self.time_clock, self.feed, lambda: self.link_online))
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -123,6 +148,10 @@ class AgentDaemon:
     def start(self) -> None:
         self._use(open_peripherals(self.config))
         self._start_peripherals()
+        if self.time_clock is not None:
+            self.time_clock.start()
+        if self.http is not None:
+            self.http.start()
         self.started_at = time.monotonic()
         log.info(
             "agent started tenant=%s device=%s version=%s readers=%d gates=%d",
@@ -142,6 +171,10 @@ class AgentDaemon:
             reader.start(self.handle_read)
 
     def stop(self) -> None:
+        if self.http is not None:
+            self.http.stop()
+        if self.time_clock is not None:
+            self.time_clock.stop()  # records punches still pending, signs the chain head
         for group in (self.readers, self.gates, self.displays, self.printers):
             for peripheral in group.values():
                 try:
@@ -153,10 +186,13 @@ class AgentDaemon:
 
     # -- the tap path -------------------------------------------------------------
 
-    def handle_read(self, read: CardRead) -> TapOutcome:
+    def handle_read(self, read: CardRead) -> TapOutcome | PunchView:
         reader_cfg = self._reader_cfg.get(read.reader_id)
         if reader_cfg is None:
             raise BadInput(f"read from unknown reader '{read.reader_id}'")
+        if reader_cfg.terminal is not None:
+            return self._punch(reader_cfg.terminal, read)
+        assert reader_cfg.gate is not None
         gate_cfg = self._gate_cfg[reader_cfg.gate]
         gate_ctx = GateContext(gate_cfg.id, gate_cfg.zone, reader_cfg.direction)
         outcome = self.access.tap(read.reader_id, read.kind, read.value, gate_ctx)
@@ -188,6 +224,17 @@ class AgentDaemon:
             "latency_ms": round((time.monotonic() - read.seen_at) * 1000, 3),
         })
         return outcome
+
+    def _punch(self, terminal: str, read: CardRead) -> PunchView:
+        assert self.time_clock is not None
+        view = self.time_clock.read(terminal, read.kind, read.value)
+        display_id = next(t.display for t in self.config.terminals if t.id == terminal)
+        if display_id and display_id in self.displays:
+            style = DisplayStyle.DENIED if view.status == "refused" else DisplayStyle.GRANTED
+            self.displays[display_id].show(DisplayMessage(view.message, style))
+        self.decisions += 1
+        self.last_decision_monotonic = time.monotonic()
+        return view
 
     def _on_passage(self, pulse: GatePulse, passed: bool) -> None:
         with self._passage_lock:

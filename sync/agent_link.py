@@ -106,6 +106,7 @@ class AgentLink:
     # -- lifecycle ---------------------------------------------------------------
 
     def start(self) -> None:
+        self.daemon.link_online = False
         self._thread.start()
 
     def stop(self) -> None:
@@ -129,6 +130,7 @@ class AgentLink:
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 socket_open = False
                 self.connected = False
+                self.daemon.link_online = False
                 delay = self._jitter(backoff)
                 backoff = min(backoff * 2, self.max_backoff_s)
                 log.warning("mqtt link lost (%s); retrying in %.1f s", rc.name, delay)
@@ -180,6 +182,7 @@ class AgentLink:
             log.error("broker refused the connection: %s", reason)
             return
         self.connected = True
+        self.daemon.link_online = True
         self.stats["reconnects"] += 1
         client.subscribe([
             (self.topics.ack, 1),
@@ -200,6 +203,7 @@ class AgentLink:
         if self.connected:
             log.warning("mqtt disconnected: %s", reason)
         self.connected = False
+        self.daemon.link_online = False
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         topic = msg.topic

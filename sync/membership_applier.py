@@ -18,9 +18,7 @@ from pydantic import ValidationError
 
 from agent.errors import BadInput, SignatureError
 from agent.store.local_store import LocalStore
-from agent.store.membership import (
-    apply_changes,
-)
+from agent.store.membership import apply_changes, set_pin
 from sync.messages import SIGNED_PAYLOAD, ChangeBatch, SnapshotChunk
 from sync.signed_envelope import verify_envelope
 
@@ -153,6 +151,8 @@ class MembershipApplier:
             conn.execute("DELETE FROM entry_counters WHERE entitlement_id NOT IN "
                          "(SELECT id FROM entitlements)")
             conn.execute("DELETE FROM presence WHERE member_id NOT IN (SELECT id FROM members)")
+            conn.execute("DELETE FROM employee_pins WHERE member_id NOT IN "
+                         "(SELECT id FROM members)")
             conn.execute("DELETE FROM snapshot_staging")
             LocalStore.set_meta(conn, "membership_version", str(version))
 
@@ -198,6 +198,8 @@ def _insert_shadow(conn: sqlite3.Connection, chunk: SnapshotChunk) -> None:
         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
         [row if row[7] is None and not row[8] and not row[12] else _entitlement_text(row)
          for row in chunk.entitlements])
+    for member_id, pin_hash in chunk.pins:
+        set_pin(conn, member_id, pin_hash)
 
 
 def _entitlement_text(row: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 
-from agent.store.membership import Change, WindowSpec
+from agent.store.membership import Change, PinHash, WindowSpec
 
 MAX_COMMAND_BYTES = 64 * 1024
 MAX_ACK_BYTES = 1024
@@ -66,6 +66,7 @@ class SnapshotChunk(_Msg):
     members: list[MemberRow] = []
     credentials: list[CredentialRow] = []
     entitlements: list[EntitlementRow] = []
+    pins: list[tuple[_Id, PinHash]] = []  # time-clock PINs: [member id, scrypt hash]
 
 
 SIGNED_PAYLOAD: TypeAdapter[ChangeBatch | SnapshotChunk] = TypeAdapter(

@@ -21,8 +21,8 @@ from agent.access.engine import decide
 from agent.access.local_state import load_state
 from agent.access.model import Decision, GateContext, LocalState, SiteRules
 from agent.access.reasons import Reason
-from agent.credentials.qr_token import STEP_S, TOKEN_SKEW_STEPS
 from agent.credentials.read_parser import ParsedCredential, parse_read
+from agent.credentials.replay_guard import is_replayed, remember
 from agent.events import Event
 from agent.store.group_commit import GroupCommitter
 from agent.store.local_store import LocalStore
@@ -108,7 +108,8 @@ class AccessService:
         def work(conn: sqlite3.Connection) -> tuple[Decision, Event, LocalState]:
             problem = parsed.problem
             state = LocalState(credential=None)
-            if problem is None and parsed.token is not None and self._replayed(conn, parsed, now):
+            if problem is None and parsed.token is not None and is_replayed(conn, parsed.token,
+                                                                            now):
                 problem = Reason.REPLAYED
             if problem is None:
                 state = load_state(
@@ -126,7 +127,7 @@ class AccessService:
             if decision.granted and member_id is not None:
                 self._apply_grant(conn, decision, member_id, gate, now)
                 if parsed.token is not None:
-                    self._remember_token(conn, parsed)
+                    remember(conn, parsed.token)
             if self._crash_hook:
                 self._crash_hook("before_event", reader_id)
             event = self.outbox.append(
@@ -183,22 +184,6 @@ class AccessService:
             "ON CONFLICT(member_id) DO UPDATE SET direction = excluded.direction, "
             "at_ms = excluded.at_ms, gate = excluded.gate",
             (member_id, gate.direction, int(now.timestamp() * 1000), gate.gate_id),
-        )
-
-    def _replayed(self, conn: sqlite3.Connection, parsed: ParsedCredential, now: datetime) -> bool:
-        assert parsed.token is not None
-        row = conn.execute(
-            "SELECT expires_ms FROM used_tokens WHERE token_hash = ?", (parsed.token.digest,)
-        ).fetchone()
-        return row is not None and row[0] > now.timestamp() * 1000
-
-    def _remember_token(self, conn: sqlite3.Connection, parsed: ParsedCredential) -> None:
-        assert parsed.token is not None
-        # keep it as long as the token could still verify: its step plus the allowed skew
-        expires_ms = (parsed.token.step + 1 + TOKEN_SKEW_STEPS) * STEP_S * 1000
-        conn.execute(
-            "INSERT OR REPLACE INTO used_tokens(token_hash, expires_ms) VALUES (?, ?)",
-            (parsed.token.digest, expires_ms),
         )
 
     def forget_recent(self) -> None:

@@ -31,6 +31,10 @@ class WindowSpec(_Change):
     end: Annotated[str, Field(pattern=r"^\d\d:\d\d$")]
 
 
+PinHash = Annotated[str, Field(pattern=r"^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$",
+                                max_length=200)]
+
+
 class MemberUpsert(_Change):
     entity: Literal["member"]
     op: Literal["upsert"]
@@ -38,6 +42,8 @@ class MemberUpsert(_Change):
     first_name: Annotated[str, Field(max_length=40)] = ""
     waiver_signed_on: date | None = None
     blocked: bool = False
+    # time-clock PIN (scrypt hash made in the bridge); None removes it
+    pin_hash: PinHash | None = None
 
 
 class CredentialUpsert(_Change):
@@ -102,6 +108,7 @@ def apply_changes(conn: sqlite3.Connection, changes: Sequence[_Change]) -> None:
                 (ch.id, ch.first_name,
                  ch.waiver_signed_on.isoformat() if ch.waiver_signed_on else None, int(ch.blocked)),
             )
+            set_pin(conn, ch.id, ch.pin_hash)
         elif isinstance(ch, CredentialUpsert):
             # the id is the stable key; a re-issued card gets a new hash under the same id
             conn.execute("DELETE FROM credentials WHERE id = ?", (ch.id,))
@@ -137,6 +144,18 @@ def entitlement_row(ch: EntitlementUpsert) -> tuple:
     )
 
 
+def set_pin(conn: sqlite3.Connection, member_id: str, pin_hash: str | None) -> None:
+    if pin_hash is None:
+        conn.execute("DELETE FROM employee_pins WHERE member_id = ?", (member_id,))
+        return
+    # a new PIN also clears a lockout: the office has just handed it out
+    conn.execute(
+        "INSERT INTO employee_pins(member_id, pin_hash, failures) VALUES (?, ?, 0) "
+        "ON CONFLICT(member_id) DO UPDATE SET pin_hash = excluded.pin_hash, failures = 0, "
+        "locked_until_ms = NULL WHERE pin_hash != excluded.pin_hash",
+        (member_id, pin_hash))
+
+
 def _delete(conn: sqlite3.Connection, entity: str, entity_id: str) -> None:
     if entity == "member":
         # erasure: nothing of the person may stay on the device
@@ -147,6 +166,8 @@ def _delete(conn: sqlite3.Connection, entity: str, entity_id: str) -> None:
         conn.execute("DELETE FROM entitlements WHERE member_id = ?", (entity_id,))
         conn.execute("DELETE FROM credentials WHERE member_id = ?", (entity_id,))
         conn.execute("DELETE FROM presence WHERE member_id = ?", (entity_id,))
+        conn.execute("DELETE FROM employee_pins WHERE member_id = ?", (entity_id,))
+        conn.execute("DELETE FROM punch_state WHERE member_id = ?", (entity_id,))
         conn.execute("DELETE FROM members WHERE id = ?", (entity_id,))
     elif entity == "credential":
         conn.execute("DELETE FROM credentials WHERE id = ?", (entity_id,))

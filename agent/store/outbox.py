@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -23,21 +24,32 @@ class Outbox:
         self.device = device
 
     def append(
-        self, conn: sqlite3.Connection, event_type: str, data: dict[str, Any], at: datetime
+        self,
+        conn: sqlite3.Connection,
+        event_type: str,
+        data: dict[str, Any],
+        at: datetime,
+        seal: Callable[[int, str, dict[str, Any]], dict[str, Any]] | None = None,
     ) -> Event:
-        """Add one event inside the caller's open transaction (BEGIN IMMEDIATE)."""
+        """Add one event inside the caller's open transaction (BEGIN IMMEDIATE).
+
+        ``seal(seq, ts, data)`` may return the final data once seq and ts are known (the
+        punch chain hashes them)."""
         # the counter lives in meta, not MAX(seq), so seq stays gapless after acked
         # events are pruned; one statement both bumps and reads it
         seq = int(conn.execute(
             "INSERT INTO meta(key, value) VALUES ('last_seq', '1') ON CONFLICT(key) "
             "DO UPDATE SET value = CAST(value AS INTEGER) + 1 RETURNING value"
         ).fetchone()[0])
+        ts = utc_ts(at)
+        if seal is not None:
+            data = seal(seq, ts, data)
         event = Event(
             id=new_event_id(),
             tenant=self.tenant,
             device=self.device,
             seq=seq,
-            ts=utc_ts(at),
+            ts=ts,
             type=event_type,
             data=data,
         )

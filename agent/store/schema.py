@@ -77,7 +77,19 @@ def _v2(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
+def _v_attendance(db: sqlite_utils.Database) -> None:
+    # time clock: PIN hashes (scrypt) with their failure counters, kept across restarts
+    db["employee_pins"].create(
+        {"member_id": str, "pin_hash": str, "failures": int, "locked_until_ms": int},
+        pk="member_id", not_null={"pin_hash", "failures"}, defaults={"failures": 0},
+    )
+    # each employee's last punch, for suggesting the next one (the outbox forgets acked
+    # events, this does not)
+    db["punch_state"].create({"member_id": str, "last_type": str, "at_ms": int},
+                             pk="member_id")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v_attendance]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

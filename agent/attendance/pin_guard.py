@@ -1,0 +1,112 @@
+"""PIN fallback for the time clock, guarded against guessing.
+
+PINs arrive from the bridge only as scrypt hashes (stdlib hashlib.scrypt: memory-hard
+and needs no extra package on the device). Failures are counted per employee in the
+store, so a restart does not reset a lockout, and per terminal in memory, so one
+terminal cannot be used to sweep many employee numbers quickly.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import sqlite3
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from agent.store.local_store import LocalStore
+
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+
+
+def hash_pin(pin: str, salt: bytes | None = None) -> str:
+    salt = salt or os.urandom(16)
+    digest = hashlib.scrypt(pin.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P,
+                            dklen=32)
+    return (f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}$"
+            f"{base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}")
+
+
+def check_pin(pin: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        computed = hashlib.scrypt(pin.encode(), salt=base64.b64decode(salt), n=int(n),
+                                  r=int(r), p=int(p), dklen=32)
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(computed, base64.b64decode(digest))
+
+
+@dataclass(frozen=True, slots=True)
+class PinResult:
+    ok: bool
+    member_id: str | None = None
+    # "wrong", "locked", "terminal_locked", "unknown", "malformed"
+    problem: str | None = None
+    retry_after_s: int = 0
+
+
+class PinGuard:
+    def __init__(self, store: LocalStore, max_failures: int, lock_minutes: int,
+                 terminal_failures_per_minute: int) -> None:
+        self.store = store
+        self.max_failures = max_failures
+        self.lock_ms = lock_minutes * 60_000
+        self.terminal_limit = terminal_failures_per_minute
+        self._terminal_failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _terminal_blocked(self, terminal: str, now: float) -> int:
+        window = self._terminal_failures.setdefault(terminal, deque())
+        while window and now - window[0] > 60:
+            window.popleft()
+        return int(60 - (now - window[0])) + 1 if len(window) >= self.terminal_limit else 0
+
+    def check(self, terminal: str, employee: str, pin: str) -> PinResult:
+        now = time.monotonic()
+        with self._lock:
+            wait = self._terminal_blocked(terminal, now)
+            if wait:
+                return PinResult(False, problem="terminal_locked", retry_after_s=wait)
+        if not (employee.isalnum() and 0 < len(employee) <= 64 and pin.isdigit()
+                and 4 <= len(pin) <= 12):
+            self._count_terminal(terminal, now)
+            return PinResult(False, problem="malformed")
+        wall_ms = int(time.time() * 1000)
+        row = self.store.conn.execute(
+            "SELECT pin_hash, failures, locked_until_ms FROM employee_pins WHERE member_id = ?",
+            (employee,)).fetchone()
+        if row is None:
+            check_pin(pin, hash_pin("0000"))  # same cost either way: no employee enumeration
+            self._count_terminal(terminal, now)
+            return PinResult(False, problem="wrong")
+        pin_hash, failures, locked_until = row
+        if locked_until and locked_until > wall_ms:
+            return PinResult(False, member_id=employee, problem="locked",
+                             retry_after_s=(locked_until - wall_ms) // 1000 + 1)
+        if check_pin(pin, pin_hash):
+            with self.store.transaction() as conn:
+                conn.execute("UPDATE employee_pins SET failures = 0, locked_until_ms = NULL "
+                             "WHERE member_id = ?", (employee,))
+            return PinResult(True, member_id=employee)
+        self._count_terminal(terminal, now)
+        with self.store.transaction() as conn:
+            self._record_failure(conn, employee, failures + 1, wall_ms)
+        return PinResult(False, member_id=employee, problem="wrong")
+
+    def _record_failure(self, conn: sqlite3.Connection, employee: str, failures: int,
+                        wall_ms: int) -> None:
+        locked = wall_ms + self.lock_ms if failures >= self.max_failures else None
+        conn.execute("UPDATE employee_pins SET failures = ?, locked_until_ms = ? "
+                     "WHERE member_id = ?",
+                     (0 if locked else failures, locked, employee))
+
+    def _count_terminal(self, terminal: str, now: float) -> None:
+        with self._lock:
+            self._terminal_failures.setdefault(terminal, deque()).append(now)
