@@ -108,6 +108,11 @@ def concurrent(svc: AccessService, picks: list[int], gates: int,
 
 
 def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="decision-bench-") as tmp:
+        run(Path(tmp))
+
+
+def run(tmp: Path) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--credentials", type=int, default=1_000_000)
     ap.add_argument("--taps", type=int, default=5000)
@@ -116,7 +121,7 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     rng = random.Random(7)
-    workdir = args.dir or Path(tempfile.mkdtemp(prefix="decision-bench-"))
+    workdir = args.dir or tmp
     path = workdir / "bench.sqlite3"
     for p in workdir.glob("bench.sqlite3*"):
         p.unlink()
