@@ -1,0 +1,39 @@
+"""Staff roles and what each may do. Every page and API route names one permission."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Role(enum.StrEnum):
+    ADMIN = "administrator"
+    RECEPTION = "reception"
+    ACCOUNTANT = "accountant"
+    INSTRUCTOR = "instructor"  # E-SV driving school
+
+
+PERMISSIONS: dict[str, frozenset[Role]] = {
+    "fleet.view": frozenset({Role.ADMIN, Role.RECEPTION}),
+    "fleet.command": frozenset({Role.ADMIN, Role.RECEPTION}),
+    "members.view": frozenset({Role.ADMIN, Role.RECEPTION}),
+    "members.edit": frozenset({Role.ADMIN, Role.RECEPTION}),
+    "members.erase": frozenset({Role.ADMIN}),
+    "plans.edit": frozenset({Role.ADMIN}),
+    "live.view": frozenset({Role.ADMIN, Role.RECEPTION}),
+    "receipts.view": frozenset({Role.ADMIN, Role.ACCOUNTANT, Role.RECEPTION}),
+    "receipts.reprint": frozenset({Role.ADMIN, Role.RECEPTION}),
+    "attendance.view": frozenset({Role.ADMIN, Role.ACCOUNTANT}),
+    "attendance.edit": frozenset({Role.ADMIN}),
+    "lessons.record": frozenset({Role.ADMIN, Role.INSTRUCTOR}),
+    "lessons.view": frozenset({Role.ADMIN, Role.INSTRUCTOR, Role.RECEPTION}),
+    "tenant.export": frozenset({Role.ADMIN}),
+    "users.manage": frozenset({Role.ADMIN}),
+    "audit.view": frozenset({Role.ADMIN}),
+}
+
+
+def allowed(role: str, permission: str) -> bool:
+    try:
+        return Role(role) in PERMISSIONS[permission]
+    except ValueError:
+        return False
