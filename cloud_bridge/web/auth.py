@@ -118,8 +118,10 @@ class WebAuth:
                 ok = False
             conn.execute(insert(login_attempts).values(username=username, client=client,
                                                        at_ms=now, ok=ok))
-            if not ok or row is None:
-                raise LoginRefused("wrong username or password")
+        if not ok or row is None:
+            # raised after the commit: the failed attempt must count
+            raise LoginRefused("wrong username or password")
+        with self.engine.begin() as conn:
             if self.hasher.check_needs_rehash(row.password_hash):
                 conn.execute(update(users).where(users.c.id == row.id).values(
                     password_hash=self.hasher.hash(password)))
