@@ -170,6 +170,22 @@ def test_occupancy_full() -> None:
     assert reason(state(membership(valid_to=NOW), occupancy=100), rules=rules) is Reason.EXPIRED
 
 
+def test_secure_card_required_only_where_the_gate_asks() -> None:
+    secure_gate = replace(GATE_IN, require_secure_card=True)
+    st = state(membership())
+    # a plain UID (or static code) at a gate that wants SUN cards or signed QR: refused,
+    # even before the lookup says whether the card is known
+    assert decide(secure_gate, NOW, st, RULES).reason is Reason.SECURE_CARD_REQUIRED
+    assert decide(secure_gate, NOW, LocalState(credential=None), RULES).reason \
+        is Reason.SECURE_CARD_REQUIRED
+    assert decide(secure_gate, NOW, st, RULES, secure_credential=True).granted
+    # reading problems still win, ordinary gates do not care, leaving is always possible
+    assert decide(secure_gate, NOW, st, RULES, Reason.REPLAYED, True).reason is Reason.REPLAYED
+    assert decide(GATE_IN, NOW, st, RULES).granted
+    assert decide(replace(GATE_OUT, require_secure_card=True), NOW, st, RULES).granted
+    assert DISPLAY_TEXT[Reason.SECURE_CARD_REQUIRED] == "Uporabite varno kartico"
+
+
 def test_every_reason_code_has_a_test_and_display_text() -> None:
     assert set(DISPLAY_TEXT) == set(Reason)
     tested = {
@@ -177,7 +193,7 @@ def test_every_reason_code_has_a_test_and_display_text() -> None:
         Reason.BAD_SIGNATURE, Reason.REPLAYED, Reason.BLOCKED, Reason.WAIVER_MISSING,
         Reason.ANTI_PASSBACK, Reason.NO_ENTITLEMENT, Reason.NOT_YET_VALID, Reason.EXPIRED,
         Reason.FROZEN, Reason.WRONG_ZONE, Reason.OUTSIDE_TIME_WINDOW, Reason.NO_ENTRIES_LEFT,
-        Reason.OCCUPANCY_FULL,
+        Reason.OCCUPANCY_FULL, Reason.SECURE_CARD_REQUIRED,
     }
     assert tested == set(Reason), "a new reason code needs a test above"
 

@@ -85,11 +85,17 @@ def decide(
     state: LocalState,
     rules: SiteRules,
     credential_problem: Reason | None = None,
+    secure_credential: bool = False,
 ) -> Decision:
     """Decide one tap. ``credential_problem`` carries what reading the credential found
-    (malformed, bad signature, replayed) before any lookup could happen."""
+    (malformed, bad signature, replayed) before any lookup could happen;
+    ``secure_credential`` says the read was a verified SUN card or signed token."""
     if credential_problem is not None:
         return deny(credential_problem)
+    if gate.require_secure_card and not secure_credential and gate.direction != "out":
+        # refused before the lookup: a cloned UID learns nothing about its victim here.
+        # Leaving stays possible with any card (nobody is locked in).
+        return deny(Reason.SECURE_CARD_REQUIRED)
     cred = state.credential
     if cred is None or state.member is None:
         return deny(Reason.UNKNOWN_CREDENTIAL)

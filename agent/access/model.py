@@ -85,6 +85,9 @@ class GateContext:
     gate_id: str
     zone: str
     direction: str  # direction of the reader that was used: "in" / "out"
+    # only credentials that cannot be copied open this gate: NTAG 424 SUN cards and
+    # signed QR tokens; plain UIDs and static codes are refused (SECURE_CARD_REQUIRED)
+    require_secure_card: bool = False
 
 
 @dataclass(frozen=True, slots=True)

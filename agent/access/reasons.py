@@ -22,6 +22,8 @@ class Reason(enum.StrEnum):
     OUTSIDE_TIME_WINDOW = "outside_time_window"
     NO_ENTRIES_LEFT = "no_entries_left"
     OCCUPANCY_FULL = "occupancy_full"
+    # the gate accepts only credentials that cannot be copied (SUN cards, signed QR)
+    SECURE_CARD_REQUIRED = "secure_card_required"
 
 
 # Short messages for a 2x16 or small LCD: Slovenian first, as members read them.
@@ -42,6 +44,7 @@ DISPLAY_TEXT: dict[Reason, str] = {
     Reason.OUTSIDE_TIME_WINDOW: "Izven dovoljenega časa",
     Reason.NO_ENTRIES_LEFT: "Ni več vstopov",
     Reason.OCCUPANCY_FULL: "Objekt je poln",
+    Reason.SECURE_CARD_REQUIRED: "Uporabite varno kartico",
 }
 
 # When no entitlement grants, report the failure closest to a grant: a member whose

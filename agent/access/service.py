@@ -21,8 +21,10 @@ from agent.access.engine import decide
 from agent.access.local_state import load_state
 from agent.access.model import Decision, GateContext, LocalState, SiteRules
 from agent.access.reasons import Reason
+from agent.credentials.ntag424_sun import SunKeys
 from agent.credentials.read_parser import ParsedCredential, parse_read
 from agent.credentials.replay_guard import is_replayed, remember
+from agent.credentials.sun_counters import counter_increases, forget_orphans, record_counter
 from agent.events import Event
 from agent.store.group_commit import GroupCommitter
 from agent.store.local_store import LocalStore
@@ -63,12 +65,16 @@ class AccessService:
         clock: Clock = utc_now,
         repeat_window_s: float = 1.5,
         crash_hook: Callable[[str, str], None] | None = None,
+        sun_keys: SunKeys | None = None,
     ) -> None:
         self.store = store
         self.outbox = outbox
         self.rules = rules
         self.hmac_key = hmac_key
         self.public_key = public_key
+        # NTAG 424 SDM keys: by default derived from the tenant's credential key, so no
+        # device holds a key that verifies (or mints) another tenant's cards
+        self.sun_keys = sun_keys or SunKeys.derive(hmac_key, outbox.tenant)
         self.clock = clock
         self.repeat_window_s = repeat_window_s
         # test seam to simulate a power cut at a named point inside the transaction
@@ -77,9 +83,12 @@ class AccessService:
         self._recent_lock = threading.Lock()
         self.committer = GroupCommitter(store)
 
-    def tap(self, reader_id: str, kind: str, value: str, gate: GateContext) -> TapOutcome:
+    def tap(self, reader_id: str, kind: str, value: str, gate: GateContext,
+            extra: tuple[tuple[str, str], ...] = ()) -> TapOutcome:
+        """Decide one read. ``extra`` is CardRead.extra (SUN parameters of a reader)."""
         now = self.clock()
-        parsed = parse_read(kind, value, self.hmac_key, self.public_key, int(now.timestamp()))
+        parsed = parse_read(kind, value, self.hmac_key, self.public_key, int(now.timestamp()),
+                            self.sun_keys, extra)
         repeat_key = (reader_id, parsed.ref or "")
         if parsed.problem is None:
             with self._recent_lock:
@@ -122,7 +131,13 @@ class AccessService:
                     and gate.direction == "in",
                     device=self.outbox.device,
                 )
-            decision = decide(gate, now, state, self.rules, problem)
+            sun = parsed.sun
+            if problem is None and sun is not None and state.credential is not None:
+                if not counter_increases(conn, state.credential.id, sun.counter):
+                    problem = Reason.REPLAYED  # a recorded SUN message, or a cloned one
+                else:
+                    record_counter(conn, state.credential.id, sun.counter, now)
+            decision = decide(gate, now, state, self.rules, problem, parsed.secure)
             member_id = state.member.id if state.member else None
             if decision.granted and member_id is not None:
                 self._apply_grant(conn, decision, member_id, gate, now)
@@ -187,9 +202,12 @@ class AccessService:
         )
 
     def forget_recent(self) -> None:
-        """Membership data changed: a repeat must not echo a decision made on old data."""
+        """Membership data changed: a repeat must not echo a decision made on old data,
+        and nothing of an erased credential (its SUN counter) may stay behind."""
         with self._recent_lock:
             self._recent.clear()
+        with self.store.transaction() as conn:
+            forget_orphans(conn)
 
     def passage_missed(self, member_id: str, entitlement_id: str | None, consumed: bool,
                        gate_id: str, decision_seq: int) -> Event:

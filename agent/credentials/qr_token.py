@@ -3,7 +3,17 @@
 Layout before encoding (93 bytes): version (1) | credential id (UUID, 16) |
 valid_from (u32, epoch s) | valid_to (u32) | time step (u32, epoch s // step) | signature (64).
 Encoded as "ES1" + RFC 4648 base32 without padding: only characters of the QR
-alphanumeric mode, so the code stays small for cheap scanners.
+alphanumeric mode, so the code stays small for cheap scanners (152 characters: a version 6
+QR code at error correction M, 41x41 modules, easy for a turnstile camera on a phone screen).
+
+What a token binds: the credential (a UUID known only to the member's devices and the
+bridge), its validity, and the 30 s time step it was issued in; the tenant through the
+signing key. The signature covers a context label before the body, so nothing else the
+tenant key signs (membership batches) can ever pass as a token, nor a token as a batch.
+Freshness: a token is accepted within ``TOKEN_SKEW_STEPS`` steps of the gate's clock; the
+bridge issues it from its own (NTP) clock, so phone clocks do not matter. Within that
+window ``replay_guard`` refuses a second use at this device (docs/security.md discusses
+the residual window across devices of one site).
 """
 
 from __future__ import annotations
@@ -26,6 +36,10 @@ STEP_S = 30
 TOKEN_SKEW_STEPS = 2  # ±60 s of phone/gate clock difference
 _BODY = struct.Struct(">B16sIII")
 _SIG_LEN = 64
+# domain separation: what the Ed25519 signature actually covers is this label + body
+SIGN_CONTEXT = b"edge-suite/member-qr-token\x00"
+TOKEN_CHARS = len(PREFIX) + -(-(_BODY.size + _SIG_LEN) * 8 // 5)
+_U32 = (1 << 32) - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +65,12 @@ def looks_like_token(text: str) -> bool:
 def issue_token(
     private_key: Ed25519PrivateKey, credential_id: str, valid_from: int, valid_to: int, now_s: int
 ) -> str:
+    """A token for one credential, fresh for the time step of ``now_s``."""
     cred = uuid.UUID(credential_id).bytes
+    if not 0 <= valid_from <= valid_to <= _U32 or not 0 <= now_s <= _U32:
+        raise ValueError("token times must be epoch seconds with valid_from <= valid_to")
     body = _BODY.pack(VERSION, cred, valid_from, valid_to, now_s // STEP_S)
-    raw = body + private_key.sign(body)
+    raw = body + private_key.sign(SIGN_CONTEXT + body)
     return PREFIX + base64.b32encode(raw).decode().rstrip("=")
 
 
@@ -66,7 +83,7 @@ def verify_token(
     if len(body_b32) > 2 * expected_len:
         raise TokenRejected(Reason.MALFORMED_CREDENTIAL, "token too long")
     try:
-        raw = base64.b32decode(body_b32 + "=" * (-len(body_b32) % 8))
+        raw = base64.b32decode(body_b32 + "=" * (-len(body_b32) % 8), casefold=True)
     except (binascii.Error, ValueError):
         raise TokenRejected(Reason.MALFORMED_CREDENTIAL, "token is not base32") from None
     if len(raw) != expected_len:
@@ -76,7 +93,7 @@ def verify_token(
     if version != VERSION:
         raise TokenRejected(Reason.MALFORMED_CREDENTIAL, f"token version {version}")
     try:
-        public_key.verify(signature, body)
+        public_key.verify(signature, SIGN_CONTEXT + body)
     except InvalidSignature:
         raise TokenRejected(Reason.BAD_SIGNATURE, "token signature does not verify") from None
     if now_s < valid_from:

@@ -1,0 +1,193 @@
+"""The member's phone QR: a page that shows a fresh signed QR token every 30 seconds.
+
+Gates verify the token offline (agent/credentials/qr_token.py) with the tenant's public
+key, so the page only needs the bridge while it refreshes.
+
+Authentication is a per-member secret link, sent to the member once (e-mail, SMS, the
+member portal)::
+
+    https://<bridge>/member-qr/{tenant}/{member_id}#k=<link token>
+
+``link token = base64url(HMAC-SHA256(server link key, "member-qr-link/v1" | tenant |
+member_id | link epoch))[:22]`` (128 bits). The token sits in the URL *fragment*, which a
+browser never sends to a server, so it appears in no access log, proxy log or Referer;
+the page's script sends it in an ``Authorization: Bearer`` header to the token endpoint.
+Nothing is stored per link: the bridge recomputes the HMAC. To revoke one member's link
+(phone lost, link forwarded) the bridge bumps that credential's ``link_epoch``; rotating
+the server link key revokes every link at once. A forwarded link works only until then,
+and its tokens are refused after the first use at a gate (replay guard), so sharing it
+does not let two people in on one pass at the same time without the gate noticing.
+
+Wrong tokens and unknown members get the same 404, so the endpoint does not tell which
+member ids exist. Responses are ``Cache-Control: no-store`` and the page has a strict
+Content-Security-Policy (no third-party anything) and ``Referrer-Policy: no-referrer``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import io
+import json
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+import segno
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import APIRouter, Header, HTTPException, Path
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from agent.credentials.qr_token import STEP_S, issue_token
+
+LINK_TOKEN_CHARS = 22  # 132 bits of base64url
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+TenantId = Annotated[str, Path(pattern=_ID)]
+MemberId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+@dataclass(frozen=True, slots=True)
+class MemberQrCredential:
+    """The member's QR credential as the bridge knows it (kind 'qr', no hash)."""
+
+    credential_id: str  # UUID: what the token carries and the gate looks up
+    valid_from: int  # epoch seconds; the token never outlives the credential
+    valid_to: int
+    first_name: str = ""  # shown on the page, so the member sees it is theirs
+    blocked: bool = False
+    link_epoch: int = 0  # bump to revoke this member's link
+
+
+SigningKeyGetter = Callable[[str], Ed25519PrivateKey]
+CredentialGetter = Callable[[str, str], MemberQrCredential | None]
+
+
+def member_link_token(link_key: bytes, tenant: str, member_id: str, link_epoch: int = 0) -> str:
+    msg = b"\x00".join([b"member-qr-link/v1", tenant.encode(), member_id.encode(),
+                        str(link_epoch).encode()])
+    digest = hmac.new(link_key, msg, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode()[:LINK_TOKEN_CHARS]
+
+
+def member_link(base_url: str, link_key: bytes, tenant: str, member_id: str,
+                link_epoch: int = 0) -> str:
+    """The link staff send to a member (secret: treat it like a password)."""
+    token = member_link_token(link_key, tenant, member_id, link_epoch)
+    return f"{base_url.rstrip('/')}/member-qr/{tenant}/{member_id}#k={token}"
+
+
+def qr_svg(text: str) -> str:
+    """Server-side SVG of the token: alphanumeric mode, error correction M."""
+    out = io.BytesIO()
+    segno.make(text, error="m", boost_error=False).save(
+        out, kind="svg", scale=6, border=4, xmldecl=False, svgns=True, title="QR")
+    return out.getvalue().decode()
+
+
+_PAGE = """<!doctype html>
+<html lang="sl"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>Vstopna koda</title>
+<style nonce="{nonce}">
+body{{font-family:system-ui,sans-serif;text-align:center;margin:1em;background:#fff}}
+#qr svg{{width:min(90vw,420px);height:auto}}
+#state{{color:#555}} .stale{{opacity:.15}}
+</style></head>
+<body>
+<h1 id="hello">Vstopna koda</h1>
+<div id="qr" aria-live="polite"></div>
+<p id="state">Nalagam…</p>
+<noscript>Za prikaz kode omogočite JavaScript.</noscript>
+<script nonce="{nonce}">
+(function () {{
+  var params = new URLSearchParams(location.hash.slice(1));
+  var key = params.get("k");
+  var qr = document.getElementById("qr"), state = document.getElementById("state");
+  if (!key) {{ state.textContent = "Povezava ni popolna."; return; }}
+  function refresh() {{
+    fetch({token_url}, {{method: "POST", cache: "no-store",
+                         headers: {{"Authorization": "Bearer " + key}}}})
+      .then(function (r) {{ if (!r.ok) throw r.status; return r.json(); }})
+      .then(function (data) {{
+        qr.innerHTML = data.svg;
+        qr.classList.remove("stale");
+        if (data.first_name) document.getElementById("hello").textContent = data.first_name;
+        state.textContent = "Koda se osveži vsakih " + data.refresh_s + " s.";
+        setTimeout(refresh, data.refresh_s * 1000);
+      }})
+      .catch(function (status) {{
+        qr.classList.add("stale");
+        state.textContent = status === 404 ? "Povezava ni veljavna." :
+          "Brez povezave: koda ni sveža.";
+        if (status !== 404) setTimeout(refresh, 5000);
+      }});
+  }}
+  refresh();
+}})();
+</script>
+</body></html>
+"""
+
+
+def _security_headers(nonce: str | None = None) -> dict[str, str]:
+    csp = "default-src 'none'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; " \
+          "form-action 'none'; frame-ancestors 'none'"
+    if nonce:
+        csp += f"; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'"
+    return {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
+            "X-Content-Type-Options": "nosniff", "Content-Security-Policy": csp}
+
+
+def make_member_qr_router(
+    get_signing_key: SigningKeyGetter,
+    get_credential: CredentialGetter,
+    link_key: bytes,
+    clock: Callable[[], float] = time.time,
+) -> APIRouter:
+    """``get_signing_key(tenant)`` returns the tenant's Ed25519 key (the one whose public
+    half is the devices' ``keys.tenant_public_key``); ``get_credential(tenant, member_id)``
+    returns the member's QR credential or None. ``link_key`` (>= 32 random bytes) is the
+    server secret behind every member link."""
+    if len(link_key) < 32:
+        raise ValueError("the member link key must be at least 32 random bytes")
+    router = APIRouter(prefix="/member-qr", tags=["member-qr"])
+    not_found = HTTPException(404, "unknown or revoked member link",
+                              headers={"Cache-Control": "no-store"})
+
+    @router.get("/{tenant}/{member_id}", response_class=HTMLResponse)
+    def page(tenant: TenantId, member_id: MemberId) -> HTMLResponse:
+        # the page itself holds no secret; the link token stays in the fragment
+        nonce = secrets.token_urlsafe(16)
+        # ids are pattern-checked above; json.dumps makes them a safe JS string anyway
+        token_url = json.dumps(f"/member-qr/{tenant}/{member_id}/token").replace("<", "\\u003c")
+        body = _PAGE.format(nonce=nonce, token_url=token_url)
+        return HTMLResponse(body, headers=_security_headers(nonce))
+
+    @router.post("/{tenant}/{member_id}/token")
+    def token(tenant: TenantId, member_id: MemberId,
+              authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
+        presented = (authorization or "").removeprefix("Bearer ").strip()
+        if len(presented) != LINK_TOKEN_CHARS:
+            raise not_found
+        cred = get_credential(tenant, member_id)
+        epoch = cred.link_epoch if cred is not None else 0
+        expected = member_link_token(link_key, tenant, member_id, epoch)
+        if not hmac.compare_digest(presented.encode(), expected.encode()) or cred is None:
+            raise not_found
+        now = int(clock())
+        if cred.blocked or not cred.valid_from <= now < cred.valid_to:
+            raise HTTPException(403, "this entry code is not valid now",
+                                headers={"Cache-Control": "no-store"})
+        text = issue_token(get_signing_key(tenant), cred.credential_id, cred.valid_from,
+                           cred.valid_to, now)
+        refresh_s = STEP_S - now % STEP_S  # 1..30: right when the next time step starts
+        return JSONResponse(
+            {"token": text, "svg": qr_svg(text), "refresh_s": refresh_s,
+             "first_name": cred.first_name},
+            headers=_security_headers())
+
+    return router
