@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from agent.errors import ConfigError
+from agent.key_files import check_key_file
+from agent.pos.pos_config import PosConfig
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 Ident = Annotated[str, Field(pattern=_ID)]
@@ -91,6 +93,9 @@ class GateConfig(_Strict):
     zone: Ident = "main"
     pulse_ms: int = Field(default=500, ge=50, le=10_000)
     display: Ident | None = None
+    # entry only with credentials that cannot be copied (NTAG 424 SUN cards, signed QR);
+    # plain UIDs and static codes get SECURE_CARD_REQUIRED (docs/security.md)
+    require_secure_card: bool = False
 
     def options(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
@@ -162,6 +167,7 @@ class AgentConfig(_Strict):
     local_http: LocalHttpConfig | None = None
     control: ControlConfig = ControlConfig()
     mqtt: MqttConfig | None = None
+    pos: PosConfig | None = None
 
     # where the file was read from; relative paths are resolved against its folder
     source: str = Field(default="<memory>", exclude=True)
@@ -273,6 +279,7 @@ def decode_key(value: str) -> bytes:
 def load_key(value: str, config: AgentConfig, key_path: str) -> bytes:
     if value.startswith("file:"):
         path = config.path(value.removeprefix("file:"))
+        check_key_file(path, f"{config.source}: {key_path}")
         try:
             text = path.read_text().strip()
         except OSError as exc:

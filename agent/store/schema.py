@@ -89,7 +89,41 @@ def _v_attendance(db: sqlite_utils.Database) -> None:
                              pk="member_id")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v_attendance]
+def _v_sun_counters(db: sqlite_utils.Database) -> None:
+    # NTAG 424 SUN cards: the highest read counter seen per credential, so a recorded
+    # SUN message is refused (agent/access/service.py); keyed by credential id, never UID
+    db["sun_counters"].create({"credential_id": str, "counter": int, "at_ms": int},
+                              pk="credential_id", not_null={"counter", "at_ms"})
+
+
+def _v3(db: sqlite_utils.Database) -> None:
+    # POS receipts (agent/pos/): the invoice counter per premise/device moves only in the
+    # transaction that stores the receipt, so numbers stay gapless (FURS R_3.4.3)
+    db.execute("CREATE TABLE pos_counters (premise TEXT NOT NULL, device TEXT NOT NULL, "
+               "last_number INTEGER NOT NULL, PRIMARY KEY (premise, device))")
+    db.execute(
+        "CREATE TABLE pos_receipts (invoice_id TEXT PRIMARY KEY, premise TEXT NOT NULL, "
+        "device TEXT NOT NULL, number INTEGER NOT NULL, issued_at TEXT NOT NULL, "
+        "issued_ms INTEGER NOT NULL, total_cents INTEGER NOT NULL, zoi TEXT NOT NULL, "
+        "qr TEXT NOT NULL, eor TEXT, fiscal_state TEXT NOT NULL, error_code TEXT, "
+        "error_message TEXT, deadline_ms INTEGER NOT NULL, print_state TEXT NOT NULL, "
+        "print_error TEXT, copies INTEGER NOT NULL DEFAULT 0, operator_tax_number INTEGER, "
+        "data TEXT NOT NULL, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, "
+        "UNIQUE (premise, device, number))")
+    db.execute("CREATE INDEX ix_pos_receipts_fiscal ON pos_receipts (fiscal_state)")
+    db.execute("CREATE INDEX ix_pos_receipts_print ON pos_receipts (print_state)")
+    # a retried job (same key) returns the first result instead of printing again
+    db.execute("CREATE TABLE pos_idempotency (key TEXT PRIMARY KEY, request_hash TEXT NOT "
+               "NULL, invoice_id TEXT NOT NULL, created_ms INTEGER NOT NULL)")
+    # receipts still owed to FURS, with their retry schedule
+    db.execute("CREATE TABLE pos_fiscal_queue (invoice_id TEXT PRIMARY KEY, attempts INTEGER "
+               "NOT NULL DEFAULT 0, next_attempt_ms INTEGER NOT NULL, last_error TEXT, "
+               "created_ms INTEGER NOT NULL)")
+    db.execute("CREATE INDEX ix_pos_fiscal_queue_next ON pos_fiscal_queue (next_attempt_ms)")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v_attendance,
+                                                             _v_sun_counters, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

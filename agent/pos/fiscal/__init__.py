@@ -1,0 +1,1 @@
+"""FURS fiscal verification: ZOI, QR data, JWS-signed requests and the HTTPS client."""

@@ -1,0 +1,163 @@
+"""Receipt layout on 58 mm (32 columns) and 80 mm (48 columns) paper, and its ESC/POS form.
+
+Text goes out in code page CP852 (ESC t 18), which has č š ž Č Š Ž; python-escpos selects
+it and encodes the text. The QR code is the 60-digit FURS record, version 2 (25 x 25
+modules), error correction M, 4 x 4 dots per module and a 4-module quiet zone, as the spec
+prescribes (v3.2 ch. 11: >= 12 mm at 203 dpi); it is sent as a raster image (GS v 0) so
+any ESC/POS printer prints it the same way.
+
+Contents follow ZDDV-1 art. 82 / ZDavPR art. 6: issuer, address, tax number, premise and
+device (in the invoice number), date and time, operator label, items, VAT per rate, total,
+payment, ZOI, EOR (or a note that it is pending), "KOPIJA n" on reprints.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from datetime import datetime
+
+import segno
+from escpos.printer import Dummy
+
+from agent.pos.fiscal.zoi import local_time
+from agent.pos.model import Receipt
+from agent.pos.money import VatRate, fmt_amount
+
+RATE_MARK = {VatRate.STANDARD: "A", VatRate.REDUCED: "B", VatRate.SUPER_REDUCED: "C",
+             VatRate.EXEMPT: "E"}
+EOR_PENDING = "EOR: naknadno potrjevanje"
+
+
+@dataclass(frozen=True, slots=True)
+class Issuer:
+    name: str
+    address: tuple[str, ...]
+    tax_number: int
+    vat_id: str | None = None
+
+
+def _pair(left: str, right: str, width: int) -> str:
+    room = width - len(right) - 1
+    if len(left) > room:
+        left = left[: max(room, 0)]
+    return f"{left}{' ' * (width - len(left) - len(right))}{right}"
+
+
+def _fmt_qty(q: object) -> str:
+    text = format(q, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text.replace(".", ",")
+
+
+def text_lines(receipt: Receipt, issuer: Issuer, width: int, *, eor: str | None,
+               copy: int = 0) -> tuple[list[str], list[str], list[str]]:
+    """(header, body, fiscal) lines; header is printed centred and the first line bold."""
+    sale = receipt.sale
+    rule = "-" * width
+    header = [issuer.name, *issuer.address]
+    header.append(f"ID za DDV: {issuer.vat_id}" if issuer.vat_id
+                  else f"Davčna št.: {issuer.tax_number}")
+    body = [rule, f"RAČUN št.: {receipt.invoice}",
+            f"Datum: {local_time(receipt.issued_at).strftime('%d.%m.%Y %H:%M:%S')}",
+            f"Prostor: {receipt.invoice.premise}  Naprava: {receipt.invoice.device}",
+            f"Blagajnik: {sale.operator.name}"]
+    if sale.customer_vat_number:
+        body.append(f"Kupec ID za DDV: {sale.customer_vat_number}")
+    if copy:
+        body.append(f"KOPIJA {copy}")
+    body.append(rule)
+    for ln in sale.lines:
+        body.extend(textwrap.wrap(ln.name, width) or [""])
+        unit = f" {ln.unit}" if ln.unit else ""
+        qty = f"  {_fmt_qty(ln.quantity)}{unit} x {fmt_amount(ln.unit_price_cents)}"
+        body.append(_pair(qty, f"{fmt_amount(ln.total_cents + ln.discount_cents)} "
+                          f"{RATE_MARK[ln.rate]}", width))
+        if ln.discount_cents:
+            body.append(_pair("  popust", f"-{fmt_amount(ln.discount_cents)}  ", width))
+    t = sale.totals
+    body += [rule, _pair("SKUPAJ EUR", fmt_amount(t.total_cents), width)]
+    for p in sale.payments:
+        body.append(_pair(p.method.label, fmt_amount(p.amount_cents), width))
+    if t.change_cents:
+        body.append(_pair("Vračilo", fmt_amount(t.change_cents), width))
+    body.append(rule)
+    cols = (10, 12, 10) if width >= 48 else (9, 8, 8)
+    body.append(f"{'DDV':<{width - sum(cols)}}{'osnova':>{cols[0]}}{'DDV':>{cols[1]}}"
+                f"{'skupaj':>{cols[2]}}"[: width])
+    for r in t.rates:
+        label = f"{RATE_MARK[r.rate]} {r.rate.label}"
+        body.append(f"{label:<{width - sum(cols)}}{fmt_amount(r.base_cents):>{cols[0]}}"
+                    f"{fmt_amount(r.vat_cents):>{cols[1]}}{fmt_amount(r.gross_cents):>{cols[2]}}")
+    if t.exempt_cents:
+        body.append(_pair(f"E {VatRate.EXEMPT.label}", fmt_amount(t.exempt_cents), width))
+    if sale.note:
+        body += [rule, *textwrap.wrap(sale.note, width)]
+    body.append(rule)
+    fiscal = [f"ZOI: {receipt.zoi}" if width >= 37 else "ZOI:", *([] if width >= 37
+                                                                 else [receipt.zoi])]
+    if eor:
+        if width >= 41:
+            fiscal.append(f"EOR: {eor}")
+        else:  # a UUID is 36 characters: split after its third group on 58 mm paper
+            head, _, tail = eor.partition("-")
+            mid, _, rest = tail.partition("-")
+            more, _, last = rest.partition("-")
+            fiscal += ["EOR:", f"{head}-{mid}-{more}-", last] if last else ["EOR:", eor]
+    else:
+        fiscal += [EOR_PENDING]
+    return header, body, fiscal
+
+
+# segno's automatic mask choice scores all 8 masks (~3.5 ms on a Pi-class core, most of
+# the receipt's render time); every mask yields a valid ISO/IEC 18004 symbol (the mask id
+# is in the format information), so a fixed one is used and tests decode the printed
+# raster with zbar. bench/pos_bench.py reports both.
+QR_MASK: int | None = 2
+
+
+def qr_raster(data: str, module_dots: int = 4, quiet_modules: int = 4) -> bytes:
+    """GS v 0 raster of the FURS QR code (version 2, level M, 4 dots per module)."""
+    if module_dots != 4:
+        raise ValueError("the raster builder packs 4-dot modules (one hex digit each)")
+    qr = segno.make_qr(data, error="m", version=2, boost_error=False, mask=QR_MASK)
+    size = len(qr.matrix) + 2 * quiet_modules
+    pad = "0" * quiet_modules
+    odd = "0" if size % 2 else ""  # a whole number of bytes per raster row
+    blank = bytes.fromhex("0" * size + odd) * module_dots
+    out = bytearray(blank * quiet_modules)
+    for row in qr.matrix:
+        out += bytes.fromhex(pad + "".join("f" if m else "0" for m in row) + pad + odd) \
+            * module_dots
+    out += blank * quiet_modules
+    width_bytes = (size + 1) // 2
+    height = size * module_dots
+    return (b"\x1dv0\x00" + bytes([width_bytes & 0xFF, width_bytes >> 8, height & 0xFF,
+                                    height >> 8]) + bytes(out))
+
+
+def render(receipt: Receipt, issuer: Issuer, width: int, *, eor: str | None,
+           copy: int = 0) -> bytes:
+    """The whole receipt as ESC/POS bytes (initialise, CP852, text, QR, feed and cut)."""
+    header, body, fiscal = text_lines(receipt, issuer, width, eor=eor, copy=copy)
+    p = Dummy(profile="TM-T88V")  # a profile whose code page table has CP852 (18)
+    p.hw("INIT")
+    p.charcode("CP852")
+    p.set(align="center", bold=True)
+    p.text(header[0] + "\n")
+    p.set(align="center", bold=False)
+    p.text("\n".join(header[1:]) + "\n")
+    p.set(align="left")
+    p.text("\n".join(body) + "\n")
+    p.text("\n".join(fiscal) + "\n")
+    p.set(align="center")
+    p._raw(qr_raster(receipt.qr))
+    p.text("\n")
+    p.set(align="left")
+    p.cut()
+    return bytes(p.output)
+
+
+def issued_stamp(at: datetime) -> str:
+    return local_time(at).strftime("%d.%m.%Y %H:%M:%S")
