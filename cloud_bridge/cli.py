@@ -1,0 +1,149 @@
+"""``cloud-bridge``: run the bridge, create tenants, prune change logs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cloud_bridge import change_log
+from cloud_bridge.db_schema import make_engine, write_tx
+from cloud_bridge.mqtt_link import MqttSettings
+from cloud_bridge.service import Bridge, BridgeSettings
+from cloud_bridge.tenant_keys import TenantKeyError, create_tenant
+
+app = typer.Typer(help="edge-suite cloud bridge: ingest device events, publish signed "
+                  "membership changes, serve the JSON API.", no_args_is_help=True)
+tenant_app = typer.Typer(help="tenants and their keys", no_args_is_help=True)
+changes_app = typer.Typer(help="the per-tenant change log", no_args_is_help=True)
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(changes_app, name="changes")
+
+log = logging.getLogger("cloud_bridge")
+
+DbOpt = Annotated[str, typer.Option("--db", envvar="BRIDGE_DB",
+                                    help="sqlite:///path or postgresql://user@host/db")]
+KeysOpt = Annotated[Path, typer.Option("--keys-dir", envvar="BRIDGE_KEYS_DIR",
+                                       help="directory with one sub-directory of keys per tenant")]
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def serve(
+    db: DbOpt = "sqlite:///bridge.sqlite3",
+    mqtt_host: Annotated[str, typer.Option(envvar="BRIDGE_MQTT_HOST")] = "127.0.0.1",
+    mqtt_port: Annotated[int, typer.Option(envvar="BRIDGE_MQTT_PORT")] = 1883,
+    mqtt_username: Annotated[str | None, typer.Option(envvar="BRIDGE_MQTT_USERNAME")] = None,
+    mqtt_password: Annotated[str | None, typer.Option(envvar="BRIDGE_MQTT_PASSWORD",
+                                                      show_default=False)] = None,
+    mqtt_tls_ca: Annotated[str | None, typer.Option(help="CA file: use TLS")] = None,
+    http_host: Annotated[str, typer.Option(envvar="BRIDGE_HTTP_HOST")] = "127.0.0.1",
+    http_port: Annotated[int, typer.Option(envvar="BRIDGE_HTTP_PORT",
+                                           help="JSON API port; 0 = no API")] = 8080,
+    keys_dir: KeysOpt = Path("keys"),
+    prefix: Annotated[str, typer.Option(help="topic prefix")] = "es/v1",
+    share_group: Annotated[str, typer.Option(help="MQTT 5 shared-subscription group")] = "bridge",
+    client_id: Annotated[str | None, typer.Option(
+        help="MQTT client id (default: cloud-bridge-<host>-<pid>)")] = None,
+    session_expiry: Annotated[int, typer.Option(
+        help="MQTT session expiry in s; 0 = clean session (see docs/bridge.md)")] = 0,
+    api_token: Annotated[str | None, typer.Option(envvar="BRIDGE_API_TOKEN",
+                                                  show_default=False,
+                                                  help="bearer token for the JSON API")] = None,
+    insecure_dev: Annotated[bool, typer.Option(
+        help="run the API without a token (development only)")] = False,
+    snapshot_lag: Annotated[int, typer.Option(
+        help="a device more versions behind than this gets a snapshot")] = 1000,
+    snapshot_chunk: Annotated[int, typer.Option(help="rows per snapshot chunk")] = 2000,
+    stats_interval: Annotated[float, typer.Option(help="log ingest figures every N s")] = 60.0,
+    log_level: Annotated[str, typer.Option()] = "info",
+) -> None:
+    """Run one bridge process (any number may run against one broker and database)."""
+    _logging(log_level)
+    if http_port and not api_token and not insecure_dev:
+        typer.echo("refusing to start: the JSON API needs a token. Set BRIDGE_API_TOKEN (or "
+                   "--api-token), or pass --insecure-dev on a development machine, or "
+                   "--http-port 0 to run without the API.", err=True)
+        raise typer.Exit(2)
+    if session_expiry and not client_id:
+        typer.echo("--session-expiry needs a stable --client-id (the session is found by it)",
+                   err=True)
+        raise typer.Exit(2)
+    settings = BridgeSettings(
+        db_url=db, keys_dir=keys_dir, max_lag=snapshot_lag, chunk_rows=snapshot_chunk,
+        mqtt=MqttSettings(
+            host=mqtt_host, port=mqtt_port, prefix=prefix, share_group=share_group,
+            client_id=client_id or f"cloud-bridge-{socket.gethostname()}-{os.getpid()}",
+            username=mqtt_username, password=mqtt_password, tls_ca=mqtt_tls_ca,
+            session_expiry_s=session_expiry))
+    try:
+        bridge = Bridge(settings)
+    except Exception as exc:  # the database URL is the usual suspect
+        typer.echo(f"cannot open the database {db.split('@')[-1]}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    bridge.start(wait_connected_s=5)
+    server = None
+    if http_port:
+        import uvicorn
+
+        server = uvicorn.Server(uvicorn.Config(bridge.app(None if insecure_dev else api_token),
+                                               host=http_host, port=http_port,
+                                               log_level="warning"))
+        threading.Thread(target=server.run, name="http", daemon=True).start()
+        log.info("JSON API on http://%s:%d/api/v1", http_host, http_port)
+    log.info("bridge running (db %s, broker %s:%d, group %s)", settings.db_url.split("@")[-1],
+             mqtt_host, mqtt_port, share_group)
+    while not stop.wait(stats_interval):
+        log.info("stats %s", " ".join(f"{k}={v}" for k, v in bridge.stats.items()))
+    log.info("stopping; stats %s", " ".join(f"{k}={v}" for k, v in bridge.stats.items()))
+    if server is not None:
+        server.should_exit = True
+    bridge.stop()
+
+
+@tenant_app.command("create")
+def tenant_create(name: str, keys_dir: KeysOpt = Path("keys")) -> None:
+    """Generate the tenant's Ed25519 signing key and HMAC key (files mode 0600)."""
+    try:
+        created = create_tenant(keys_dir, name)
+    except TenantKeyError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"tenant {created.tenant}: keys written to {created.directory}")
+    typer.echo(f"public key (base64): {created.public_key_b64}")
+    typer.echo(f"HMAC key file:       {created.hmac_key_path.resolve()}")
+    typer.echo("device config:")
+    typer.echo("  [keys]")
+    typer.echo(f'  tenant_public_key = "base64:{created.public_key_b64}"')
+    typer.echo(f'  credential_hmac_key = "file:/etc/edge-agent/{created.hmac_key_path.name}"'
+               "   # a copy of the HMAC key file, mode 0600")
+
+
+@changes_app.command("prune")
+def changes_prune(tenant: str, keep: Annotated[int, typer.Option(min=0)] = 10_000,
+                  db: DbOpt = "sqlite:///bridge.sqlite3") -> None:
+    """Drop all but the newest KEEP versions; devices older than that get a snapshot."""
+    engine = make_engine(db)
+    with write_tx(engine) as conn:
+        removed = change_log.prune(conn, tenant, keep)
+        state = change_log.state(conn, tenant)
+    typer.echo(f"{tenant}: removed {removed} entries; log now covers "
+               f"v{state.log_floor + 1}..v{state.version}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,274 @@
+"""The bridge's database: one SQLAlchemy Core schema for SQLite (WAL) and PostgreSQL.
+
+Every table is keyed by tenant first: a query that forgets the tenant finds nothing of
+another tenant's because there is no key without it. Times are epoch milliseconds
+(BigInteger) so both dialects store and compare them the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import ConnectionPoolEntry
+
+metadata = MetaData()
+
+_ID = 64
+
+tenants = Table(
+    "bridge_tenants", metadata,
+    Column("tenant", String(_ID), primary_key=True),
+    # the newest change-log version; bumped under this row's lock (one writer per tenant)
+    Column("version", BigInteger, nullable=False, default=0),
+    # versions <= log_floor were pruned: a device below it gets a snapshot
+    Column("log_floor", BigInteger, nullable=False, default=0),
+)
+
+events = Table(
+    "events", metadata,
+    Column("tenant", String(_ID), primary_key=True),
+    Column("device", String(_ID), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("id", String(36), nullable=False),
+    Column("ts", String(24), nullable=False),  # 2026-11-24T19:06:38.195Z, sorts as text
+    Column("type", String(_ID), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+)
+
+# entries consumed (+1) or given back (-1) per event, keyed like the event so that a
+# duplicate delivery cannot count twice; summed per device into used_by_device
+entitlement_uses = Table(
+    "entitlement_uses", metadata,
+    Column("tenant", String(_ID), primary_key=True),
+    Column("device", String(_ID), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("entitlement", String(_ID), nullable=False),
+    Column("delta", Integer, nullable=False),
+    Index("ix_entitlement_uses_ent", "tenant", "entitlement"),
+)
+
+device_cursor = Table(
+    "device_cursor", metadata,
+    Column("tenant", String(_ID), primary_key=True),
+    Column("device", String(_ID), primary_key=True),
+    Column("acked_seq", BigInteger, nullable=False),  # every seq 1..acked_seq is committed
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+devices = Table(
+    "devices", metadata,
+    Column("tenant", String(_ID), primary_key=True),
+    Column("device", String(_ID), primary_key=True),
+    Column("online", Boolean, nullable=False),
+    Column("last_seen", BigInteger, nullable=False),
+    Column("state_ts", String(32), nullable=True),  # ts of the stored state, for ordering
+    Column("state", JSON, nullable=True),
+)
+
+members = Table(
+    "members", metadata,
+    Column("tenant", String(_ID), primary_key=True),
+    Column("id", String(_ID), primary_key=True),
+    Column("first_name", String(40), nullable=False),
+    Column("last_name", String(80), nullable=False, default=""),
+    Column("email", String(254), nullable=True),
+    Column("phone", String(32), nullable=True),
+    Column("waiver_signed_on", String(10), nullable=True),
+    Column("blocked", Boolean, nullable=False, default=False),
+    Column("pin_hash", String(200), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+credentials = Table(
+    "credentials", metadata,
+    Column("tenant", String(_ID), primary_key=True),
+    Column("id", String(_ID), primary_key=True),
+    Column("member_id", String(_ID), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("hash", String(64), nullable=True),  # keyed hash; never the UID or code
+    Column("blocked", Boolean, nullable=False, default=False),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("tenant", "hash", name="uq_credentials_hash"),
+    Index("ix_credentials_member", "tenant", "member_id"),
+)
+
+entitlements = Table(
+    "entitlements", metadata,
+    Column("tenant", String(_ID), primary_key=True),
+    Column("id", String(_ID), primary_key=True),
+    Column("member_id", String(_ID), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("valid_from", BigInteger, nullable=True),
+    Column("valid_to", BigInteger, nullable=True),
+    Column("valid_on", String(10), nullable=True),
+    Column("entries_total", Integer, nullable=True),
+    Column("zones", JSON, nullable=True),
+    Column("windows", JSON, nullable=True),
+    Column("frozen_from", BigInteger, nullable=True),
+    Column("frozen_to", BigInteger, nullable=True),
+    Column("credential_id", String(_ID), nullable=True),
+    Column("used_by_device", JSON, nullable=False, default=dict),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_entitlements_member", "tenant", "member_id"),
+)
+
+change_log = Table(
+    "change_log", metadata,
+    Column("tenant", String(_ID), primary_key=True),
+    Column("version", BigInteger, primary_key=True, autoincrement=False),
+    # the JSON list of change records, as text: it is embedded in signed payloads as is
+    Column("changes", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+commands = Table(
+    "commands", metadata,
+    Column("request_id", String(64), primary_key=True),
+    Column("tenant", String(_ID), nullable=False),
+    Column("device", String(_ID), nullable=False),
+    Column("name", String(32), nullable=False),
+    Column("args", JSON, nullable=False),
+    Column("sent_at", BigInteger, nullable=False),
+    Column("answered_at", BigInteger, nullable=True),
+    Column("ok", Boolean, nullable=True),
+    Column("result", JSON, nullable=True),
+    Column("error", Text, nullable=True),
+    Index("ix_commands_device", "tenant", "device", "sent_at"),
+)
+
+
+def normalise_url(url: str) -> str:
+    """postgresql:// means psycopg 3 here (psycopg2 is not a dependency)."""
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain):]
+    return url
+
+
+def make_engine(url: str, *, pool_size: int = 5, create: bool = True) -> Engine:
+    """An engine with the bridge's connection settings; creates the schema if asked."""
+    url = normalise_url(url)
+    backend = make_url(url).get_backend_name()
+    if backend == "sqlite":
+        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+        _sqlite_setup(engine)
+    elif backend == "postgresql":
+        engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size,
+                               pool_pre_ping=True)
+    else:
+        raise ValueError(f"unsupported database {backend!r}: use sqlite:///path or "
+                         "postgresql://user@host/db")
+    if create:
+        create_schema(engine)
+    return engine
+
+
+_SCHEMA_LOCK = 0x6564676562726467  # pg advisory lock id ("edgebrdg")
+
+
+def create_schema(engine: Engine) -> None:
+    """Create missing tables; safe when several bridges start at the same moment (the
+    schema lock serialises them: SQLite's write lock, a PostgreSQL advisory lock)."""
+    with write_tx(engine) as conn:
+        if not is_sqlite(engine):
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
+        metadata.create_all(conn)
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
+        # we issue BEGIN ourselves (below), so that writers can take the lock up front
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        # FULL: an ack tells the device it may delete its copy, so the commit must be on disk
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        # IMMEDIATE for writers: a deferred transaction that later wants to write can fail
+        # at once with SQLITE_BUSY when another process committed meanwhile
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def is_sqlite(engine_or_conn: Engine | Connection) -> bool:
+    return engine_or_conn.dialect.name == "sqlite"
+
+
+@contextlib.contextmanager
+def write_tx(engine: Engine) -> Iterator[Connection]:
+    """A write transaction: BEGIN IMMEDIATE on SQLite, a plain one on PostgreSQL."""
+    with engine.connect() as conn:
+        if is_sqlite(engine):
+            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+        with conn.begin():
+            yield conn
+
+
+@contextlib.contextmanager
+def read_tx(engine: Engine, *, stream: bool = False) -> Iterator[Connection]:
+    """A read transaction that sees one consistent snapshot (REPEATABLE READ on PostgreSQL;
+    SQLite's WAL gives every transaction a snapshot of its own)."""
+    with engine.connect() as conn:
+        opts: dict[str, Any] = {}
+        if not is_sqlite(engine):
+            opts["isolation_level"] = "REPEATABLE READ"
+        if stream:
+            opts["stream_results"] = True
+        if opts:
+            conn = conn.execution_options(**opts)
+        with conn.begin():
+            yield conn
+
+
+def dialect_insert(conn: Connection, table: Table) -> Any:
+    """The dialect's own INSERT, which has ``on_conflict_do_nothing/do_update``."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+def insert_ignore(conn: Connection, table: Table) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING for either dialect."""
+    return dialect_insert(conn, table).on_conflict_do_nothing()
+
+
+def upsert(conn: Connection, table: Table, keys: list[str], update: dict[str, Any],
+           where: Any = None) -> Any:
+    """INSERT … ON CONFLICT (keys) DO UPDATE SET update [WHERE where]; values and the
+    condition may be callables taking the ``excluded`` row."""
+    stmt = dialect_insert(conn, table)
+    values = {k: (v(stmt.excluded) if callable(v) else v) for k, v in update.items()}
+    cond = where(stmt.excluded) if callable(where) else where
+    return stmt.on_conflict_do_update(index_elements=keys, set_=values, where=cond)
+
+
+def greatest(conn: Connection, a: Any, b: Any) -> Any:
+    return func.greatest(a, b) if conn.dialect.name == "postgresql" else func.max(a, b)

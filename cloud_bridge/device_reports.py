@@ -1,0 +1,51 @@
+"""What devices report besides events: their retained state (and last will), and the
+results of commands sent to them."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from sqlalchemy import Connection, or_, update
+
+from cloud_bridge.db_schema import commands, devices, upsert
+from cloud_bridge.wire import CommandResult, DeviceState
+
+log = logging.getLogger(__name__)
+
+
+def store_state(conn: Connection, tenant: str, device: str, state: DeviceState) -> None:
+    now = int(time.time() * 1000)
+    if state.ts is None:
+        # the last will ({"online": false}) carries no state: keep the last one we had
+        conn.execute(upsert(conn, devices, ["tenant", "device"], {
+            "online": False, "last_seen": now,
+        }).values(tenant=tenant, device=device, online=False, last_seen=now))
+        return
+    # shared subscriptions may hand two states of one device to two bridges: a state
+    # older than the stored one does not overwrite it
+    conn.execute(upsert(
+        conn, devices, ["tenant", "device"],
+        {"online": lambda ex: ex.online, "last_seen": lambda ex: ex.last_seen,
+         "state": lambda ex: ex.state, "state_ts": lambda ex: ex.state_ts},
+        where=lambda ex: or_(devices.c.state_ts.is_(None), devices.c.state_ts <= ex.state_ts),
+    ).values(tenant=tenant, device=device, online=state.online, last_seen=now,
+             state_ts=state.ts, state=state.model_dump(mode="json")))
+
+
+def store_command_result(conn: Connection, tenant: str, device: str,
+                         result: CommandResult) -> bool:
+    """Record a result; only the device the command went to can answer it."""
+    if result.request_id is None:
+        log.warning("device %s/%s could not read a command: %s", tenant, device,
+                    (result.error or "")[:200])
+        return False
+    done = conn.execute(update(commands).where(
+        commands.c.request_id == result.request_id, commands.c.tenant == tenant,
+        commands.c.device == device).values(
+        answered_at=int(time.time() * 1000), ok=result.ok, result=result.result,
+        error=result.error)).rowcount
+    if not done:
+        log.warning("result from %s/%s for unknown command %s ignored", tenant, device,
+                    result.request_id[:64])
+    return bool(done)

@@ -1,0 +1,168 @@
+"""The bridge's MQTT connection (paho-mqtt 2.x, MQTT 5): shared subscriptions, manual
+acks, reconnects.
+
+Messages are PUBACKed only when the caller says so (``manual_ack=True`` and
+:meth:`BridgeLink.ack`), i.e. after their effect is committed. A PUBACK belongs to the
+connection the message came on: after a reconnect, the acks of messages received on the
+old connection are dropped (the broker redelivers or the device resends).
+
+Session: by default a clean session per connection. Mosquitto (2.0) keeps assigning
+shared-subscription messages to a member whose persistent session outlives its
+connection, so a dead bridge with a persistent session would strand half of the
+traffic until it returned. With a clean session the broker forgets a dead bridge at
+once; what that bridge had received but not committed was never PUBACKed nor acked to
+the device, and the device resends it (``ack_timeout_s``), which the surviving bridges
+then take. ``session_expiry_s`` > 0 is for a single bridge that restarts under the same
+client id and wants its unacknowledged messages redelivered.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from cloud_bridge.tenant_keys import TENANT_ID
+from cloud_bridge.wire import Inbound
+from sync.topics import split_device_topic
+
+log = logging.getLogger(__name__)
+
+KINDS = ("events", "state", "cmd-result", "members/request")
+
+
+@dataclass(frozen=True, slots=True)
+class MqttSettings:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    prefix: str = "es/v1"
+    share_group: str = "bridge"
+    client_id: str = "cloud-bridge"
+    username: str | None = None
+    password: str | None = None
+    tls_ca: str | None = None
+    keepalive_s: int = 30
+    session_expiry_s: int = 0
+    receive_maximum: int = 1000  # unacked messages the broker may have out to us
+
+    def __repr__(self) -> str:
+        return (f"MqttSettings(host={self.host!r}, port={self.port}, prefix={self.prefix!r}, "
+                f"share_group={self.share_group!r}, client_id={self.client_id!r})")
+
+
+class BridgeLink:
+    def __init__(self, settings: MqttSettings, on_inbound: Callable[[Inbound], None]) -> None:
+        self.settings = settings
+        self.on_inbound = on_inbound
+        self.connected = threading.Event()
+        self._stopping = False
+        self.generation = 0
+        self._gen_lock = threading.Lock()
+        self.stats = {"received": 0, "bad_topic": 0, "connects": 0}
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=settings.client_id,
+                                  protocol=mqtt.MQTTv5, manual_ack=True)
+        if settings.username:
+            self.client.username_pw_set(settings.username, settings.password)
+        if settings.tls_ca:
+            self.client.tls_set(ca_certs=settings.tls_ca)
+        self.client.max_inflight_messages_set(200)
+        self.client.reconnect_delay_set(1, 30)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    def subscriptions(self) -> list[tuple[str, SubscribeOptions]]:
+        s = self.settings
+        return [(f"$share/{s.share_group}/{s.prefix}/+/+/{kind}", SubscribeOptions(qos=1))
+                for kind in KINDS]
+
+    def start(self, wait_s: float = 0.0) -> None:
+        s = self.settings
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = s.session_expiry_s
+        props.ReceiveMaximum = s.receive_maximum
+        self.client.connect_async(s.host, s.port, s.keepalive_s,
+                                  clean_start=s.session_expiry_s == 0, properties=props)
+        self.client.loop_start()
+        if wait_s and not self.connected.wait(wait_s):
+            log.warning("broker %s:%d not reachable yet; still trying", s.host, s.port)
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def publish(self, topic: str, payload: bytes | str, retain: bool = False
+                ) -> mqtt.MQTTMessageInfo:
+        return self.client.publish(topic, payload, qos=1, retain=retain)
+
+    def ack(self, msg: Inbound) -> None:
+        if msg.qos == 0:
+            return
+        with self._gen_lock:
+            if msg.generation != self.generation:
+                return  # that connection is gone; the mid means nothing on this one
+            self.client.ack(msg.mid, msg.qos)
+
+    # -- paho callbacks (network thread) ------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any,
+                    _p: Any) -> None:
+        if reason.is_failure:
+            log.error("broker refused the bridge: %s (check --mqtt-host/--mqtt-port and "
+                      "the broker's ACL for this client)", reason)
+            return
+        with self._gen_lock:
+            self.generation += 1
+        self.stats["connects"] += 1
+        client.subscribe(self.subscriptions())
+        self.connected.set()
+        log.info("connected to %s:%d as %s (session present: %s)", self.settings.host,
+                 self.settings.port, self.settings.client_id, flags.session_present)
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if self.connected.is_set() and not self._stopping:
+            log.warning("disconnected from the broker: %s; reconnecting", reason)
+        self.connected.clear()
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        self.stats["received"] += 1
+        inbound = self._inbound(msg)
+        if inbound is None:
+            self.stats["bad_topic"] += 1
+            if msg.qos:
+                self.client.ack(msg.mid, msg.qos)
+            return
+        try:
+            self.on_inbound(inbound)
+        except Exception:  # never let a message kill the network thread
+            log.exception("dispatching a message from %s/%s failed", inbound.tenant,
+                          inbound.device)
+            self.ack(inbound)
+
+    def _inbound(self, msg: mqtt.MQTTMessage) -> Inbound | None:
+        try:
+            topic = msg.topic
+        except UnicodeDecodeError:
+            log.warning("message on a topic that is not UTF-8 dropped")
+            return None
+        parts = split_device_topic(self.settings.prefix, topic)
+        if parts is None or parts[2] not in KINDS:
+            log.warning("message on unexpected topic %s dropped", topic[:200])
+            return None
+        tenant, device, kind = parts
+        if not TENANT_ID.match(tenant) or not TENANT_ID.match(device):
+            log.warning("message on topic with an invalid tenant/device id dropped: %s",
+                        topic[:200])
+            return None
+        with self._gen_lock:
+            generation = self.generation
+        return Inbound(tenant, device, kind, msg.payload, msg.mid, msg.qos, generation)
