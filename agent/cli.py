@@ -19,6 +19,8 @@ from agent.control_socket import ControlServer
 from agent.daemon import AgentDaemon
 from agent.errors import EdgeError
 from agent.log_format import setup_logging
+from agent.store.maintenance import DEFAULT_KEEP_BACKUPS, DEFAULT_MIN_FREE_MB, DEFAULT_RESERVE_MB
+from agent.supervisor import DeviceOptions, DeviceServices
 
 app = typer.Typer(help="Edge agent for gates, time clocks and POS printers.", no_args_is_help=True)
 err = Console(stderr=True)
@@ -29,8 +31,20 @@ def run(
     config: Path = typer.Option(..., "--config", "-c", help="device config (TOML)"),
     log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING"),
     plain_logs: bool = typer.Option(False, help="human log lines instead of JSON"),
+    metrics: str | None = typer.Option(
+        None, "--metrics", envvar="EDGE_AGENT_METRICS",
+        help="serve /metrics and /healthz on HOST:PORT (e.g. 127.0.0.1:9108)"),
+    min_free_mb: int = typer.Option(
+        DEFAULT_MIN_FREE_MB, envvar="EDGE_AGENT_MIN_FREE_MB", min=1,
+        help="storage alarm when the data partition has less free space than this"),
+    keep_backups: int = typer.Option(
+        DEFAULT_KEEP_BACKUPS, envvar="EDGE_AGENT_KEEP_BACKUPS", min=1,
+        help="store backups (taken before upgrades) to keep"),
+    reserve_mb: int = typer.Option(
+        DEFAULT_RESERVE_MB, envvar="EDGE_AGENT_RESERVE_MB", min=0,
+        help="space held in reserve, released when the data partition is full (0 = none)"),
 ) -> None:
-    """Run the agent until SIGTERM/SIGINT."""
+    """Run the agent until SIGTERM/SIGINT (systemd: Type=notify with a watchdog)."""
     setup_logging(log_level, json_lines=not plain_logs)
     try:
         cfg = load_config(config)
@@ -47,12 +61,24 @@ def run(
 
         link = AgentLink(daemon, cfg.mqtt)
         link.start()
+    services = DeviceServices(daemon, link, DeviceOptions(metrics, min_free_mb, keep_backups,
+                                                           reserve_mb))
+    try:
+        services.start()
+    except (OSError, ValueError) as exc:
+        err.print(f"[red]cannot start:[/red] {exc}")
+        control.close()
+        if link is not None:
+            link.stop()
+        daemon.stop()
+        raise typer.Exit(2) from None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     err.print(f"agent {cfg.device} running; control socket {cfg.socket_path}")
     while not stop.wait(1.0):
         pass
+    services.stop()
     control.close()
     if link is not None:
         link.stop()
@@ -142,6 +168,119 @@ def demo_config(
     if not config_file.exists():
         config_file.write_text(DEMO_CONFIG.format(public=base64.b64encode(public).decode()))
     print(config_file)
+
+
+@app.command()
+def doctor(
+    config: Path = typer.Option(Path("/etc/edge-agent/agent.toml"), "--config", "-c",
+                                envvar="EDGE_AGENT_CONFIG", help="device config (TOML)"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    bridge: str | None = typer.Option(None, help="bridge URL to compare the clock with "
+                                      "(default: from enrolment.json)"),
+    min_free_mb: int = typer.Option(DEFAULT_MIN_FREE_MB, envvar="EDGE_AGENT_MIN_FREE_MB"),
+    timeout: float = typer.Option(5.0, help="seconds per network check"),
+) -> None:
+    """Check config, peripherals, clock, disk, broker, certificates, store and outbox;
+    exits 1 when something must be fixed."""
+    from agent.doctor import DoctorOptions, failed, render, run_checks
+    from agent.doctor import as_json as to_json
+
+    findings = run_checks(config, DoctorOptions(bridge, min_free_mb, timeout))
+    if as_json:
+        print(to_json(findings))
+    else:
+        Console().print(render(findings))
+    if failed(findings):
+        raise typer.Exit(1)
+
+
+@app.command()
+def provision(
+    bridge: str = typer.Option(..., "--bridge", help="the bridge's URL, e.g. https://cloud.example"),
+    code: str = typer.Option(..., "--code", help="one-time enrolment code from the fleet page"),
+    target: Path = typer.Option(Path("/etc/edge-agent"), "--dir", help="config folder"),
+    data_dir: str = typer.Option("/var/lib/edge-agent", help="where the agent keeps its store"),
+    force: bool = typer.Option(False, help="replace an existing provisioning (kept as backup)"),
+    ca_file: Path | None = typer.Option(None, help="CA bundle to verify the bridge's HTTPS"),
+) -> None:
+    """Make this device a site device from a one-time enrolment code: fetches the config,
+    keys and device certificate from the bridge; no secret is typed or shown."""
+    from agent.provisioning import provision as do_provision
+
+    try:
+        done = do_provision(bridge, code, target, data_dir=data_dir, force=force,
+                            ca_file=ca_file)
+    except EdgeError as exc:
+        err.print(f"[red]provisioning failed:[/red] {exc}")
+        raise typer.Exit(2) from None
+    print(f"provisioned {done.tenant}/{done.device} (site {done.site}): {done.config}")
+    if done.certificate_until:
+        print(f"device certificate valid until {done.certificate_until}")
+    print("next: systemctl enable --now edge-agent && edge-agent doctor -c "
+          f"{done.config}")
+
+
+def _refuse_if_running(socket_path: Path) -> None:
+    from simulators.control_client import AgentUnreachable, ControlClient
+
+    try:
+        ControlClient(socket_path, timeout=3).request("status")
+    except (AgentUnreachable, OSError):
+        return
+    err.print("[red]the agent is running:[/red] stop it first (systemctl stop edge-agent)")
+    raise typer.Exit(2)
+
+
+@app.command("export-outbox")
+def export_outbox_cmd(
+    out: Path = typer.Option(..., "--out", "-o", help="handover file to write (0600)"),
+    config: Path | None = typer.Option(None, "--config", "-c", help="the old device's config"),
+    store: Path | None = typer.Option(None, help="store file, e.g. from the old SD card"),
+    tenant: str | None = typer.Option(None, help="with --store: the old device's tenant"),
+    device: str | None = typer.Option(None, help="with --store: the old device's id"),
+) -> None:
+    """Replacing a device: save its unsent events and local counters, and retire its store."""
+    from agent.store.handover import export_outbox
+    from agent.store.local_store import LocalStore
+
+    try:
+        if config is not None:
+            cfg = load_config(config)
+            _refuse_if_running(cfg.socket_path)
+            store, tenant, device = cfg.store_path, cfg.tenant, cfg.device
+        if store is None or tenant is None or device is None:
+            err.print("[red]give --config, or --store with --tenant and --device[/red]")
+            raise typer.Exit(2)
+        if not store.exists():
+            raise EdgeError(f"no store at {store}")
+        summary = export_outbox(LocalStore(store), tenant, device, out)
+    except EdgeError as exc:
+        err.print(f"[red]export failed:[/red] {exc}")
+        raise typer.Exit(2) from None
+    print(f"exported {summary.events} unsent events of {tenant}/{device} (seq up to "
+          f"{summary.last_seq}, acked {summary.acked_seq}) to {out}; the old store is retired")
+
+
+@app.command("import-outbox")
+def import_outbox_cmd(
+    file: Path = typer.Argument(..., help="handover file from export-outbox"),
+    config: Path = typer.Option(..., "--config", "-c", help="the replacement device's config"),
+) -> None:
+    """Replacing a device: load the old device's unsent events into this (new) one."""
+    from agent.store.handover import import_outbox
+    from agent.store.local_store import LocalStore
+
+    try:
+        cfg = load_config(config)
+        _refuse_if_running(cfg.socket_path)
+        summary = import_outbox(LocalStore(cfg.store_path, cfg.durability), cfg.tenant,
+                                cfg.device, file)
+    except EdgeError as exc:
+        err.print(f"[red]import failed:[/red] {exc}")
+        raise typer.Exit(2) from None
+    print(f"imported {summary.events} unsent events; the next event is seq "
+          f"{summary.last_seq + 1}. Start the agent: it resends them from seq "
+          f"{summary.acked_seq + 1}")
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -15,9 +15,15 @@ from pathlib import Path
 from typing import Literal
 
 from agent.errors import StoreError
-from agent.store.schema import migrate
+from agent.store import maintenance
+from agent.store.schema import SCHEMA_VERSION, current_version, migrate
 
 Durability = Literal["full", "normal"]
+
+# stores whose integrity was checked by this process (the daemon and its MQTT link each
+# open a connection; the file is checked once)
+_checked: set[Path] = set()
+_checked_lock = threading.Lock()
 
 
 class LocalStore:
@@ -34,15 +40,29 @@ class LocalStore:
             self.conn.execute(f"PRAGMA synchronous={durability.upper()}")
             self.conn.execute("PRAGMA foreign_keys=OFF")
             self.conn.execute("PRAGMA busy_timeout=10000")
+            self._check_and_back_up()
             self.schema_version_before = migrate(self.conn)
         except sqlite3.DatabaseError as exc:
             raise StoreError(
                 f"store {self.path} cannot be opened ({exc}); if the file is damaged, move it "
                 "aside and restart: the agent will fetch a fresh membership snapshot, but "
-                "unsent events in it are lost unless recovered with `sqlite3 .recover`"
+                "unsent events in it are lost unless recovered with `sqlite3 .recover`. "
+                + maintenance.recovery_steps(self.path)
             ) from exc
         # one writer per connection; sqlite3 objects are not safe to share mid-transaction
         self.lock = threading.RLock()
+
+    def _check_and_back_up(self) -> None:
+        """Integrity check once per process, and a backup before any schema migration
+        (agent/store/maintenance.py)."""
+        key = self.path.resolve()
+        with _checked_lock:
+            if key not in _checked:
+                maintenance.check_at_open(self.conn, self.path)
+                _checked.add(key)
+        if 0 < current_version(self.conn) < SCHEMA_VERSION:
+            maintenance.backup_store(self.conn, self.path,
+                                     f"migration-v{current_version(self.conn)}")
 
     def close(self) -> None:
         with self.lock:
@@ -59,7 +79,14 @@ class LocalStore:
             except BaseException:
                 self.conn.execute("ROLLBACK")
                 raise
-            self.conn.execute("COMMIT")
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.Error:
+                # e.g. disk full: SQLite may leave the transaction open; end it so the
+                # next transaction (an ack that frees space) can start
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
 
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
