@@ -15,6 +15,7 @@ import typer
 
 from cloud_bridge import change_log
 from cloud_bridge.db_schema import make_engine, write_tx
+from cloud_bridge.device_ca import ca_app
 from cloud_bridge.mqtt_link import MqttSettings
 from cloud_bridge.service import Bridge, BridgeSettings
 from cloud_bridge.tenant_keys import TenantKeyError, create_tenant
@@ -25,6 +26,7 @@ tenant_app = typer.Typer(help="tenants and their keys", no_args_is_help=True)
 changes_app = typer.Typer(help="the per-tenant change log", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(changes_app, name="changes")
+app.add_typer(ca_app, name="ca")
 
 log = logging.getLogger("cloud_bridge")
 
@@ -48,6 +50,9 @@ def serve(
     mqtt_password: Annotated[str | None, typer.Option(envvar="BRIDGE_MQTT_PASSWORD",
                                                       show_default=False)] = None,
     mqtt_tls_ca: Annotated[str | None, typer.Option(help="CA file: use TLS")] = None,
+    mqtt_tls_cert: Annotated[str | None, typer.Option(
+        help="client certificate (cloud-bridge ca bridge); needs --mqtt-tls-ca")] = None,
+    mqtt_tls_key: Annotated[str | None, typer.Option(help="its private key (0600)")] = None,
     http_host: Annotated[str, typer.Option(envvar="BRIDGE_HTTP_HOST")] = "127.0.0.1",
     http_port: Annotated[int, typer.Option(envvar="BRIDGE_HTTP_PORT",
                                            help="JSON API port; 0 = no API")] = 8080,
@@ -80,12 +85,17 @@ def serve(
         typer.echo("--session-expiry needs a stable --client-id (the session is found by it)",
                    err=True)
         raise typer.Exit(2)
+    if (mqtt_tls_cert or mqtt_tls_key) and not (mqtt_tls_ca and mqtt_tls_cert and mqtt_tls_key):
+        typer.echo("--mqtt-tls-cert and --mqtt-tls-key go together, with --mqtt-tls-ca",
+                   err=True)
+        raise typer.Exit(2)
     settings = BridgeSettings(
         db_url=db, keys_dir=keys_dir, max_lag=snapshot_lag, chunk_rows=snapshot_chunk,
         mqtt=MqttSettings(
             host=mqtt_host, port=mqtt_port, prefix=prefix, share_group=share_group,
             client_id=client_id or f"cloud-bridge-{socket.gethostname()}-{os.getpid()}",
             username=mqtt_username, password=mqtt_password, tls_ca=mqtt_tls_ca,
+            tls_cert=mqtt_tls_cert, tls_key=mqtt_tls_key,
             session_expiry_s=session_expiry))
     try:
         bridge = Bridge(settings)

@@ -49,6 +49,9 @@ class MqttSettings:
     username: str | None = None
     password: str | None = None
     tls_ca: str | None = None
+    # client certificate (``cloud-bridge ca bridge``): the broker maps its CN to the ACL
+    tls_cert: str | None = None
+    tls_key: str | None = None
     keepalive_s: int = 30
     session_expiry_s: int = 0
     receive_maximum: int = 1000  # unacked messages the broker may have out to us
@@ -72,7 +75,8 @@ class BridgeLink:
         if settings.username:
             self.client.username_pw_set(settings.username, settings.password)
         if settings.tls_ca:
-            self.client.tls_set(ca_certs=settings.tls_ca)
+            self.client.tls_set(ca_certs=settings.tls_ca, certfile=settings.tls_cert,
+                                keyfile=settings.tls_key)
         self.client.max_inflight_messages_set(200)
         self.client.reconnect_delay_set(1, 30)
         self.client.on_connect = self._on_connect

@@ -102,6 +102,25 @@ class Gate(Protocol):
     def health(self) -> PeripheralHealth: ...
 
 
+# Called with True when a fire-alarm (free-pass) input becomes active, False when it clears.
+AlarmHandler = Callable[[bool], None]
+
+
+@runtime_checkable
+class HoldableGate(Protocol):
+    """A gate that can be held open (fire alarm: every gate of the site opens)."""
+
+    def hold_open(self, active: bool) -> None: ...
+
+
+@runtime_checkable
+class FireAlarmInput(Protocol):
+    """A gate back-end with a fire-alarm input wired. The daemon, not the back-end, opens
+    every gate of the site, so an alarm wired to one controller frees all of them."""
+
+    def set_alarm_handler(self, handler: AlarmHandler) -> None: ...
+
+
 class DisplayStyle(enum.StrEnum):
     GRANTED = "granted"
     DENIED = "denied"

@@ -20,15 +20,25 @@ Role = Literal["reader", "gate", "display", "printer"]
 BACKENDS: dict[Role, dict[str, tuple[str, str | None]]] = {
     "reader": {
         "sim": ("drivers.sim_reader:SimReader", None),
+        "nfc": ("drivers.nfc_reader:NfcReader", "nfc"),
+        "pcsc": ("drivers.pcsc_reader:PcscReader", "pcsc"),
+        "serial": ("drivers.serial_reader:SerialReader", "serial"),
+        "camera": ("drivers.camera_qr_reader:CameraQrReader", "camera"),
     },
     "gate": {
         "sim": ("drivers.sim_gate:SimGate", None),
+        "gpio": ("drivers.gpio_gate:GpioGate", "gpio"),
+        "serial-relay": ("drivers.serial_relay_gate:SerialRelayGate", "gpio"),
     },
     "display": {
         "sim": ("drivers.sim_display:SimDisplay", None),
     },
     "printer": {
         "sim": ("drivers.sim_printer:SimPrinter", None),
+        "escpos-net": ("drivers.escpos_printer:EscposPrinter", "printer"),
+        "escpos-usb": ("drivers.escpos_printer:EscposPrinter", "printer"),
+        "escpos-serial": ("drivers.escpos_printer:EscposPrinter", "printer"),
+        "escpos-file": ("drivers.escpos_printer:EscposPrinter", "printer"),
     },
 }
 

@@ -34,6 +34,7 @@ class SimGate:
             )
         self.passage_delay_s = float(options.get("passage_delay_ms", 5)) / 1000
         self.pulses: list[GatePulse] = []
+        self.held_open = False
         self._handler: PassageHandler | None = None
         self._started = False
         self._lock = threading.Lock()
@@ -46,6 +47,9 @@ class SimGate:
 
     def set_passage_handler(self, handler: PassageHandler) -> None:
         self._handler = handler
+
+    def hold_open(self, active: bool) -> None:
+        self.held_open = active
 
     def open(self, direction: Direction, pulse_ms: int) -> None:
         pulse = GatePulse(self.id, direction, pulse_ms)
