@@ -1,0 +1,159 @@
+"""Pieces every hardware reader back-end shares: its health with counted drops, the
+reconnect back-off, and handing a read to the core without letting the core's failure
+kill the reader thread."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from urllib.parse import parse_qsl
+
+from drivers.errors import BadPeripheralUrl
+from drivers.protocols import CardRead, HealthState, PeripheralHealth, ReadHandler
+
+log = logging.getLogger(__name__)
+
+
+class ReaderHealth:
+    """Thread-safe health of one reader: state, detail and counted drop reasons."""
+
+    def __init__(self, detail: str = "not started") -> None:
+        self._lock = threading.Lock()
+        self._state = HealthState.DOWN
+        self._detail = detail
+        self._dropped: Counter[str] = Counter()
+
+    def set(self, state: HealthState, detail: str) -> None:
+        with self._lock:
+            changed = (state, detail) != (self._state, self._detail)
+            self._state, self._detail = state, detail
+        if changed:
+            level = logging.INFO if state is HealthState.OK else logging.WARNING
+            log.log(level, "reader %s: %s", state.value, detail)
+
+    def drop(self, reason: str, count: int = 1) -> None:
+        with self._lock:
+            self._dropped[reason] += count
+
+    def dropped(self, reason: str) -> int:
+        with self._lock:
+            return self._dropped[reason]
+
+    @property
+    def state(self) -> HealthState:
+        with self._lock:
+            return self._state
+
+    def snapshot(self) -> PeripheralHealth:
+        with self._lock:
+            return PeripheralHealth(self._state, self._detail,
+                                    tuple(sorted(self._dropped.items())))
+
+
+class Backoff:
+    """Exponential reconnect delay: quick retries after a glitch, no busy loop while a
+    reader stays unplugged."""
+
+    def __init__(self, initial_s: float = 0.1, maximum_s: float = 5.0) -> None:
+        self.initial_s = initial_s
+        self.maximum_s = maximum_s
+        self._next = initial_s
+
+    def next_delay(self) -> float:
+        delay = self._next
+        self._next = min(self.maximum_s, self._next * 2)
+        return delay
+
+    def reset(self) -> None:
+        self._next = self.initial_s
+
+
+def deliver(on_read: ReadHandler, read: CardRead) -> None:
+    """Hand one read to the core. A failure there is logged (never the value: UIDs are
+    not logged) and the reader keeps running."""
+    try:
+        on_read(read)
+    except Exception:
+        log.exception("reader %s: handling a %s read failed", read.reader_id, read.kind)
+
+
+def split_query(rest: str) -> tuple[str, dict[str, str]]:
+    """'path?a=1&b=2' -> ('path', {'a': '1', 'b': '2'})."""
+    base, _, query = rest.partition("?")
+    try:
+        params = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
+    except ValueError as exc:
+        raise BadPeripheralUrl(f"bad query '{query}': {exc}") from exc
+    return base, params
+
+
+def option_float(options: dict[str, object], name: str, default: float,
+                 low: float, high: float) -> float:
+    raw = options.get(name, default)
+    try:
+        value = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as exc:
+        raise BadPeripheralUrl(f"option {name}={raw!r} is not a number") from exc
+    if not low <= value <= high:
+        raise BadPeripheralUrl(f"option {name}={value:g} is outside {low:g}..{high:g}")
+    return value
+
+
+def option_bool(options: dict[str, object], name: str, default: bool) -> bool:
+    raw = options.get(name, default)
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise BadPeripheralUrl(f"option {name}={raw!r} is not true/false")
+
+
+class PresenceDebouncer:
+    """One read per presentation of a card that stays on the reader.
+
+    ``seen(uid)`` is called for every successful poll and returns True only when the card
+    just arrived; a card counts as removed after ``absent_after_s`` without a successful
+    poll, and the same card is delivered again only ``holdoff_s`` after its removal (a
+    card held at the edge of the field flickers in and out)."""
+
+    def __init__(self, absent_after_s: float, holdoff_s: float) -> None:
+        self.absent_after_s = absent_after_s
+        self.holdoff_s = holdoff_s
+        self._present: str | None = None
+        self._last_seen = 0.0
+        self._removed: dict[str, float] = {}
+
+    def _expire(self, now: float) -> None:
+        if self._present is not None and now - self._last_seen >= self.absent_after_s:
+            self._removed[self._present] = self._last_seen
+            self._present = None
+        if len(self._removed) > 64:  # forget old cards; keeps the map small
+            cutoff = now - self.holdoff_s
+            self._removed = {u: t for u, t in self._removed.items() if t > cutoff}
+
+    def seen(self, uid: str, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        self._expire(now)
+        if self._present == uid:
+            self._last_seen = now
+            return False
+        if self._present is not None:  # another card replaced it without a gap
+            self._removed[self._present] = self._last_seen
+        self._present, self._last_seen = uid, now
+        removed_at = self._removed.get(uid)
+        return removed_at is None or now - removed_at >= self.holdoff_s
+
+    def nothing(self, now: float | None = None) -> None:
+        self._expire(time.monotonic() if now is None else now)
+
+    def removed(self, now: float | None = None) -> None:
+        """The back-end knows for sure the card left (PC/SC remove event)."""
+        now = time.monotonic() if now is None else now
+        if self._present is not None:
+            self._removed[self._present] = now
+            self._present = None
