@@ -6,6 +6,7 @@ validated; a malformed one gets {"ok": false, "error": …} and the agent carrie
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -142,4 +143,15 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             n = d.store.conn.execute("SELECT COUNT(*) FROM members").fetchone()[0]
             c = d.store.conn.execute("SELECT COUNT(*) FROM credentials").fetchone()[0]
             return {"members": n, "credentials": c}
-        raise BadInput(f"unknown op '{op}' (status, present, watch, members.load, members.count)")
+        if op == "receipts":
+            if getattr(d, "pos", None) is None:
+                raise BadInput("this agent has no [pos] table: it prints no receipts")
+            limit = request.get("limit", 50)
+            if not isinstance(limit, int) or not 1 <= limit <= 10_000:
+                raise BadInput("limit must be 1..10000")
+            service = d.pos.service
+            return {"summary": service.summary(),
+                    "receipts": [dataclasses.asdict(r)
+                                 for r in service.receipts(limit=limit, newest_first=True)]}
+        raise BadInput(f"unknown op '{op}' (status, present, watch, members.load, members.count, "
+                       "receipts)")

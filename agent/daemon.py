@@ -12,20 +12,18 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from agent import __version__
 from agent.access.model import GateContext, SiteRules
 from agent.access.service import AccessService, Clock, TapOutcome, utc_now
-from agent.attendance.kiosk import make_kiosk_router
 from agent.attendance.pin_guard import PinGuard
 from agent.attendance.time_clock import PunchView, TimeClock
 from agent.config import AgentConfig, GateConfig, ReaderConfig
 from agent.errors import BadInput, ConfigError
 from agent.live_feed import LiveFeed
-from agent.local_http import LocalHttpServer
 from agent.store.local_store import LocalStore
 from agent.store.outbox import Outbox
 from drivers.errors import DriverError
@@ -35,11 +33,17 @@ from drivers.protocols import (
     Display,
     DisplayMessage,
     DisplayStyle,
+    FireAlarmInput,
     Gate,
     GatePulse,
+    HoldableGate,
     Printer,
 )
 from drivers.registry import Role, open_peripheral
+
+if TYPE_CHECKING:  # FastAPI/uvicorn and the POS stack load only when a config uses them
+    from agent.local_http import LocalHttpServer
+    from agent.pos.pos_runtime import PosRuntime
 
 log = logging.getLogger(__name__)
 
@@ -134,10 +138,16 @@ class AgentDaemon:
             )
         self.http: LocalHttpServer | None = None
         if config.local_http is not None:
+            from agent.local_http import LocalHttpServer
+
             self.http = LocalHttpServer(config.local_http.bind, config.local_http.port)
             if self.time_clock is not None:
+                from agent.attendance.kiosk import make_kiosk_router
+
                 self.http.add_router(
                     make_kiosk_router(self.time_clock, self.feed, lambda: self.link_online))
+        self.pos: PosRuntime | None = None
+        self.fire_alarm = False
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -147,9 +157,17 @@ class AgentDaemon:
 
     def start(self) -> None:
         self._use(open_peripherals(self.config))
+        if self.config.pos is not None:
+            from agent.pos.pos_runtime import PosRuntime
+
+            # needs the printers, and must add its router before the HTTP server starts
+            self.pos = PosRuntime(self.config, self.store, self.outbox, self.printers,
+                                  http=self.http)
         self._start_peripherals()
         if self.time_clock is not None:
             self.time_clock.start()
+        if self.pos is not None:
+            self.pos.start()
         if self.http is not None:
             self.http.start()
         self.started_at = time.monotonic()
@@ -164,7 +182,11 @@ class AgentDaemon:
             display.start()
         for gate in self.gates.values():
             gate.set_passage_handler(self._on_passage)
+            if isinstance(gate, FireAlarmInput):
+                gate.set_alarm_handler(self._on_fire_alarm)
             gate.start()
+            if self.fire_alarm and isinstance(gate, HoldableGate):
+                gate.hold_open(True)  # a reload during an alarm keeps the gates free
         for printer in self.printers.values():
             printer.start()
         for reader in self.readers.values():
@@ -173,6 +195,8 @@ class AgentDaemon:
     def stop(self) -> None:
         if self.http is not None:
             self.http.stop()
+        if self.pos is not None:
+            self.pos.stop()
         if self.time_clock is not None:
             self.time_clock.stop()  # records punches still pending, signs the chain head
         for group in (self.readers, self.gates, self.displays, self.printers):
@@ -194,8 +218,9 @@ class AgentDaemon:
             return self._punch(reader_cfg.terminal, read)
         assert reader_cfg.gate is not None
         gate_cfg = self._gate_cfg[reader_cfg.gate]
-        gate_ctx = GateContext(gate_cfg.id, gate_cfg.zone, reader_cfg.direction)
-        outcome = self.access.tap(read.reader_id, read.kind, read.value, gate_ctx)
+        gate_ctx = GateContext(gate_cfg.id, gate_cfg.zone, reader_cfg.direction,
+                               gate_cfg.require_secure_card)
+        outcome = self.access.tap(read.reader_id, read.kind, read.value, gate_ctx, read.extra)
         decision = outcome.decision
         if decision.granted and not outcome.repeat:
             if outcome.event is not None and outcome.member_id is not None:
@@ -250,6 +275,28 @@ class AgentDaemon:
             return
         self.feed.publish({"kind": "passage_missed", "gate": pulse.gate_id, "seq": event.seq})
 
+    def _on_fire_alarm(self, active: bool) -> None:
+        """A fire-alarm input on any gate controller frees every gate of the site (escape
+        routes); the change is recorded as an event so the office sees it."""
+        if active == self.fire_alarm:
+            return
+        self.fire_alarm = active
+        log.warning("fire alarm %s: %s all gates", "ACTIVE" if active else "cleared",
+                    "holding open" if active else "releasing")
+        for gate in self.gates.values():
+            if isinstance(gate, HoldableGate):
+                try:
+                    gate.hold_open(active)
+                except Exception:  # one broken output must not keep the others closed
+                    log.exception("gate %s could not be held open", gate.id)
+        try:
+            with self.store.transaction() as conn:
+                self.outbox.append(conn, "access.fire_alarm", {"active": active},
+                                   self.access.clock())
+        except Exception:
+            log.exception("recording the fire alarm event failed")
+        self.feed.publish({"kind": "fire_alarm", "active": active})
+
     # -- remote control ---------------------------------------------------------
 
     def remote_open(self, gate_id: str, direction: str, request_id: str) -> int:
@@ -288,6 +335,8 @@ class AgentDaemon:
         self.config = new
         self.access.rules = site_rules(new)
         self._use(replacement)
+        if self.pos is not None and new.pos is not None and new.pos.printer in self.printers:
+            self.pos.service.printer = self.printers[new.pos.printer]
         self._reader_cfg = {r.id: r for r in new.readers}
         self._gate_cfg = {g.id: g for g in new.gates}
         with self._passage_lock:

@@ -16,10 +16,12 @@ from rich.table import Table
 from agent.config import load_config
 from agent.errors import EdgeError
 from simulators.control_client import AgentUnreachable, ControlClient
+from simulators.furs_endpoint import app as furs_app
 from simulators.member_generator import generate, uid_for
 
 app = typer.Typer(help="Simulators for technicians: tap cards, show QR codes, watch gates.",
                   no_args_is_help=True)
+app.add_typer(furs_app, name="furs")
 out = Console()
 err = Console(stderr=True)
 
@@ -272,3 +274,35 @@ def status(config: Path = ConfigOpt, socket: Path | None = SocketOpt,
         colour = {"ok": "green", "degraded": "yellow"}.get(p["health"], "red")
         pt.add_row(p["id"], p["role"], p["url"], f"[{colour}]{p['health']}[/]", p["detail"])
     out.print(pt)
+
+
+@app.command()
+def receipts(config: Path = ConfigOpt, socket: Path | None = SocketOpt,
+             limit: int = typer.Option(30, min=1, max=10_000, help="newest N receipts"),
+             as_json: bool = JsonOpt) -> None:
+    """Show the POS receipts of a running agent: fiscal state (EOR or owed), print state."""
+    reply = _call(_client(config, socket), "receipts", limit=limit)
+    if as_json:
+        print(json.dumps(reply))
+        return
+    summary = reply["summary"]
+    st = Table(title="receipts")
+    st.add_column("fact")
+    st.add_column("value")
+    for key in ("last_number", "queue_depth", "at_risk", "overdue"):
+        st.add_row(key, str(summary[key]))
+    st.add_row("fiscal", ", ".join(f"{k} {v}" for k, v in summary["fiscal"].items()) or "-")
+    st.add_row("print", ", ".join(f"{k} {v}" for k, v in summary["print"].items()) or "-")
+    out.print(st)
+    table = Table()
+    for col in ("invoice", "issued", "total", "fiscal", "EOR / deadline", "print", "copies"):
+        table.add_column(col)
+    for r in reply["receipts"]:
+        colour = "green" if r["eor"] else ("red" if r["overdue"] else "yellow")
+        fiscal = f"[{colour}]{r['fiscal_state']}[/]"
+        eor = r["eor"] or (f"owed by {r['deadline']}" if r["deadline"] else
+                           (r["error_code"] or "-"))
+        table.add_row(r["invoice_id"], r["issued_at"], r["total"], fiscal, eor,
+                      r["print_state"] + (f" ({r['print_error']})" if r["print_error"] else ""),
+                      str(r["copies"]))
+    out.print(table)

@@ -5,6 +5,7 @@ command gets an error result and never reaches the daemon."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Callable
@@ -76,7 +77,24 @@ def daemon_commands(daemon: Any, resend_state: Callable[[], None]) -> CommandRou
         resend_state()
         return {"sent": True}
 
+    def pos_runtime() -> Any:
+        if getattr(daemon, "pos", None) is None:
+            raise ValueError("this device has no [pos] table: it does not print receipts")
+        return daemon.pos
+
+    def print_receipt(request_id: str, args: dict[str, Any]) -> dict[str, Any]:
+        # the job carries its own idempotency key: a resent command never numbers twice
+        return dataclasses.asdict(pos_runtime().service.submit(args))
+
+    def reprint(request_id: str, args: dict[str, Any]) -> dict[str, Any]:
+        invoice_id = args.get("invoice_id")
+        if not isinstance(invoice_id, str) or not invoice_id:
+            raise ValueError("reprint needs args.invoice_id, e.g. 'P1-BLAG1-42'")
+        return dataclasses.asdict(pos_runtime().service.reprint(invoice_id))
+
     router.register("open", open_gate)
+    router.register("print", print_receipt)
+    router.register("reprint", reprint)
     router.register("reload", reload)
     router.register("resend-state", state)
     return router

@@ -83,7 +83,8 @@ def get_receipt(conn: sqlite3.Connection, invoice_id: str) -> ReceiptRow | None:
 
 
 def receipts_in(conn: sqlite3.Connection, *, fiscal: FiscalState | None = None,
-                printing: PrintState | None = None, limit: int = 1000) -> list[ReceiptRow]:
+                printing: PrintState | None = None, limit: int = 1000,
+                newest_first: bool = False) -> list[ReceiptRow]:
     where, args = [], []
     if fiscal is not None:
         where.append("fiscal_state = ?")
@@ -94,7 +95,9 @@ def receipts_in(conn: sqlite3.Connection, *, fiscal: FiscalState | None = None,
     sql = f"SELECT {_COLUMNS} FROM pos_receipts"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    rows = conn.execute(sql + " ORDER BY issued_ms, number LIMIT ?", (*args, limit)).fetchall()
+    order = " ORDER BY issued_ms DESC, number DESC" if newest_first else \
+        " ORDER BY issued_ms, number"
+    rows = conn.execute(sql + order + " LIMIT ?", (*args, limit)).fetchall()
     return [_row(r) for r in rows]
 
 

@@ -343,9 +343,11 @@ class ReceiptService:
             at_risk=owed and now >= deadline - timedelta(hours=self.pos.at_risk_hours),
             overdue=owed and now >= deadline, duplicate=duplicate)
 
-    def receipts(self, state: FiscalState | None = None, limit: int = 100) -> list[ReceiptResult]:
+    def receipts(self, state: FiscalState | None = None, limit: int = 100,
+                 newest_first: bool = False) -> list[ReceiptResult]:
         with self.store.lock:
-            rows = rs.receipts_in(self.store.conn, fiscal=state, limit=limit)
+            rows = rs.receipts_in(self.store.conn, fiscal=state, limit=limit,
+                                  newest_first=newest_first)
         return [self._to_result(r) for r in rows]
 
     def at_risk(self) -> list[ReceiptResult]:

@@ -40,6 +40,9 @@ class LocalStore:
             self.conn.execute(f"PRAGMA synchronous={durability.upper()}")
             self.conn.execute("PRAGMA foreign_keys=OFF")
             self.conn.execute("PRAGMA busy_timeout=10000")
+            # deleted rows (acked events, erased members) are overwritten, not left in free
+            # pages where a stolen SD card would still show them
+            self.conn.execute("PRAGMA secure_delete=ON")
             self._check_and_back_up()
             self.schema_version_before = migrate(self.conn)
         except sqlite3.DatabaseError as exc:

@@ -1,0 +1,59 @@
+"""Daemon wiring of gate options: a gate that accepts only secure credentials."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from agent.config import load_config
+from agent.daemon import AgentDaemon
+from agent.store.membership import SyntheticMember, bulk_insert, synthetic_changes
+from simulators.member_generator import generate, uid_for
+
+GATES = """
+[[gates]]
+id = "g1"
+url = "sim:"
+zone = "main"
+
+[[gates]]
+id = "vault"
+url = "sim:"
+zone = "main"
+require_secure_card = true
+
+[[readers]]
+id = "entry"
+url = "sim:"
+gate = "g1"
+direction = "in"
+
+[[readers]]
+id = "vault-in"
+url = "sim:"
+gate = "vault"
+direction = "in"
+"""
+
+
+def test_secure_only_gate_refuses_a_plain_uid_that_opens_an_ordinary_gate(
+        write_config: Callable[..., Path]) -> None:
+    daemon = AgentDaemon(load_config(write_config(gates=GATES)))
+    daemon.start()
+    try:
+        records = [m for m in generate(10) if m["kind"] == "membership"]
+        index = int(records[0]["id"][1:])
+        members = [SyntheticMember.model_validate({k: v for k, v in m.items() if k != "kind"})
+                   for m in records]
+        with daemon.store.transaction() as conn:
+            bulk_insert(conn, *synthetic_changes(daemon.config.hmac_key(), members))
+        daemon.access.forget_recent()
+        vault = daemon.readers["vault-in"].inject("uid", uid_for(index))  # type: ignore[attr-defined]
+        assert not vault.granted
+        assert vault.decision.reason.value == "secure_card_required"
+        assert daemon.gates["vault"].pulses == []  # type: ignore[attr-defined]
+        plain = daemon.readers["entry"].inject("uid", uid_for(index))  # type: ignore[attr-defined]
+        assert plain.granted, plain.decision.reason
+        assert len(daemon.gates["g1"].pulses) == 1  # type: ignore[attr-defined]
+    finally:
+        daemon.stop()
