@@ -1,0 +1,182 @@
+"""Monthly working-time reports per employee and per company: CSV and printable HTML.
+
+``month_report`` reads the corrected punches and the absences of a month and computes
+every employee's timesheet; the renderers are plain functions of the result so that the
+staff web pages can serve them too.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import Connection, select
+
+from cloud_bridge.attendance.absences import current_absences
+from cloud_bridge.attendance.corrections import corrected_punches
+from cloud_bridge.attendance.timesheet import (
+    AbsenceKind,
+    Day,
+    Rules,
+    Timesheet,
+    Totals,
+    month_days,
+    month_window,
+    timesheet,
+)
+from cloud_bridge.db_schema import members
+
+ABSENCE_LABELS = {
+    AbsenceKind.ANNUAL_LEAVE: "letni dopust",
+    AbsenceKind.SICK_LEAVE: "bolniška odsotnost",
+    AbsenceKind.OTHER: "druga odsotnost",
+    AbsenceKind.HOLIDAY: "praznik (nadomestilo)",
+}
+_WEEKDAYS = ("pon", "tor", "sre", "čet", "pet", "sob", "ned")
+
+
+@dataclass(frozen=True, slots=True)
+class EmployeeMonth:
+    employee: str
+    name: str
+    sheet: Timesheet
+
+
+@dataclass(frozen=True, slots=True)
+class MonthReport:
+    tenant: str
+    year: int
+    month: int
+    employees: tuple[EmployeeMonth, ...]
+    totals: Totals
+    generated_at: datetime
+
+    @property
+    def label(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+
+def parse_month(text: str) -> tuple[int, int]:
+    """'2026-11' -> (2026, 11)."""
+    try:
+        year, month = (int(p) for p in text.split("-"))
+        date(year, month, 1)
+    except ValueError:
+        raise ValueError(f"month must look like 2026-11, not {text[:20]!r}") from None
+    return year, month
+
+
+def month_report(conn: Connection, tenant: str, year: int, month: int,
+                 rules: Rules | None = None, as_of: datetime | None = None,
+                 employee: str | None = None) -> MonthReport:
+    """Every employee with a punch or an absence in the month (or just ``employee``)."""
+    rules = rules or Rules()
+    as_of = as_of or datetime.now(UTC)
+    start, end = month_window(year, month, rules)
+    punches = corrected_punches(conn, tenant, start, end,
+                                [employee] if employee is not None else None)
+    days = month_days(year, month)
+    absences = current_absences(conn, tenant, days[0], days[-1])
+    by_employee: dict[str, tuple[list, list]] = {}
+    for p in punches:
+        by_employee.setdefault(p.employee, ([], []))[0].append(p)
+    for a in absences:
+        by_employee.setdefault(a.employee, ([], []))[1].append(a)
+    if employee is not None:
+        by_employee = {employee: by_employee.get(employee, ([], []))}
+    names = {r.id: f"{r.first_name} {r.last_name}".strip() for r in conn.execute(
+        select(members.c.id, members.c.first_name, members.c.last_name).where(
+            members.c.tenant == tenant, members.c.id.in_(sorted(by_employee))))}
+    rows: list[EmployeeMonth] = []
+    for emp in sorted(by_employee):
+        ps, abs_ = by_employee[emp]
+        sheet = timesheet(emp, year, month, ps, abs_, rules, as_of)
+        if employee is None and not any(d.start or d.absences or d.alerts
+                                        for d in sheet.days):
+            continue  # only punches of the neighbouring months fell in the window
+        rows.append(EmployeeMonth(emp, names.get(emp, ""), sheet))
+    total = Totals()
+    for r in rows:
+        total = total.plus(r.sheet.totals)
+    return MonthReport(tenant, year, month, tuple(rows), total, as_of)
+
+
+def hours(seconds: float) -> str:
+    """Hours with two decimals, the way payroll reads them."""
+    return f"{seconds / 3600:.2f}"
+
+
+def hm(at: datetime | None) -> str:
+    return at.strftime("%H:%M") if at else ""
+
+
+# -- CSV -----------------------------------------------------------------------------------
+
+_TOTAL_HEAD = ["worked_h", "overtime_h", "night_h", "sunday_h", "holiday_h", "break_h",
+               "trip_h", "private_h", "annual_leave_h", "sick_leave_h", "other_absence_h",
+               "holiday_leave_h"]
+
+
+def _total_cells(t: Totals) -> list[str]:
+    a = t.absences
+    return [hours(t.worked_s), hours(t.overtime_s), hours(t.night_s), hours(t.sunday_s),
+            hours(t.holiday_s), hours(t.break_s), hours(t.trip_s), hours(t.private_s),
+            hours(a.get("annual_leave", 0)), hours(a.get("sick_leave", 0)),
+            hours(a.get("other", 0)), hours(a.get("holiday", 0))]
+
+
+def company_csv(report: MonthReport) -> str:
+    """One row per employee with the month's totals, then the company total."""
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["month", "employee", "name", "days_worked", *_TOTAL_HEAD, "alerts"])
+    for e in report.employees:
+        t = e.sheet.totals
+        w.writerow([report.label, e.employee, e.name, t.days_worked, *_total_cells(t),
+                    t.alerts])
+    t = report.totals
+    w.writerow([report.label, "TOTAL", "", t.days_worked, *_total_cells(t), t.alerts])
+    return out.getvalue()
+
+
+def _day_cells(d: Day) -> list[str]:
+    kinds = {k.value: s for k, s in d.absences}
+    return [hours(d.worked_s), hours(d.overtime_s), hours(d.night_s), hours(d.sunday_s),
+            hours(d.holiday_s), hours(d.break_s), hours(d.trip_s), hours(d.private_s),
+            hours(kinds.get("annual_leave", 0)), hours(kinds.get("sick_leave", 0)),
+            hours(kinds.get("other", 0)), hours(kinds.get("holiday", 0))]
+
+
+def employee_csv(report: MonthReport) -> str:
+    """One row per employee per calendar day (arrival, departure, every total)."""
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["date", "weekday", "employee", "name", "work_free_day", "arrival",
+                "departure", *_TOTAL_HEAD, "alerts"])
+    for e in report.employees:
+        for d in e.sheet.days:
+            w.writerow([d.day.isoformat(), _WEEKDAYS[d.day.weekday()], e.employee, e.name,
+                        d.holiday or "", hm(d.start), hm(d.end), *_day_cells(d),
+                        " | ".join(d.alerts)])
+        w.writerow([report.label, "", e.employee, e.name, "", "", "TOTAL",
+                    *_total_cells(e.sheet.totals), e.sheet.totals.alerts])
+    return out.getvalue()
+
+
+# -- HTML ----------------------------------------------------------------------------------
+
+_env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                   autoescape=select_autoescape(["html"]), trim_blocks=True,
+                   lstrip_blocks=True)
+_env.filters["h"] = hours
+_env.filters["hm"] = hm
+_env.globals.update(weekdays=_WEEKDAYS, absence_labels=ABSENCE_LABELS)
+
+
+def report_html(report: MonthReport, detail: bool = True) -> str:
+    """A printable page: the company summary, then (``detail``) one page per employee."""
+    return _env.get_template("attendance_report.html").render(r=report, detail=detail)

@@ -1,0 +1,102 @@
+"""Tables of the attendance module, on a MetaData of their own beside the ingest schema.
+
+Punches themselves stay in the bridge's ``events`` table exactly as the devices sent
+them; nothing here ever updates or deletes one. Corrections and absences are
+append-only as well: a change is a new row that names what it replaces, and every
+write also lands in ``attendance_audit``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from cloud_bridge.db_schema import is_sqlite, write_tx
+
+attendance_metadata = MetaData()
+
+_ID = 64
+
+corrections = Table(
+    "attendance_corrections", attendance_metadata,
+    # an increasing id: the newest correction of a punch is the one that counts
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(_ID), nullable=False),
+    Column("action", String(8), nullable=False),  # add | amend | void
+    Column("employee", String(_ID), nullable=False),
+    # the original punch (events row) this corrects; NULL for an added punch
+    Column("ref_device", String(_ID), nullable=True),
+    Column("ref_seq", BigInteger, nullable=True),
+    # or an earlier added punch (a correction) that this amends or voids
+    Column("ref_correction", Integer, nullable=True),
+    Column("ts", String(24), nullable=True),  # the corrected time, like events.ts
+    Column("punch_type", String(16), nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("author", String(120), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_attendance_corrections_ref", "tenant", "ref_device", "ref_seq"),
+    Index("ix_attendance_corrections_emp", "tenant", "employee"),
+)
+
+absences = Table(
+    "attendance_absences", attendance_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(_ID), nullable=False),
+    Column("employee", String(_ID), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("first_day", String(10), nullable=False),  # ISO dates, inclusive
+    Column("last_day", String(10), nullable=False),
+    Column("hours_per_day", Float, nullable=True),
+    Column("note", Text, nullable=False, default=""),
+    Column("created_by", String(120), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("replaces", Integer, nullable=True),  # the absence this one corrected
+    # withdrawn rows stay, with who, when and why
+    Column("withdrawn_by", String(120), nullable=True),
+    Column("withdrawn_at", BigInteger, nullable=True),
+    Column("withdrawn_reason", Text, nullable=True),
+    Index("ix_attendance_absences_emp", "tenant", "employee", "first_day"),
+)
+
+# the public half of each time clock's punch-chain key, to check the signed heads
+device_keys = Table(
+    "attendance_device_keys", attendance_metadata,
+    Column("tenant", String(_ID), primary_key=True),
+    Column("device", String(_ID), primary_key=True),
+    Column("public_key", String(64), nullable=False),  # base64 of the raw 32 bytes
+    Column("set_by", String(120), nullable=False),
+    Column("set_at", BigInteger, nullable=False),
+)
+
+audit = Table(
+    "attendance_audit", attendance_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(_ID), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("actor", String(120), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("subject", String(160), nullable=False),
+    Column("details", JSON, nullable=False),
+    Index("ix_attendance_audit_tenant", "tenant", "id"),
+)
+
+_SCHEMA_LOCK = 0x6564676561747464  # pg advisory lock id ("edgeattd")
+
+
+def create_attendance_schema(engine: Engine) -> None:
+    """Create the missing attendance tables (safe when several bridges start at once)."""
+    with write_tx(engine) as conn:
+        if not is_sqlite(engine):
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
+        attendance_metadata.create_all(conn)

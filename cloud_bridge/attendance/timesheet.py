@@ -1,0 +1,357 @@
+"""Working-time totals from an employee's punches: pure, no database.
+
+A shift runs from an arrival to the next departure and belongs to the local calendar day
+of its arrival (a night shift that crosses midnight is one shift of the day it began).
+Night, Sunday and holiday hours are measured on the clock instead: the part of a shift
+that falls between 23:00 and 06:00, on a Sunday or on a work-free day, in
+Europe/Ljubljana time. Everything is measured in real elapsed time (UTC), so a DST day
+has 23 or 25 hours. Rules and sources: docs/attendance.md.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from agent.attendance.punch_types import PunchType
+from cloud_bridge.attendance.holidays import holiday_name
+
+LJUBLJANA = ZoneInfo("Europe/Ljubljana")
+
+
+class AbsenceKind(enum.StrEnum):
+    ANNUAL_LEAVE = "annual_leave"  # letni dopust
+    SICK_LEAVE = "sick_leave"  # bolniška odsotnost
+    OTHER = "other"  # other justified absence, described in the note
+    HOLIDAY = "holiday"  # a weekday work-free day not worked: paid, not entered by anyone
+
+
+@dataclass(frozen=True, slots=True)
+class Punch:
+    employee: str
+    at: datetime  # aware
+    kind: PunchType
+    source: str  # "device#seq" for a terminal punch, "correction#id" for a cloud one
+
+
+@dataclass(frozen=True, slots=True)
+class Absence:
+    employee: str
+    kind: AbsenceKind
+    first_day: date
+    last_day: date
+    hours_per_day: float | None = None  # None: the rules' daily hours
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    tz: ZoneInfo = LJUBLJANA
+    daily_hours: float = 8.0
+    # ZDR-1 art. 150: night work is work between 23:00 and 06:00 the next day
+    night_start: time = time(23, 0)
+    night_end: time = time(6, 0)
+    # ZDR-1 art. 154: the 30-minute break of a full-time worker counts as working time
+    paid_break_minutes: int = 30
+    # an arrival with no departure this long after it is reported as a missing departure
+    missing_departure_after: timedelta = timedelta(hours=16)
+    # a weekday work-free day that was not worked counts as paid holiday hours
+    paid_holidays: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Shift:
+    employee: str
+    day: date  # local date of the arrival
+    start: datetime
+    end: datetime | None  # None: no departure (see alert)
+    worked_s: float = 0.0  # work + official trip + the paid part of breaks
+    break_s: float = 0.0
+    trip_s: float = 0.0  # official trip / field work (counts as worked)
+    private_s: float = 0.0  # private leave during the shift (not worked)
+    night_s: float = 0.0
+    sunday_s: float = 0.0
+    holiday_s: float = 0.0
+    alerts: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Day:
+    day: date
+    holiday: str | None
+    start: datetime | None = None  # local
+    end: datetime | None = None
+    worked_s: float = 0.0
+    break_s: float = 0.0
+    trip_s: float = 0.0
+    private_s: float = 0.0
+    overtime_s: float = 0.0
+    night_s: float = 0.0
+    sunday_s: float = 0.0
+    holiday_s: float = 0.0
+    absences: tuple[tuple[AbsenceKind, float], ...] = ()  # (kind, seconds)
+    alerts: tuple[str, ...] = ()
+
+    @property
+    def absence_s(self) -> float:
+        return sum(s for _, s in self.absences)
+
+
+TOTAL_FIELDS = ("worked_s", "break_s", "trip_s", "private_s", "overtime_s", "night_s",
+                "sunday_s", "holiday_s")
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    worked_s: float = 0.0
+    break_s: float = 0.0
+    trip_s: float = 0.0
+    private_s: float = 0.0
+    overtime_s: float = 0.0
+    night_s: float = 0.0
+    sunday_s: float = 0.0
+    holiday_s: float = 0.0
+    days_worked: int = 0
+    absences: dict[str, float] = field(default_factory=dict)  # kind -> seconds
+    alerts: int = 0
+
+    @staticmethod
+    def of(days: Iterable[Day]) -> Totals:
+        sums = dict.fromkeys(TOTAL_FIELDS, 0.0)
+        absences: dict[str, float] = {}
+        worked = alerts = 0
+        for d in days:
+            for f in TOTAL_FIELDS:
+                sums[f] += getattr(d, f)
+            for kind, secs in d.absences:
+                absences[kind.value] = absences.get(kind.value, 0.0) + secs
+            worked += d.start is not None
+            alerts += len(d.alerts)
+        return Totals(**sums, days_worked=worked, absences=absences, alerts=alerts)
+
+    def plus(self, other: Totals) -> Totals:
+        sums = {f: getattr(self, f) + getattr(other, f) for f in TOTAL_FIELDS}
+        absences = dict(self.absences)
+        for k, v in other.absences.items():
+            absences[k] = absences.get(k, 0.0) + v
+        return Totals(**sums, days_worked=self.days_worked + other.days_worked,
+                      absences=absences, alerts=self.alerts + other.alerts)
+
+
+@dataclass(frozen=True, slots=True)
+class Timesheet:
+    employee: str
+    year: int
+    month: int
+    days: tuple[Day, ...]
+    totals: Totals
+
+    @property
+    def alerts(self) -> list[tuple[date, str]]:
+        return [(d.day, a) for d in self.days for a in d.alerts]
+
+
+# -- clock windows ----------------------------------------------------------------------
+
+def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tz).astimezone(UTC)
+
+
+def _overlap(a0: datetime, a1: datetime, b0: datetime, b1: datetime) -> float:
+    return max(0.0, (min(a1, b1) - max(a0, b0)).total_seconds())
+
+
+def _local_days(start: datetime, end: datetime, tz: ZoneInfo) -> list[date]:
+    first, last = start.astimezone(tz).date(), end.astimezone(tz).date()
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def _night_s(start: datetime, end: datetime, rules: Rules) -> float:
+    """Seconds of [start, end) inside the night window of any local day it touches."""
+    tz = rules.tz
+    total = 0.0
+    for d in _local_days(start - timedelta(days=1), end, tz):
+        w0 = datetime.combine(d, rules.night_start, tz).astimezone(UTC)
+        end_day = d + timedelta(days=1) if rules.night_end <= rules.night_start else d
+        w1 = datetime.combine(end_day, rules.night_end, tz).astimezone(UTC)
+        total += _overlap(start, end, w0, w1)
+    return total
+
+
+def _calendar_s(start: datetime, end: datetime, rules: Rules) -> tuple[float, float]:
+    """(Sunday seconds, work-free-day seconds) of [start, end): whole local days, so a
+    DST Sunday has 23 or 25 hours."""
+    sunday = holiday = 0.0
+    for d in _local_days(start, end, rules.tz):
+        is_sunday, is_holiday = d.weekday() == 6, holiday_name(d) is not None
+        if not (is_sunday or is_holiday):
+            continue
+        secs = _overlap(start, end, _local_midnight(d, rules.tz),
+                        _local_midnight(d + timedelta(days=1), rules.tz))
+        sunday += secs if is_sunday else 0.0
+        holiday += secs if is_holiday else 0.0
+    return sunday, holiday
+
+
+# -- shifts -------------------------------------------------------------------------------
+
+_STATE_AFTER = {
+    PunchType.ARRIVAL: "work", PunchType.BREAK_END: "work", PunchType.TRIP_END: "work",
+    PunchType.PRIVATE_END: "work", PunchType.BREAK_START: "break",
+    PunchType.TRIP_START: "trip", PunchType.PRIVATE_START: "private",
+}
+_OPENS = {PunchType.BREAK_START: "break", PunchType.TRIP_START: "trip",
+          PunchType.PRIVATE_START: "private"}
+_CLOSES = {PunchType.BREAK_END: "break", PunchType.TRIP_END: "trip",
+           PunchType.PRIVATE_END: "private"}
+_NAMES = {"break": "break", "trip": "official trip", "private": "private leave"}
+
+
+def _close_shift(employee: str, punches: list[Punch], end: Punch | None, rules: Rules,
+                 alerts: list[str]) -> Shift:
+    """Totals of one shift: ``punches`` from its arrival, ``end`` its departure."""
+    start = punches[0].at.astimezone(UTC)
+    day = start.astimezone(rules.tz).date()
+    sources = tuple(p.source for p in punches) + ((end.source,) if end else ())
+    if end is None:
+        return Shift(employee, day, start, None, alerts=tuple(alerts), sources=sources)
+    # (from, to, state) pieces between consecutive punches
+    pieces: list[tuple[datetime, datetime, str]] = []
+    timeline = [*punches, end]
+    state = "work"
+    for here, nxt in itertools.pairwise(timeline):
+        state = _STATE_AFTER.get(here.kind, state)
+        pieces.append((here.at.astimezone(UTC), nxt.at.astimezone(UTC), state))
+    sums = {"work": 0.0, "break": 0.0, "trip": 0.0, "private": 0.0}
+    paid_left = rules.paid_break_minutes * 60.0
+    counted: list[tuple[datetime, datetime]] = []  # the intervals that are working time
+    for a, b, st in pieces:
+        secs = (b - a).total_seconds()
+        sums[st] += secs
+        if st in ("work", "trip"):
+            counted.append((a, b))
+        elif st == "break" and paid_left > 0:
+            paid = min(secs, paid_left)
+            paid_left -= paid
+            counted.append((a, a + timedelta(seconds=paid)))
+    worked = sum((b - a).total_seconds() for a, b in counted)
+    night = sunday = holiday = 0.0
+    for a, b in counted:
+        night += _night_s(a, b, rules)
+        s, h = _calendar_s(a, b, rules)
+        sunday += s
+        holiday += h
+    end_at = end.at.astimezone(UTC)
+    if end_at - start > rules.missing_departure_after:
+        alerts.append(f"departure {(end_at - start).total_seconds() / 3600:.1f} h after the "
+                      "arrival: check the record")
+    return Shift(employee, day, start, end_at, worked, sums["break"], sums["trip"],
+                 sums["private"], night, sunday, holiday, tuple(alerts), sources)
+
+
+def shifts(employee: str, punches: Sequence[Punch], rules: Rules,
+           as_of: datetime) -> list[Shift]:
+    """Split one employee's punches (any order; sorted here by time) into shifts.
+
+    A shift with no departure is returned with ``end=None`` and a missing-departure
+    alert once ``rules.missing_departure_after`` has passed (``as_of``) or the next
+    arrival came; until then it is in progress and is not returned."""
+    out: list[Shift] = []
+    current: list[Punch] = []
+    alerts: list[str] = []
+    open_part: str | None = None
+    for p in sorted(punches, key=lambda p: (p.at, p.source)):
+        if p.kind is PunchType.ARRIVAL:
+            if current:
+                out.append(_close_shift(employee, current, None, rules,
+                                        [*alerts, "missing departure (a new arrival came "
+                                         f"at {p.at.astimezone(rules.tz):%d.%m. %H:%M})"]))
+            current, alerts, open_part = [p], [], None
+            continue
+        if not current:
+            out.append(Shift(employee, p.at.astimezone(rules.tz).date(), p.at, p.at,
+                             alerts=(f"{p.kind.value} without an arrival: ignored",),
+                             sources=(p.source,)))
+            continue
+        if p.kind is PunchType.DEPARTURE:
+            if open_part is not None:
+                alerts.append(f"{_NAMES[open_part]} not ended before the departure")
+            out.append(_close_shift(employee, current, p, rules, alerts))
+            current, alerts, open_part = [], [], None
+            continue
+        if p.kind in _CLOSES and open_part != _CLOSES[p.kind]:
+            alerts.append(f"{p.kind.value} without its start")
+        open_part = _OPENS.get(p.kind)
+        current.append(p)
+    if current and as_of - current[0].at > rules.missing_departure_after:
+        hours = rules.missing_departure_after.total_seconds() / 3600
+        out.append(_close_shift(employee, current, None, rules,
+                                [*alerts, f"missing departure (none within {hours:g} h of "
+                                 "the arrival)"]))
+    return out
+
+
+def absence_days(absence: Absence, rules: Rules) -> dict[date, float]:
+    """Seconds of absence per working day (Monday to Friday, not a work-free day)."""
+    hours = absence.hours_per_day if absence.hours_per_day is not None else rules.daily_hours
+    out: dict[date, float] = {}
+    d = absence.first_day
+    while d <= absence.last_day:
+        if d.weekday() < 5 and holiday_name(d) is None:
+            out[d] = hours * 3600.0
+        d += timedelta(days=1)
+    return out
+
+
+def month_days(year: int, month: int) -> list[date]:
+    first = date(year, month, 1)
+    nxt = date(year + month // 12, month % 12 + 1, 1)
+    return [first + timedelta(days=i) for i in range((nxt - first).days)]
+
+
+def month_window(year: int, month: int, rules: Rules) -> tuple[datetime, datetime]:
+    """UTC bounds of the punches needed for a month: shifts that begin in it may end in
+    the next one, and the shift that ends early on its first day began in the last one
+    (read so that its departure is not mistaken for one without an arrival)."""
+    days = month_days(year, month)
+    margin = rules.missing_departure_after + timedelta(hours=1)
+    return (_local_midnight(days[0], rules.tz) - margin,
+            _local_midnight(days[-1] + timedelta(days=1), rules.tz) + margin)
+
+
+def timesheet(employee: str, year: int, month: int, punches: Sequence[Punch],
+              absences: Sequence[Absence], rules: Rules, as_of: datetime) -> Timesheet:
+    """One employee's month: a row per calendar day and the totals."""
+    by_day: dict[date, list[Shift]] = {}
+    for s in shifts(employee, punches, rules, as_of):
+        by_day.setdefault(s.day, []).append(s)
+    absent: dict[date, list[tuple[AbsenceKind, float]]] = {}
+    for a in absences:
+        for d, secs in absence_days(a, rules).items():
+            absent.setdefault(d, []).append((a.kind, secs))
+    days: list[Day] = []
+    daily = rules.daily_hours * 3600.0
+    for d in month_days(year, month):
+        holiday = holiday_name(d)
+        day_shifts = [s for s in by_day.get(d, []) if s.end is None or s.end > s.start]
+        alerts = tuple(a for s in by_day.get(d, []) for a in s.alerts)
+        sums = {f: sum(getattr(s, f) for s in day_shifts) for f in TOTAL_FIELDS
+                if f != "overtime_s"}
+        day_absences = tuple(absent.get(d, ()))
+        if (rules.paid_holidays and holiday and d.weekday() < 5 and not day_shifts
+                and not day_absences):
+            day_absences = ((AbsenceKind.HOLIDAY, daily),)
+        starts = [s.start for s in day_shifts]
+        ends = [s.end for s in day_shifts if s.end is not None]
+        days.append(Day(
+            d, holiday,
+            start=min(starts).astimezone(rules.tz) if starts else None,
+            end=max(ends).astimezone(rules.tz) if ends else None,
+            overtime_s=max(0.0, sums["worked_s"] - daily), absences=day_absences,
+            alerts=alerts, **sums))
+    return Timesheet(employee, year, month, tuple(days), Totals.of(days))
