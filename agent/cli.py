@@ -146,12 +146,22 @@ direction = "out"
 @app.command("demo-config")
 def demo_config(
     out: Path = typer.Option(Path("demo/data"), help="folder for config, keys and store"),
+    tenant_keys: Path | None = typer.Option(
+        None, help="a tenant folder made by 'cloud-bridge tenant create' (its HMAC and "
+        "public key are used, so the agent trusts that bridge)"),
+    mqtt_port: int | None = typer.Option(None, help="add an [mqtt] table for this local port"),
 ) -> None:
     """Write a demo config with fresh keys (kept if already there)."""
     out.mkdir(parents=True, exist_ok=True)
     keys = out / "keys"
     keys.mkdir(exist_ok=True, mode=0o700)
     hmac_file = keys / "credential_hmac.key"
+    if tenant_keys is not None and not hmac_file.exists():
+        import shutil
+
+        # the bridge hashes card UIDs with the tenant's key; the device must use the same
+        shutil.copyfile(tenant_keys / "credential_hmac.key", hmac_file)
+        hmac_file.chmod(0o600)
     if not hmac_file.exists():
         import os
 
@@ -162,11 +172,19 @@ def demo_config(
         signing_file.write_text(base64.b64encode(Ed25519PrivateKey.generate().private_bytes_raw())
                                 .decode())
         signing_file.chmod(0o600)
-    private = Ed25519PrivateKey.from_private_bytes(base64.b64decode(signing_file.read_text()))
-    public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    if tenant_keys is not None:
+        public_b64 = (tenant_keys / "public.key").read_text().strip()
+    else:
+        private = Ed25519PrivateKey.from_private_bytes(
+            base64.b64decode(signing_file.read_text()))
+        public_b64 = base64.b64encode(
+            private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
     config_file = out / "agent.toml"
     if not config_file.exists():
-        config_file.write_text(DEMO_CONFIG.format(public=base64.b64encode(public).decode()))
+        text = DEMO_CONFIG.format(public=public_b64)
+        if mqtt_port is not None:
+            text += f'\n[mqtt]\nhost = "127.0.0.1"\nport = {mqtt_port}\n'
+        config_file.write_text(text)
     print(config_file)
 
 
