@@ -306,3 +306,32 @@ def receipts(config: Path = ConfigOpt, socket: Path | None = SocketOpt,
                       r["print_state"] + (f" ({r['print_error']})" if r["print_error"] else ""),
                       str(r["copies"]))
     out.print(table)
+
+
+@app.command("bridge-members")
+def bridge_members(
+    count: int = typer.Option(1000, "--count", "-n", min=1, max=1_000_000),
+    start: int = typer.Option(1, min=1, help="index of the first member"),
+    api: str = typer.Option("http://127.0.0.1:8080", envvar="BRIDGE_API_URL",
+                            help="the bridge's JSON API"),
+    tenant: str = typer.Option(..., envvar="BRIDGE_TENANT"),
+    token: str = typer.Option(..., envvar="BRIDGE_API_TOKEN", show_default=False),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Create the synthetic members (with cards and plans) through the bridge's API; they
+    reach the devices as signed change batches. Existing members are skipped."""
+    from simulators.bridge_members import BridgeRefused, load_through_bridge
+
+    with Progress(*Progress.get_default_columns()[:-1], MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=err, disable=as_json) as progress:
+        task = progress.add_task("members via bridge", total=count)
+        try:
+            result = load_through_bridge(api, tenant, token, count, start,
+                                         lambda n: progress.advance(task, n))
+        except BridgeRefused as exc:
+            err.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from None
+    if as_json:
+        print(json.dumps({"created": result.created, "existed": result.existed}))
+    else:
+        out.print(f"{result.created} members created, {result.existed} already there")
