@@ -39,6 +39,7 @@ from cloud_bridge.api_models import (
     MemberPatch,
     PruneIn,
 )
+from cloud_bridge.attendance.api import attendance_router
 from cloud_bridge.change_feed import ChangeFeed, Publisher
 from cloud_bridge.db_schema import (
     commands,
@@ -372,6 +373,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
                           result=row["result"], error=row["error"])
 
     app.include_router(router)
+    app.include_router(attendance_router(ctx.engine, authorise, known_tenant))
 
     @app.get("/api/v1/health")
     def health() -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from cloud_bridge import change_log
+from cloud_bridge.attendance.cli import attendance_app
 from cloud_bridge.db_schema import make_engine, write_tx
 from cloud_bridge.device_ca import ca_app
 from cloud_bridge.mqtt_link import MqttSettings
@@ -27,6 +28,7 @@ changes_app = typer.Typer(help="the per-tenant change log", no_args_is_help=True
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(changes_app, name="changes")
 app.add_typer(ca_app, name="ca")
+app.add_typer(attendance_app, name="attendance")
 
 log = logging.getLogger("cloud_bridge")
 

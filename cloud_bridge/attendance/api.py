@@ -1,0 +1,262 @@
+"""JSON and HTML endpoints of the attendance module, mounted by cloud_bridge/api.py
+under /api/v1/tenants/{tenant}/attendance with the bridge's own bearer-token check and
+tenant scoping (the dependencies are passed in, so the rules stay in one place).
+
+The bearer token identifies a deployment, not a person, so writes carry an ``author``
+(the staff web pages will fill it from the logged-in user).
+"""
+
+# no "from __future__ import annotations": FastAPI resolves the route signatures
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi.responses import HTMLResponse, PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy import Connection, Engine
+
+from agent.attendance.punch_types import PunchType
+from cloud_bridge.api_models import ID_PATTERN
+from cloud_bridge.attendance import absences as absence_ops
+from cloud_bridge.attendance import audit_trail
+from cloud_bridge.attendance.chain_audit import audit_chain, chain_devices, set_device_key
+from cloud_bridge.attendance.corrections import (
+    CorrectionError,
+    CorrectionIn,
+    NotFound,
+    create_correction,
+    list_corrections,
+)
+from cloud_bridge.attendance.reports import (
+    MonthReport,
+    company_csv,
+    employee_csv,
+    month_report,
+    parse_month,
+    report_html,
+)
+from cloud_bridge.attendance.schema import create_attendance_schema
+from cloud_bridge.attendance.timesheet import AbsenceKind, Day, Rules, Totals
+from cloud_bridge.db_schema import read_tx, write_tx
+
+EntityId = Annotated[str, Path(pattern=ID_PATTERN)]
+Month = Annotated[str, Query(pattern=r"^\d{4}-\d\d$", description="YYYY-MM")]
+Author = Annotated[str, StringConstraints(min_length=1, max_length=120, strip_whitespace=True)]
+Reason = Annotated[str, StringConstraints(min_length=3, max_length=2000,
+                                          strip_whitespace=True)]
+_Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CorrectionBody(_In):
+    action: Annotated[str, Field(pattern="^(add|amend|void)$")]
+    author: Author
+    reason: Reason
+    employee: _Id | None = None
+    ref_device: _Id | None = None
+    ref_seq: Annotated[int, Field(ge=1)] | None = None
+    ref_correction: Annotated[int, Field(ge=1)] | None = None
+    at: datetime | None = Field(None, description="corrected time, ISO 8601 with offset")
+    punch_type: PunchType | None = None
+
+
+class AbsenceBody(_In):
+    employee: _Id
+    kind: Annotated[str, Field(pattern="^(annual_leave|sick_leave|other)$")]
+    first_day: date
+    last_day: date
+    author: Author
+    hours_per_day: Annotated[float, Field(gt=0, le=24)] | None = None
+    note: Annotated[str, Field(max_length=2000)] = ""
+
+
+class AbsenceReplaceBody(AbsenceBody):
+    reason: Reason
+
+
+class WithdrawBody(_In):
+    author: Author
+    reason: Reason
+
+
+class DeviceKeyBody(_In):
+    public_key: Annotated[str, Field(max_length=80, description="base64 raw Ed25519 key")]
+    author: Author
+
+
+def _hours(seconds: float) -> float:
+    return round(seconds / 3600, 2)
+
+
+def totals_json(t: Totals) -> dict[str, Any]:
+    return {"days_worked": t.days_worked, "worked_h": _hours(t.worked_s),
+            "overtime_h": _hours(t.overtime_s), "night_h": _hours(t.night_s),
+            "sunday_h": _hours(t.sunday_s), "holiday_h": _hours(t.holiday_s),
+            "break_h": _hours(t.break_s), "trip_h": _hours(t.trip_s),
+            "private_h": _hours(t.private_s),
+            "absences_h": {k: _hours(v) for k, v in sorted(t.absences.items())},
+            "alerts": t.alerts}
+
+
+def day_json(d: Day) -> dict[str, Any]:
+    return {"date": d.day.isoformat(), "work_free_day": d.holiday,
+            "arrival": d.start.isoformat() if d.start else None,
+            "departure": d.end.isoformat() if d.end else None,
+            "worked_h": _hours(d.worked_s), "overtime_h": _hours(d.overtime_s),
+            "night_h": _hours(d.night_s), "sunday_h": _hours(d.sunday_s),
+            "holiday_h": _hours(d.holiday_s), "break_h": _hours(d.break_s),
+            "trip_h": _hours(d.trip_s), "private_h": _hours(d.private_s),
+            "absences_h": {k.value: _hours(s) for k, s in d.absences},
+            "alerts": list(d.alerts)}
+
+
+def report_json(r: MonthReport, days: bool) -> dict[str, Any]:
+    return {"tenant": r.tenant, "month": r.label, "totals": totals_json(r.totals),
+            "employees": [{"employee": e.employee, "name": e.name,
+                           "totals": totals_json(e.sheet.totals),
+                           **({"days": [day_json(d) for d in e.sheet.days]} if days else {})}
+                          for e in r.employees]}
+
+
+def attendance_router(engine: Engine, authorise: Callable[..., None],
+                      known_tenant: Callable[..., str], rules: Rules | None = None
+                      ) -> APIRouter:
+    """The router; creates the attendance tables when they are missing."""
+    create_attendance_schema(engine)
+    rules = rules or Rules()
+    Tenant = Annotated[str, Depends(known_tenant)]
+    router = APIRouter(prefix="/api/v1/tenants/{tenant}/attendance",
+                       dependencies=[Depends(authorise)], tags=["attendance"])
+
+    def read(work: Callable[[Connection], Any]) -> Any:
+        with read_tx(engine) as conn:
+            return work(conn)
+
+    def write(work: Callable[[Connection], Any]) -> Any:
+        try:
+            with write_tx(engine) as conn:
+                return work(conn)
+        except (NotFound, absence_ops.AbsenceNotFound) as exc:
+            raise HTTPException(404, str(exc)) from None
+        except (CorrectionError, absence_ops.AbsenceError, ValueError) as exc:
+            raise HTTPException(422, str(exc)) from None
+
+    def report(tenant: str, month: str, employee: str | None = None) -> MonthReport:
+        try:
+            year, mon = parse_month(month)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        return read(lambda c: month_report(c, tenant, year, mon, rules, employee=employee))
+
+    # -- timesheets and reports ------------------------------------------------------
+
+    @router.get("/timesheets/{employee}")
+    def employee_timesheet(tenant: Tenant, employee: EntityId, month: Month
+                           ) -> dict[str, Any]:
+        r = report(tenant, month, employee)
+        e = r.employees[0]
+        return {"tenant": tenant, "month": r.label, "employee": employee, "name": e.name,
+                "totals": totals_json(e.sheet.totals),
+                "days": [day_json(d) for d in e.sheet.days]}
+
+    @router.get("/timesheets/{employee}/html", response_class=HTMLResponse)
+    def employee_timesheet_html(tenant: Tenant, employee: EntityId, month: Month) -> str:
+        return report_html(report(tenant, month, employee))
+
+    @router.get("/report")
+    def company_report(tenant: Tenant, month: Month,
+                       format: Annotated[str, Query(pattern="^(json|csv|csv-days|html)$")
+                                         ] = "json") -> Any:
+        r = report(tenant, month)
+        if format == "csv":
+            return PlainTextResponse(company_csv(r), media_type="text/csv; charset=utf-8")
+        if format == "csv-days":
+            return PlainTextResponse(employee_csv(r), media_type="text/csv; charset=utf-8")
+        if format == "html":
+            return HTMLResponse(report_html(r))
+        return report_json(r, days=False)
+
+    @router.get("/alerts")
+    def alerts(tenant: Tenant, month: Month) -> list[dict[str, Any]]:
+        """Missing departures and other records to check, per employee and day."""
+        r = report(tenant, month)
+        return [{"employee": e.employee, "name": e.name, "date": day.isoformat(),
+                 "alert": text, "missing_departure": text.startswith("missing departure")}
+                for e in r.employees for day, text in e.sheet.alerts]
+
+    # -- absences ------------------------------------------------------------------------
+
+    def absence_in(body: AbsenceBody) -> absence_ops.AbsenceIn:
+        return absence_ops.AbsenceIn(body.employee, AbsenceKind(body.kind), body.first_day,
+                                     body.last_day, body.author, body.hours_per_day,
+                                     body.note)
+
+    @router.get("/absences")
+    def get_absences(tenant: Tenant,
+                     employee: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+                     include_withdrawn: bool = False) -> list[dict[str, Any]]:
+        return read(lambda c: absence_ops.list_absences(
+            c, tenant, employee, include_withdrawn=include_withdrawn))
+
+    @router.post("/absences", status_code=201)
+    def post_absence(tenant: Tenant, body: AbsenceBody) -> dict[str, Any]:
+        return {"id": write(lambda c: absence_ops.create_absence(c, tenant, absence_in(body)))}
+
+    @router.put("/absences/{absence_id}")
+    def put_absence(tenant: Tenant, absence_id: int, body: AbsenceReplaceBody
+                    ) -> dict[str, Any]:
+        """Replace an absence: the old row is withdrawn (kept), a new one names it."""
+        new_id = write(lambda c: absence_ops.replace_absence(
+            c, tenant, absence_id, absence_in(body), body.reason))
+        return {"id": new_id, "replaces": absence_id}
+
+    @router.delete("/absences/{absence_id}")
+    def delete_absence(tenant: Tenant, absence_id: int, body: WithdrawBody
+                       ) -> dict[str, Any]:
+        write(lambda c: absence_ops.withdraw_absence(c, tenant, absence_id, body.author,
+                                                     body.reason))
+        return {"withdrawn": absence_id}
+
+    # -- corrections ---------------------------------------------------------------------
+
+    @router.get("/corrections")
+    def get_corrections(tenant: Tenant,
+                        employee: Annotated[str | None, Query(pattern=ID_PATTERN)] = None
+                        ) -> list[dict[str, Any]]:
+        return read(lambda c: list_corrections(c, tenant, employee))
+
+    @router.post("/corrections", status_code=201)
+    def post_correction(tenant: Tenant, body: CorrectionBody) -> dict[str, Any]:
+        c_in = CorrectionIn(body.action, body.author, body.reason, body.employee,
+                            body.ref_device, body.ref_seq, body.ref_correction, body.at,
+                            body.punch_type)
+        return {"id": write(lambda c: create_correction(c, tenant, c_in))}
+
+    @router.get("/audit")
+    def get_audit(tenant: Tenant, limit: Annotated[int, Query(ge=1, le=5000)] = 500
+                  ) -> list[dict[str, Any]]:
+        return read(lambda c: audit_trail.trail(c, tenant, limit))
+
+    # -- chain verification ------------------------------------------------------------
+
+    @router.get("/chain")
+    def verify_all(tenant: Tenant) -> list[dict[str, Any]]:
+        return read(lambda c: [audit_chain(c, tenant, d).as_dict()
+                               for d in chain_devices(c, tenant)])
+
+    @router.get("/chain/{device}")
+    def verify_device(tenant: Tenant, device: EntityId) -> dict[str, Any]:
+        return read(lambda c: audit_chain(c, tenant, device).as_dict())
+
+    @router.put("/devices/{device}/key")
+    def put_device_key(tenant: Tenant, device: EntityId, body: DeviceKeyBody
+                       ) -> dict[str, Any]:
+        write(lambda c: set_device_key(c, tenant, device, body.public_key, body.author))
+        return {"device": device, "registered_at": datetime.now(UTC).isoformat()}
+
+    return router
