@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 class ReaderHealth:
     """Thread-safe health of one reader: state, detail and counted drop reasons."""
 
-    def __init__(self, detail: str = "not started") -> None:
+    def __init__(self, reader_id: str, detail: str = "not started") -> None:
+        self.reader_id = reader_id
         self._lock = threading.Lock()
         self._state = HealthState.DOWN
         self._detail = detail
@@ -31,7 +32,7 @@ class ReaderHealth:
             self._state, self._detail = state, detail
         if changed:
             level = logging.INFO if state is HealthState.OK else logging.WARNING
-            log.log(level, "reader %s: %s", state.value, detail)
+            log.log(level, "reader %s %s: %s", self.reader_id, state.value, detail)
 
     def drop(self, reason: str, count: int = 1) -> None:
         with self._lock:

@@ -78,7 +78,7 @@ class SerialReader:
             raise BadPeripheralUrl(f"dec_order must be one of {', '.join(DEC_ORDERS)}")
         self.max_line = int(option_float(opts, "max_line", 256, 16, 65536))
         self.holdoff_s = option_float(opts, "holdoff_ms", 1000, 0, 60_000) / 1000
-        self._health = ReaderHealth()
+        self._health = ReaderHealth(reader_id)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         # the open port; tests and the bench write into a loop:// port through it
