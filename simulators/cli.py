@@ -335,3 +335,60 @@ def bridge_members(
         print(json.dumps({"created": result.created, "existed": result.existed}))
     else:
         out.print(f"{result.created} members created, {result.existed} already there")
+
+
+@app.command("printer")
+def printer_sim(
+    host: str = typer.Option("127.0.0.1", help="address to listen on (0.0.0.0: whole LAN)"),
+    port: int = typer.Option(9100, help="TCP port (0 = any free port)"),
+    out_dir: Path = typer.Option(Path("printer-out"), "--out", "-o",
+                                 help="folder for receipt-NNNN.txt and .png"),
+    paper_mm: int = typer.Option(80, "--paper", help="paper width in mm: 80 or 58"),
+    paper_out: bool = typer.Option(False, "--paper-out", help="answer status: paper end"),
+    near_end: bool = typer.Option(False, "--near-end", help="answer status: paper near end"),
+    offline: bool = typer.Option(False, "--offline", help="answer status: offline"),
+    cover_open: bool = typer.Option(False, "--cover-open", help="answer status: cover open"),
+    count: int = typer.Option(0, help="stop after this many receipts (0 = until Ctrl-C)"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Run a virtual ESC/POS network printer: shows each receipt, saves it as text and PNG,
+    and answers status requests (DLE EOT) as a real printer would."""
+    import threading
+
+    from rich.panel import Panel
+
+    from simulators.virtual_printer import PrinterState, VirtualPrinter, VirtualReceipt
+
+    done = threading.Event()
+
+    def show(receipt: VirtualReceipt) -> None:
+        if as_json:
+            print(json.dumps(receipt.as_json()), flush=True)
+        else:
+            facts = [f"{'cut' if receipt.cut else 'not cut'}",
+                     f"code pages {', '.join(receipt.code_pages) or 'cp437'}"]
+            facts += [f"QR: {q}" for q in receipt.qr] + list(receipt.notes)
+            out.print(Panel(receipt.text or "(no text)",
+                            title=f"receipt {receipt.index}",
+                            subtitle=f"{'; '.join(facts)} -> {receipt.png_path}"))
+        if count and len(vp.receipts) >= count:
+            done.set()
+
+    state = PrinterState(offline=offline, paper_end=paper_out, paper_near_end=near_end,
+                         cover_open=cover_open)
+    try:
+        vp = VirtualPrinter(host, port, out_dir, paper_mm=paper_mm, state=state,
+                            on_receipt=show)
+        bound = vp.start()
+    except (OSError, ValueError) as exc:
+        err.print(f"[red]cannot start the virtual printer on {host}:{port}: {exc}[/red]")
+        raise typer.Exit(2) from None
+    err.print(f"virtual ESC/POS printer on {host}:{bound} ({paper_mm} mm), receipts in "
+              f"{out_dir}; point a printer at escpos-net:{host}:{bound}; Ctrl-C to stop")
+    try:
+        while not done.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        vp.stop()
