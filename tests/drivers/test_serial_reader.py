@@ -99,8 +99,9 @@ def test_socat_pty_reads_and_survives_unplug(tmp_path: Path) -> None:
     got = Collector()
     reader.start(got)
     try:
-        down = wait_health(reader.health, HealthState.DOWN)
-        assert "cannot open" in down.detail  # no port yet: DOWN, retrying
+        # no port yet: DOWN, retrying
+        wait_for(lambda: "cannot open" in reader.health().detail, 5, "DOWN detail")
+        assert reader.health().state is HealthState.DOWN
         pty.start()
         wait_health(reader.health, HealthState.OK)
         pty.write(b"3283263748\r\n")
