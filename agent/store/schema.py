@@ -122,8 +122,21 @@ def _v3(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX ix_pos_fiscal_queue_next ON pos_fiscal_queue (next_attempt_ms)")
 
 
+def _v_print_queue(db: sqlite_utils.Database) -> None:
+    # non-POS documents waiting for (or done at) a printer (agent/print_queue.py); the
+    # job id is the caller's idempotency key, so a retried submit never prints twice
+    db.execute("CREATE TABLE print_jobs (seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT "
+               "NOT NULL UNIQUE, printer_id TEXT NOT NULL, payload BLOB NOT NULL, "
+               "payload_sha256 TEXT NOT NULL, meta TEXT NOT NULL, state TEXT NOT NULL, "
+               "attempts INTEGER NOT NULL DEFAULT 0, next_attempt_ms INTEGER NOT NULL, "
+               "last_error TEXT, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, "
+               "printed_ms INTEGER)")
+    db.execute("CREATE INDEX ix_print_jobs_state ON print_jobs (state, printer_id, seq)")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v_attendance,
-                                                             _v_sun_counters, _v3]
+                                                             _v_sun_counters, _v3,
+                                                             _v_print_queue]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
