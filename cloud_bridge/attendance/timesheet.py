@@ -265,7 +265,8 @@ def shifts(employee: str, punches: Sequence[Punch], rules: Rules,
     current: list[Punch] = []
     alerts: list[str] = []
     open_part: str | None = None
-    for p in sorted(punches, key=lambda p: (p.at, p.source)):
+    # compared in UTC: aware datetimes of one zone compare as wall times
+    for p in sorted(punches, key=lambda p: (p.at.astimezone(UTC), p.source)):
         if p.kind is PunchType.ARRIVAL:
             if current:
                 out.append(_close_shift(employee, current, None, rules,
@@ -288,7 +289,8 @@ def shifts(employee: str, punches: Sequence[Punch], rules: Rules,
             alerts.append(f"{p.kind.value} without its start")
         open_part = _OPENS.get(p.kind)
         current.append(p)
-    if current and as_of - current[0].at > rules.missing_departure_after:
+    if current and (as_of.astimezone(UTC) - current[0].at.astimezone(UTC)
+                    > rules.missing_departure_after):
         hours = rules.missing_departure_after.total_seconds() / 3600
         out.append(_close_shift(employee, current, None, rules,
                                 [*alerts, f"missing departure (none within {hours:g} h of "

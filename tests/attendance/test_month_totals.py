@@ -1,0 +1,116 @@
+"""Acceptance: a month of punches of 50 employees on three time clocks (October 2026:
+the DST night of 24/25 October, night shifts across midnight into the work-free Sunday
+1 November, the work-free Saturday 31 October, Sundays, leave, sick leave, forgotten
+departures) gives the totals counted independently from the generator's plan — read
+from the bridge's events table on SQLite and PostgreSQL, through the report, the CSV
+and the JSON API."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from cloud_bridge.api import ApiContext, create_app
+from cloud_bridge.attendance.absences import AbsenceIn, create_absence
+from cloud_bridge.attendance.reports import company_csv, month_report, report_html
+from cloud_bridge.attendance.timesheet import AbsenceKind
+from cloud_bridge.change_feed import ChangeFeed
+from cloud_bridge.db_schema import read_tx, write_tx
+from cloud_bridge.tenant_keys import TenantKeyStore
+from tests.attendance.conftest import API_TOKEN, FakePublisher, ingest
+from tests.attendance.punch_plan import Expected, MonthPlan, make_plan, plan_events
+
+AS_OF = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def load(engine: Engine, tenant: str) -> tuple[MonthPlan, dict[str, Expected]]:
+    plan = make_plan(50)
+    keys = {f"clock-{i}": Ed25519PrivateKey.generate() for i in range(3)}
+    ingest(engine, plan_events(plan, tenant, keys))
+    with write_tx(engine) as conn:
+        for emp, kind, first, last in plan.absences:
+            create_absence(conn, tenant, AbsenceIn(emp, AbsenceKind(kind), first, last,
+                                                   "admin:test"))
+    return plan, plan.expected()
+
+
+def test_month_of_50_employees_matches_the_plan(engine: Engine, tenant: str,
+                                                artifacts_dir: Path) -> None:
+    plan, expected = load(engine, tenant)
+    t0 = time.perf_counter()
+    with read_tx(engine) as conn:
+        report = month_report(conn, tenant, 2026, 10, as_of=AS_OF)
+    elapsed = time.perf_counter() - t0
+    assert elapsed < 10, f"month report took {elapsed:.1f} s"
+    got = {e.employee: e.sheet.totals for e in report.employees}
+    assert sorted(got) == plan.employees
+    for emp, exp in expected.items():
+        t = got[emp]
+        assert (t.worked_s, t.overtime_s, t.night_s, t.sunday_s, t.holiday_s, t.break_s,
+                t.trip_s, t.private_s) == (exp.worked, exp.overtime, exp.night, exp.sunday,
+                                           exp.holiday, exp.breaks, exp.trip, exp.private), emp
+        assert t.days_worked == exp.days_worked, emp
+        assert t.alerts == exp.alerts, emp
+        assert t.absences == exp.absences, emp
+    # the plan really covers what it is meant to
+    assert sum(e.night for e in expected.values()) > 0
+    assert sum(e.holiday for e in expected.values()) > 0
+    assert sum(e.alerts for e in expected.values()) >= 3
+    night_worker = report.employees[3].sheet  # e003 works 22-06
+    dst = next(d for d in night_worker.days if d.day.day == 24)
+    assert dst.worked_s == 9 * 3600 and dst.overtime_s == 3600  # the 25-hour day's night
+    last = next(d for d in night_worker.days if d.day.day == 31)
+    assert last.worked_s == 8 * 3600 and last.holiday_s == 8 * 3600  # 31 Oct + 1 Nov
+
+    # the company CSV carries the same figures, and the total row adds up
+    rows = list(csv.DictReader(io.StringIO(company_csv(report))))
+    total = rows[-1]
+    assert total["employee"] == "TOTAL"
+    assert float(total["worked_h"]) == pytest.approx(
+        sum(e.worked for e in expected.values()) / 3600, abs=0.01)
+    assert float(total["night_h"]) == pytest.approx(
+        sum(e.night for e in expected.values()) / 3600, abs=0.01)
+    assert int(total["alerts"]) == sum(e.alerts for e in expected.values())
+    html = report_html(report)
+    assert html.count('class="employee"') == 50 and "missing departure" in html
+    (artifacts_dir / f"attendance-2026-10-{engine.dialect.name}.html").write_text(html)
+    print(f"\nmonth report, 50 employees, {engine.dialect.name}: {elapsed * 1000:.0f} ms")
+
+
+def test_report_through_the_api(engine: Engine, tenant: str, keys_dir: Path,
+                                published: FakePublisher) -> None:
+    _plan, expected = load(engine, tenant)
+    keys = TenantKeyStore(keys_dir)
+    ctx = ApiContext(engine, keys, ChangeFeed(keys, published, "es/v1"), published, "es/v1",
+                     API_TOKEN)
+    base = f"/api/v1/tenants/{tenant}/attendance"
+    with TestClient(create_app(ctx)) as anon:
+        assert anon.get(f"{base}/report?month=2026-10").status_code == 401
+    with TestClient(create_app(ctx), headers={"Authorization": f"Bearer {API_TOKEN}"}) as c:
+        assert c.get("/api/v1/tenants/nobody/attendance/report?month=2026-10"
+                     ).status_code == 404
+        assert c.get(f"{base}/report?month=2026-13").status_code == 422
+        body = c.get(f"{base}/report?month=2026-10").json()
+        assert body["totals"]["worked_h"] == pytest.approx(
+            sum(e.worked for e in expected.values()) / 3600, abs=0.01)
+        sheet = c.get(f"{base}/timesheets/e003?month=2026-10").json()
+        assert sheet["totals"]["night_h"] == expected["e003"].night / 3600
+        oct24 = sheet["days"][23]
+        assert oct24["arrival"].startswith("2026-10-24T22:00:00+02:00")
+        assert oct24["departure"].startswith("2026-10-25T06:00:00+01:00")
+        alerts = c.get(f"{base}/alerts?month=2026-10").json()
+        assert sum(a["missing_departure"] for a in alerts) == sum(
+            e.alerts for e in expected.values())
+        csv_text = c.get(f"{base}/report?month=2026-10&format=csv").text
+        assert csv_text.splitlines()[0].startswith("month,employee,name,days_worked")
+        page = c.get(f"{base}/timesheets/e001/html?month=2026-10")
+        assert page.headers["content-type"].startswith("text/html")
+        assert "e001" in page.text
