@@ -20,6 +20,7 @@ from cloud_bridge.device_ca import ca_app
 from cloud_bridge.mqtt_link import MqttSettings
 from cloud_bridge.service import Bridge, BridgeSettings
 from cloud_bridge.tenant_keys import TenantKeyError, create_tenant
+from cloud_bridge.web.user_cli import user_app
 
 app = typer.Typer(help="edge-suite cloud bridge: ingest device events, publish signed "
                   "membership changes, serve the JSON API.", no_args_is_help=True)
@@ -28,6 +29,7 @@ changes_app = typer.Typer(help="the per-tenant change log", no_args_is_help=True
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(changes_app, name="changes")
 app.add_typer(ca_app, name="ca")
+app.add_typer(user_app, name="user")
 app.add_typer(attendance_app, name="attendance")
 
 log = logging.getLogger("cloud_bridge")
@@ -75,6 +77,8 @@ def serve(
     snapshot_chunk: Annotated[int, typer.Option(help="rows per snapshot chunk")] = 2000,
     stats_interval: Annotated[float, typer.Option(help="log ingest figures every N s")] = 60.0,
     log_level: Annotated[str, typer.Option()] = "info",
+    web: Annotated[bool, typer.Option(
+        help="serve the staff web pages next to the JSON API (docs/web.md)")] = True,
 ) -> None:
     """Run one bridge process (any number may run against one broker and database)."""
     _logging(log_level)
@@ -112,7 +116,9 @@ def serve(
     if http_port:
         import uvicorn
 
-        server = uvicorn.Server(uvicorn.Config(bridge.app(None if insecure_dev else api_token),
+        server = uvicorn.Server(uvicorn.Config(bridge.app(None if insecure_dev else api_token,
+                                                          web=web,
+                                                          secure_cookies=not insecure_dev),
                                                host=http_host, port=http_port,
                                                log_level="warning"))
         threading.Thread(target=server.run, name="http", daemon=True).start()

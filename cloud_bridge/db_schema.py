@@ -28,6 +28,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -159,6 +160,31 @@ commands = Table(
     Column("error", Text, nullable=True),
     Index("ix_commands_device", "tenant", "device", "sent_at"),
 )
+
+
+# -- indexes for the web modules (additive; cloud_bridge/web/db_indexes.py also creates
+# them on databases made before they existed). Expression indexes are written per dialect
+# as text, so that a query using the very same text can use them.
+
+MEMBER_OF_EVENT = {"sqlite": "json_extract(data, '$.member')",
+                   "postgresql": "(data ->> 'member')"}
+
+# the live list reads new events by arrival time, per tenant
+Index("ix_events_received", events.c.tenant, events.c.received_at)
+# statistics and receipts: one type's events in a time range
+Index("ix_events_type_ts", events.c.tenant, events.c.type, events.c.ts)
+# a member's recent entries and denials
+Index("ix_events_member_sqlite", events.c.tenant, text(MEMBER_OF_EVENT["sqlite"])
+      ).ddl_if(dialect="sqlite")
+Index("ix_events_member_pg", events.c.tenant, text(MEMBER_OF_EVENT["postgresql"])
+      ).ddl_if(dialect="postgresql")
+# member search: case-folded prefix ranges; "C" collation on PostgreSQL so that a range
+# [q, q + U+FFFF) is exactly the prefix whatever the database's locale
+for _col in ("last_name", "first_name", "email"):
+    Index(f"ix_members_{_col}_lower_sqlite", members.c.tenant, func.lower(members.c[_col])
+          ).ddl_if(dialect="sqlite")
+    Index(f"ix_members_{_col}_lower_pg", members.c.tenant,
+          func.lower(members.c[_col]).collate("C")).ddl_if(dialect="postgresql")
 
 
 def normalise_url(url: str) -> str:

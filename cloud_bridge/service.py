@@ -30,6 +30,9 @@ from cloud_bridge.member_sync import DEFAULT_MAX_LAG, MemberSync
 from cloud_bridge.mqtt_link import BridgeLink, MqttSettings
 from cloud_bridge.snapshot import DEFAULT_CHUNK_ROWS
 from cloud_bridge.tenant_keys import TenantKeyStore
+from cloud_bridge.web.auth import WebAuth
+from cloud_bridge.web.context import WebContext
+from cloud_bridge.web.web_app import mount_web
 from cloud_bridge.wire import (
     CommandResult,
     DeviceState,
@@ -97,8 +100,15 @@ class Bridge:
         return ApiContext(self.engine, self.keys, self.feed, self.link,
                           self.settings.mqtt.prefix, api_token)
 
-    def app(self, api_token: str | None) -> Any:
-        return create_app(self.api_context(api_token))
+    def app(self, api_token: str | None, *, web: bool = True,
+            secure_cookies: bool = True) -> Any:
+        """The JSON API and, unless ``web`` is off, the staff web modules beside it."""
+        app = create_app(self.api_context(api_token))
+        if web:
+            mount_web(app, WebContext(self.engine, self.keys, self.feed, self.link,
+                                      self.settings.mqtt.prefix,
+                                      WebAuth(self.engine, secure_cookies=secure_cookies)))
+        return app
 
     # -- dispatch (paho network thread) --------------------------------------------------
 

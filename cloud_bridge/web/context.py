@@ -1,0 +1,25 @@
+"""Everything a web page handler needs, built once per app by ``mount_web``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+
+from cloud_bridge.change_feed import ChangeFeed, Publisher
+from cloud_bridge.tenant_keys import TenantKeyStore
+from cloud_bridge.web.auth import WebAuth
+
+# sites are in Slovenia; dates typed into forms and hours in charts are local time
+LOCAL_TZ = ZoneInfo("Europe/Ljubljana")
+
+
+@dataclass(frozen=True, slots=True)
+class WebContext:
+    engine: Engine
+    keys: TenantKeyStore
+    feed: ChangeFeed
+    publisher: Publisher  # device commands
+    prefix: str
+    auth: WebAuth

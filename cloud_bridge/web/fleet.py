@@ -1,0 +1,84 @@
+"""Fleet page: devices per site (retained state and last will), their peripherals,
+outbox depth and membership version; remote commands and their results."""
+
+# no "from __future__ import annotations": FastAPI resolves the route signatures, whose
+# dependencies are local to the router factory
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+
+from cloud_bridge.api_models import ID_PATTERN
+from cloud_bridge.db_schema import device_cursor, devices, read_tx, tenants, write_tx
+from cloud_bridge.web import audit
+from cloud_bridge.web.auth import Staff
+from cloud_bridge.web.context import WebContext
+from cloud_bridge.web.device_commands import (
+    command_message,
+    known_device,
+    recent_commands,
+    record_command,
+)
+from cloud_bridge.web.guards import need, route_meta
+from cloud_bridge.web.rendering import render
+
+DeviceId = Annotated[str, Form(pattern=ID_PATTERN)]
+
+
+def fleet_rows(conn: Any, tenant: str) -> dict[str, list[dict[str, Any]]]:
+    stmt = select(devices, device_cursor.c.acked_seq).select_from(devices.outerjoin(
+        device_cursor, (device_cursor.c.tenant == devices.c.tenant)
+        & (device_cursor.c.device == devices.c.device))).where(devices.c.tenant == tenant)
+    by_site: dict[str, list[dict[str, Any]]] = {}
+    for r in conn.execute(stmt.order_by(devices.c.device)).mappings():
+        state = r["state"] or {}
+        peripherals = state.get("peripherals") or []
+        row = {"device": r["device"], "online": r["online"], "last_seen": r["last_seen"],
+               "version": state.get("version"), "outbox_depth": state.get("outbox_depth"),
+               "membership_version": state.get("membership_version"),
+               "acked_seq": r["acked_seq"] or 0, "peripherals": peripherals,
+               "gates": [p["id"] for p in peripherals if p.get("role") == "gate"],
+               "printers": [p["id"] for p in peripherals if p.get("role") == "printer"]}
+        by_site.setdefault(str(state.get("site") or "—"), []).append(row)
+    return by_site
+
+
+def fleet_router(ctx: WebContext) -> APIRouter:
+    router = APIRouter(prefix="/t/{tenant}")
+    view = need(ctx.auth, "fleet.view")
+    command = need(ctx.auth, "fleet.command")
+
+    @router.get("/fleet", **route_meta("fleet.view"))
+    def fleet(request: Request, staff: Annotated[Staff, Depends(view)]) -> Response:
+        with read_tx(ctx.engine) as conn:
+            sites = fleet_rows(conn, staff.tenant)
+            cmds = recent_commands(conn, staff.tenant)
+            version = conn.execute(select(tenants.c.version).where(
+                tenants.c.tenant == staff.tenant)).scalar() or 0
+        now = int(time.time() * 1000)
+        waiting = any(c["answered_at"] is None and now - c["sent_at"] < 60_000 for c in cmds)
+        return render(request, "fleet.html", staff, sites=sites, commands=cmds,
+                      tenant_version=version, refresh=waiting)
+
+    @router.post("/fleet/command", **route_meta("fleet.command"))
+    def send(staff: Annotated[Staff, Depends(command)], device: DeviceId,
+             name: Annotated[str, Form(pattern=r"^(open|reload|resend-state)$")],
+             gate: Annotated[str, Form(pattern=ID_PATTERN)] | None = None,
+             direction: Annotated[str, Form(pattern=r"^(in|out)$")] = "in") -> Response:
+        if name == "open" and not gate:
+            raise HTTPException(422, "open needs a gate")
+        args: dict[str, Any] = {"gate": gate, "direction": direction} if name == "open" else {}
+        with write_tx(ctx.engine) as conn:
+            if not known_device(conn, staff.tenant, device):
+                raise HTTPException(404, "no such device")
+            request_id = record_command(conn, staff.tenant, device, name, args)
+            audit.record(conn, staff, f"command.{name}", device,
+                         {**args, "request_id": request_id})
+        ctx.publisher.publish(*command_message(ctx.prefix, staff.tenant, device, name,
+                                               request_id, args))
+        return RedirectResponse(f"/t/{staff.tenant}/fleet#commands", 303)
+
+    return router

@@ -1,0 +1,130 @@
+"""Live entries: the newest decisions per site with reason codes, occupancy and denied
+taps today, pushed to the browser by Server-Sent Events; and the statistics page.
+
+The stream polls the events table by arrival time (``received_at``, indexed), not by any
+in-process signal, so it sees events stored by every bridge process. Two bridges can
+commit out of arrival order, so each poll looks back OVERLAP_MS and skips the events it
+already sent."""
+
+# no "from __future__ import annotations": FastAPI resolves the route signatures, whose
+# dependencies are local to the router factory
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response, StreamingResponse
+
+from cloud_bridge.db_schema import read_tx
+from cloud_bridge.web.auth import Staff
+from cloud_bridge.web.context import LOCAL_TZ, WebContext
+from cloud_bridge.web.entry_stats import (
+    TtlCache,
+    bar_chart,
+    cached_today,
+    decisions_since,
+    hourly_and_daily,
+    latest_decisions,
+    site_devices,
+)
+from cloud_bridge.web.guards import need, route_meta
+from cloud_bridge.web.rendering import local_ts, render
+
+OVERLAP_MS = 5_000
+POLL_S = 1.0
+STREAM_MAX_S = 15 * 60  # EventSource reconnects by itself; this bounds idle tabs
+SiteQ = Annotated[str, Query(max_length=64)]
+
+
+def live_router(ctx: WebContext) -> APIRouter:
+    router = APIRouter(prefix="/t/{tenant}")
+    view = need(ctx.auth, "live.view")
+    Viewer = Annotated[Staff, Depends(view)]
+    today_cache = TtlCache(5.0)
+    stats_cache = TtlCache(30.0)
+
+    def devices_of(conn: Any, tenant: str, site: str) -> tuple[dict[str, list[str]],
+                                                                  list[str] | None]:
+        sites = site_devices(conn, tenant)
+        return sites, (sites.get(site, []) if site else None)
+
+    @router.get("/live", **route_meta("live.view"))
+    def live(request: Request, staff: Viewer, site: SiteQ = "") -> Response:
+        with read_tx(ctx.engine) as conn:
+            sites, ids = devices_of(conn, staff.tenant, site)
+            rows = latest_decisions(conn, staff.tenant, ids)
+        figures = cached_today(today_cache, ctx.engine, staff.tenant, ids)
+        cursor = max((r["received_at"] for r in rows), default=0)
+        for r in rows:
+            r["local"] = local_ts(r["ts"])
+        return render(request, "live.html", staff, rows=rows, figures=figures,
+                      sites=sorted(sites), site=site, cursor=cursor)
+
+    @router.get("/live/stream", **route_meta("live.view"))
+    async def stream(request: Request, staff: Viewer, site: SiteQ = "",
+                     after: Annotated[int, Query(ge=0)] = 0) -> StreamingResponse:
+        last_id = request.headers.get("last-event-id", "")
+        cursor = int(last_id) if last_id.isdigit() else after
+
+        def poll(since: int) -> tuple[list[dict[str, Any]], Any]:
+            with read_tx(ctx.engine) as conn:
+                _, ids = devices_of(conn, staff.tenant, site)
+                rows = decisions_since(conn, staff.tenant, ids, since - OVERLAP_MS)
+            return rows, cached_today(today_cache, ctx.engine, staff.tenant, ids)
+
+        async def events() -> AsyncIterator[str]:
+            nonlocal cursor
+            sent: dict[str, int] = {}  # key -> received_at, for the overlap window
+            started = anyio.current_time()
+            yield "retry: 2000\n\n"
+            while anyio.current_time() - started < STREAM_MAX_S:
+                if await request.is_disconnected():
+                    return
+                rows, figures = await anyio.to_thread.run_sync(poll, cursor)
+                fresh = [r for r in rows if r["key"] not in sent]
+                for r in fresh:
+                    sent[r["key"]] = r["received_at"]
+                    cursor = max(cursor, r["received_at"])
+                    r["local"] = local_ts(r["ts"])
+                    yield f"id: {cursor}\nevent: decision\ndata: {json.dumps(r)}\n\n"
+                sent = {k: v for k, v in sent.items() if v > cursor - OVERLAP_MS}
+                counts = {"occupancy": figures.occupancy, "granted": figures.granted,
+                          "denied": figures.denied}
+                yield f"event: figures\ndata: {json.dumps(counts)}\n\n"
+                await asyncio.sleep(POLL_S)
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store",
+                                          "X-Accel-Buffering": "no"})
+
+    @router.get("/stats", **route_meta("live.view"))
+    def stats(request: Request, staff: Viewer,
+              days: Annotated[int, Query(ge=1, le=92)] = 14,
+              day: Annotated[str, Query(max_length=10)] = "") -> Response:
+        today = datetime.now(LOCAL_TZ).date()
+        try:
+            chosen = datetime.strptime(day, "%Y-%m-%d").date() if day else today
+        except ValueError:
+            chosen = today
+
+        def compute() -> Any:
+            with read_tx(ctx.engine) as conn:
+                daily, _ = hourly_and_daily(conn, staff.tenant, today - timedelta(days=days - 1),
+                                            today)
+                _, hourly = hourly_and_daily(conn, staff.tenant, chosen, chosen)
+            return daily, hourly
+
+        daily, hourly = stats_cache.get((staff.tenant, days, chosen), compute)
+        daily_chart = bar_chart([(d.strftime("%d.%m."), g, n) for d, (g, n) in daily.items()],
+                                f"Entries per day, last {days} days")
+        hourly_chart = bar_chart([(f"{h:02d}", g, n) for h, (g, n) in hourly.items()],
+                                 f"Entries per hour on {chosen.isoformat()}")
+        return render(request, "stats.html", staff, daily=daily, hourly=hourly,
+                      daily_chart=daily_chart, hourly_chart=hourly_chart, days=days,
+                      day=chosen.isoformat())
+
+    return router

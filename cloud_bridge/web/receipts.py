@@ -1,0 +1,127 @@
+"""Receipts from the POS agents' events (docs/pos.md): ``pos.receipt`` when a receipt is
+issued (always fiscal_state "pending" then), ``pos.fiscalised`` with the EOR (live, or
+later by subsequent submit), ``pos.fiscal_rejected`` with the FURS error code. A reprint
+is a device command ("reprint", args {invoice_id}); the agent prints "KOPIJA n"."""
+
+# no "from __future__ import annotations": FastAPI resolves the route signatures, whose
+# dependencies are local to the router factory
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import Connection, select
+
+from cloud_bridge.api_models import ID_PATTERN
+from cloud_bridge.db_schema import events, read_tx, write_tx
+from cloud_bridge.web import audit
+from cloud_bridge.web.auth import Staff
+from cloud_bridge.web.context import WebContext
+from cloud_bridge.web.device_commands import command_message, recent_commands, record_command
+from cloud_bridge.web.guards import need, route_meta
+from cloud_bridge.web.rendering import render
+
+PAGE = 50
+OUTCOME_TYPES = ("pos.fiscalised", "pos.fiscal_rejected")
+
+
+def fiscal_state(receipt: dict[str, Any], outcome: dict[str, Any] | None,
+                 now_iso: str) -> dict[str, Any]:
+    if outcome is not None and outcome["type"] == "pos.fiscalised":
+        return {"state": "fiscalised", "eor": outcome["data"].get("eor"),
+                "subsequent": bool(outcome["data"].get("subsequent"))}
+    if outcome is not None:
+        return {"state": "failed_rejected", "error_code": outcome["data"].get("error_code"),
+                "error_message": outcome["data"].get("error_message")}
+    deadline = receipt.get("deadline") or ""
+    return {"state": "pending_subsequent", "deadline": deadline,
+            "overdue": bool(deadline) and deadline < now_iso}
+
+
+def outcomes_for(conn: Connection, tenant: str, rows: list[Any]) -> dict[tuple[str, str], Any]:
+    """The newest fiscal outcome per (device, invoice) of the given receipt events."""
+    if not rows:
+        return {}
+    wanted = {(r["device"], r["data"].get("invoice_id")) for r in rows}
+    stmt = select(events.c.device, events.c.seq, events.c.type, events.c.data).where(
+        events.c.tenant == tenant, events.c.type.in_(OUTCOME_TYPES),
+        events.c.ts >= min(r["ts"] for r in rows),
+        events.c.device.in_(sorted({d for d, _ in wanted}))).order_by(events.c.seq)
+    found: dict[tuple[str, str], Any] = {}
+    for r in conn.execute(stmt).mappings():
+        key = (r["device"], (r["data"] or {}).get("invoice_id"))
+        if key in wanted:
+            found[key] = dict(r)
+    return found
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def receipts_router(ctx: WebContext) -> APIRouter:
+    router = APIRouter(prefix="/t/{tenant}")
+    view = need(ctx.auth, "receipts.view")
+    reprint_perm = need(ctx.auth, "receipts.reprint")
+    Device = Annotated[str, Path(pattern=ID_PATTERN)]
+    Seq = Annotated[int, Path(ge=1, le=2**62)]
+
+    def one_receipt(conn: Connection, tenant: str, device: str, seq: int) -> dict[str, Any]:
+        row = conn.execute(select(events).where(
+            events.c.tenant == tenant, events.c.device == device, events.c.seq == seq,
+            events.c.type == "pos.receipt")).mappings().first()
+        if row is None:
+            raise HTTPException(404, "no such receipt")
+        return dict(row)
+
+    @router.get("/receipts", **route_meta("receipts.view"))
+    def list_receipts(request: Request, staff: Annotated[Staff, Depends(view)],
+                      page: Annotated[int, Query(ge=0, le=10_000)] = 0,
+                      state: Annotated[str, Query(max_length=32)] = "") -> Response:
+        with read_tx(ctx.engine) as conn:
+            rows = conn.execute(select(events).where(
+                events.c.tenant == staff.tenant, events.c.type == "pos.receipt")
+                .order_by(events.c.ts.desc()).offset(page * PAGE).limit(PAGE + 1)
+            ).mappings().all()
+            outcomes = outcomes_for(conn, staff.tenant, list(rows[:PAGE]))
+        now = now_iso()
+        receipts = []
+        for r in rows[:PAGE]:
+            fiscal = fiscal_state(r["data"], outcomes.get((r["device"],
+                                                           r["data"].get("invoice_id"))), now)
+            if state and fiscal["state"] != state:
+                continue
+            receipts.append({"device": r["device"], "seq": r["seq"], "ts": r["ts"],
+                             "data": r["data"], "fiscal": fiscal})
+        return render(request, "receipts.html", staff, receipts=receipts, page=page,
+                      has_next=len(rows) > PAGE, state=state)
+
+    @router.get("/receipts/{device}/{seq}", **route_meta("receipts.view"))
+    def receipt(request: Request, staff: Annotated[Staff, Depends(view)], device: Device,
+                seq: Seq, notice: str = "") -> Response:
+        with read_tx(ctx.engine) as conn:
+            row = one_receipt(conn, staff.tenant, device, seq)
+            outcomes = outcomes_for(conn, staff.tenant, [row])
+            invoice = row["data"].get("invoice_id")
+            reprints = [c for c in recent_commands(conn, staff.tenant, 200, device)
+                        if c["name"] == "reprint" and c["args"].get("invoice_id") == invoice]
+        fiscal = fiscal_state(row["data"], outcomes.get((device, invoice)), now_iso())
+        return render(request, "receipt.html", staff, r=row, d=row["data"], fiscal=fiscal,
+                      reprints=reprints, notice=notice[:200])
+
+    @router.post("/receipts/{device}/{seq}/reprint", **route_meta("receipts.reprint"))
+    def reprint(staff: Annotated[Staff, Depends(reprint_perm)], device: Device,
+                seq: Seq) -> Response:
+        with write_tx(ctx.engine) as conn:
+            row = one_receipt(conn, staff.tenant, device, seq)
+            args = {"invoice_id": row["data"].get("invoice_id")}
+            request_id = record_command(conn, staff.tenant, device, "reprint", args)
+            audit.record(conn, staff, "receipt.reprint", f"{device}/{seq}",
+                         {**args, "request_id": request_id})
+        ctx.publisher.publish(*command_message(ctx.prefix, staff.tenant, device, "reprint",
+                                               request_id, args))
+        return RedirectResponse(f"/t/{staff.tenant}/receipts/{device}/{seq}?notice="
+                                "Reprint sent to the device", 303)
+
+    return router

@@ -1,0 +1,54 @@
+"""The web modules mounted on the bridge's FastAPI app (next to the JSON API)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+from sqlalchemy.schema import CreateIndex
+
+from cloud_bridge.db_schema import create_schema, is_sqlite, metadata, write_tx
+from cloud_bridge.web.auth_schema import web_metadata
+from cloud_bridge.web.context import WebContext
+from cloud_bridge.web.fleet import fleet_router
+from cloud_bridge.web.live import live_router
+from cloud_bridge.web.members_pages import members_router
+from cloud_bridge.web.plans import plans_router
+from cloud_bridge.web.portability import portability_router
+from cloud_bridge.web.receipts import receipts_router
+from cloud_bridge.web.session_routes import session_router
+from cloud_bridge.web.staff_admin import staff_router
+
+_SCHEMA_LOCK = 0x6564676577656221  # pg advisory lock id ("edgeweb!")
+
+
+def ensure_web_schema(engine: Engine) -> None:
+    """Create the web tables, and the bridge indexes the pages rely on when the database
+    predates them (create_all adds indexes only with new tables)."""
+    create_schema(engine)
+    with write_tx(engine) as conn:
+        if not is_sqlite(engine):
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
+        web_metadata.create_all(conn)
+        other = "_pg" if is_sqlite(engine) else "_sqlite"  # per-dialect twins (db_schema)
+        for table in metadata.sorted_tables:
+            for index in table.indexes:
+                if not str(index.name).endswith(other):
+                    conn.execute(CreateIndex(index, if_not_exists=True))
+
+
+def mount_web(app: FastAPI, ctx: WebContext) -> FastAPI:
+    ensure_web_schema(ctx.engine)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    for make in (session_router, fleet_router, members_router, plans_router, live_router,
+                 receipts_router, staff_router, portability_router):
+        app.include_router(make(ctx))
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> JSONResponse:
+        return JSONResponse({"ok": True})
+
+    return app
