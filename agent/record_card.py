@@ -1,0 +1,168 @@
+"""The driving-school candidate's record card (evidenčni karton vožnje) on the office's
+ESC/POS printer, and the agent's handler of the bridge's ``print-record-card`` command.
+
+The bridge sends the card's data (cloud_bridge/driving_school/card_command.py); the agent
+renders it as ESC/POS bytes in code page CP852 (drivers/escpos_render.py, python-escpos'
+Dummy printer), so č š ž Č Š Ž print, and hands it to the named printer. The field list
+and its sources are in docs/driving_school.md.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from drivers.escpos_render import Document, render_document
+from drivers.protocols import Printer, PrintJob
+
+WIDTH = 48  # 80 mm paper, font A
+TITLE = "EVIDENČNI KARTON VOŽNJE"
+LESSON_TYPES = {"poligon": "poligon", "promet": "promet", "avtocesta": "avtocesta",
+                "nocna": "nočna", "preizkus": "preizkus"}
+
+_Text = Annotated[str, Field(max_length=200)]
+
+
+class CardLesson(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    day: _Text
+    start: _Text = ""
+    end: _Text = ""
+    count: int = 1
+    type: _Text = ""
+    vehicle: _Text = ""
+    km: int = 0
+
+
+class RecordCard(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    school: _Text = ""
+    register_no: Annotated[str, Field(min_length=1, max_length=30)]
+    first_name: Annotated[str, Field(min_length=1, max_length=80)]
+    last_name: Annotated[str, Field(min_length=1, max_length=80)]
+    birth_date: _Text
+    birth_place: _Text = ""
+    emso: _Text = ""
+    address: _Text = ""
+    phone: _Text = ""
+    category: _Text = ""
+    started_on: _Text = ""
+    theory_done_on: _Text = ""
+    theory_exam_on: _Text = ""
+    first_aid_on: _Text = ""
+    medical_valid_until: _Text = ""
+    instructor: _Text = ""
+    instructor_licence: _Text = ""
+    required_lessons: int = 0
+    lessons_done: int = 0
+    km_total: int = 0
+    last_lesson_day: _Text = ""
+    finished_on: _Text = ""
+    lessons: Annotated[list[CardLesson], Field(max_length=200)] = []
+
+
+class PrintCardArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    card: RecordCard
+    printer: Annotated[str | None, Field(max_length=64)] = None
+
+
+def _day(value: str) -> str:
+    """2026-03-05 -> 5. 3. 2026 (the Slovenian way); anything else as given, "-" if empty."""
+    if not value:
+        return "-"
+    try:
+        d = date.fromisoformat(value)
+    except ValueError:
+        return value
+    return f"{d.day}. {d.month}. {d.year}"
+
+
+def _field(label: str, value: str) -> str:
+    return f"{label}: {value or '-'}"
+
+
+def card_lines(card: RecordCard, printed_at: datetime) -> list[str]:
+    rule = "-" * WIDTH
+    lines = [
+        _field("Šola vožnje", card.school),
+        _field("Evidenčna št. kandidata", card.register_no),
+        rule,
+        _field("Priimek in ime", f"{card.last_name} {card.first_name}"),
+        _field("Datum rojstva", _day(card.birth_date)),
+        _field("Kraj rojstva", card.birth_place),
+        _field("EMŠO", card.emso),
+        _field("Naslov", card.address),
+        _field("Telefon", card.phone),
+        _field("Kategorija", card.category),
+        rule,
+        _field("Začetek usposabljanja", _day(card.started_on)),
+        _field("Teoretični del usposabljanja", _day(card.theory_done_on)),
+        _field("Teoretični del izpita opravljen", _day(card.theory_exam_on)),
+        _field("Izpit iz prve pomoči", _day(card.first_aid_on)),
+        _field("Zdravniško spričevalo velja do", _day(card.medical_valid_until)),
+        _field("Učitelj vožnje", f"{card.instructor}"
+               + (f" (dovoljenje {card.instructor_licence})" if card.instructor_licence
+                  else "")),
+        rule,
+        _field("Opravljene učne ure vožnje",
+               f"{card.lessons_done}" + (f" od {card.required_lessons}"
+                                         if card.required_lessons else "")),
+        _field("Prevoženi kilometri", str(card.km_total)),
+        _field("Zadnja učna ura", _day(card.last_lesson_day)),
+        _field("Praktični del usposabljanja zaključen", _day(card.finished_on)),
+    ]
+    if card.lessons:
+        lines += [rule, f"{'Datum':<11}{'Čas':<12}{'Ur':>3} {'Vrsta':<10}{'Vozilo':<8}"
+                        f"{'km':>4}"[:WIDTH]]
+        for le in card.lessons:
+            d = date.fromisoformat(le.day).strftime("%d.%m.%y") if len(le.day) == 10 \
+                else le.day[:10]
+            kind = LESSON_TYPES.get(le.type, le.type)[:9]
+            lines.append(f"{d:<11}{le.start[:5]}-{le.end[:5]:<6}{le.count:>3} {kind:<10}"
+                         f"{le.vehicle[:8]:<8}{le.km:>4}"[:WIDTH])
+    lines += [rule, f"Natisnjeno: {printed_at.strftime('%d. %m. %Y %H:%M')}", "",
+              "Podpis kandidata: ______________________", "",
+              "Žig in podpis šole: ____________________", ""]
+    return lines
+
+
+def render_record_card(candidate: Mapping[str, Any] | RecordCard, *,
+                       printed_at: datetime | None = None) -> bytes:
+    """The record card as ESC/POS bytes (CP852, 48 columns, cut at the end)."""
+    card = candidate if isinstance(candidate, RecordCard) \
+        else RecordCard.model_validate(dict(candidate))
+    when = printed_at or datetime.now()
+    return render_document(Document(TITLE, card_lines(card, when), width=WIDTH))
+
+
+def handle_print_record_card(args: dict[str, Any], printers: Mapping[str, Printer], *,
+                             request_id: str | None = None) -> dict[str, Any]:
+    """Handler of the ``print-record-card`` command: ``args`` is ``{"card": {...},
+    "printer": "office"}`` (printer optional when the agent has exactly one).
+    Raises ValueError (bad args, unknown printer) or drivers.errors.PrinterError; the
+    command router turns either into an error result."""
+    parsed = PrintCardArgs.model_validate(args)
+    if parsed.printer is not None:
+        if parsed.printer not in printers:
+            raise ValueError(f"no printer '{parsed.printer}' (known: "
+                             f"{', '.join(sorted(printers)) or 'none'})")
+        printer_id = parsed.printer
+    elif len(printers) == 1:
+        printer_id = next(iter(printers))
+    else:
+        raise ValueError("say which printer: this agent has "
+                         f"{', '.join(sorted(printers)) or 'no printers'}")
+    payload = render_record_card(parsed.card)
+    job_id = f"record-card-{request_id or int(time.time() * 1000)}"[:64]
+    printers[printer_id].print_job(PrintJob(job_id, payload, {
+        "kind": "record-card", "register_no": parsed.card.register_no}))
+    return {"printer": printer_id, "job_id": job_id, "bytes": len(payload),
+            "register_no": parsed.card.register_no, "lessons": len(parsed.card.lessons)}

@@ -1,0 +1,44 @@
+"""The "print record card" action: a ``print-record-card`` device command to the office
+agent, in the format of ``cloud_bridge/api.py`` send_command (docs/protocol.md,
+"Commands"): stored in ``commands`` first, so its result can be looked up by request id
+(``GET /api/v1/tenants/{t}/commands/{request_id}``), then published on
+``{prefix}/{tenant}/{device}/cmd/print-record-card``."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any, Protocol
+
+from sqlalchemy import Engine, insert
+
+from cloud_bridge.db_schema import commands, write_tx
+from sync.messages import MAX_COMMAND_BYTES
+from sync.topics import DeviceTopics
+
+COMMAND = "print-record-card"
+MAX_CARD_LESSONS = 100  # keeps the command far below MAX_COMMAND_BYTES
+
+
+class Publisher(Protocol):
+    def publish(self, topic: str, payload: bytes) -> Any: ...
+
+
+def send_print_record_card(engine: Engine, publisher: Publisher, prefix: str, tenant: str,
+                           device: str, card: dict[str, Any], printer: str | None) -> str:
+    card = {**card, "lessons": card.get("lessons", [])[-MAX_CARD_LESSONS:]}
+    args: dict[str, Any] = {"card": card}
+    if printer:
+        args["printer"] = printer
+    request_id = str(uuid.uuid4())
+    payload = json.dumps({"v": 1, "request_id": request_id, "args": args},
+                         ensure_ascii=False).encode()
+    if len(payload) > MAX_COMMAND_BYTES:
+        raise ValueError("the record card is too large for one command")
+    with write_tx(engine) as conn:
+        conn.execute(insert(commands).values(
+            request_id=request_id, tenant=tenant, device=device, name=COMMAND, args=args,
+            sent_at=int(time.time() * 1000)))
+    publisher.publish(DeviceTopics(prefix, tenant, device).cmd(COMMAND), payload)
+    return request_id

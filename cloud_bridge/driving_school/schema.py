@@ -1,0 +1,144 @@
+"""Tables of the E-SV driving-school module: instructors, vehicles, candidates, courses,
+lessons and the edits that reached the server.
+
+SQLAlchemy Core on a MetaData of its own (like ``cloud_bridge/web/auth_schema.py``), so it
+lives beside the ingest and web tables in the same SQLite or PostgreSQL database. Every
+row carries its tenant and every query filters by it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from cloud_bridge.db_schema import is_sqlite, write_tx
+
+ds_metadata = MetaData()
+
+_T = 64  # tenant id length, as in cloud_bridge/db_schema.py
+
+instructors = Table(
+    "ds_instructors", ds_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(_T), nullable=False),
+    # the staff login (web_users.id, role "instructor") this instructor signs in with
+    Column("user_id", Integer, nullable=False),
+    Column("name", String(120), nullable=False),
+    Column("licence_no", String(40), nullable=False),  # dovoljenje za učitelja vožnje
+    Column("categories", String(60), nullable=False, default="B"),
+    Column("active", Boolean, nullable=False, default=True),
+    UniqueConstraint("tenant", "user_id", name="uq_ds_instructors_user"),
+)
+
+vehicles = Table(
+    "ds_vehicles", ds_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(_T), nullable=False),
+    Column("registration", String(20), nullable=False),
+    Column("make_model", String(80), nullable=False, default=""),
+    Column("category", String(8), nullable=False, default="B"),
+    Column("active", Boolean, nullable=False, default=True),
+    UniqueConstraint("tenant", "registration", name="uq_ds_vehicles_reg"),
+)
+
+candidates = Table(
+    "ds_candidates", ds_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(_T), nullable=False),
+    Column("register_no", String(30), nullable=False),  # number in the school's register
+    Column("first_name", String(80), nullable=False),
+    Column("last_name", String(80), nullable=False),
+    Column("birth_date", String(10), nullable=False),  # YYYY-MM-DD
+    Column("birth_place", String(80), nullable=False, default=""),
+    Column("emso", String(13), nullable=False, default=""),
+    Column("address", String(200), nullable=False, default=""),
+    Column("phone", String(40), nullable=False, default=""),
+    # the instructor whose tablet lists this candidate as "today's"
+    Column("instructor_id", Integer, nullable=True),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_ms", BigInteger, nullable=False),
+    UniqueConstraint("tenant", "register_no", name="uq_ds_candidates_regno"),
+    Index("ix_ds_candidates_instructor", "tenant", "instructor_id"),
+)
+
+courses = Table(
+    "ds_courses", ds_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(_T), nullable=False),
+    Column("candidate_id", Integer, nullable=False),
+    Column("category", String(8), nullable=False),
+    Column("started_on", String(10), nullable=False),
+    Column("theory_done_on", String(10), nullable=False, default=""),  # CPP course done
+    Column("theory_exam_on", String(10), nullable=False, default=""),  # theory exam passed
+    Column("first_aid_on", String(10), nullable=False, default=""),
+    Column("medical_valid_until", String(10), nullable=False, default=""),
+    Column("required_lessons", Integer, nullable=False, default=20),
+    Column("finished_on", String(10), nullable=False, default=""),
+    Index("ix_ds_courses_candidate", "tenant", "candidate_id"),
+)
+
+lessons = Table(
+    "ds_lessons", ds_metadata,
+    # generated on the tablet (crypto.randomUUID), so a resent lesson cannot be stored twice
+    Column("id", String(36), primary_key=True),
+    Column("tenant", String(_T), nullable=False),
+    Column("candidate_id", Integer, nullable=False),
+    Column("instructor_id", Integer, nullable=False),
+    Column("vehicle_id", Integer, nullable=False),
+    Column("day", String(10), nullable=False),  # local (Europe/Ljubljana) date of the start
+    Column("started_at", String(24), nullable=False),  # UTC, ISO 8601 with ms
+    Column("ended_at", String(24), nullable=False),
+    Column("lesson_count", Integer, nullable=False),
+    Column("lesson_type", String(20), nullable=False),
+    Column("km_start", Integer, nullable=False),
+    Column("km_end", Integer, nullable=False),
+    Column("remarks", Text, nullable=False, default=""),
+    Column("signature", Text, nullable=False),  # data:image/png;base64,…
+    # bumped by one for every applied edit; a tablet's edit names the version it saw
+    Column("version", Integer, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),  # server clock
+    Column("updated_device", String(64), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Index("ix_ds_lessons_candidate", "tenant", "candidate_id", "started_at"),
+    Index("ix_ds_lessons_instructor_day", "tenant", "instructor_id", "day"),
+)
+
+lesson_edits = Table(
+    "ds_lesson_edits", ds_metadata,
+    # one per edit a tablet queued: a resent edit finds its row and changes nothing
+    Column("edit_id", String(36), primary_key=True),
+    Column("tenant", String(_T), nullable=False),
+    Column("lesson_id", String(36), nullable=False),
+    Column("device", String(64), nullable=False),
+    Column("username", String(120), nullable=False),
+    Column("base_version", Integer, nullable=False),
+    Column("outcome", String(12), nullable=False),  # applied | conflict
+    Column("version_after", Integer, nullable=False),  # the lesson's version after it
+    # the edit as sent (without the signature image); for a conflict this is the note
+    Column("data", JSON, nullable=False),
+    Column("edited_ms", BigInteger, nullable=False),  # tablet clock, for display only
+    Column("received_ms", BigInteger, nullable=False),
+    Index("ix_ds_lesson_edits_lesson", "tenant", "lesson_id", "received_ms"),
+)
+
+_SCHEMA_LOCK = 0x6564676564737363  # pg advisory lock id, distinct from the bridge's
+
+
+def create_driving_school_schema(engine: Engine) -> None:
+    """Create the missing tables; concurrent bridge starts are serialised by the lock."""
+    with write_tx(engine) as conn:
+        if not is_sqlite(engine):
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
+        ds_metadata.create_all(conn)

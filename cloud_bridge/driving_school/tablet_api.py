@@ -1,0 +1,173 @@
+"""The instructor's tablet: the offline app's shell (HTML, JS, CSS, manifest, icons,
+service worker) and its JSON API (sign-in, data to cache, lesson sync)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
+from sqlalchemy import Engine, func, select
+
+from cloud_bridge.db_schema import read_tx, write_tx
+from cloud_bridge.driving_school.access import BASE, SchoolAccess, set_session_cookie
+from cloud_bridge.driving_school.lesson_sync import (
+    CONFLICT_RULE,
+    LESSON_TYPES,
+    LOCAL_TZ,
+    Editor,
+    SyncIn,
+    apply_edit,
+    conflict_notes,
+    lesson_out,
+)
+from cloud_bridge.driving_school.schema import candidates, courses, lessons, vehicles
+from cloud_bridge.web.auth import COOKIE, LoginRefused, WebAuth
+
+APP = f"{BASE}/app"
+STATIC = Path(__file__).parent / "static"
+SHELL = {  # file name -> media type; all of these are cached by the service worker
+    "index.html": "text/html; charset=utf-8",
+    "app.js": "text/javascript; charset=utf-8",
+    "app.css": "text/css; charset=utf-8",
+    "manifest.webmanifest": "application/manifest+json",
+    "icon-192.png": "image/png",
+    "icon-512.png": "image/png",
+}
+RECENT_DAYS = 7  # lessons a tablet keeps to show and to edit
+
+
+def shell_version() -> str:
+    """Hash of the shell files: a changed app gives a changed sw.js, which the browser
+    installs, which caches the new shell under a new name."""
+    h = hashlib.sha256()
+    for name in sorted(SHELL):
+        h.update((STATIC / name).read_bytes())
+    return h.hexdigest()[:12]
+
+
+def bootstrap(engine: Engine, access: SchoolAccess, staff: Any) -> dict[str, Any]:
+    me = access.instructor(staff)
+    since = (datetime.now(LOCAL_TZ) - timedelta(days=RECENT_DAYS)).strftime("%Y-%m-%d")
+    with read_tx(engine) as conn:
+        done = dict(tuple(r) for r in conn.execute(
+            select(lessons.c.candidate_id, func.sum(lessons.c.lesson_count))
+            .where(lessons.c.tenant == staff.tenant)
+            .group_by(lessons.c.candidate_id)).all())
+        course = {r.candidate_id: r for r in conn.execute(
+            select(courses).where(courses.c.tenant == staff.tenant)
+            .order_by(courses.c.id))}
+        people = [{"id": r.id, "first_name": r.first_name, "last_name": r.last_name,
+                   "register_no": r.register_no,
+                   "category": course[r.id].category if r.id in course else "",
+                   "required_lessons": course[r.id].required_lessons if r.id in course else 0,
+                   "lessons_done": int(done.get(r.id) or 0)}
+                  for r in conn.execute(select(candidates).where(
+                      candidates.c.tenant == staff.tenant, candidates.c.active.is_(True),
+                      candidates.c.instructor_id == me["id"])
+                      .order_by(candidates.c.last_name, candidates.c.first_name))]
+        last_km = dict(tuple(r) for r in conn.execute(
+            select(lessons.c.vehicle_id, func.max(lessons.c.km_end))
+            .where(lessons.c.tenant == staff.tenant)
+            .group_by(lessons.c.vehicle_id)).all())
+        cars = [{"id": r.id, "registration": r.registration, "make_model": r.make_model,
+                 "category": r.category, "last_km": int(last_km.get(r.id) or 0)}
+                for r in conn.execute(select(vehicles).where(
+                    vehicles.c.tenant == staff.tenant, vehicles.c.active.is_(True))
+                    .order_by(vehicles.c.registration))]
+        mine = [lesson_out(r) for r in conn.execute(select(lessons).where(
+            lessons.c.tenant == staff.tenant, lessons.c.instructor_id == me["id"],
+            lessons.c.day >= since).order_by(lessons.c.started_at)).mappings()]
+        notes = conflict_notes(conn, staff.tenant, [x["id"] for x in mine])
+    for lesson in mine:
+        lesson["conflicts"] = notes.get(lesson["id"], [])
+    return {"username": staff.username, "tenant": staff.tenant, "csrf": staff.csrf,
+            "instructor": {"id": me["id"], "name": me["name"]},
+            "candidates": people, "vehicles": cars, "lessons": mine,
+            "lesson_types": LESSON_TYPES, "conflict_rule": CONFLICT_RULE,
+            "server_time": datetime.now(UTC).isoformat()}
+
+
+def tablet_router(engine: Engine, auth: WebAuth, access: SchoolAccess) -> APIRouter:
+    router = APIRouter(prefix=APP)
+    version = shell_version()
+    shell = {name: (STATIC / name).read_bytes() for name in SHELL}
+    worker = (STATIC / "sw.js").read_text().replace("__SHELL_VERSION__", version)
+
+    def static(name: str) -> Response:
+        # no-cache: the browser revalidates; offline, the service worker answers instead
+        return Response(shell[name], media_type=SHELL[name],
+                        headers={"Cache-Control": "no-cache"})
+
+    @router.get("/")
+    def index() -> Response:
+        return static("index.html")
+
+    @router.get("/sw.js")
+    def service_worker() -> Response:
+        return Response(worker, media_type="text/javascript; charset=utf-8",
+                        headers={"Cache-Control": "no-cache"})
+
+    @router.get("/{name}")
+    def asset(name: str) -> Response:
+        if name not in SHELL:
+            raise HTTPException(404, "not found")
+        return static(name)
+
+    @router.post("/api/login")
+    async def login(request: Request) -> JSONResponse:
+        body = await request.json()
+        if not isinstance(body, dict):
+            raise HTTPException(422, "expected {username, password}")
+        client = request.client.host if request.client else "unknown"
+        try:
+            cookie, staff = auth.login(str(body.get("username", "")),
+                                       str(body.get("password", "")), client)
+        except LoginRefused as exc:
+            headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else None
+            raise HTTPException(429 if exc.retry_after_s else 401, str(exc),
+                                headers=headers) from None
+        try:
+            data = bootstrap(engine, access, staff)
+        except HTTPException:
+            auth.logout(cookie)
+            raise
+        response = JSONResponse(data)
+        set_session_cookie(response, cookie, auth)
+        return response
+
+    @router.get("/api/bootstrap")
+    async def get_bootstrap(request: Request) -> dict[str, Any]:
+        staff = await access.staff(request, "lessons.record")
+        return bootstrap(engine, access, staff)
+
+    @router.post("/api/sync")
+    async def sync(request: Request) -> dict[str, Any]:
+        staff = await access.staff(request, "lessons.record")  # checks X-CSRF-Token
+        me = access.instructor(staff)
+        try:
+            body = SyncIn.model_validate(await request.json())
+        except (ValidationError, ValueError) as exc:
+            raise HTTPException(422, f"bad sync request: {exc}") from None
+        editor = Editor(staff.tenant, me["id"], staff.username, body.device)
+        results = []
+        for raw in body.edits:
+            # one transaction per edit: a refused edit does not hold back the others
+            with write_tx(engine) as conn:
+                results.append(apply_edit(conn, editor, raw, int(time.time() * 1000)))
+        return {"results": results}
+
+    @router.post("/api/logout")
+    async def logout(request: Request) -> JSONResponse:
+        await access.staff(request, "lessons.record")
+        auth.logout(request.cookies.get(COOKIE))
+        response = JSONResponse({"ok": True})
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    return router
