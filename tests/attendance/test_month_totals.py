@@ -114,3 +114,27 @@ def test_report_through_the_api(engine: Engine, tenant: str, keys_dir: Path,
         page = c.get(f"{base}/timesheets/e001/html?month=2026-10")
         assert page.headers["content-type"].startswith("text/html")
         assert "e001" in page.text
+
+
+def test_report_cli(engine: Engine, db_url: str, tenant: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cloud_bridge.cli import app
+
+    _plan, expected = load(engine, tenant)
+    runner = CliRunner()
+    base = ["attendance", "report", "--tenant", tenant, "--month", "2026-10", "--db", db_url]
+    out = runner.invoke(app, [*base, "--format", "csv"])
+    assert out.exit_code == 0, out.output
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert len(rows) == 51 and rows[-1]["employee"] == "TOTAL"
+    assert float(rows[-1]["sunday_h"]) == pytest.approx(
+        sum(e.sunday for e in expected.values()) / 3600, abs=0.01)
+    detail = runner.invoke(app, [*base, "--detail", "--employee", "e003"])
+    days = list(csv.DictReader(io.StringIO(detail.stdout)))
+    assert len(days) == 32 and days[23]["arrival"] == "22:00"
+    assert days[23]["departure"] == "06:00" and days[23]["worked_h"] == "9.00"
+    page = tmp_path / "report.html"
+    html = runner.invoke(app, [*base, "--format", "html", "-o", str(page)])
+    assert html.exit_code == 0 and page.read_text().count('class="employee"') == 50
+    assert runner.invoke(app, [*base, "--format", "pdf"]).exit_code == 2
