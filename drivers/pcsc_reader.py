@@ -107,8 +107,9 @@ class PcscReader:
                 self._health.set(HealthState.OK, f"reader '{reader}' ready")
                 self._watch(context, reader, debounce, on_read)
             except _ReaderLost as lost:
+                # the debouncer keeps the card it saw: if it is still there when the reader
+                # is back, that is the same presentation, not a new read
                 self._health.set(HealthState.DOWN, lost.detail)
-                debounce.removed()
                 self._stop.wait(backoff.next_delay())
             finally:
                 self.reader_name = None

@@ -65,13 +65,16 @@ def test_pcscd_down_then_back_without_restart(tmp_path: Path) -> None:
         wait_health(reader.health, HealthState.OK, timeout=10)
         card = peer.insert("04AABBCCDDEEFF")
         assert got.wait_count(1) == ["04AABBCCDDEEFF"]
-        peer.stop()  # pcscd dies
+        peer.stop()  # pcscd dies with the card still on the reader
         gone = wait_health(reader.health, HealthState.DOWN)
         assert "lost" in gone.detail or "pcscd" in gone.detail
-        card.remove()
-        peer.start()
+        peer.start()  # the virtual card reconnects: still the same presentation
         wait_health(reader.health, HealthState.OK, timeout=10)
-        time.sleep(0.9)  # past the hold-off since the reader was lost
+        wait_for(lambda: len(card.apdus) >= 2, 5, "UID read again after the restart")
+        time.sleep(0.3)
+        assert got.values() == ["04AABBCCDDEEFF"]
+        card.remove()
+        time.sleep(0.9)  # past the hold-off
         peer.insert("04AABBCCDDEEFF")
         assert got.wait_count(2, timeout=10) == ["04AABBCCDDEEFF"] * 2
     finally:
