@@ -110,6 +110,11 @@ def hours(seconds: float) -> str:
     return f"{seconds / 3600:.2f}"
 
 
+def hours_or_blank(seconds: float) -> str:
+    """Day rows leave zeros blank so that the figures that matter stand out in print."""
+    return hours(seconds) if seconds else ""
+
+
 def hm(at: datetime | None) -> str:
     return at.strftime("%H:%M") if at else ""
 
@@ -173,6 +178,7 @@ _env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                    autoescape=select_autoescape(["html"]), trim_blocks=True,
                    lstrip_blocks=True)
 _env.filters["h"] = hours
+_env.filters["hz"] = hours_or_blank
 _env.filters["hm"] = hm
 _env.globals.update(weekdays=_WEEKDAYS, absence_labels=ABSENCE_LABELS)
 
