@@ -166,7 +166,9 @@ class LineFramer:
                     self._skipping = True
         return out
 
-    def reset(self) -> None:
-        """Forget a partial line (the port was reopened)."""
+    def reset(self) -> bool:
+        """Forget a partial line (the port was reopened); True if there was one."""
+        partial = bool(self._buf) and not self._skipping
         self._buf.clear()
         self._skipping = False
+        return partial

@@ -137,7 +137,8 @@ class SerialReader:
                 continue
             self.port = port
             backoff.reset()
-            framer.reset()
+            if framer.reset():
+                self._health.drop("noise")  # a line cut off when the port went away
             self._health.set(HealthState.OK, f"reading {self.port_name} at {self.baud} baud, "
                                              f"format {self.format}")
             try:

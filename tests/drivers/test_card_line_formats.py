@@ -71,3 +71,4 @@ def test_framer_cr_lf_stx_etx_and_too_long() -> None:
     assert f.feed(b"partial\x02DDDD\x03") == ["noise", b"DDDD"]
     assert f.feed(b"X" * 100) == ["too_long"]
     assert f.feed(b"X" * 100 + b"\nEEEE\n") == [b"EEEE"]  # rest of the huge frame skipped
+    assert f.feed(b"04A1") == [] and f.reset() is True and f.reset() is False
