@@ -7,8 +7,8 @@ Options (the ``[[gates]]`` table):
 
 - ``in_pin`` (required), ``out_pin`` (default: the same relay for both directions):
   BCM numbers (17) or gpiozero names ("GPIO17", "BOARD11").
-- ``pulse_ms``: when set, every release is this long whatever the site config says
-  (for controllers that need an exact pulse); otherwise the daemon's value is used.
+- the release length is the ``[[gates]]`` table's ``pulse_ms``, which the daemon passes
+  to ``open``; ``gpio:?pulse_ms=N`` in the URL fixes it whatever the caller asks.
 - ``active_high`` (default true): false for the common relay modules that switch on a
   low input.
 - ``passage_pin``: the controller's "passage done" output (dry contact or open collector

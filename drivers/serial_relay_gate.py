@@ -15,7 +15,8 @@ Boards (option ``board``):
   ``{ch}`` (defaults ``"ON{ch}\\r\\n"``/``"OFF{ch}\\r\\n"``), ``baud`` as the board needs.
 
 Other options: ``channel_in`` (default 1, or 0 for numato), ``channel_out`` (default: the
-same relay), ``baud``, ``pulse_ms`` (fixes every release's length), ``check_ms`` (how
+same relay), ``baud``, ``?pulse_ms=N`` in the URL (fixes every release's length; the
+``[[gates]]`` table's ``pulse_ms`` is what the daemon passes otherwise), ``check_ms`` (how
 often an unplugged board is looked for, default 1000).
 
 These boards have no inputs, so there is no passage feedback or fire-alarm input here;
