@@ -129,6 +129,8 @@ def list_corrections(conn: Connection, tenant: str, employee: str | None = None
 
 
 def _punch(employee: str, ts: str, kind: str, source: str) -> Punch | None:
+    if not employee:
+        return None  # not attributable to anyone: the chain audit still covers it
     try:
         return Punch(employee, parse_ts(ts), PunchType(kind), source)
     except ValueError:
