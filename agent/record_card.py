@@ -120,14 +120,15 @@ def card_lines(card: RecordCard, printed_at: datetime) -> list[str]:
         _field("Praktični del usposabljanja zaključen", _day(card.finished_on)),
     ]
     if card.lessons:
-        lines += [rule, f"{'Datum':<11}{'Čas':<12}{'Ur':>3} {'Vrsta':<10}{'Vozilo':<8}"
-                        f"{'km':>4}"[:WIDTH]]
+        # 47 columns: date 9, time 12, lessons 3, type 9, vehicle 10, km 4
+        lines += [rule, f"{'Datum':<9}{'Čas':<12}{'Ur':>2} {'Vrsta':<9}{'Vozilo':<10}"
+                        f"{'km':>4}"]
         for le in card.lessons:
             d = date.fromisoformat(le.day).strftime("%d.%m.%y") if len(le.day) == 10 \
-                else le.day[:10]
+                else le.day[:8]
             kind = LESSON_TYPES.get(le.type, le.type)[:9]
-            lines.append(f"{d:<11}{le.start[:5]}-{le.end[:5]:<6}{le.count:>3} {kind:<10}"
-                         f"{le.vehicle[:8]:<8}{le.km:>4}"[:WIDTH])
+            lines.append(f"{d:<9}{le.start[:5]}-{le.end[:5]:<6}{le.count:>2} {kind:<9}"
+                         f"{le.vehicle[:9]:<10}{le.km:>4}"[:WIDTH])
     lines += [rule, f"Natisnjeno: {printed_at.strftime('%d. %m. %Y %H:%M')}", "",
               "Podpis kandidata: ______________________", "",
               "Žig in podpis šole: ____________________", ""]
