@@ -9,7 +9,9 @@ URLs::
 
 Options (config table, override the URL query): ``timeout_s`` (connect/write/answer
 time, default 3), ``status`` (default true except for files: ask the printer with
-DLE EOT before and after every job; set false for the rare printer that never answers).
+DLE EOT before and after every job; set false for the rare printer that never answers),
+``probe`` (default true: ask for the status once, in the background, at start, so the
+health shows a printer that is off before the first job).
 
 The payload is sent as is (the caller renders it, e.g. agent/pos/layout.py). Before each
 job the printer is asked for its real-time status (DLE EOT 1, and 2/4 for the cause), so
@@ -322,9 +324,10 @@ class EscposPrinter:
         self.timeout_s = float(opts.get("timeout_s", 3))
         file_backend = isinstance(self._io, _FileTransport)
         self.query_status = not file_backend and _truthy(opts.get("status", True))
+        self.probe_on_start = _truthy(opts.get("probe", True))
         self._lock = threading.Lock()
         self._started = False
-        self._health = PeripheralHealth(HealthState.OK, "no job yet")
+        self._health = PeripheralHealth(HealthState.OK, "not checked yet")
         self.jobs_printed = 0
         self.last_status: PrinterStatus | None = None
 
@@ -334,6 +337,9 @@ class EscposPrinter:
 
     def start(self) -> None:
         self._started = True
+        if self.probe_on_start:
+            threading.Thread(target=self.probe, name=f"printer-{self.id}-probe",
+                             daemon=True).start()
 
     def stop(self) -> None:
         with self._lock:
@@ -377,6 +383,8 @@ class EscposPrinter:
     def probe(self) -> PeripheralHealth:
         """Ask the printer for its state without printing (for status pages/doctor)."""
         with self._lock:
+            if not self._started:
+                return self.health()  # stopped before the start-up probe ran
             try:
                 self._io.open()
                 try:

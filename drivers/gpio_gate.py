@@ -169,6 +169,8 @@ class GpioGate:
                 "check that no other program (or a second gate entry) uses them and that "
                 "the agent's user is in the 'gpio' group") from exc
         self._started = True
+        if self._held:  # hold_open(True) came before start (fire alarm at boot)
+            self.hold_open(True)
         if self._alarm is not None and self._alarm_active_now():
             self._settle_alarm()  # an alarm already on at boot frees the gates at once
 

@@ -40,8 +40,9 @@ def vp(tmp_path: Path) -> Iterator[VirtualPrinter]:
 
 
 def net_printer(port: int, **options: object) -> EscposPrinter:
+    # no start-up probe: the tests count the printer's status requests
     p = open_peripheral("printer", "front", f"escpos-net:127.0.0.1:{port}",
-                        {"timeout_s": 1, **options})
+                        {"timeout_s": 1, "probe": False, **options})
     assert isinstance(p, EscposPrinter)
     p.start()
     return p
@@ -95,6 +96,23 @@ def test_printer_off_then_back_on(tmp_path: Path) -> None:
         assert vp.wait_for(2)
         assert vp.receipts[1].lines == ("second",)
         assert printer.health().state is HealthState.OK
+    finally:
+        vp.stop()
+
+
+def test_start_up_probe_shows_a_printer_that_is_off(tmp_path: Path) -> None:
+    port = free_port()
+    printer = net_printer(port, probe=True)
+    deadline = time.monotonic() + 3
+    while printer.health().detail == "not checked yet" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert printer.health().state is HealthState.DOWN
+    assert "does not answer" in printer.health().detail
+    vp = VirtualPrinter("127.0.0.1", port, tmp_path)
+    vp.start()
+    try:
+        assert printer.probe().state is HealthState.OK
+        assert vp.receipts == []
     finally:
         vp.stop()
 
@@ -250,7 +268,7 @@ def test_serial_printer_over_pty_unplug_and_back(tmp_path: Path) -> None:
     peer = SerialPeer(tmp_path)
     peer.start()
     printer = open_peripheral("printer", "ser", f"escpos-serial:{peer.device}?baud=19200",
-                              {"timeout_s": 0.5})
+                              {"timeout_s": 0.5, "probe": False})
     printer.start()
     try:
         printer.print_job(PrintJob("a", "Žalec\n".encode("cp852")))

@@ -38,7 +38,7 @@ def port() -> int:
 
 @pytest.fixture
 def printer(port: int) -> EscposPrinter:
-    p = EscposPrinter("front", f"escpos-net:127.0.0.1:{port}", {"timeout_s": 0.5})
+    p = EscposPrinter("front", f"escpos-net:127.0.0.1:{port}", {"timeout_s": 0.5, "probe": False})
     p.start()
     return p
 
