@@ -1,0 +1,136 @@
+"""The office pages: sign-in redirect, managing candidates, instructors, vehicles and
+courses with CSRF-protected forms, the logs per candidate and per instructor and day,
+CSV export and the printable record card."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from sqlalchemy import select
+
+from cloud_bridge.driving_school.schema import candidates, courses, instructors, vehicles
+from tests.driving_school.conftest import School
+from tests.driving_school.lesson_payloads import edit, lesson
+
+DS = "/driving-school"
+
+
+def test_pages_need_a_session_and_forms_need_the_csrf_token(school: School) -> None:
+    anonymous, _ = school.client()
+    r = anonymous.get(f"{DS}/candidates", headers={"accept": "text/html"},
+                      follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"] == f"{DS}/login?next=/driving-school/candidates"
+    login = anonymous.post(f"{DS}/login", data={"username": school.users["admin"],
+                                                "password": "admin password 1",
+                                                "next": "//evil.example/"},
+                           follow_redirects=False)
+    assert login.status_code == 303 and login.headers["location"] == f"{DS}/"  # no open redirect
+    wrong = anonymous.post(f"{DS}/login", data={"username": school.users["admin"],
+                                                "password": "nope"})
+    assert wrong.status_code == 401 and "wrong username or password" in wrong.text
+    admin, _csrf = school.client("admin")
+    no_token = admin.post(f"{DS}/vehicles", data={"registration": "LJ AB-123"})
+    assert no_token.status_code == 403
+    teacher, tcsrf = school.client("ucitelj")  # instructors see logs but manage nothing
+    assert teacher.post(f"{DS}/vehicles", data={"csrf_token": tcsrf, "registration": "LJ X-1"}
+                        ).status_code == 403
+
+
+def test_managing_the_school(school: School) -> None:
+    admin, csrf = school.client("admin")
+    ok = admin.post(f"{DS}/vehicles", data={"csrf_token": csrf, "registration": "ce šk-77",
+                                           "make_model": "Renault Clio", "category": "B"},
+                    follow_redirects=False)
+    assert ok.status_code == 303
+    bad = admin.post(f"{DS}/vehicles", data={"csrf_token": csrf, "registration": "!"},
+                     follow_redirects=False)
+    assert "error=" in bad.headers["location"]
+    r = admin.post(f"{DS}/instructors", data={
+        "csrf_token": csrf, "name": "Špela Žnidar", "username": f"spela@{school.tenant}.si",
+        "password": "spela password 1", "licence_no": "UV-9"}, follow_redirects=False)
+    assert r.status_code == 303 and "error" not in r.headers["location"]
+    with school.engine.connect() as conn:
+        new_teacher = conn.execute(select(instructors.c.id).where(
+            instructors.c.tenant == school.tenant, instructors.c.name == "Špela Žnidar")
+        ).scalar_one()
+    # the new instructor signs in with the role "instructor"
+    _cookie, staff = school.auth.login(f"spela@{school.tenant}.si", "spela password 1", "t")
+    assert staff.role == "instructor" and staff.tenant == school.tenant
+
+    r = admin.post(f"{DS}/candidates", data={
+        "csrf_token": csrf, "register_no": "2026/050", "first_name": "Urška",
+        "last_name": "Črnigoj", "birth_date": "2008-06-06", "instructor_id": str(new_teacher)},
+        follow_redirects=False)
+    assert r.status_code == 303
+    new_id = int(r.headers["location"].rsplit("/", 1)[1])
+    dup = admin.post(f"{DS}/candidates", data={
+        "csrf_token": csrf, "register_no": "2026/050", "first_name": "X", "last_name": "Y",
+        "birth_date": "2008-06-06"}, follow_redirects=False)
+    assert "register+number+in+use" in dup.headers["location"]
+    r = admin.post(f"{DS}/courses", data={"csrf_token": csrf, "candidate_id": str(new_id),
+                                         "category": "B", "started_on": "2026-11-01"},
+                   follow_redirects=False)
+    assert r.status_code == 303
+    with school.engine.connect() as conn:
+        course_id = conn.execute(select(courses.c.id).where(
+            courses.c.tenant == school.tenant, courses.c.candidate_id == new_id)).scalar_one()
+    r = admin.post(f"{DS}/courses/{course_id}", data={
+        "csrf_token": csrf, "category": "B", "started_on": "2026-11-01",
+        "theory_exam_on": "2026-11-20", "required_lessons": "22"}, follow_redirects=False)
+    assert r.status_code == 303
+    r = admin.post(f"{DS}/candidates/{new_id}", data={
+        "csrf_token": csrf, "register_no": "2026/050", "first_name": "Urška",
+        "last_name": "Črnigoj Bizjak", "birth_date": "2008-06-06", "active": "on"},
+        follow_redirects=False)
+    assert r.status_code == 303
+    with school.engine.connect() as conn:
+        person = conn.execute(select(candidates).where(candidates.c.id == new_id)
+                              ).mappings().one()
+        course = conn.execute(select(courses).where(courses.c.id == course_id)).mappings().one()
+        car = conn.execute(select(vehicles).where(vehicles.c.tenant == school.tenant,
+                                                  vehicles.c.registration == "CE ŠK-77")).first()
+    assert person["last_name"] == "Črnigoj Bizjak" and person["instructor_id"] is None
+    assert course["theory_exam_on"] == "2026-11-20" and course["required_lessons"] == 22
+    assert car is not None
+    for path in ("/", "/candidates", "/instructors", "/vehicles", "/courses",
+                 f"/courses/{course_id}", f"/candidates/{new_id}"):
+        page = admin.get(DS + path)
+        assert page.status_code == 200, path
+    assert "Črnigoj Bizjak" in admin.get(f"{DS}/candidates").text
+
+
+def test_logs_csv_and_printable_card(school: School) -> None:
+    teacher, csrf = school.client("ucitelj")
+    c, v = school.candidate_ids[0], school.vehicle_ids[0]
+    edits = [edit(lesson(c, v, started_at="2026-12-01T07:00:00.000Z",
+                         ended_at="2026-12-01T08:30:00.000Z", remarks="Prednost; “križišče”")),
+             edit(lesson(c, v, started_at="2026-12-02T12:00:00.000Z",
+                         ended_at="2026-12-02T12:45:00.000Z", lesson_count=1,
+                         lesson_type="nocna", km_start=10_100, km_end=10_130)),
+             edit(lesson(school.candidate_ids[1], v, started_at="2026-12-02T14:00:00.000Z",
+                         ended_at="2026-12-02T14:45:00.000Z", lesson_count=1))]
+    r = teacher.post("/driving-school/app/api/sync", headers={"x-csrf-token": csrf},
+                     json={"device": "tablet-a", "edits": edits})
+    assert [x["outcome"] for x in r.json()["results"]] == ["applied"] * 3
+    office, _ = school.client("recepcija")
+    page = office.get(f"{DS}/candidates/{c}")
+    assert page.text.count("data-lesson-id=") == 2 and "Učne ure (3)" in page.text
+    text = office.get(f"{DS}/candidates/{c}/log.csv")
+    assert text.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(text.text.lstrip("\ufeff")), delimiter=";"))
+    assert [(r["datum"], r["zacetek"], r["konec"], r["st_ur"], r["km"]) for r in rows] == [
+        ("2026-12-01", "08:00", "09:30", "2", "42"), ("2026-12-02", "13:00", "13:45", "1", "30")]
+    assert rows[0]["kandidat"] == "Šuštar Živa" and rows[0]["vozilo"] == "KR ŠV-101"
+    assert rows[0]["opombe"] == "Prednost; “križišče”" and rows[1]["vrsta_ure"] == "Nočna vožnja"
+    day = office.get(f"{DS}/instructors/{school.instructor_id}/log?day=2026-12-02")
+    assert day.text.count("data-lesson-id=") == 2 and "Skupaj učnih ur: 2" in day.text
+    day_csv = office.get(f"{DS}/instructors/{school.instructor_id}/log.csv?day=2026-12-02")
+    assert len(list(csv.reader(io.StringIO(day_csv.text), delimiter=";"))) == 3
+    assert office.get(f"{DS}/instructors/{school.instructor_id}/log?day=x").status_code == 422
+    card = office.get(f"{DS}/candidates/{c}/card")
+    for expected in ("EVIDENČNI KARTON VOŽNJE", "Šuštar Živa", "Škofja Loka", "0204008505123",
+                     "2026-10-20", "Tomaž Žagar", "UV-1234", "3 od 20", "@media print",
+                     "data:image/png;base64,"):
+        assert expected in card.text, expected
