@@ -112,7 +112,8 @@ def day_json(d: Day) -> dict[str, Any]:
             "holiday_h": _hours(d.holiday_s), "break_h": _hours(d.break_s),
             "trip_h": _hours(d.trip_s), "private_h": _hours(d.private_s),
             "absences_h": {k.value: _hours(s) for k, s in d.absences},
-            "alerts": list(d.alerts)}
+            "week_to_date_h": _hours(d.week_worked_s),
+            "month_to_date_h": _hours(d.month_worked_s), "alerts": list(d.alerts)}
 
 
 def report_json(r: MonthReport, days: bool) -> dict[str, Any]:

@@ -24,8 +24,8 @@ from cloud_bridge.attendance.timesheet import (
     Rules,
     Timesheet,
     Totals,
-    month_days,
     month_window,
+    report_days,
     timesheet,
 )
 from cloud_bridge.db_schema import members
@@ -79,7 +79,7 @@ def month_report(conn: Connection, tenant: str, year: int, month: int,
     start, end = month_window(year, month, rules)
     punches = corrected_punches(conn, tenant, start, end,
                                 [employee] if employee is not None else None)
-    days = month_days(year, month)
+    days = report_days(year, month)
     absences = current_absences(conn, tenant, days[0], days[-1])
     by_employee: dict[str, tuple[list, list]] = {}
     for p in punches:
@@ -161,14 +161,16 @@ def employee_csv(report: MonthReport) -> str:
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(["date", "weekday", "employee", "name", "work_free_day", "arrival",
-                "departure", *_TOTAL_HEAD, "alerts"])
+                "departure", *_TOTAL_HEAD, "week_to_date_h", "month_to_date_h", "alerts"])
     for e in report.employees:
         for d in e.sheet.days:
             w.writerow([d.day.isoformat(), _WEEKDAYS[d.day.weekday()], e.employee, e.name,
                         d.holiday or "", hm(d.start), hm(d.end), *_day_cells(d),
+                        hours(d.week_worked_s), hours(d.month_worked_s),
                         " | ".join(d.alerts)])
         w.writerow([report.label, "", e.employee, e.name, "", "", "TOTAL",
-                    *_total_cells(e.sheet.totals), e.sheet.totals.alerts])
+                    *_total_cells(e.sheet.totals), "", hours(e.sheet.totals.worked_s),
+                    e.sheet.totals.alerts])
     return out.getvalue()
 
 

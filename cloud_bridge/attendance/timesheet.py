@@ -96,6 +96,10 @@ class Day:
     holiday_s: float = 0.0
     absences: tuple[tuple[AbsenceKind, float], ...] = ()  # (kind, seconds)
     alerts: tuple[str, ...] = ()
+    # running totals of worked time (ZEPDSV-A): this ISO week so far, across the month
+    # boundary, and this month so far
+    week_worked_s: float = 0.0
+    month_worked_s: float = 0.0
 
     @property
     def absence_s(self) -> float:
@@ -316,11 +320,20 @@ def month_days(year: int, month: int) -> list[date]:
     return [first + timedelta(days=i) for i in range((nxt - first).days)]
 
 
-def month_window(year: int, month: int, rules: Rules) -> tuple[datetime, datetime]:
-    """UTC bounds of the punches needed for a month: shifts that begin in it may end in
-    the next one, and the shift that ends early on its first day began in the last one
-    (read so that its departure is not mistaken for one without an arrival)."""
+def report_days(year: int, month: int) -> list[date]:
+    """The month's days, preceded by those of its first week that belong to the month
+    before (needed for the running weekly total)."""
     days = month_days(year, month)
+    return [days[0] - timedelta(days=days[0].weekday() - i)
+            for i in range(days[0].weekday())] + days
+
+
+def month_window(year: int, month: int, rules: Rules) -> tuple[datetime, datetime]:
+    """UTC bounds of the punches needed for a month: its first week from Monday; shifts
+    that begin in the month may end in the next one; and the shift that ends early on the
+    first day read began the day before (read so that its departure is not mistaken for
+    one without an arrival)."""
+    days = report_days(year, month)
     margin = rules.missing_departure_after + timedelta(hours=1)
     return (_local_midnight(days[0], rules.tz) - margin,
             _local_midnight(days[-1] + timedelta(days=1), rules.tz) + margin)
@@ -328,7 +341,8 @@ def month_window(year: int, month: int, rules: Rules) -> tuple[datetime, datetim
 
 def timesheet(employee: str, year: int, month: int, punches: Sequence[Punch],
               absences: Sequence[Absence], rules: Rules, as_of: datetime) -> Timesheet:
-    """One employee's month: a row per calendar day and the totals."""
+    """One employee's month: a row per calendar day and the totals. ``punches`` and
+    ``absences`` should cover ``month_window`` (the first week from its Monday)."""
     by_day: dict[date, list[Shift]] = {}
     for s in shifts(employee, punches, rules, as_of):
         by_day.setdefault(s.day, []).append(s)
@@ -338,7 +352,8 @@ def timesheet(employee: str, year: int, month: int, punches: Sequence[Punch],
             absent.setdefault(d, []).append((a.kind, secs))
     days: list[Day] = []
     daily = rules.daily_hours * 3600.0
-    for d in month_days(year, month):
+    week = month_run = 0.0
+    for d in report_days(year, month):
         holiday = holiday_name(d)
         day_shifts = [s for s in by_day.get(d, []) if s.end is None or s.end > s.start]
         alerts = tuple(a for s in by_day.get(d, []) for a in s.alerts)
@@ -350,10 +365,14 @@ def timesheet(employee: str, year: int, month: int, punches: Sequence[Punch],
             day_absences = ((AbsenceKind.HOLIDAY, daily),)
         starts = [s.start for s in day_shifts]
         ends = [s.end for s in day_shifts if s.end is not None]
+        week = (0.0 if d.weekday() == 0 else week) + sums["worked_s"]
+        if d.month != month:
+            continue  # the previous month's days of the first week count for the week only
+        month_run += sums["worked_s"]
         days.append(Day(
             d, holiday,
             start=min(starts).astimezone(rules.tz) if starts else None,
             end=max(ends).astimezone(rules.tz) if ends else None,
             overtime_s=max(0.0, sums["worked_s"] - daily), absences=day_absences,
-            alerts=alerts, **sums))
+            alerts=alerts, week_worked_s=week, month_worked_s=month_run, **sums))
     return Timesheet(employee, year, month, tuple(days), Totals.of(days))

@@ -129,6 +129,11 @@ class MonthPlan:
                 d += timedelta(days=1)
         return out
 
+    def week_worked(self, employee: str, monday: date) -> float:
+        """Worked seconds of the shifts that begin in the week from ``monday``."""
+        return sum(count_shift(s)["worked"] for s in self.shifts if s.employee == employee
+                   and monday <= s.start.date() < monday + timedelta(days=7))
+
     def punches(self) -> list[tuple[str, datetime, str]]:
         """(employee, time, type) of every planned punch."""
         out = []

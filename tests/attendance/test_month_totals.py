@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -60,6 +60,14 @@ def test_month_of_50_employees_matches_the_plan(engine: Engine, tenant: str,
         assert t.days_worked == exp.days_worked, emp
         assert t.alerts == exp.alerts, emp
         assert t.absences == exp.absences, emp
+    # running totals: the first week reaches back into September, the month does not
+    for e in report.employees[:5]:
+        days = {d.day: d for d in e.sheet.days}
+        assert days[date(2026, 10, 4)].week_worked_s == plan.week_worked(
+            e.employee, date(2026, 9, 28)), e.employee
+        assert days[date(2026, 10, 25)].week_worked_s == plan.week_worked(
+            e.employee, date(2026, 10, 19)), e.employee
+        assert days[date(2026, 10, 31)].month_worked_s == expected[e.employee].worked
     # the plan really covers what it is meant to
     assert sum(e.night for e in expected.values()) > 0
     assert sum(e.holiday for e in expected.values()) > 0
