@@ -130,3 +130,36 @@ def test_sessions_csrf_roles_and_tenants(school: School) -> None:
     foreign, _ = other.client("admin")
     assert foreign.get(f"/driving-school/candidates/{school.candidate_ids[0]}").status_code \
         == 404
+
+
+def test_concurrent_resends_store_one_lesson_and_one_edit(school: School) -> None:
+    """Several bridge workers receiving the same edit at once (a tablet retrying while the
+    first request is still running): one lesson, one edit, every answer 'applied'."""
+    import threading
+
+    from cloud_bridge.db_schema import write_tx
+    from cloud_bridge.driving_school.lesson_sync import Editor, apply_edit
+
+    editor = Editor(school.tenant, school.instructor_id, "ucitelj", "tablet-a")
+    body = lesson(school.candidate_ids[0], school.vehicle_ids[0])
+    first, correction = edit(body), edit(body, 1, remarks="popravek")
+    outcomes: list[str] = []
+    barrier = threading.Barrier(6)
+
+    def send(raw: dict) -> None:  # type: ignore[type-arg]
+        barrier.wait()
+        with write_tx(school.engine) as conn:
+            outcomes.append(apply_edit(conn, editor, raw, 1)["outcome"])
+
+    for raw in (first, correction):
+        threads = [threading.Thread(target=send, args=(raw,)) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    assert outcomes == ["applied"] * 12
+    assert counts(school) == (1, 2)
+    with school.engine.connect() as conn:
+        version = conn.execute(select(lessons.c.version).where(
+            lessons.c.id == body["id"])).scalar_one()
+    assert version == 2
