@@ -34,6 +34,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
+from escpos.exceptions import DeviceNotFoundError, USBNotFoundError
+from escpos.printer import Network, Serial, Usb
+
 from drivers.errors import BadPeripheralUrl, PrinterError
 from drivers.protocols import HealthState, PeripheralHealth, PrintJob
 
@@ -102,8 +105,6 @@ class _Transport(Protocol):
 
 class _NetTransport:
     def __init__(self, host: str, port: int, timeout_s: float) -> None:
-        from escpos.printer import Network
-
         self.where = f"{host}:{port}"
         self._p = Network(host=host, port=port, timeout=timeout_s)
         self._sock: socket.socket | None = None
@@ -112,8 +113,6 @@ class _NetTransport:
     per_job = True
 
     def open(self) -> None:
-        from escpos.exceptions import DeviceNotFoundError
-
         try:
             self._p.open()
         except DeviceNotFoundError as exc:
@@ -149,16 +148,12 @@ class _SerialTransport:
 
     def __init__(self, devfile: str, baud: int, timeout_s: float, dsrdtr: bool,
                  xonxoff: bool) -> None:
-        from escpos.printer import Serial
-
         self.where = devfile
         self._p = Serial(devfile=devfile, baudrate=baud, timeout=timeout_s, dsrdtr=dsrdtr,
                          xonxoff=xonxoff)
         self._open = False
 
     def open(self) -> None:
-        from escpos.exceptions import DeviceNotFoundError
-
         if self._open:
             return
         try:
@@ -193,8 +188,6 @@ class _UsbTransport:
 
     def __init__(self, vid: int, pid: int, timeout_s: float, in_ep: int | None,
                  out_ep: int | None) -> None:
-        from escpos.printer import Usb
-
         self.ids = f"{vid:04x}:{pid:04x}"
         self.where = f"USB {self.ids}"
         eps: dict[str, int] = {}
@@ -206,8 +199,6 @@ class _UsbTransport:
         self._open = False
 
     def open(self) -> None:
-        from escpos.exceptions import DeviceNotFoundError, USBNotFoundError
-
         if self._open:
             return
         try:

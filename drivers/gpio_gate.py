@@ -30,6 +30,10 @@ import time
 from typing import Any
 from urllib.parse import parse_qsl
 
+from gpiozero import Device, DigitalInputDevice, DigitalOutputDevice
+from gpiozero.exc import GPIOZeroError
+from gpiozero.pins.mock import MockFactory
+
 from drivers.errors import BadPeripheralUrl, PeripheralOffline
 from drivers.protocols import (
     AlarmHandler,
@@ -69,9 +73,6 @@ def pin_factory(name: str | None) -> Any:
     if not name:
         return None
     if name == "mock":
-        from gpiozero import Device
-        from gpiozero.pins.mock import MockFactory
-
         # share the test's factory when it installed one, so it can drive the pins
         if isinstance(Device.pin_factory, MockFactory):
             return Device.pin_factory
@@ -141,9 +142,6 @@ class GpioGate:
         self._alarm_handler = handler
 
     def start(self) -> None:
-        from gpiozero import DigitalInputDevice, DigitalOutputDevice
-        from gpiozero.exc import GPIOZeroError
-
         try:
             self.factory = pin_factory(self.factory_name)
             relay_in = DigitalOutputDevice(self.in_pin, active_high=self.active_high,

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+import serial
+
 from drivers.errors import BadPeripheralUrl, PeripheralOffline
 from drivers.protocols import (
     Direction,
@@ -160,8 +162,6 @@ class SerialRelayGate:
     # -- port handling (callers hold the lock) ---------------------------------------------
 
     def _reopen(self) -> bool:
-        import serial
-
         self._close()
         try:
             port = serial.serial_for_url(self.port, baudrate=self.baud, timeout=0.2,
@@ -188,8 +188,6 @@ class SerialRelayGate:
         self._serial = None
 
     def _write(self, data: bytes) -> None:
-        import serial
-
         if self._serial is None:
             raise PeripheralOffline(self._error or f"relay board of gate {self.id} is not open")
         try:
