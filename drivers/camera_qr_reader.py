@@ -159,7 +159,7 @@ class CameraQrReader:
         for t in self._threads:
             t.join(5)
         self._threads = []
-        self._health.set(HealthState.DOWN, "stopped")
+        self._health.set(HealthState.DOWN, "stopped", expected=True)
 
     def health(self) -> PeripheralHealth:
         return self._health.snapshot()

@@ -77,7 +77,7 @@ class NfcReader:
             # a poll of the simulated transport may wait up to 1 s for an answer
             self._thread.join(5)
             self._thread = None
-        self._health.set(HealthState.DOWN, "stopped")
+        self._health.set(HealthState.DOWN, "stopped", expected=True)
 
     def health(self) -> PeripheralHealth:
         return self._health.snapshot()

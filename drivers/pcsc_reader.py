@@ -78,7 +78,7 @@ class PcscReader:
         if self._thread is not None:
             self._thread.join(5)
             self._thread = None
-        self._health.set(HealthState.DOWN, "stopped")
+        self._health.set(HealthState.DOWN, "stopped", expected=True)
 
     def health(self) -> PeripheralHealth:
         return self._health.snapshot()

@@ -26,12 +26,13 @@ class ReaderHealth:
         self._detail = detail
         self._dropped: Counter[str] = Counter()
 
-    def set(self, state: HealthState, detail: str) -> None:
+    def set(self, state: HealthState, detail: str, expected: bool = False) -> None:
+        """``expected``: a state the agent asked for (stopped), logged as info."""
         with self._lock:
             changed = (state, detail) != (self._state, self._detail)
             self._state, self._detail = state, detail
         if changed:
-            level = logging.INFO if state is HealthState.OK else logging.WARNING
+            level = logging.INFO if state is HealthState.OK or expected else logging.WARNING
             log.log(level, "reader %s %s: %s", self.reader_id, state.value, detail)
 
     def drop(self, reason: str, count: int = 1) -> None:
