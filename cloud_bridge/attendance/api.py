@@ -171,14 +171,15 @@ def attendance_router(engine: Engine, authorise: Callable[..., None],
 
     @router.get("/report")
     def company_report(tenant: Tenant, month: Month,
-                       format: Annotated[str, Query(pattern="^(json|csv|csv-days|html)$")
-                                         ] = "json") -> Any:
+                       fmt: Annotated[str, Query(alias="format",
+                                                 pattern="^(json|csv|csv-days|html)$")
+                                      ] = "json") -> Any:
         r = report(tenant, month)
-        if format == "csv":
+        if fmt == "csv":
             return PlainTextResponse(company_csv(r), media_type="text/csv; charset=utf-8")
-        if format == "csv-days":
+        if fmt == "csv-days":
             return PlainTextResponse(employee_csv(r), media_type="text/csv; charset=utf-8")
-        if format == "html":
+        if fmt == "html":
             return HTMLResponse(report_html(r))
         return report_json(r, days=False)
 

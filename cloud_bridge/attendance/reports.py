@@ -19,8 +19,10 @@ from sqlalchemy import Connection, select
 from cloud_bridge.attendance.absences import current_absences
 from cloud_bridge.attendance.corrections import corrected_punches
 from cloud_bridge.attendance.timesheet import (
+    Absence,
     AbsenceKind,
     Day,
+    Punch,
     Rules,
     Timesheet,
     Totals,
@@ -81,7 +83,7 @@ def month_report(conn: Connection, tenant: str, year: int, month: int,
                                 [employee] if employee is not None else None)
     days = report_days(year, month)
     absences = current_absences(conn, tenant, days[0], days[-1])
-    by_employee: dict[str, tuple[list, list]] = {}
+    by_employee: dict[str, tuple[list[Punch], list[Absence]]] = {}
     for p in punches:
         by_employee.setdefault(p.employee, ([], []))[0].append(p)
     for a in absences:

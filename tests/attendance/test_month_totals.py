@@ -119,6 +119,11 @@ def test_report_through_the_api(engine: Engine, tenant: str, keys_dir: Path,
             e.alerts for e in expected.values())
         csv_text = c.get(f"{base}/report?month=2026-10&format=csv").text
         assert csv_text.splitlines()[0].startswith("month,employee,name,days_worked")
+        company = c.get(f"{base}/report?month=2026-10&format=html").text
+        assert company.count('class="employee"') == 50
+        per_day = c.get(f"{base}/report?month=2026-10&format=csv-days").text.splitlines()
+        assert len(per_day) == 1 + 50 * 32
+        assert c.get(f"{base}/report?month=2026-10&format=pdf").status_code == 422
         page = c.get(f"{base}/timesheets/e001/html?month=2026-10")
         assert page.headers["content-type"].startswith("text/html")
         assert "e001" in page.text
