@@ -165,3 +165,22 @@ def test_offline_lessons_reach_the_bridge_once_and_conflicts_show(
         note = o.locator(f"tr[data-lesson-id='{target}'] .conflict-note")
         assert "Tablica B: druga opomba" in note.inner_text()
         o.screenshot(path=shots / f"{db}-5-office-candidate-log.png", full_page=True)
+
+
+def test_the_app_is_installable_and_its_worker_caches_the_whole_shell(school: School) -> None:
+    client, _ = school.client()
+    manifest = client.get(APP + "manifest.webmanifest")
+    assert manifest.headers["content-type"].startswith("application/manifest+json")
+    m = manifest.json()
+    assert m["start_url"] == APP and m["scope"] == APP and m["display"] == "standalone"
+    for icon in m["icons"]:
+        png = client.get(APP + icon["src"])
+        assert png.headers["content-type"] == "image/png"
+        size = int(icon["sizes"].split("x")[0])
+        assert Image.open(io.BytesIO(png.content)).size == (size, size)
+    assert 'rel="manifest"' in client.get(APP).text
+    worker = client.get(APP + "sw.js").text
+    assert "__SHELL_VERSION__" not in worker and "lesson-log-" in worker
+    for name in ("app.js", "app.css", "manifest.webmanifest", "icon-192.png", "icon-512.png"):
+        assert f'"{name}"' in worker
+    assert client.get(APP + "nothing.js").status_code == 404
