@@ -247,6 +247,10 @@ class EscposDecoder:
             self._take(buf, pos + 5, size)
             self._page.notes.append("ESC * column image skipped")
             return pos + 5 + size
+        if cmd == ord("("):  # ESC ( fn pL pH ...: beeper and similar, skipped
+            _fn, pl, ph = self._take(buf, pos + 2, 3)
+            self._take(buf, pos + 5, pl + 256 * ph)
+            return pos + 5 + pl + 256 * ph
         if cmd == ord("D"):  # tab stops, NUL terminated
             end = buf.find(b"\x00", pos + 2)
             if end < 0:
