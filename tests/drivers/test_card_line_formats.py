@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from drivers.card_line_formats import LineFramer, parse_line
+from drivers.card_line_formats import FORMATS, LineFramer, parse_line
 
 
 def _wiegand(data: int, length: int) -> str:
@@ -72,3 +74,19 @@ def test_framer_cr_lf_stx_etx_and_too_long() -> None:
     assert f.feed(b"X" * 100) == ["too_long"]
     assert f.feed(b"X" * 100 + b"\nEEEE\n") == [b"EEEE"]  # rest of the huge frame skipped
     assert f.feed(b"04A1") == [] and f.reset() is True and f.reset() is False
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=600), fmt=st.sampled_from(FORMATS), cut=st.integers(1, 50))
+def test_any_bytes_never_crash(data: bytes, fmt: str, cut: int) -> None:
+    f = LineFramer(max_line=64)
+    for i in range(0, len(data), cut):  # arbitrary chunking, as reads come off the port
+        for item in f.feed(data[i:i + cut]):
+            if isinstance(item, str):
+                assert item in ("noise", "too_long")
+                continue
+            assert len(item) <= 64
+            r = parse_line(item, fmt)
+            assert (r.kind is None) != (r.dropped is None)
+            if r.kind == "uid":
+                assert r.value == r.value.upper() and 8 <= len(r.value) <= 20
