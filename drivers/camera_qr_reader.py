@@ -33,6 +33,9 @@ from drivers.reader_support import Backoff, ReaderHealth, deliver, option_bool, 
 
 log = logging.getLogger(__name__)
 
+# start() waits this long for the first open attempt (see ReaderHealth.begin)
+_FIRST_OPEN_WAIT_S = 1.0
+
 _QR_ONLY = [pyzbar.ZBarSymbol.QRCODE]
 MAX_TEXT = 1024  # longer payloads are not credentials (read_parser refuses them too)
 
@@ -150,8 +153,12 @@ class CameraQrReader:
             threading.Thread(target=self._decode, args=(on_read,),
                              name=f"reader-{self.id}-decode", daemon=True),
         ]
-        for t in self._threads:
-            t.start()
+
+        def start_threads() -> None:
+            for t in self._threads:
+                t.start()
+
+        self._health.begin(_FIRST_OPEN_WAIT_S, start_threads)
 
     def stop(self) -> None:
         self._stop.set()

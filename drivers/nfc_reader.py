@@ -37,6 +37,9 @@ from drivers.reader_support import Backoff, PresenceDebouncer, ReaderHealth, del
 
 log = logging.getLogger(__name__)
 
+# start() waits this long for the first open attempt (see ReaderHealth.begin)
+_FIRST_OPEN_WAIT_S = 1.0
+
 
 def nfcpy_path(url: str) -> str:
     """'nfc:tty:ttyUSB0:pn532' -> nfcpy's 'tty:USB0:pn532', and so on."""
@@ -69,7 +72,7 @@ class NfcReader:
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, args=(on_read,),
                                         name=f"reader-{self.id}", daemon=True)
-        self._thread.start()
+        self._health.begin(_FIRST_OPEN_WAIT_S, self._thread.start)
 
     def stop(self) -> None:
         self._stop.set()

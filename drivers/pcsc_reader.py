@@ -36,6 +36,9 @@ from drivers.reader_support import (
 
 log = logging.getLogger(__name__)
 
+# start() waits this long for the first open attempt (see ReaderHealth.begin)
+_FIRST_OPEN_WAIT_S = 1.0
+
 GET_UID = [0xFF, 0xCA, 0x00, 0x00, 0x00]
 _WAIT_MS = 250  # one SCardGetStatusChange wait: bounds how fast stop() returns
 _SERVICE_GONE = {scard.SCARD_E_NO_SERVICE, scard.SCARD_E_SERVICE_STOPPED,
@@ -71,7 +74,7 @@ class PcscReader:
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, args=(on_read,),
                                         name=f"reader-{self.id}", daemon=True)
-        self._thread.start()
+        self._health.begin(_FIRST_OPEN_WAIT_S, self._thread.start)
 
     def stop(self) -> None:
         self._stop.set()

@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from urllib.parse import parse_qsl
 
 from drivers.errors import BadPeripheralUrl
@@ -25,12 +26,24 @@ class ReaderHealth:
         self._state = HealthState.DOWN
         self._detail = detail
         self._dropped: Counter[str] = Counter()
+        self._settled = threading.Event()
+
+    def begin(self, first_wait_s: float, start: Callable[[], None]) -> None:
+        """Start the reader's thread and wait (bounded) for its first open attempt, so
+        health() right after start() tells the truth (``edge-agent doctor`` reads it at
+        once) instead of "starting"."""
+        self._settled.clear()
+        self.set(HealthState.DOWN, "starting", expected=True)
+        self._settled.clear()
+        start()
+        self._settled.wait(first_wait_s)
 
     def set(self, state: HealthState, detail: str, expected: bool = False) -> None:
         """``expected``: a state the agent asked for (stopped), logged as info."""
         with self._lock:
             changed = (state, detail) != (self._state, self._detail)
             self._state, self._detail = state, detail
+        self._settled.set()
         if changed:
             level = logging.INFO if state is HealthState.OK or expected else logging.WARNING
             log.log(level, "reader %s %s: %s", self.reader_id, state.value, detail)

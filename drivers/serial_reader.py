@@ -33,6 +33,9 @@ from drivers.reader_support import Backoff, ReaderHealth, deliver, option_float,
 
 log = logging.getLogger(__name__)
 
+# start() waits this long for the first open attempt (see ReaderHealth.begin)
+_FIRST_OPEN_WAIT_S = 1.0
+
 _OUR_KEYS = ("baud", "format", "dec_order", "max_line", "holdoff_ms")
 # how long one read() may block: bounds how fast stop() returns
 _READ_TIMEOUT_S = 0.1
@@ -91,7 +94,7 @@ class SerialReader:
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, args=(on_read,),
                                         name=f"reader-{self.id}", daemon=True)
-        self._thread.start()
+        self._health.begin(_FIRST_OPEN_WAIT_S, self._thread.start)
 
     def stop(self) -> None:
         self._stop.set()

@@ -106,3 +106,12 @@ def test_mailbox_and_holdoff_units() -> None:
     h = HoldOff(3.0)
     assert h.fresh("X", 0.0) and not h.fresh("X", 2.9) and not h.fresh("X", 5.8)
     assert h.fresh("X", 9.0)  # out of view 3.2 s
+
+
+def test_health_is_true_right_after_start(video: Path) -> None:
+    reader = CameraQrReader("cam", f"camera:file://{video}", {})
+    reader.start(Collector())
+    try:
+        assert reader.health().state is HealthState.OK
+    finally:
+        reader.stop()

@@ -117,3 +117,18 @@ def test_socat_pty_reads_and_survives_unplug(tmp_path: Path) -> None:
     finally:
         reader.stop()
         pty.kill()
+
+
+def test_health_is_true_right_after_start(tmp_path: Path) -> None:
+    # edge-agent doctor starts a reader and reads its health at once
+    missing = SerialReader("r", f"serial://{tmp_path}/no-such-tty", {})
+    loop = SerialReader("l", "serial:loop://", {})
+    missing.start(Collector())
+    loop.start(Collector())
+    try:
+        h = missing.health()
+        assert h.state is HealthState.DOWN and "cannot open" in h.detail
+        assert loop.health().state is HealthState.OK
+    finally:
+        missing.stop()
+        loop.stop()
