@@ -11,7 +11,7 @@ import io
 from pathlib import Path
 
 from PIL import Image
-from playwright.sync_api import BrowserContext, Page
+from playwright.sync_api import BrowserContext, Page, Route
 from sqlalchemy import func, select
 
 from cloud_bridge.driving_school.schema import lesson_edits, lessons
@@ -105,8 +105,26 @@ def test_offline_lessons_reach_the_bridge_once_and_conflicts_show(
         assert stored(school) == ([], 0)
         a.screenshot(path=shots / f"{db}-2-reloaded-offline.png", full_page=True)
 
+        # the first sync reaches the server, but its answer is lost (the tablet is closed
+        # mid-sync): the outbox must keep the lessons and the resend must add nothing
+        answers: list[int] = []
+
+        def lose_first_answer(route: Route) -> None:
+            if answers:
+                route.continue_()
+                return
+            answers.append(route.fetch().status)  # the server commits the three lessons
+            route.abort()
+
+        tablet_a.route("**/api/sync", lose_first_answer)
         tablet_a.set_offline(False)  # the 'online' event starts the sync
+        a.wait_for_selector("#message.error")
+        assert answers == [200]
+        assert a.locator("#pending").get_attribute("data-count") == "3"
+        assert len(stored(school)[0]) == 3
+        a.click("#sync-now")
         a.wait_for_selector("#pending[data-count='0']", timeout=20_000)
+        tablet_a.unroute("**/api/sync")
         a.wait_for_function(
             "document.querySelectorAll(\"#lessons tr[data-status='synced']\").length === 3")
         rows, edits = stored(school)
