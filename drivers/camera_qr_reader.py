@@ -203,11 +203,14 @@ class CameraQrReader:
             self._health.set(HealthState.OK, f"capturing from {what}")
             try:
                 ended = self._capture_frames(cap, what)
+            except Exception:  # an OpenCV/driver error: reopen, never die
+                log.exception("reader %s: capture from %s failed", self.id, what)
+                ended = False
             finally:
                 cap.release()
             if ended:
                 return
-            if not self._stop.is_set() and not self.is_file:
+            if not self._stop.is_set():
                 self._health.set(HealthState.DOWN, f"{what} stopped delivering frames; reopening")
                 self._stop.wait(backoff.next_delay())
 

@@ -119,6 +119,11 @@ class NfcReader:
                 self._health.set(HealthState.DOWN,
                                  f"NFC reader on {self.path} lost ({exc}); reopening")
                 self._stop.wait(backoff.next_delay())
+            except Exception as exc:  # a reader firmware/driver oddity: reopen, never die
+                log.exception("reader %s: unexpected nfcpy error", self.id)
+                self._health.set(HealthState.DOWN,
+                                 f"NFC reader on {self.path} failed ({exc!r}); reopening")
+                self._stop.wait(backoff.next_delay())
             finally:
                 with contextlib.suppress(Exception):
                     clf.close()

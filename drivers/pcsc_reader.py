@@ -114,6 +114,10 @@ class PcscReader:
                 # is back, that is the same presentation, not a new read
                 self._health.set(HealthState.DOWN, lost.detail)
                 self._stop.wait(backoff.next_delay())
+            except Exception as exc:  # pyscard surprises: start over, never die
+                log.exception("reader %s: unexpected PC/SC error", self.id)
+                self._health.set(HealthState.DOWN, f"PC/SC error ({exc!r}); reconnecting")
+                self._stop.wait(backoff.next_delay())
             finally:
                 self.reader_name = None
                 with contextlib.suppress(Exception):

@@ -150,6 +150,11 @@ class SerialReader:
                 self._health.set(HealthState.DOWN,
                                  f"{self.port_name} vanished ({exc}); reopening")
                 self._stop.wait(backoff.next_delay())
+            except Exception as exc:  # never let the reader thread die
+                log.exception("reader %s: unexpected error on %s", self.id, self.port_name)
+                self._health.set(HealthState.DOWN,
+                                 f"{self.port_name} failed ({exc!r}); reopening")
+                self._stop.wait(backoff.next_delay())
             finally:
                 self.port = None
                 with contextlib.suppress(Exception):  # closing a dead port may fail too

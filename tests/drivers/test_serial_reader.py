@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from drivers.errors import BadPeripheralUrl
-from drivers.protocols import HealthState
+from drivers.protocols import CardRead, HealthState
 from drivers.registry import open_peripheral
 from drivers.serial_reader import SerialReader, parse_serial_url
 from tests.drivers.reader_helpers import Collector, wait_for, wait_health
@@ -132,3 +132,24 @@ def test_health_is_true_right_after_start(tmp_path: Path) -> None:
     finally:
         missing.stop()
         loop.stop()
+
+
+def test_a_failing_handler_does_not_stop_the_reader() -> None:
+    got = Collector()
+
+    def handler(read: CardRead) -> None:
+        got(read)
+        if len(got.reads) == 1:
+            raise RuntimeError("store locked")  # the core failed on the first read
+
+    reader = SerialReader("r", "serial:loop://", {})
+    reader.start(handler)
+    try:
+        assert reader.port is not None
+        reader.port.write(b"04A1B2C3\n")
+        got.wait_count(1)
+        reader.port.write(b"04A1B2C4\n")
+        assert got.wait_count(2) == ["04A1B2C3", "04A1B2C4"]
+        assert reader.health().state is HealthState.OK
+    finally:
+        reader.stop()
