@@ -66,11 +66,14 @@ def bootstrap(engine: Engine, access: SchoolAccess, staff: Any) -> dict[str, Any
                    "register_no": r.register_no,
                    "category": course[r.id].category if r.id in course else "",
                    "required_lessons": course[r.id].required_lessons if r.id in course else 0,
-                   "lessons_done": int(done.get(r.id) or 0)}
+                   "lessons_done": int(done.get(r.id) or 0),
+                   # "today's candidates" are the instructor's own; the others are there
+                   # for a substitute lesson
+                   "mine": r.instructor_id == me["id"]}
                   for r in conn.execute(select(candidates).where(
-                      candidates.c.tenant == staff.tenant, candidates.c.active.is_(True),
-                      candidates.c.instructor_id == me["id"])
+                      candidates.c.tenant == staff.tenant, candidates.c.active.is_(True))
                       .order_by(candidates.c.last_name, candidates.c.first_name))]
+        people.sort(key=lambda c: not c["mine"])  # stable: own candidates first
         last_km = dict(tuple(r) for r in conn.execute(
             select(lessons.c.vehicle_id, func.max(lessons.c.km_end))
             .where(lessons.c.tenant == staff.tenant)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from PIL import Image
 from playwright.sync_api import BrowserContext, Page, Route
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
-from cloud_bridge.driving_school.schema import lesson_edits, lessons
+from cloud_bridge.driving_school.schema import candidates, lesson_edits, lessons
 from tests.browser import chromium
 from tests.driving_school.conftest import PASSWORDS, School
 
@@ -202,3 +202,61 @@ def test_the_app_is_installable_and_its_worker_caches_the_whole_shell(school: Sc
     for name in ("app.js", "app.css", "manifest.webmanifest", "icon-192.png", "icon-512.png"):
         assert f'"{name}"' in worker
     assert client.get(APP + "nothing.js").status_code == 404
+
+
+def test_a_running_lesson_survives_a_reload_and_an_expired_session_keeps_the_outbox(
+        school: School, served: str, artifacts_dir: Path) -> None:
+    shots = artifacts_dir / "driving_school"
+    shots.mkdir(parents=True, exist_ok=True)
+    db = school.engine.dialect.name
+    with school.engine.begin() as conn:  # a candidate of another instructor
+        conn.execute(insert(candidates).values(
+            tenant=school.tenant, register_no="2026/099", first_name="Nejc", last_name="Ožbolt",
+            birth_date="2008-01-01", instructor_id=school.other_instructor_id, active=True,
+            created_ms=0))
+    with chromium() as browser:
+        ctx = browser.new_context(service_workers="allow",
+                                  viewport={"width": 1100, "height": 1300})
+        page = sign_in(ctx, served, "ucitelj", school)
+        # own candidates are "today's"; the other one is offered for a substitute lesson
+        assert "Ožbolt" not in page.locator("#candidates").inner_text()
+        assert "(nadomeščanje) Ožbolt Nejc" in page.locator("#candidate").inner_text()
+        ctx.set_offline(True)
+        page.select_option("#candidate", label="(nadomeščanje) Ožbolt Nejc (2026/099)")
+        page.fill("#km-start", "30000")
+        page.click("#start")
+        page.wait_for_selector("#running:not([hidden])")
+        started = page.locator("#started-at").inner_text()
+        assert started
+        page.reload()  # offline, mid-lesson
+        page.wait_for_selector("body[data-ready='1']")
+        assert page.locator("#running").is_visible()
+        assert page.locator("#started-at").inner_text() == started
+        page.fill("#km-end", "30012")
+        draw_signature(page, 0)
+        page.click("#end")
+        page.wait_for_selector("#pending[data-count='1']")
+
+        # the session ends while the tablet is offline
+        [cookie] = [c["value"] for c in ctx.cookies() if c["name"] == "es_session"]
+        school.auth.logout(cookie)
+        ctx.set_offline(False)
+        page.wait_for_selector("#login-view:not([hidden])")
+        assert "Prijava je potekla" in page.locator("#message").inner_text()
+        assert page.locator("#pending").get_attribute("data-count") == "1"
+        assert stored(school) == ([], 0)
+        # nobody else signs in over unsent lessons
+        page.fill("#username", school.users["ucitelj2"])
+        page.fill("#password", PASSWORDS["ucitelj2"])
+        page.click("#login-form button[type=submit]")
+        page.wait_for_selector("#login-error:has-text('neposlanih')")
+        page.screenshot(path=shots / f"{db}-6-session-expired.png", full_page=True)
+        page.fill("#username", school.users["ucitelj"])
+        page.fill("#password", PASSWORDS["ucitelj"])
+        page.click("#login-form button[type=submit]")
+        page.wait_for_selector("#pending[data-count='0']", timeout=20_000)
+        [row], edits = stored(school)
+        assert edits == 1 and row["km_end"] == 30_012 and row["instructor_id"] == \
+            school.instructor_id
+        assert page.locator(f"#lessons tr[data-lesson-id='{row['id']}']").get_attribute(
+            "data-status") == "synced"

@@ -396,19 +396,21 @@ async function render() {
   $("who").textContent = `${boot.instructor.name} (${boot.username})`;
   $("conflict-rule").textContent = boot.conflict_rule;
 
-  const candidates = await all("candidates");
+  const candidates = (await all("candidates")).sort((x, y) => (y.mine - x.mine) ||
+    `${x.last_name} ${x.first_name}`.localeCompare(`${y.last_name} ${y.first_name}`, "sl"));
   const vehicles = await all("vehicles");
   const byId = (list) => new Map(list.map((x) => [x.id, x]));
   const people = byId(candidates);
   const cars = byId(vehicles);
-  options($("candidate"), candidates, (c) => `${c.last_name} ${c.first_name} (${c.register_no})`, true);
+  options($("candidate"), candidates,
+          (c) => `${c.mine ? "" : "(nadomeščanje) "}${c.last_name} ${c.first_name} (${c.register_no})`, true);
   options($("vehicle"), vehicles, (v) => `${v.registration} ${v.make_model}`, true);
   const types = Object.entries(boot.lesson_types).map(([id, label]) => ({ id, label }));
   options($("lesson-type"), types, (t) => t.label, true);
   if ($("km-start").value === "" && vehicles.length) {
     $("km-start").value = (cars.get(Number($("vehicle").value)) || vehicles[0]).last_km;
   }
-  $("candidates").replaceChildren(...candidates.map((c) => el("li", { "data-candidate": c.id },
+  $("candidates").replaceChildren(...candidates.filter((c) => c.mine).map((c) => el("li", { "data-candidate": c.id },
     `${c.last_name} ${c.first_name} — ${c.category} — opravljenih ur: ${c.lessons_done}` +
     (c.required_lessons ? ` / ${c.required_lessons}` : ""))));
 
