@@ -18,6 +18,7 @@ takes the newest frame, and frames it had no time for are dropped and counted
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -37,6 +38,10 @@ log = logging.getLogger(__name__)
 _FIRST_OPEN_WAIT_S = 1.0
 
 _QR_ONLY = [pyzbar.ZBarSymbol.QRCODE]
+# OpenCV would print a warning to stderr on every reopen attempt of a missing camera;
+# the reader's health detail already says it, once
+with contextlib.suppress(AttributeError):
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 MAX_TEXT = 1024  # longer payloads are not credentials (read_parser refuses them too)
 
 
