@@ -44,6 +44,7 @@ from drivers.registry import Role, open_peripheral
 if TYPE_CHECKING:  # FastAPI/uvicorn and the POS stack load only when a config uses them
     from agent.local_http import LocalHttpServer
     from agent.pos.pos_runtime import PosRuntime
+    from agent.print_queue import PrintQueue
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +148,7 @@ class AgentDaemon:
                 self.http.add_router(
                     make_kiosk_router(self.time_clock, self.feed, lambda: self.link_online))
         self.pos: PosRuntime | None = None
+        self.print_queue: PrintQueue | None = None
         self.fire_alarm = False
 
     # -- lifecycle ---------------------------------------------------------------
@@ -163,11 +165,18 @@ class AgentDaemon:
             # needs the printers, and must add its router before the HTTP server starts
             self.pos = PosRuntime(self.config, self.store, self.outbox, self.printers,
                                   http=self.http)
+        if self.printers:
+            from agent.print_queue import PrintQueue
+
+            # documents other than receipts (record cards…): kept and retried until printed
+            self.print_queue = PrintQueue(self.store, self.printers)
         self._start_peripherals()
         if self.time_clock is not None:
             self.time_clock.start()
         if self.pos is not None:
             self.pos.start()
+        if self.print_queue is not None:
+            self.print_queue.start()
         if self.http is not None:
             self.http.start()
         self.started_at = time.monotonic()
@@ -197,6 +206,8 @@ class AgentDaemon:
             self.http.stop()
         if self.pos is not None:
             self.pos.stop()
+        if self.print_queue is not None:
+            self.print_queue.stop()
         if self.time_clock is not None:
             self.time_clock.stop()  # records punches still pending, signs the chain head
         for group in (self.readers, self.gates, self.displays, self.printers):
@@ -229,9 +240,20 @@ class AgentDaemon:
                     queue.append(_Grant(outcome.member_id, decision.entitlement_id,
                                         decision.consume, outcome.event.seq))
                     del queue[:-16]
-            self.gates[gate_cfg.id].open(reader_cfg.direction, gate_cfg.pulse_ms)
-            self.feed.publish({"kind": "pulse", "gate": gate_cfg.id,
-                               "direction": reader_cfg.direction, "pulse_ms": gate_cfg.pulse_ms})
+            try:
+                self.gates[gate_cfg.id].open(reader_cfg.direction, gate_cfg.pulse_ms)
+            except DriverError as exc:
+                # granted but the turnstile did not move: nobody passed, so the entry
+                # is given back the same way as when nobody walks through
+                log.error("gate %s did not open: %s", gate_cfg.id, exc)
+                self.feed.publish({"kind": "gate_error", "gate": gate_cfg.id,
+                                   "error": str(exc)})
+                self._on_passage(GatePulse(gate_cfg.id, reader_cfg.direction,
+                                           gate_cfg.pulse_ms), False)
+            else:
+                self.feed.publish({"kind": "pulse", "gate": gate_cfg.id,
+                                   "direction": reader_cfg.direction,
+                                   "pulse_ms": gate_cfg.pulse_ms})
         if gate_cfg.display and gate_cfg.display in self.displays:
             style = DisplayStyle.GRANTED if decision.granted else DisplayStyle.DENIED
             self.displays[gate_cfg.display].show(DisplayMessage(decision.message, style))
@@ -306,11 +328,13 @@ class AgentDaemon:
             raise BadInput(f"no gate '{gate_id}' (known: {', '.join(sorted(self._gate_cfg))})")
         if direction not in ("in", "out"):
             raise BadInput("direction must be 'in' or 'out'")
+        # pulse first: a gate that cannot open (DriverError) answers the command with the
+        # error and records nothing
+        self.gates[gate_id].open(direction, gate_cfg.pulse_ms)  # type: ignore[arg-type]
         with self.store.transaction() as conn:
             event = self.outbox.append(conn, "access.remote_open",
                                        {"gate": gate_id, "direction": direction,
                                         "request_id": request_id}, self.access.clock())
-        self.gates[gate_id].open(direction, gate_cfg.pulse_ms)  # type: ignore[arg-type]
         self.feed.publish({"kind": "pulse", "gate": gate_id, "direction": direction,
                            "pulse_ms": gate_cfg.pulse_ms, "remote": True})
         return event.seq
@@ -335,6 +359,8 @@ class AgentDaemon:
         self.config = new
         self.access.rules = site_rules(new)
         self._use(replacement)
+        if self.print_queue is not None:
+            self.print_queue.printers = self.printers
         if self.pos is not None and new.pos is not None and new.pos.printer in self.printers:
             self.pos.service.printer = self.printers[new.pos.printer]
         self._reader_cfg = {r.id: r for r in new.readers}

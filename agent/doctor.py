@@ -151,6 +151,10 @@ def _peripheral_fix(role: str, url: str) -> str:
         "gpio": "check the wiring; the agent user needs group gpio",
         "escpos-usb": "printer on and paper loaded? `lsusb` must list it (udev rule, group lp)",
         "escpos-net": "printer on and reachable on port 9100?",
+        "escpos-serial": "printer on? check the cable and tty path (group dialout)",
+        "escpos-file": "printer on? the device file must exist (usblp module, group lp)",
+        "camera": "`v4l2-ctl --list-devices` must list the camera (group video); for a "
+                  "file source check the path",
         "sim": "simulated back-end: check its options in the config",
     }
     return hints.get(scheme, f"check the {role}'s power and cable, then `edge-agent doctor`")

@@ -2,7 +2,9 @@
 
 Options (config table): ``passage`` = "pass" (default: someone walks through after each
 pulse), "none" (nobody passes: the gate times out) or "unwired" (no passage sensor).
-``passage_delay_ms`` is how long the simulated person takes.
+``passage_delay_ms`` is how long the simulated person takes. ``unplugged`` = true makes
+every pulse fail as a controller with a cut cable would (``unplugged`` may be changed at
+run time by a test or a technician's simulator).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from drivers.errors import BadPeripheralUrl
+from drivers.errors import BadPeripheralUrl, PeripheralOffline
 from drivers.protocols import (
     Direction,
     GatePulse,
@@ -35,6 +37,7 @@ class SimGate:
         self.passage_delay_s = float(options.get("passage_delay_ms", 5)) / 1000
         self.pulses: list[GatePulse] = []
         self.held_open = False
+        self.unplugged = bool(options.get("unplugged", False))
         self._handler: PassageHandler | None = None
         self._started = False
         self._lock = threading.Lock()
@@ -52,6 +55,8 @@ class SimGate:
         self.held_open = active
 
     def open(self, direction: Direction, pulse_ms: int) -> None:
+        if self.unplugged:
+            raise PeripheralOffline(f"gate {self.id}: simulated controller unplugged")
         pulse = GatePulse(self.id, direction, pulse_ms)
         with self._lock:
             self.pulses.append(pulse)
@@ -66,4 +71,6 @@ class SimGate:
     def health(self) -> PeripheralHealth:
         if not self._started:
             return PeripheralHealth(HealthState.DOWN, "not started")
+        if self.unplugged:
+            return PeripheralHealth(HealthState.DOWN, "simulated controller unplugged")
         return PeripheralHealth.ok(f"simulated, {len(self.pulses)} pulses")

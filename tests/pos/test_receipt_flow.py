@@ -14,48 +14,22 @@ import pyzbar.pyzbar as zbar
 from agent.pos.deadline import subsequent_deadline
 from agent.pos.errors import IdempotencyConflict, JobRejected
 from agent.pos.model import FiscalState
-from drivers.errors import DriverError, PrinterError
-from drivers.protocols import HealthState, PeripheralHealth, PrintJob
+from drivers.protocols import PrintJob
 from simulators.furs_endpoint import FursSimulator
 
 from .conftest import TcpListener, job
 from .escpos_decode import decode
 
 
-class TcpPrinter:
-    """Printer-protocol back-end for the test's TCP listener, via python-escpos' Network
-    printer (used until drivers/ has its escpos-net: back-end)."""
-
-    def __init__(self, port: int) -> None:
-        self.id, self.port, self.url = "receipt", port, f"tcp:{port}"
-
-    def start(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-    def print_job(self, job: PrintJob) -> None:
-        from escpos.printer import Network
-
-        try:
-            net = Network("127.0.0.1", self.port, timeout=2)
-            net._raw(job.payload)
-            net.close()
-        except OSError as exc:
-            raise PrinterError(str(exc)) from exc
-
-    def health(self) -> PeripheralHealth:
-        return PeripheralHealth(HealthState.OK)
-
-
 def _net_printer(port: int) -> Any:
-    try:  # helper-1's escpos-net: back-end, when drivers/ has it
-        from drivers.registry import open_peripheral
+    """The escpos-net: back-end against a raw 9100 listener that, like many cheap
+    printers, never answers status queries (hence status = false)."""
+    from drivers.registry import open_peripheral
 
-        return open_peripheral("printer", "receipt", f"escpos-net://127.0.0.1:{port}", {})
-    except DriverError:
-        return TcpPrinter(port)
+    printer = open_peripheral("printer", "receipt", f"escpos-net://127.0.0.1:{port}",
+                              {"status": False, "probe": False})
+    printer.start()
+    return printer
 
 
 def _wait(cond: Any, timeout: float = 10.0) -> None:
