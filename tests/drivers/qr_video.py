@@ -24,7 +24,7 @@ class Scene:
 
 def qr_image(text: str, module_px: int = 6, dark: int = 0, light: int = 255) -> np.ndarray:
     # non-ASCII text carries a UTF-8 ECI: without one zbar guesses the charset (often
-    # Shift-JIS) and returns mojibake; docs/hardware-readers.md says so for QR issuers
+    # Shift-JIS) and returns mojibake; docs/hardware.md says so for QR issuers
     qr = segno.make_qr(text, error="m", eci=not text.isascii())
     matrix = np.array(qr.matrix, dtype=np.uint8)
     matrix = np.pad(matrix, 4)  # quiet zone of 4 modules
