@@ -4,7 +4,9 @@ record card" action. Server-rendered Jinja2, forms with the session's CSRF token
 
 from __future__ import annotations
 
+import hmac
 import re
+import secrets
 import time
 from datetime import datetime
 from pathlib import Path
@@ -42,6 +44,7 @@ from cloud_bridge.web.roles import allowed
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 _DEVICE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+LOGIN_CSRF_COOKIE = "es_ds_login_csrf"
 
 
 def _today() -> str:
@@ -94,20 +97,34 @@ def office_router(engine: Engine, auth: WebAuth, access: SchoolAccess, *,
 
     # -- sign-in -------------------------------------------------------------------------
 
+    def login_page(request: Request, target: str, error: str = "", status: int = 200
+                   ) -> HTMLResponse:
+        # double submit: the form's token must match a cookie set with it, so another
+        # site cannot sign a browser into the other site's account (login CSRF)
+        token = secrets.token_urlsafe(24)
+        response = page(request, "login.html", None, status, next=target, error=error,
+                        login_csrf=token)
+        response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
+                            secure=auth.secure_cookies, path=f"{BASE}/login")
+        return response
+
     @router.get("/login")
     def login_form(request: Request, next: str = "") -> HTMLResponse:
-        return page(request, "login.html", None, next=safe_next(next), error="")
+        return login_page(request, safe_next(next))
 
     @router.post("/login")
     async def login(request: Request) -> Response:
         form = await form_of(request)
-        client = request.client.host if request.client else "unknown"
         target = safe_next(form.get("next"))
+        sent, expected = form.get("login_csrf", ""), request.cookies.get(LOGIN_CSRF_COOKIE, "")
+        if not sent or not hmac.compare_digest(sent, expected):
+            return login_page(request, target, "the form expired; sign in again", 403)
+        client = request.client.host if request.client else "unknown"
         try:
             cookie, _staff = auth.login(form.get("username", ""), form.get("password", ""),
                                         client)
         except LoginRefused as exc:
-            return page(request, "login.html", None, 401, next=target, error=str(exc))
+            return login_page(request, target, str(exc), 401)
         response = RedirectResponse(target, 303)
         set_session_cookie(response, cookie, auth)
         return response

@@ -124,6 +124,10 @@ def tablet_router(engine: Engine, auth: WebAuth, access: SchoolAccess) -> APIRou
 
     @router.post("/api/login")
     async def login(request: Request) -> JSONResponse:
+        # JSON only: a cross-site form cannot send application/json without CORS, so
+        # another site cannot sign a tablet into its own account (login CSRF)
+        if not request.headers.get("content-type", "").startswith("application/json"):
+            raise HTTPException(415, "send JSON")
         body = await request.json()
         if not isinstance(body, dict):
             raise HTTPException(422, "expected {username, password}")

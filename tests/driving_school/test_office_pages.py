@@ -22,14 +22,25 @@ def test_pages_need_a_session_and_forms_need_the_csrf_token(school: School) -> N
                       follow_redirects=False)
     assert r.status_code == 303
     assert r.headers["location"] == f"{DS}/login?next=/driving-school/candidates"
-    login = anonymous.post(f"{DS}/login", data={"username": school.users["admin"],
-                                                "password": "admin password 1",
+    form = anonymous.get(f"{DS}/login")
+    token = form.cookies["es_ds_login_csrf"]
+    assert f'value="{token}"' in form.text
+    creds = {"username": school.users["admin"], "password": "admin password 1"}
+    forged = anonymous.post(f"{DS}/login", data={**creds, "login_csrf": "x" * 32},
+                            follow_redirects=False)
+    assert forged.status_code == 403  # a login form posted from another site
+    token = forged.cookies["es_ds_login_csrf"]  # every rendered form has a new token
+    login = anonymous.post(f"{DS}/login", data={**creds, "login_csrf": token,
                                                 "next": "//evil.example/"},
                            follow_redirects=False)
     assert login.status_code == 303 and login.headers["location"] == f"{DS}/"  # no open redirect
-    wrong = anonymous.post(f"{DS}/login", data={"username": school.users["admin"],
-                                                "password": "nope"})
+    token = anonymous.get(f"{DS}/login").cookies["es_ds_login_csrf"]
+    wrong = anonymous.post(f"{DS}/login", data={**creds, "password": "nope",
+                                                "login_csrf": token})
     assert wrong.status_code == 401 and "wrong username or password" in wrong.text
+    as_text = anonymous.post("/driving-school/app/api/login", content=b'{"username": "a"}',
+                             headers={"content-type": "text/plain"})
+    assert as_text.status_code == 415
     admin, _csrf = school.client("admin")
     no_token = admin.post(f"{DS}/vehicles", data={"registration": "LJ AB-123"})
     assert no_token.status_code == 403
