@@ -13,13 +13,16 @@ import time
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.print_queue import PrintQueue
 from drivers.escpos_render import Document, render_document
 from drivers.protocols import Printer, PrintJob
 
 WIDTH = 48  # 80 mm paper, font A
+LOCAL_TZ = ZoneInfo("Europe/Ljubljana")  # the school's dates and times
 TITLE = "EVIDENČNI KARTON VOŽNJE"
 LESSON_TYPES = {"poligon": "poligon", "promet": "promet", "avtocesta": "avtocesta",
                 "nocna": "nočna", "preizkus": "preizkus"}
@@ -64,6 +67,9 @@ class RecordCard(BaseModel):
     km_total: int = 0
     last_lesson_day: _Text = ""
     finished_on: _Text = ""
+    # when the office pressed "print" (UTC ISO); printed as the card's date, so that a
+    # redelivered command renders the very same bytes (the print queue's idempotency)
+    issued_at: _Text = ""
     lessons: Annotated[list[CardLesson], Field(max_length=200)] = []
 
 
@@ -129,7 +135,7 @@ def card_lines(card: RecordCard, printed_at: datetime) -> list[str]:
             kind = LESSON_TYPES.get(le.type, le.type)[:9]
             lines.append(f"{d:<9}{le.start[:5]}-{le.end[:5]:<6}{le.count:>2} {kind:<9}"
                          f"{le.vehicle[:9]:<10}{le.km:>4}"[:WIDTH])
-    lines += [rule, f"Natisnjeno: {printed_at.strftime('%d. %m. %Y %H:%M')}", "",
+    lines += [rule, f"Izdano: {printed_at.strftime('%d. %m. %Y %H:%M')}", "",
               "Podpis kandidata: ______________________", "",
               "Žig in podpis šole: ____________________", ""]
     return lines
@@ -140,14 +146,27 @@ def render_record_card(candidate: Mapping[str, Any] | RecordCard, *,
     """The record card as ESC/POS bytes (CP852, 48 columns, cut at the end)."""
     card = candidate if isinstance(candidate, RecordCard) \
         else RecordCard.model_validate(dict(candidate))
-    when = printed_at or datetime.now()
+    when = printed_at or _issued(card.issued_at) or datetime.now(LOCAL_TZ)
     return render_document(Document(TITLE, card_lines(card, when), width=WIDTH))
 
 
+def _issued(value: str) -> datetime | None:
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return at.astimezone(LOCAL_TZ) if at.tzinfo else at
+
+
 def handle_print_record_card(args: dict[str, Any], printers: Mapping[str, Printer], *,
-                             request_id: str | None = None) -> dict[str, Any]:
+                             request_id: str | None = None,
+                             queue: PrintQueue | None = None) -> dict[str, Any]:
     """Handler of the ``print-record-card`` command: ``args`` is ``{"card": {...},
     "printer": "office"}`` (printer optional when the agent has exactly one).
+
+    With ``queue`` (agent/print_queue.py) the card goes through the durable queue under
+    the job id ``record-card-<request_id>``: a printer that is off prints it later, and
+    a redelivered command prints nothing twice. Without it the card is printed at once.
     Raises ValueError (bad args, unknown printer) or drivers.errors.PrinterError; the
     command router turns either into an error result."""
     parsed = PrintCardArgs.model_validate(args)
@@ -163,7 +182,11 @@ def handle_print_record_card(args: dict[str, Any], printers: Mapping[str, Printe
                          f"{', '.join(sorted(printers)) or 'no printers'}")
     payload = render_record_card(parsed.card)
     job_id = f"record-card-{request_id or int(time.time() * 1000)}"[:64]
-    printers[printer_id].print_job(PrintJob(job_id, payload, {
-        "kind": "record-card", "register_no": parsed.card.register_no}))
-    return {"printer": printer_id, "job_id": job_id, "bytes": len(payload),
+    meta = {"kind": "record-card", "register_no": parsed.card.register_no}
+    if queue is not None:
+        state = str(queue.submit(printer_id, job_id, payload, meta))
+    else:
+        printers[printer_id].print_job(PrintJob(job_id, payload, meta))
+        state = "printed"
+    return {"printer": printer_id, "job_id": job_id, "state": state, "bytes": len(payload),
             "register_no": parsed.card.register_no, "lessons": len(parsed.card.lessons)}

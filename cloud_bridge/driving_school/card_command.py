@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Engine, insert
@@ -27,7 +28,9 @@ class Publisher(Protocol):
 
 def send_print_record_card(engine: Engine, publisher: Publisher, prefix: str, tenant: str,
                            device: str, card: dict[str, Any], printer: str | None) -> str:
-    card = {**card, "lessons": card.get("lessons", [])[-MAX_CARD_LESSONS:]}
+    issued = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    card = {**card, "issued_at": issued,
+            "lessons": card.get("lessons", [])[-MAX_CARD_LESSONS:]}
     args: dict[str, Any] = {"card": card}
     if printer:
         args["printer"] = printer

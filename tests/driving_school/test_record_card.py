@@ -5,6 +5,7 @@ the virtual network printer, which shows Slovenian letters and every field."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,35 @@ def test_handler_refuses_bad_arguments_and_unknown_printers() -> None:
     [job] = one.jobs
     assert job.startswith(b"\x1b@\x1bt\x12")  # initialise, then code page 18 = CP852
     assert "Žnidaršič".encode("cp852") in job
+
+
+def test_through_the_print_queue_a_redelivered_command_prints_once(tmp_path: Path) -> None:
+    from agent.print_queue import PrintQueue
+    from agent.store.local_store import LocalStore
+
+    card = {"register_no": "2026/007", "first_name": "Jože", "last_name": "Čop",
+            "birth_date": "2007-05-05", "issued_at": "2026-12-02T09:00:00Z"}
+    payload = json.dumps({"v": 1, "request_id": "req-1", "args": {"card": card}}).encode()
+    vp = VirtualPrinter("127.0.0.1", 0, tmp_path / "out")
+    port = vp.start()
+    printer = EscposPrinter("office", f"escpos-net:127.0.0.1:{port}", {"timeout_s": 3})
+    printer.start()
+    store = LocalStore(tmp_path / "agent.db")
+    try:
+        queue = PrintQueue(store, {"office": printer})
+        router = CommandRouter()
+        router.register("print-record-card", lambda rid, args: handle_print_record_card(
+            args, queue.printers, request_id=rid, queue=queue))
+        first = router.handle("print-record-card", payload)
+        again = router.handle("print-record-card", payload)  # QoS 1 redelivery
+        assert first["ok"] and again["ok"], (first, again)
+        assert first["result"]["state"] == again["result"]["state"] == "printed"
+        assert first["result"]["job_id"] == "record-card-req-1"
+        assert vp.wait_for(1)
+        time.sleep(0.3)  # a second card would have arrived by now
+        assert len(vp.receipts) == 1
+        assert "Izdano: 02. 12. 2026 10:00" in vp.receipts[0].text  # local time of issue
+    finally:
+        store.close()
+        printer.stop()
+        vp.stop()
