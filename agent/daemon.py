@@ -7,6 +7,7 @@ there is never a half-working daemon at a gate.
 
 from __future__ import annotations
 
+import base64
 import logging
 import threading
 import time
@@ -125,9 +126,13 @@ class AgentDaemon:
         # None: no MQTT configured; else whether the link to the broker is up (kiosk badge)
         self.link_online: bool | None = None
         self.time_clock: TimeClock | None = None
+        self._chain_public_key: str | None = None
         if config.terminals:
             signing = config.device_signing_key()
             assert signing is not None  # config validation requires it with terminals
+            self._chain_public_key = base64.b64encode(
+                Ed25519PrivateKey.from_private_bytes(signing).public_key()
+                .public_bytes_raw()).decode()
             self.time_clock = TimeClock(
                 self.store, self.outbox, self.feed, config.terminals, config.hmac_key(),
                 self.access.public_key, Ed25519PrivateKey.from_private_bytes(signing),
@@ -393,4 +398,6 @@ class AgentDaemon:
             "last_seq": self.outbox.last_seq(),
             "decisions": self.decisions,
             "peripherals": peripherals,
+            "fire_alarm": self.fire_alarm,
+            "chain_public_key": self._chain_public_key,
         }

@@ -306,6 +306,10 @@ class AgentLink:
             "acked_seq": self.acked,
             "membership_version": self.store.membership_version(),
             "peripherals": status["peripherals"],
+            # the public half of the time clock's chain key, so the bridge can check the
+            # signed chain heads without a technician copying it over
+            **({"chain_public_key": status["chain_public_key"]}
+               if status.get("chain_public_key") else {}),
         }, ensure_ascii=False)
 
     def publish_state(self) -> None:

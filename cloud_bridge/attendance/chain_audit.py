@@ -19,7 +19,7 @@ from sqlalchemy import Connection, func, select
 from agent.attendance.punch_chain import HEAD_EVENT, PUNCH_EVENT, verify_chain
 from cloud_bridge.attendance import audit_trail
 from cloud_bridge.attendance.schema import device_keys
-from cloud_bridge.db_schema import device_cursor, events, upsert
+from cloud_bridge.db_schema import device_cursor, devices, events, upsert
 
 _CHAIN_TYPES = (PUNCH_EVENT, HEAD_EVENT)
 
@@ -37,6 +37,11 @@ class ChainAudit:
     acked_seq: int
     first_break: str | None = None
     break_seq: int | None = None
+    # "registered" (set by an administrator), "reported by the device" (its retained
+    # state, authenticated by its MQTT identity) or "none"
+    key_source: str = "none"
+    # the device reports a key other than the registered one (replaced terminal? attack?)
+    key_mismatch: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -45,8 +50,10 @@ class ChainAudit:
         where = f"{self.tenant}/{self.device}"
         if not self.ok:
             return f"{where}: BROKEN at seq {self.break_seq}: {self.first_break}"
-        sig = ("signatures verified" if self.signatures_checked
-               else "signatures NOT checked (no device key registered)")
+        sig = (f"signatures verified (key {self.key_source})" if self.signatures_checked
+               else "signatures NOT checked (no device key registered or reported)")
+        if self.key_mismatch:
+            sig += "; WARNING: the device reports a different key than the registered one"
         return (f"{where}: chain intact: {self.punches} punches, {self.signed_heads} signed "
                 f"heads, {sig}; {self.unsigned_tail} punches after the last signed head")
 
@@ -78,11 +85,32 @@ def device_key(conn: Connection, tenant: str, device: str) -> Ed25519PublicKey |
     return decode_public_key(text) if text else None
 
 
+def reported_key(conn: Connection, tenant: str, device: str) -> str | None:
+    """The chain key in the device's last retained state, if it sent one."""
+    state = conn.execute(select(devices.c.state).where(
+        devices.c.tenant == tenant, devices.c.device == device)).scalar()
+    if not isinstance(state, dict):
+        return None
+    text = state.get("chain_public_key")
+    try:
+        return text if isinstance(text, str) and decode_public_key(text) else None
+    except (ValueError, TypeError):
+        return None  # a malformed key is no key; the report then says "not checked"
+
+
 def audit_chain(conn: Connection, tenant: str, device: str,
                 public_key: Ed25519PublicKey | None = None) -> ChainAudit:
     """Walk every stored event of the device in seq order (other types count for the
     seq contiguity only; their payloads are not read)."""
-    key = public_key or device_key(conn, tenant, device)
+    registered = device_key(conn, tenant, device)
+    reported_text = reported_key(conn, tenant, device)
+    reported = decode_public_key(reported_text) if reported_text else None
+    key, source = ((public_key, "given") if public_key is not None
+                   else (registered, "registered") if registered is not None
+                   else (reported, "reported by the device") if reported is not None
+                   else (None, "none"))
+    mismatch = (registered is not None and reported is not None
+                and registered.public_bytes_raw() != reported.public_bytes_raw())
     rows = conn.execute(
         select(events.c.seq, events.c.ts, events.c.type, events.c.data)
         .where(events.c.tenant == tenant, events.c.device == device,
@@ -112,7 +140,8 @@ def audit_chain(conn: Connection, tenant: str, device: str,
         punches=report.punches, signed_heads=report.signed_heads,
         signatures_checked=key is not None,
         unsigned_tail=sum(1 for s in punch_seqs if s > head_covers), acked_seq=acked,
-        first_break=first_break, break_seq=break_seq)
+        first_break=first_break, break_seq=break_seq, key_source=source,
+        key_mismatch=mismatch)
 
 
 def chain_devices(conn: Connection, tenant: str) -> list[str]:

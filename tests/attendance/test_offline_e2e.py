@@ -136,12 +136,26 @@ terminal = "t1"
 
     public = base64.b64encode(signing.public_key().public_bytes(
         Encoding.Raw, PublicFormat.Raw)).decode()
+    with read_tx(engine) as conn:
+        # before anyone registers a key, the one in the terminal's retained state is used
+        reported = audit_chain(conn, tenant, DEVICE)
+    assert reported.ok and reported.signatures_checked, reported.summary()
+    assert reported.key_source == "reported by the device" and not reported.key_mismatch
     with write_tx(engine) as conn:
         set_device_key(conn, tenant, DEVICE, public, "admin:test")
     with read_tx(engine) as conn:
         chain = audit_chain(conn, tenant, DEVICE)
         report = month_report(conn, tenant, 2026, 11)
     assert chain.ok and chain.signatures_checked, chain.summary()
+    assert chain.key_source == "registered" and not chain.key_mismatch
+    # a registered key that is not the terminal's: heads fail and the mismatch is named
+    other = base64.b64encode(Ed25519PrivateKey.generate().public_key().public_bytes(
+        Encoding.Raw, PublicFormat.Raw)).decode()
+    with write_tx(engine) as conn:
+        set_device_key(conn, tenant, DEVICE, other, "admin:test")
+    with read_tx(engine) as conn:
+        wrong = audit_chain(conn, tenant, DEVICE)
+    assert not wrong.ok and wrong.key_mismatch
     assert chain.punches == len(DAY) and chain.signed_heads >= 1 and chain.unsigned_tail == 0
     day = {e.employee: e.sheet.days[2] for e in report.employees}
     assert {k: d.worked_s / 3600 for k, d in day.items()} == {
