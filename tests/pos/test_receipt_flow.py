@@ -321,3 +321,40 @@ def test_health_summary_counts_states(furs: FursSimulator, make_pos: Any) -> Non
     summary = pos.runtime.status()
     assert summary["fiscal"] == {"fiscalised": 1, "pending_subsequent": 1}
     assert summary["last_number"] == 2 and summary["queue_depth"] == 1
+
+
+def test_sale_on_the_virtual_printer_with_status_checks(furs: FursSimulator, make_pos: Any,
+                                                        tmp_path: Any) -> None:
+    """The technician's virtual printer (edge-sim printer) as the peer: status queried
+    before and after the job, Slovenian letters, the FURS QR read back from the PNG; then
+    paper out refuses the next receipt's print, which is kept and printed once later."""
+    from drivers.registry import open_peripheral
+    from simulators.virtual_printer import VirtualPrinter
+
+    virtual = VirtualPrinter("127.0.0.1", 0, tmp_path / "paper", paper_mm=80)
+    port = virtual.start()
+    printer = open_peripheral("printer", "receipt", f"escpos-net://127.0.0.1:{port}", {})
+    printer.start()
+    pos = make_pos(furs.url, printer=printer)
+    try:
+        result = pos.service.submit(job("virtual-0001"))
+        assert result.printed and virtual.wait_for(1)
+        receipt = virtual.receipts[0]
+        for needle in ("Čokolada Gorenjka", "Šampon za lase", "Vstopnina Žale", result.zoi):
+            assert needle in receipt.text, needle
+        assert receipt.qr == (result.qr,) and receipt.cut
+        assert receipt.png_path is not None and receipt.png_path.exists()
+        assert virtual.status_queries >= 2
+
+        virtual.set_state(paper_end=True)
+        second = pos.service.submit(job("virtual-0002"))
+        assert second.fiscal_state == "fiscalised" and not second.printed
+        assert "paper" in (second.print_error or "").lower()
+        assert len(virtual.receipts) == 1  # nothing half-printed
+        virtual.set_state(paper_end=False)
+        pos.runtime.start()  # the worker retries the print
+        _wait(lambda: pos.service.status(second.invoice_id).printed)
+        assert virtual.wait_for(2) and len(virtual.receipts) == 2
+        assert second.zoi in virtual.receipts[1].text
+    finally:
+        virtual.stop()
