@@ -92,7 +92,16 @@ def daemon_commands(daemon: Any, resend_state: Callable[[], None]) -> CommandRou
             raise ValueError("reprint needs args.invoice_id, e.g. 'P1-BLAG1-42'")
         return dataclasses.asdict(pos_runtime().service.reprint(invoice_id))
 
+    def print_record_card(request_id: str, args: dict[str, Any]) -> dict[str, Any]:
+        # E-SV: the office's "print record card"; through the durable print queue, so a
+        # printer that is off prints it later and a redelivered command prints once
+        from agent.record_card import handle_print_record_card
+
+        return handle_print_record_card(args, daemon.printers, request_id=request_id,
+                                        queue=getattr(daemon, "print_queue", None))
+
     router.register("open", open_gate)
+    router.register("print-record-card", print_record_card)
     router.register("print", print_receipt)
     router.register("reprint", reprint)
     router.register("reload", reload)
