@@ -32,13 +32,19 @@ import nfc
 import nfc.clf
 
 from drivers.errors import BadPeripheralUrl
-from drivers.protocols import CardRead, HealthState, PeripheralHealth, ReadHandler
-from drivers.reader_support import Backoff, PresenceDebouncer, ReaderHealth, deliver, option_float
+from drivers.protocols import CardRead, HealthState, ReadHandler
+from drivers.reader_support import (
+    Backoff,
+    PollingReader,
+    PresenceDebouncer,
+    ReaderHealth,
+    deliver,
+    option_float,
+)
 
 log = logging.getLogger(__name__)
 
 # start() waits this long for the first open attempt (see ReaderHealth.begin)
-_FIRST_OPEN_WAIT_S = 1.0
 
 
 def nfcpy_path(url: str) -> str:
@@ -56,7 +62,7 @@ def nfcpy_path(url: str) -> str:
                            "nfc:tty:ttyUSB0:pn532 or nfc:udp:HOST:PORT")
 
 
-class NfcReader:
+class NfcReader(PollingReader):
     def __init__(self, reader_id: str, url: str, options: dict[str, Any]) -> None:
         self.id = reader_id
         self.url = url
@@ -67,23 +73,6 @@ class NfcReader:
         self._health = ReaderHealth(reader_id)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-
-    def start(self, on_read: ReadHandler) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, args=(on_read,),
-                                        name=f"reader-{self.id}", daemon=True)
-        self._health.begin(_FIRST_OPEN_WAIT_S, self._thread.start)
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            # a poll of the simulated transport may wait up to 1 s for an answer
-            self._thread.join(5)
-            self._thread = None
-        self._health.set(HealthState.DOWN, "stopped", expected=True)
-
-    def health(self) -> PeripheralHealth:
-        return self._health.snapshot()
 
     # -- the polling thread --------------------------------------------------------------
 

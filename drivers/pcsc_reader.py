@@ -24,9 +24,10 @@ from typing import Any
 
 from smartcard import scard
 
-from drivers.protocols import CardRead, HealthState, PeripheralHealth, ReadHandler
+from drivers.protocols import CardRead, HealthState, ReadHandler
 from drivers.reader_support import (
     Backoff,
+    PollingReader,
     PresenceDebouncer,
     ReaderHealth,
     deliver,
@@ -37,7 +38,6 @@ from drivers.reader_support import (
 log = logging.getLogger(__name__)
 
 # start() waits this long for the first open attempt (see ReaderHealth.begin)
-_FIRST_OPEN_WAIT_S = 1.0
 
 GET_UID = [0xFF, 0xCA, 0x00, 0x00, 0x00]
 _WAIT_MS = 250  # one SCardGetStatusChange wait: bounds how fast stop() returns
@@ -57,7 +57,7 @@ def _error_text(hresult: int) -> str:
     return f"{scard.SCardGetErrorMessage(hresult).strip()} (0x{hresult & 0xFFFFFFFF:08X})"
 
 
-class PcscReader:
+class PcscReader(PollingReader):
     def __init__(self, reader_id: str, url: str, options: dict[str, Any]) -> None:
         self.id = reader_id
         self.url = url
@@ -69,22 +69,6 @@ class PcscReader:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.reader_name: str | None = None
-
-    def start(self, on_read: ReadHandler) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, args=(on_read,),
-                                        name=f"reader-{self.id}", daemon=True)
-        self._health.begin(_FIRST_OPEN_WAIT_S, self._thread.start)
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
-        self._health.set(HealthState.DOWN, "stopped", expected=True)
-
-    def health(self) -> PeripheralHealth:
-        return self._health.snapshot()
 
     # -- the polling thread -----------------------------------------------------------
 

@@ -172,3 +172,38 @@ class PresenceDebouncer:
         if self._present is not None:
             self._removed[self._present] = now
             self._present = None
+
+
+class PollingReader:
+    """start/stop/health of a reader that works in one thread of its own; subclasses set
+    ``id``, ``_health``, ``_stop`` and ``_thread`` in their constructor and write
+    ``_run(on_read)``, which returns when ``_stop`` is set."""
+
+    id: str
+    _health: ReaderHealth
+    _stop: threading.Event
+    _thread: threading.Thread | None
+    # start() waits this long for the first open attempt, so a health read right after
+    # start (edge-agent doctor) shows the real state
+    first_open_wait_s = 1.0
+
+    def start(self, on_read: ReadHandler) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, args=(on_read,),
+                                        name=f"reader-{self.id}", daemon=True)
+        self._health.begin(self.first_open_wait_s, self._thread.start)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            # a poll may wait up to 1 s for an answer (nfcpy's simulated transport)
+            self._thread.join(5)
+            self._thread = None
+        self._health.set(HealthState.DOWN, "stopped", expected=True)
+
+    def health(self) -> PeripheralHealth:
+        return self._health.snapshot()
+
+    def _run(self, on_read: ReadHandler) -> None:
+        raise NotImplementedError
+

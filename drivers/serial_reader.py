@@ -28,13 +28,19 @@ import serial
 
 from drivers.card_line_formats import DEC_ORDERS, FORMATS, LineFramer, parse_line
 from drivers.errors import BadPeripheralUrl
-from drivers.protocols import CardRead, HealthState, PeripheralHealth, ReadHandler
-from drivers.reader_support import Backoff, ReaderHealth, deliver, option_float, split_query
+from drivers.protocols import CardRead, HealthState, ReadHandler
+from drivers.reader_support import (
+    Backoff,
+    PollingReader,
+    ReaderHealth,
+    deliver,
+    option_float,
+    split_query,
+)
 
 log = logging.getLogger(__name__)
 
 # start() waits this long for the first open attempt (see ReaderHealth.begin)
-_FIRST_OPEN_WAIT_S = 1.0
 
 _OUR_KEYS = ("baud", "format", "dec_order", "max_line", "holdoff_ms")
 # how long one read() may block: bounds how fast stop() returns
@@ -67,7 +73,7 @@ def parse_serial_url(url: str, options: dict[str, Any]) -> tuple[str, dict[str, 
     return port, merged
 
 
-class SerialReader:
+class SerialReader(PollingReader):
     def __init__(self, reader_id: str, url: str, options: dict[str, Any]) -> None:
         self.id = reader_id
         self.url = url
@@ -89,22 +95,6 @@ class SerialReader:
         self._last: tuple[str, float] | None = None
 
     # -- lifecycle ---------------------------------------------------------------
-
-    def start(self, on_read: ReadHandler) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, args=(on_read,),
-                                        name=f"reader-{self.id}", daemon=True)
-        self._health.begin(_FIRST_OPEN_WAIT_S, self._thread.start)
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
-        self._health.set(HealthState.DOWN, "stopped", expected=True)
-
-    def health(self) -> PeripheralHealth:
-        return self._health.snapshot()
 
     def wait_open(self, timeout: float) -> bool:
         """For tests and the bench: True once the port is open."""
