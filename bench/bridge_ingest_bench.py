@@ -28,6 +28,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from pg_scratch import pg_database  # bench/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -147,22 +148,6 @@ def run_once(db_url: str, bridges: int, events: int, devices: int, batch: int,
                 p.kill()
         broker.terminate()
         broker.wait(10)
-
-
-def pg_database(admin: str) -> tuple[str, object]:
-    import psycopg
-
-    name = f"edge_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin + " dbname=postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    params = dict(p.split("=", 1) for p in admin.split())
-
-    def drop() -> None:
-        with psycopg.connect(admin + " dbname=postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return (f"postgresql+psycopg://{params.get('user', 'postgres')}@{params['host']}:"
-            f"{params.get('port', '5432')}/{name}", drop)
 
 
 def main() -> None:

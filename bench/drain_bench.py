@@ -42,6 +42,8 @@ from sqlalchemy import func, select
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pg_scratch import pg_database  # noqa: E402 - bench/ is on sys.path as a script
+
 from agent.config import parse_config  # noqa: E402
 from agent.daemon import AgentDaemon  # noqa: E402
 from cloud_bridge.db_schema import events, make_engine  # noqa: E402
@@ -177,22 +179,6 @@ def transport_baseline(count: int, batch: int, workdir: Path) -> dict[str, float
         c.disconnect()
     broker.stop()
     return {"seconds": elapsed, "events_per_s": count / elapsed}
-
-
-def pg_database(admin: str) -> tuple[str, Any]:
-    import psycopg
-
-    name = f"edge_drain_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin + " dbname=postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    params = dict(p.split("=", 1) for p in admin.split())
-
-    def drop() -> None:
-        with psycopg.connect(admin + " dbname=postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return (f"postgresql+psycopg://{params.get('user', 'postgres')}@{params['host']}:"
-            f"{params.get('port', '5432')}/{name}", drop)
 
 
 def main() -> None:
