@@ -66,7 +66,7 @@ def fleet_router(ctx: WebContext) -> APIRouter:
     @router.post("/fleet/command", **route_meta("fleet.command"))
     def send(staff: Annotated[Staff, Depends(command)], device: DeviceId,
              name: Annotated[str, Form(pattern=r"^(open|reload|resend-state)$")],
-             gate: Annotated[str, Form(pattern=ID_PATTERN)] | None = None,
+             gate: Annotated[str | None, Form(pattern=ID_PATTERN)] = None,
              direction: Annotated[str, Form(pattern=r"^(in|out)$")] = "in") -> Response:
         if name == "open" and not gate:
             raise HTTPException(422, "open needs a gate")
