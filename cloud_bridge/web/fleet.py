@@ -79,6 +79,6 @@ def fleet_router(ctx: WebContext) -> APIRouter:
                          {**args, "request_id": request_id})
         ctx.publisher.publish(*command_message(ctx.prefix, staff.tenant, device, name,
                                                request_id, args))
-        return RedirectResponse(f"/t/{staff.tenant}/fleet#commands", 303)
+        return RedirectResponse(f"/t/{staff.tenant}/fleet", 303)
 
     return router
