@@ -122,6 +122,10 @@ def test_search_is_a_case_folded_prefix_and_pages(site: WebSite,
     assert page2.count("Kovač Jure") == 20 and "next →" not in page2
     assert "/members/other" not in page0 + page2  # tenant B's Kovač never shows
     assert client.get(f"/t/{a}/members", params={"q": "jk7"}).text.count("Kovač Jure") == 11
+    jure = client.get(f"/t/{a}/members", params={"q": "jure", "page": 2}).text
+    assert jure.count("Kovač Jure") == 20 and "next →" not in jure  # by first name
+    assert client.get(f"/t/{a}/members", params={"q": "kov jure11"}).text.count(
+        "Kovač Jure11") == 11  # last name, then first name
     assert "Ana" in client.get(f"/t/{a}/members", params={"q": s.member_id}).text
     assert "No members found" in client.get(f"/t/{a}/members", params={"q": "zz"}).text
 
