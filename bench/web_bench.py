@@ -5,7 +5,7 @@ run. Reports p50/p95/p99 latency and requests/s per route.
 
     .venv/bin/python bench/web_bench.py [--members 100000] [--events 1000000]
         [--clients 50] [--seconds 15] [--pg "host=127.0.0.1 port=5432 user=postgres"]
-        [--only sqlite|postgresql] [--workers 1]
+        [--only sqlite|postgresql] [--servers 1]
 
 A fresh database per run (a temporary SQLite file; a temporary PostgreSQL database,
 dropped afterwards), bulk-loaded with SQLAlchemy executemany (SQLite) or COPY
@@ -215,19 +215,21 @@ def login(base: str) -> httpx.Cookies:
         return httpx.Cookies({"es_session": c.cookies["es_session"]})
 
 
-async def hammer(base: str, cookies: httpx.Cookies, clients: int, seconds: float,
+async def hammer(bases: list[str], cookies: httpx.Cookies, clients: int, seconds: float,
                  next_path: Callable[[random.Random], str], check: str) -> dict[str, float]:
+    """``clients`` closed-loop clients; client i talks to bridge process i % len(bases)
+    (as a load balancer in front of several bridge processes would spread them)."""
     latencies: list[float] = []
     errors = 0
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, cookies=cookies, limits=limits,
-                                 timeout=30) as client:
+    async with httpx.AsyncClient(cookies=cookies, limits=limits, timeout=30) as client:
         async def worker(seed: int, until: float, record: bool) -> None:
             nonlocal errors
             rnd = random.Random(seed)
+            base = bases[seed % len(bases)]
             while time.perf_counter() < until:
                 t0 = time.perf_counter()
-                r = await client.get(next_path(rnd))
+                r = await client.get(base + next_path(rnd))
                 dt = time.perf_counter() - t0
                 if r.status_code != 200 or check not in r.text:
                     errors += 1
@@ -258,12 +260,12 @@ def run_one(label: str, db_url: str, args: argparse.Namespace, work: Path) -> li
     load(db_url, args.members, args.events)
     console.print(f"[bold]{label}[/]: loaded {args.members:,} members and {args.events:,} "
                   f"events in {time.perf_counter() - t0:.0f} s")
-    port = free_port()
-    server = start_server(db_url, keys_dir, port)
-    base = f"http://127.0.0.1:{port}"
+    ports = [free_port() for _ in range(args.servers)]
+    servers = [start_server(db_url, keys_dir, port) for port in ports]
+    bases = [f"http://127.0.0.1:{port}" for port in ports]
     rows = []
     try:
-        cookies = login(base)
+        cookies = login(bases[0])  # the session is in the database: valid on every process
         prefixes = sorted({s[:n].lower() for s in SURNAMES for n in (1, 2, 3)})
         targets = [
             ("baseline /healthz", lambda r: "/healthz", '"ok"'),
@@ -274,14 +276,15 @@ def run_one(label: str, db_url: str, args: argparse.Namespace, work: Path) -> li
              f"{r.choice(prefixes)}&page={r.randrange(3)}", "table class=\"members\""),
         ]
         for name, path, check in targets:
-            res = asyncio.run(hammer(base, cookies, args.clients, args.seconds, path, check))
+            res = asyncio.run(hammer(bases, cookies, args.clients, args.seconds, path, check))
             console.print(f"  {name}: {res['rps']:.0f} req/s, p50 {res['p50']:.1f} ms, "
                           f"p95 {res['p95']:.1f} ms, errors {res['errors']}")
-            rows.append([label, name, f"{res['rps']:.0f}", f"{res['p50']:.1f}",
+            rows.append([label, str(args.servers), name, f"{res['rps']:.0f}", f"{res['p50']:.1f}",
                          f"{res['p95']:.1f}", f"{res['p99']:.1f}", str(res["errors"])])
     finally:
-        server.terminate()
-        server.wait(10)
+        for server in servers:
+            server.terminate()
+            server.wait(10)
     return rows
 
 
@@ -293,6 +296,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--pg", default="host=127.0.0.1 port=5432 user=postgres")
     ap.add_argument("--only", choices=("sqlite", "postgresql"))
+    ap.add_argument("--servers", type=int, default=1,
+                    help="bridge processes serving the pages (clients spread over them)")
     args = ap.parse_args()
     rows: list[list[str]] = []
     with tempfile.TemporaryDirectory(prefix="web-bench-") as tmp:
@@ -307,13 +312,14 @@ def main() -> None:
                 drop()
     table = Table(title=f"{args.clients} concurrent clients, {args.members:,} members, "
                         f"{args.events:,} events")
-    for col in ("database", "route", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"):
+    for col in ("database", "processes", "route", "req/s", "p50 ms", "p95 ms", "p99 ms",
+                "errors"):
         table.add_column(col)
     for row in rows:
         table.add_row(*row)
     console.print(table)
-    print("\n| database | route | req/s | p50 ms | p95 ms | p99 ms | errors |")
-    print("|---|---|---|---|---|---|---|")
+    print("\n| database | processes | route | req/s | p50 ms | p95 ms | p99 ms | errors |")
+    print("|---|---|---|---|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
 
