@@ -180,7 +180,7 @@ def serve(db_url: str, keys_dir: str, port: int) -> None:
     bridge = Bridge(BridgeSettings(db_url=db_url, keys_dir=Path(keys_dir),
                                    mqtt=MqttSettings(client_id=f"bench-{os.getpid()}")))
     uvicorn.run(bridge.app("bench-token-0123456789", secure_cookies=False), host="127.0.0.1",
-                port=port, log_level="warning", access_log=False)
+                port=port, log_level="warning", access_log=False, timeout_keep_alive=60)
 
 
 def free_port() -> int:
@@ -229,7 +229,11 @@ async def hammer(bases: list[str], cookies: httpx.Cookies, clients: int, seconds
             base = bases[seed % len(bases)]
             while time.perf_counter() < until:
                 t0 = time.perf_counter()
-                r = await client.get(base + next_path(rnd))
+                try:
+                    r = await client.get(base + next_path(rnd))
+                except httpx.TransportError:
+                    errors += 1  # counted, not fatal: the run reports them
+                    continue
                 dt = time.perf_counter() - t0
                 if r.status_code != 200 or check not in r.text:
                     errors += 1

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import anyio
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -23,6 +28,7 @@ from cloud_bridge.web.session_routes import session_router
 from cloud_bridge.web.staff_admin import staff_router
 
 _SCHEMA_LOCK = 0x6564676577656221  # pg advisory lock id ("edgeweb!")
+WORKER_THREADS = int(os.environ.get("BRIDGE_WEB_THREADS", "8"))  # 0: anyio's default
 
 
 def ensure_web_schema(engine: Engine) -> None:
@@ -40,8 +46,26 @@ def ensure_web_schema(engine: Engine) -> None:
                     conn.execute(CreateIndex(index, if_not_exists=True))
 
 
-def mount_web(app: FastAPI, ctx: WebContext) -> FastAPI:
+def limit_worker_threads(app: FastAPI, threads: int) -> None:
+    """Sync routes run in anyio's thread pool (40 threads by default). Under load, 40
+    threads contending for the GIL finish requests out of arrival order and stretch the
+    latency tail; a few threads keep them in order (the limiter queues FIFO)."""
+    original = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(application: Any) -> AsyncIterator[Any]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        async with original(application) as state:
+            yield state
+
+    app.router.lifespan_context = lifespan
+
+
+def mount_web(app: FastAPI, ctx: WebContext, worker_threads: int | None = WORKER_THREADS
+              ) -> FastAPI:
     ensure_web_schema(ctx.engine)
+    if worker_threads:
+        limit_worker_threads(app, worker_threads)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     for make in (session_router, fleet_router, members_router, plans_router, live_router,
                  receipts_router, staff_router, portability_router):

@@ -273,3 +273,17 @@ def test_user_cli_creates_a_user_who_can_log_in(site: WebSite, db_url: str,
     bad = CliRunner().invoke(cli_app, ["user", "create", "--tenant", a, "--username", "x@y.si",
                                        "--role", "superuser", "--db", db_url])
     assert bad.exit_code == 2
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_what_staff_type_is_shown_escaped(site: WebSite,
+                                         admin: tuple[TestClient, str, Seeded]) -> None:
+    client, csrf, _ = admin
+    a, _ = site.tenants
+    loc = ok_redirect(client.post(f"/t/{a}/members", data={
+        "csrf_token": csrf, "first_name": "<script>alert(1)</script>", "last_name": "Zz"},
+        follow_redirects=False))
+    for page in (client.get(loc).text, client.get(f"/t/{a}/members", params={"q": "zz"}).text):
+        assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
+    shown = client.get(f"/t/{a}/plans", params={"error": "<img src=x onerror=alert(1)>"}).text
+    assert "<img src=x" not in shown
