@@ -42,14 +42,15 @@ def utc_iso(moment: datetime) -> str:
 
 
 def add_events(engine: Engine, tenant: str, device: str, items: list[tuple[str, dict]],
-               start_seq: int = 1, ts: datetime | None = None) -> int:
+               start_seq: int = 1, ts: datetime | None = None,
+               received_at: int | None = None) -> int:
     now = ts or datetime.now(UTC)
     with write_tx(engine) as conn:
         for i, (kind, data) in enumerate(items):
             conn.execute(insert(events).values(
                 tenant=tenant, device=device, seq=start_seq + i, id=str(uuid.uuid4()),
                 ts=utc_iso(now + timedelta(milliseconds=i)), type=kind, data=data,
-                received_at=int(time.time() * 1000)))
+                received_at=received_at or int(time.time() * 1000)))
     return start_seq + len(items) - 1
 
 

@@ -150,6 +150,9 @@ def test_member_entries_live_list_stream_and_statistics(
 
     add_events(site.engine, a, s.device, [decision(s.member_id, True, "granted", "out")],
                start_seq=11)
+    # another bridge process committed late: arrival time before the page's cursor
+    add_events(site.engine, a, "dev-late", [decision(None, False, "blocked")],
+               received_at=cursor - 2_000)
     monkeypatch.setattr("cloud_bridge.web.live.STREAM_MAX_S", 1.5)
     body = client.get(f"/t/{a}/live/stream", params={"after": cursor}).text
     sent = [json.loads(line[6:]) for line in body.splitlines()
@@ -158,6 +161,7 @@ def test_member_entries_live_list_stream_and_statistics(
     # each event once per stream although every poll looks back OVERLAP_MS (the page's
     # own rows may come again in the first poll; live.js skips keys it shows)
     assert f"{s.device}:11" in keys and len(keys) == len(set(keys))
+    assert "dev-late:1" in keys  # the stream's look-back catches out-of-order commits
     assert sent[-1]["name"] == "Ana Novak" and sent[-1]["direction"] == "out"
     other_site = client.get(f"/t/{a}/live", params={"site": "nowhere"}).text
     assert "Ana Novak" not in other_site
