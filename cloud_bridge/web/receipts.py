@@ -23,6 +23,7 @@ from cloud_bridge.web.guards import need, route_meta
 from cloud_bridge.web.rendering import render
 
 PAGE = 50
+STATE_SCAN = 5000  # receipts a state filter looks through, newest first
 OUTCOME_TYPES = ("pos.fiscalised", "pos.fiscal_rejected")
 
 
@@ -79,23 +80,35 @@ def receipts_router(ctx: WebContext) -> APIRouter:
     def list_receipts(request: Request, staff: Annotated[Staff, Depends(view)],
                       page: Annotated[int, Query(ge=0, le=10_000)] = 0,
                       state: Annotated[str, Query(max_length=32)] = "") -> Response:
-        with read_tx(ctx.engine) as conn:
-            rows = conn.execute(select(events).where(
-                events.c.tenant == staff.tenant, events.c.type == "pos.receipt")
-                .order_by(events.c.ts.desc()).offset(page * PAGE).limit(PAGE + 1)
-            ).mappings().all()
-            outcomes = outcomes_for(conn, staff.tenant, list(rows[:PAGE]))
+        """Newest first. The fiscal state comes from later events, so a state filter
+        reads receipts in chunks (newest STATE_SCAN at most) and keeps the matching."""
         now = now_iso()
-        receipts = []
-        for r in rows[:PAGE]:
-            fiscal = fiscal_state(r["data"], outcomes.get((r["device"],
-                                                           r["data"].get("invoice_id"))), now)
-            if state and fiscal["state"] != state:
-                continue
-            receipts.append({"device": r["device"], "seq": r["seq"], "ts": r["ts"],
-                             "data": r["data"], "fiscal": fiscal})
+        wanted = range(page * PAGE, (page + 1) * PAGE + 1)  # one more: is there a next page
+        matched: list[dict[str, Any]] = []
+        scanned = 0
+        chunk = PAGE + 1 if not state else 200
+        with read_tx(ctx.engine) as conn:
+            while len(matched) < wanted.stop and scanned < (STATE_SCAN if state else 1 << 62):
+                offset = scanned if state else page * PAGE
+                rows = conn.execute(select(events).where(
+                    events.c.tenant == staff.tenant, events.c.type == "pos.receipt")
+                    .order_by(events.c.ts.desc(), events.c.device, events.c.seq)
+                    .offset(offset).limit(chunk)).mappings().all()
+                outcomes = outcomes_for(conn, staff.tenant, list(rows))
+                for r in rows:
+                    fiscal = fiscal_state(r["data"], outcomes.get(
+                        (r["device"], r["data"].get("invoice_id"))), now)
+                    if not state or fiscal["state"] == state:
+                        matched.append({"device": r["device"], "seq": r["seq"], "ts": r["ts"],
+                                        "data": r["data"], "fiscal": fiscal})
+                scanned += len(rows)
+                if not state or len(rows) < chunk:
+                    break
+        receipts = matched[page * PAGE:(page + 1) * PAGE] if state else matched[:PAGE]
+        has_next = len(matched) > (page + 1) * PAGE if state else len(matched) > PAGE
         return render(request, "receipts.html", staff, receipts=receipts, page=page,
-                      has_next=len(rows) > PAGE, state=state)
+                      has_next=has_next, state=state,
+                      scan_limited=bool(state) and scanned >= STATE_SCAN)
 
     @router.get("/receipts/{device}/{seq}", **route_meta("receipts.view"))
     def receipt(request: Request, staff: Annotated[Staff, Depends(view)], device: Device,

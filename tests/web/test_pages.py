@@ -221,6 +221,16 @@ def test_receipts_fiscal_states_and_reprint(site: WebSite,
         assert conn.execute(select(commands.c.name).where(commands.c.tenant == a)).scalar() \
             == "reprint"
     assert client.get(f"/t/{a}/receipts/{s.device}/1").status_code == 404  # not a receipt
+    # sixty newer receipts: the rejected one is no longer on the first page of all,
+    # but the state filter still finds it
+    add_events(site.engine, a, s.device, [receipt(f"P1-BLAG1-{n}") for n in range(4, 64)],
+               start_seq=30)
+    assert "P1-BLAG1-3<" not in client.get(f"/t/{a}/receipts").text
+    only = client.get(f"/t/{a}/receipts", params={"state": "failed_rejected"}).text
+    assert "P1-BLAG1-3<" in only and only.count("rejected S006") == 1
+    pending = client.get(f"/t/{a}/receipts", params={"state": "pending_subsequent",
+                                                    "page": 1}).text
+    assert pending.count("pending subsequent submit") == 61 - 50  # 1 + 60 pending
 
 
 def test_export_and_erasure(site: WebSite, admin: tuple[TestClient, str, Seeded]) -> None:
