@@ -8,9 +8,11 @@ through membership_ops; devices never see plans."""
 import time
 import uuid
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
 from sqlalchemy import JSON, BigInteger, Boolean, Column, Integer, String, Table, insert, select
 from sqlalchemy import update as sql_update
 
@@ -98,18 +100,17 @@ def plans_router(ctx: WebContext) -> APIRouter:
                 "windows": values["windows"] or []})
             if values["kind"] in ("punch_card", "gift_voucher") and not values["entries_total"]:
                 raise FieldError("this kind needs a number of entries")
+        except ValidationError as exc:
+            return RedirectResponse(f"{back}?error={quote(first_error(exc))}", 303)
         except FieldError as exc:
-            return RedirectResponse(f"{back}?error={exc}", 303)
-        except ValueError as exc:
-            msg = first_error(exc) if hasattr(exc, "errors") else str(exc)
-            return RedirectResponse(f"{back}?error={msg}", 303)
+            return RedirectResponse(f"{back}?error={quote(str(exc))}", 303)
         plan_id = f"p-{uuid.uuid4().hex[:12]}"
         with write_tx(ctx.engine) as conn:
             conn.execute(insert(plans).values(tenant=staff.tenant, id=plan_id, name=name,
                                               active=True, created_ms=int(time.time() * 1000),
                                               **values))
             audit.record(conn, staff, "plan.create", plan_id, {"name": name, **values})
-        return RedirectResponse(f"{back}?notice=Plan {name} created", 303)
+        return RedirectResponse(f"{back}?notice={quote(f'Plan {name} created')}", 303)
 
     @router.post("/plans/{plan_id}/active", **route_meta("plans.edit"))
     async def toggle_plan(plan_id: str, staff: Annotated[Staff, Depends(edit)]) -> Response:

@@ -17,6 +17,7 @@ import warnings
 import zipfile
 from collections.abc import Iterator
 from typing import IO, Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
@@ -128,7 +129,8 @@ def portability_router(ctx: WebContext) -> APIRouter:
                          lambda c: (None, membership_ops.erase_member(c, staff.tenant,
                                                                       member_id)))
         except FormError as exc:
-            return RedirectResponse(f"/t/{staff.tenant}/members/{member_id}?error={exc}", 303)
+            return RedirectResponse(f"/t/{staff.tenant}/members/{member_id}?error="
+                                    f"{quote(str(exc))}", 303)
         return RedirectResponse(f"/t/{staff.tenant}/members?q=", 303)
 
     return router

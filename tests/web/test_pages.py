@@ -9,6 +9,7 @@ import io
 import json
 import re
 import zipfile
+from urllib.parse import unquote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -301,3 +302,21 @@ def test_what_staff_type_is_shown_escaped(site: WebSite,
         assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
     shown = client.get(f"/t/{a}/plans", params={"error": "<img src=x onerror=alert(1)>"}).text
     assert "<img src=x" not in shown
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_plans_refuse_what_an_entitlement_would_refuse(
+        site: WebSite, admin: tuple[TestClient, str, Seeded]) -> None:
+    client, csrf, _ = admin
+    a, _ = site.tenants
+    for form, why in (({"kind": "punch_card"}, "entries"),
+                      ({"kind": "membership", "windows": "mon 25:00-26:00"}, "window"),
+                      ({"kind": "membership", "windows": "someday 08:00-09:00"}, "unknown day"),
+                      ({"kind": "bogus"}, "kind")):
+        r = client.post(f"/t/{a}/plans", data={"csrf_token": csrf, "name": "X", **form},
+                        follow_redirects=False)
+        assert "error=" in r.headers["location"] and why in unquote(r.headers["location"]), form
+    reception, rcsrf = site.login(site.user(a, "reception"))
+    assert "New plan" not in reception.get(f"/t/{a}/plans").text
+    assert reception.post(f"/t/{a}/plans", data={"csrf_token": rcsrf, "name": "Y",
+                                                 "kind": "membership"}).status_code == 403
