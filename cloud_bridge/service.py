@@ -105,9 +105,15 @@ class Bridge:
         """The JSON API and, unless ``web`` is off, the staff web modules beside it."""
         app = create_app(self.api_context(api_token))
         if web:
-            mount_web(app, WebContext(self.engine, self.keys, self.feed, self.link,
-                                      self.settings.mqtt.prefix,
-                                      WebAuth(self.engine, secure_cookies=secure_cookies)))
+            ctx = WebContext(self.engine, self.keys, self.feed, self.link,
+                             self.settings.mqtt.prefix,
+                             WebAuth(self.engine, secure_cookies=secure_cookies))
+            mount_web(app, ctx)
+            from cloud_bridge.driving_school import driving_school_router
+
+            app.include_router(driving_school_router(ctx.engine, ctx.auth,
+                                                     publisher=ctx.publisher,
+                                                     prefix=ctx.prefix))
         return app
 
     # -- dispatch (paho network thread) --------------------------------------------------

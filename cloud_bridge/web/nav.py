@@ -11,8 +11,13 @@ from cloud_bridge.web.roles import allowed
 @dataclass(frozen=True, slots=True)
 class NavItem:
     label: str
-    path: str  # below /t/{tenant}
+    path: str  # below /t/{tenant}, unless absolute
     permission: str
+    # modules whose tenant comes from the session, not the URL (the E-SV driving school)
+    absolute: bool = False
+
+    def href(self, tenant: str) -> str:
+        return self.path if self.absolute else f"/t/{tenant}{self.path}"
 
 
 NAV: list[NavItem] = [
@@ -25,6 +30,7 @@ NAV: list[NavItem] = [
     NavItem("Users", "/users", "users.manage"),
     NavItem("Audit", "/audit", "audit.view"),
     NavItem("Data", "/data", "tenant.export"),
+    NavItem("Driving school", "/driving-school/", "lessons.view", absolute=True),
 ]
 
 
@@ -33,5 +39,7 @@ def nav_for(role: str) -> list[NavItem]:
 
 
 def home_path(tenant: str, role: str) -> str:
+    if role == "instructor":
+        return "/driving-school/app/"  # instructors work in the tablet app
     items = nav_for(role)
-    return f"/t/{tenant}{items[0].path}" if items else f"/t/{tenant}/none"
+    return items[0].href(tenant) if items else f"/t/{tenant}/none"

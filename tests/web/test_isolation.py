@@ -23,6 +23,15 @@ PUBLIC = {("GET", "/"), ("GET", "/login"), ("POST", "/login"), ("POST", "/logout
           ("GET", "/healthz"), ("GET", "/api/v1/health"), ("GET", "/openapi.json"),
           ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")}
 WEB_PREFIX = "/t/{tenant}"
+# the E-SV driving school takes its tenant from the session, not the URL; its own tests
+# (tests/driving_school/test_lesson_sync.py, test_office_pages.py) check tenants, roles
+# and CSRF; here: nothing of it answers without a session but the sign-in and the app shell
+SCHOOL_PREFIX = "/driving-school"
+SCHOOL_PUBLIC = {("GET", "/driving-school/login"), ("POST", "/driving-school/login"),
+                 ("POST", "/driving-school/logout"), ("GET", "/driving-school/app/"),
+                 ("GET", "/driving-school/app/sw.js"), ("GET", "/driving-school/app/{name}"),
+                 ("POST", "/driving-school/app/api/login"),
+                 ("POST", "/driving-school/app/api/logout")}
 API_PREFIX = "/api/v1/tenants/{tenant}"
 
 
@@ -73,11 +82,19 @@ def test_every_route_is_guarded_by_session_tenant_role_and_csrf(
     by_role = {role: site.login(site.user(a, role.value)) for role in Role}
     anonymous = site.client()
     before = counts(site, a)
-    checked = 0
+    checked = school_checked = 0
     for method, path, route in routes(site.app):
         if (method, path) in PUBLIC:
             continue
         url = fill(path, a, seeded)
+        if path.startswith(SCHOOL_PREFIX):
+            if (method, path) not in SCHOOL_PUBLIC:
+                # its ids are integers
+                r = anonymous.request(method, re.sub(r"\{\w+_id\}", "1", path),
+                                      follow_redirects=False)
+                assert r.status_code in (303, 401, 403), (method, path, r.status_code)
+            school_checked += 1
+            continue
         if path.startswith(API_PREFIX):
             # the JSON API takes its bearer token, never a staff session
             for client in (anonymous, admin_a, admin_b):
@@ -124,6 +141,7 @@ def test_every_route_is_guarded_by_session_tenant_role_and_csrf(
                     assert r.status_code == 403, (role, method, path)
         checked += 1
     assert checked >= 25  # the enumeration really found the modules' routes
+    assert school_checked >= 20  # the driving school is served by the same app
     assert counts(site, a) == before, "a refused request changed tenant A"
 
 
