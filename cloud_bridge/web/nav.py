@@ -27,6 +27,7 @@ NAV: list[NavItem] = [
     NavItem("Live", "/live", "live.view"),
     NavItem("Statistics", "/stats", "live.view"),
     NavItem("Receipts", "/receipts", "receipts.view"),
+    NavItem("Timesheets", "/timesheets", "attendance.view"),
     NavItem("Users", "/users", "users.manage"),
     NavItem("Audit", "/audit", "audit.view"),
     NavItem("Data", "/data", "tenant.export"),

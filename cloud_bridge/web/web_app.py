@@ -26,6 +26,7 @@ from cloud_bridge.web.portability import portability_router
 from cloud_bridge.web.receipts import receipts_router
 from cloud_bridge.web.session_routes import session_router
 from cloud_bridge.web.staff_admin import staff_router
+from cloud_bridge.web.timesheets import timesheets_router
 
 _SCHEMA_LOCK = 0x6564676577656221  # pg advisory lock id ("edgeweb!")
 WORKER_THREADS = int(os.environ.get("BRIDGE_WEB_THREADS", "8"))  # 0: anyio's default
@@ -68,7 +69,7 @@ def mount_web(app: FastAPI, ctx: WebContext, worker_threads: int | None = WORKER
         limit_worker_threads(app, worker_threads)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     for make in (session_router, fleet_router, members_router, plans_router, live_router,
-                 receipts_router, staff_router, portability_router):
+                 receipts_router, timesheets_router, staff_router, portability_router):
         app.include_router(make(ctx))
 
     @app.get("/healthz", include_in_schema=False)
