@@ -4,16 +4,13 @@ tenant of its own, and an app with only this module's router."""
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import psycopg
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -24,39 +21,15 @@ from cloud_bridge.driving_school import driving_school_router
 from cloud_bridge.driving_school.schema import candidates, courses, instructors, vehicles
 from cloud_bridge.web.auth import COOKIE, WebAuth
 from cloud_bridge.web.auth_schema import web_metadata
+from tests.bridge.conftest import db_url, pg_url  # noqa: F401 - fixtures
 
-PG_ADMIN = os.environ.get("BRIDGE_TEST_PG", "host=127.0.0.1 port=5432 user=postgres")
 SCHOOL = "Šola vožnje Čuk d.o.o."
 PASSWORDS = {"admin": "admin password 1", "ucitelj": "instructor password 1",
              "ucitelj2": "instructor password 2", "recepcija": "reception password 1"}
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    name = f"ds_test_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN + " dbname=postgres", autocommit=True,
-                                connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable ({PG_ADMIN}): {exc}")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    params = dict(p.split("=", 1) for p in PG_ADMIN.split())
-    yield (f"postgresql+psycopg://{params.get('user', 'postgres')}@{params.get('host')}:"
-           f"{params.get('port', '5432')}/{name}")
-    with psycopg.connect(PG_ADMIN + " dbname=postgres", autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'bridge.sqlite3'}"
-    return str(request.getfixturevalue("pg_url"))
-
-
 @pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
+def engine(db_url: str) -> Iterator[Engine]:  # noqa: F811
     eng = make_engine(db_url)  # the bridge schema: the record-card command uses `commands`
     web_metadata.create_all(eng)
     yield eng

@@ -20,21 +20,14 @@ from cloud_bridge.service import Bridge, BridgeSettings
 from cloud_bridge.tenant_keys import create_tenant
 from cloud_bridge.web.auth import WebAuth
 from cloud_bridge.web.session_routes import LOGIN_CSRF_COOKIE
-from tests.bridge.conftest import FakePublisher, pg_url  # noqa: F401 - fixture
+from tests.bridge.conftest import FakePublisher, db_url, pg_url  # noqa: F401 - fixtures
 
 API_TOKEN = "web-test-token-0123456789"
 PASSWORD = "a long test password"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'bridge.sqlite3'}"
-    return str(request.getfixturevalue("pg_url"))
-
-
 @pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
+def engine(db_url: str) -> Iterator[Engine]:  # noqa: F811
     eng = make_engine(db_url)
     yield eng
     eng.dispose()
@@ -74,7 +67,7 @@ def login_token(c: TestClient) -> str:
 
 
 @pytest.fixture
-def site(engine: Engine, db_url: str, tmp_path: Path) -> WebSite:
+def site(engine: Engine, db_url: str, tmp_path: Path) -> WebSite:  # noqa: F811
     keys_dir = tmp_path / "keys"
     tenants = (f"ta{uuid.uuid4().hex[:8]}", f"tb{uuid.uuid4().hex[:8]}")
     for t in tenants:
