@@ -77,15 +77,20 @@ EntityId = Annotated[str, Path(pattern=ID_PATTERN)]
 def create_app(ctx: ApiContext) -> FastAPI:
     app = FastAPI(title="edge-suite cloud bridge", version="1")
 
-    def authorise(request: Request) -> None:
+    def authorise(request: Request, tenant: str) -> None:
+        """The operator's token (``serve --api-token``) opens every tenant; a tenant's own
+        token (``cloud-bridge tenant token``) opens that tenant only."""
         if ctx.api_token is None:
             return
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(),
-                                                                  ctx.api_token.encode()):
-            raise HTTPException(401, "missing or wrong API token (Authorization: Bearer …)",
-                                headers={"WWW-Authenticate": "Bearer"})
+        token = token.strip()
+        if scheme.lower() == "bearer" and token and (
+                hmac.compare_digest(token.encode(), ctx.api_token.encode())
+                or ctx.keys.api_token_ok(tenant, token)):
+            return
+        raise HTTPException(401, "missing or wrong API token (Authorization: Bearer …)",
+                            headers={"WWW-Authenticate": "Bearer"})
 
     def known_tenant(tenant: TenantId) -> str:
         if not ctx.keys.exists(tenant):

@@ -19,7 +19,7 @@ from cloud_bridge.db_schema import make_engine, write_tx
 from cloud_bridge.device_ca import ca_app
 from cloud_bridge.mqtt_link import MqttSettings
 from cloud_bridge.service import Bridge, BridgeSettings
-from cloud_bridge.tenant_keys import TenantKeyError, create_tenant
+from cloud_bridge.tenant_keys import TenantKeyError, add_api_token, create_tenant
 from cloud_bridge.web.user_cli import user_app
 
 app = typer.Typer(help="edge-suite cloud bridge: ingest device events, publish signed "
@@ -149,6 +149,19 @@ def tenant_create(name: str, keys_dir: KeysOpt = Path("keys")) -> None:
     typer.echo(f'  tenant_public_key = "base64:{created.public_key_b64}"')
     typer.echo(f'  credential_hmac_key = "file:/etc/edge-agent/{created.hmac_key_path.name}"'
                "   # a copy of the HMAC key file, mode 0600")
+
+
+@tenant_app.command("token")
+def tenant_token(name: str, keys_dir: KeysOpt = Path("keys"),
+                 label: Annotated[str, typer.Option(help="who or what uses it")] = "api") -> None:
+    """Make an API token that opens this tenant's JSON API only (shown once; only its
+    SHA-256 is kept, in <keys-dir>/<tenant>/api-tokens: delete its line to revoke it)."""
+    try:
+        token = add_api_token(keys_dir, name, label)
+    except TenantKeyError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(token)
 
 
 @changes_app.command("prune")

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import logging
 import os
 import re
@@ -38,6 +40,9 @@ TENANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 SIGNING_FILE = "signing.key"
 PUBLIC_FILE = "public.key"
 HMAC_FILE = "credential_hmac.key"
+# SHA-256 of each API token of the tenant ("<hex> <label>" per line); the tokens
+# themselves are shown once when made and stored nowhere
+API_TOKENS_FILE = "api-tokens"
 
 
 class TenantKeyError(Exception):
@@ -149,7 +154,39 @@ class TenantKeyStore:
             self._cache[tenant] = keys
         return keys
 
+    def api_token_ok(self, tenant: str, token: str) -> bool:
+        """Whether ``token`` is one of the tenant's own API tokens (read on every call, so
+        a token removed from the file stops working at once)."""
+        if not TENANT_ID.match(tenant):
+            return False
+        try:
+            lines = (self.keys_dir / tenant / API_TOKENS_FILE).read_text().splitlines()
+        except OSError:
+            return False
+        digest = token_digest(token)
+        return any(hmac.compare_digest(line.split(" ", 1)[0], digest) for line in lines)
+
     def exists(self, tenant: str) -> bool:
         if tenant in self._cache:
             return True
         return bool(TENANT_ID.match(tenant)) and (self.keys_dir / tenant / SIGNING_FILE).is_file()
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def add_api_token(keys_dir: Path, tenant: str, label: str) -> str:
+    """A new API token that opens the JSON API of this tenant only; returns it (once)."""
+    check_tenant_id(tenant)
+    directory = keys_dir / tenant
+    if not (directory / SIGNING_FILE).is_file():
+        raise TenantKeyError(f"tenant {tenant!r} has no keys in {directory}: create it first")
+    if not re.fullmatch(r"[A-Za-z0-9 _.@:-]{1,64}", label):
+        raise TenantKeyError("the label may hold letters, digits and ' _.@:-' (1-64)")
+    token = "et_" + secrets.token_urlsafe(32)
+    path = directory / API_TOKENS_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a") as f:
+        f.write(f"{token_digest(token)} {label}\n")
+    return token

@@ -3,6 +3,8 @@ clear UIDs never stored, one signed change-log entry per mutating call, erasure.
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,7 +12,7 @@ from sqlalchemy import Engine, select, text
 
 from agent.credentials.credential_hash import credential_hash
 from cloud_bridge.db_schema import change_log, credentials, metadata
-from cloud_bridge.tenant_keys import TenantKeys, create_tenant
+from cloud_bridge.tenant_keys import TenantKeys, add_api_token, create_tenant
 from sync.messages import ChangeBatch
 from sync.signed_envelope import open_envelope
 from tests.bridge.conftest import FakePublisher
@@ -236,3 +238,23 @@ def test_commands_are_validated(client: Any, tenant: str, published: FakePublish
     assert published.messages[-1][0] == f"es/v1/{tenant}/gate-1/cmd/reload"
     got = client.get(f"{base(tenant)}/commands/{r.json()['request_id']}").json()
     assert got["answered"] is False and got["name"] == "reload"
+
+
+def test_a_tenant_token_opens_its_own_tenant_only(client: Any, tenant: str,
+                                                  keys_dir: Path) -> None:
+    other = f"other{uuid.uuid4().hex[:6]}"
+    create_tenant(keys_dir, other)
+    token = add_api_token(keys_dir, tenant, "reception-pos")
+    mode = (keys_dir / tenant / "api-tokens").stat().st_mode & 0o777
+    assert mode == 0o600 and token not in (keys_dir / tenant / "api-tokens").read_text()
+    own = {"Authorization": f"Bearer {token}"}
+    assert client.get(f"{base(tenant)}/members", headers=own).status_code == 200
+    assert client.get(f"{base(tenant)}/attendance/alerts", headers=own).status_code != 401
+    assert client.get(f"{base(other)}/members", headers=own).status_code == 401
+    assert client.post(f"{base(other)}/members", headers=own,
+                       json={"first_name": "Eva"}).status_code == 401
+    # the operator's token still opens both
+    assert client.get(f"{base(other)}/members").status_code == 200
+    # revoked by deleting its line
+    (keys_dir / tenant / "api-tokens").write_text("")
+    assert client.get(f"{base(tenant)}/members", headers=own).status_code == 401
