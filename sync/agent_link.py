@@ -72,6 +72,9 @@ class AgentLink:
         self.rng = rng or random.Random()
 
         self.connected = False
+        # True once the broker confirmed our subscriptions (commands, acks, membership
+        # data): a command published before that would not reach us on a fresh session
+        self.subscribed = False
         self.acked = int(self.store.get_meta("acked_seq", "0") or 0)
         self.sent_upto = self.acked
         self._last_progress = time.monotonic()
@@ -101,6 +104,7 @@ class AgentLink:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
         self._thread = threading.Thread(target=self._run, name="mqtt-link", daemon=True)
 
     # -- lifecycle ---------------------------------------------------------------
@@ -199,10 +203,19 @@ class AgentLink:
         log.info("mqtt connected to %s:%d (session present: %s)", self.mqtt.host,
                  self.mqtt.port, flags.session_present)
 
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, reasons: Any,
+                      _p: Any) -> None:
+        refused = [r for r in reasons if r.is_failure]
+        if refused:
+            # a broker ACL that does not grant our topics: say so, it will not fix itself
+            log.error("broker refused subscriptions: %s (check the device's ACL)", refused)
+        self.subscribed = not refused
+
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if self.connected:
             log.warning("mqtt disconnected: %s", reason)
         self.connected = False
+        self.subscribed = False
         self.daemon.link_online = False
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:

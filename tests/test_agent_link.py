@@ -83,7 +83,7 @@ def make_site(tmp_path: Path, write_config: Callable[..., Path], hmac_key: bytes
     link = AgentLink(daemon, daemon.config.mqtt, ack_timeout_s=1.0,  # type: ignore[arg-type]
                      state_interval_s=3600, max_backoff_s=1.0)
     link.start()
-    wait_until(lambda: link.connected, what="link connected")
+    wait_until(lambda: link.subscribed, what="link connected and subscribed")
     return Site(broker, daemon, link, cloud, key, hmac_key)
 
 

@@ -33,7 +33,7 @@ def test_record_card_command_prints_once_on_the_office_printer(
     link.start()
     cloud = CloudHarness(broker.port)
     try:
-        wait_until(lambda: link.connected, what="link connected")
+        wait_until(lambda: link.subscribed, what="link connected and subscribed")
         body = json.dumps({"v": 1, "request_id": "card-1", "args": {"card": CARD}})
         for _ in range(2):  # the office resends (or the broker redelivers)
             cloud.publish("es/v1/t1/dev1/cmd/print-record-card", body)

@@ -39,7 +39,7 @@ def agent(tmp_path: Path, write_config: Callable[..., Path], furs: FursSimulator
                      state_interval_s=3600, max_backoff_s=1.0)
     link.start()
     cloud = CloudHarness(broker.port)
-    wait_until(lambda: link.connected, what="link connected")
+    wait_until(lambda: link.subscribed, what="link connected and subscribed")
     yield daemon, cloud, socket_path
     link.stop()
     cloud.close()
@@ -99,7 +99,7 @@ def test_device_without_pos_answers_print_with_an_error(
         link = AgentLink(daemon, daemon.config.mqtt, max_backoff_s=1.0)  # type: ignore[arg-type]
         link.start()
         cloud = CloudHarness(broker.port)
-        wait_until(lambda: link.connected, what="link connected")
+        wait_until(lambda: link.subscribed, what="link connected and subscribed")
         cloud.publish("es/v1/t1/dev1/cmd/print",
                       json.dumps({"v": 1, "request_id": "x1", "args": job()}))
         _, payload = cloud.wait_for(lambda t, p: t.endswith("/cmd-result"))

@@ -42,7 +42,7 @@ def test_agent_with_device_certificate_delivers_events(
         link = AgentLink(daemon, daemon.config.mqtt, ack_timeout_s=1.0,  # type: ignore[arg-type]
                          state_interval_s=3600, max_backoff_s=1.0)
         link.start()
-        wait_until(lambda: link.connected, what="agent connected over TLS")
+        wait_until(lambda: link.subscribed, what="agent connected over TLS and subscribed")
         wait_until(lambda: bridge.received("es/v1/t1/dev1/members/request"),
                    what="membership request from the agent")
         changes = [
