@@ -16,6 +16,21 @@ import pytest
 SOCAT = shutil.which("socat")
 
 
+def open_pty_pair(near: Path, far: Path) -> subprocess.Popen[bytes]:
+    """socat joining two raw pseudo-terminals linked at these names; returns once both
+    exist. The peripheral under test opens ``near``, the test's peer ``far``."""
+    if SOCAT is None:
+        pytest.skip("socat is not installed (apt-get install socat; scripts/setup.sh)")
+    proc = subprocess.Popen([SOCAT, f"pty,raw,echo=0,link={near}", f"pty,raw,echo=0,link={far}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while not (near.exists() and far.exists()):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("socat did not create the pty pair")
+        time.sleep(0.01)
+    return proc
+
+
 class SocatPty:
     def __init__(self, folder: Path) -> None:
         if SOCAT is None:
@@ -26,15 +41,7 @@ class SocatPty:
         self._fd: int | None = None
 
     def start(self) -> None:
-        assert SOCAT is not None
-        self.proc = subprocess.Popen(
-            [SOCAT, f"pty,raw,echo=0,link={self.device}", f"pty,raw,echo=0,link={self.feeder}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while not (self.device.exists() and self.feeder.exists()):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("socat did not create the pty pair")
-            time.sleep(0.01)
+        self.proc = open_pty_pair(self.device, self.feeder)
         self._fd = os.open(self.feeder, os.O_WRONLY | os.O_NOCTTY)
 
     def write(self, data: bytes) -> None:

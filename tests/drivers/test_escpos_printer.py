@@ -21,6 +21,7 @@ from drivers.escpos_render import Document, render_document
 from drivers.protocols import HealthState, PrintJob
 from drivers.registry import open_peripheral
 from simulators.virtual_printer import VirtualPrinter
+from tests.drivers.socat_pty import open_pty_pair
 
 SLO = "Čebelica Šmarje Žalec"
 
@@ -230,14 +231,7 @@ class SerialPeer:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        assert SOCAT is not None
-        self.proc = subprocess.Popen(
-            [SOCAT, f"pty,raw,echo=0,link={self.device}", f"pty,raw,echo=0,link={self.far}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while not (self.device.exists() and self.far.exists()):
-            assert self.proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.01)
+        self.proc = open_pty_pair(self.device, self.far)
         fd = os.open(self.far, os.O_RDWR | os.O_NOCTTY)
         threading.Thread(target=self._answer, args=(fd,), daemon=True).start()
 

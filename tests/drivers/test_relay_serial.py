@@ -18,6 +18,7 @@ from drivers.errors import BadPeripheralUrl, PeripheralOffline
 from drivers.protocols import HealthState, HoldableGate
 from drivers.registry import open_peripheral
 from drivers.serial_relay_gate import RelayBoard, SerialRelayGate
+from tests.drivers.socat_pty import open_pty_pair
 
 SOCAT = shutil.which("socat")
 
@@ -36,15 +37,7 @@ class BoardPeer:
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        if SOCAT is None:
-            pytest.skip("socat is not installed (apt-get install socat; scripts/setup.sh)")
-        self.proc = subprocess.Popen(
-            [SOCAT, f"pty,raw,echo=0,link={self.device}", f"pty,raw,echo=0,link={self.far}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while not (self.device.exists() and self.far.exists()):
-            assert self.proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.01)
+        self.proc = open_pty_pair(self.device, self.far)
         fd = os.open(self.far, os.O_RDONLY | os.O_NOCTTY)
         threading.Thread(target=self._read, args=(fd,), daemon=True).start()
 
