@@ -105,10 +105,18 @@ class Bridge:
         """The JSON API and, unless ``web`` is off, the staff web modules beside it."""
         app = create_app(self.api_context(api_token))
         if web:
+            from cloud_bridge.member_qr import make_member_qr_router
+            from cloud_bridge.member_qr_links import credential_getter, load_link_key
+
+            link_key = load_link_key(self.settings.keys_dir)
             ctx = WebContext(self.engine, self.keys, self.feed, self.link,
                              self.settings.mqtt.prefix,
-                             WebAuth(self.engine, secure_cookies=secure_cookies))
+                             WebAuth(self.engine, secure_cookies=secure_cookies), link_key)
             mount_web(app, ctx)
+            # the members' phone page: signed QR tokens that gates verify offline
+            app.include_router(make_member_qr_router(
+                lambda tenant: self.keys.get(tenant).signing_key,
+                credential_getter(self.engine), link_key))
             from cloud_bridge.driving_school import driving_school_router
 
             app.include_router(driving_school_router(ctx.engine, ctx.auth,

@@ -23,3 +23,5 @@ class WebContext:
     publisher: Publisher  # device commands
     prefix: str
     auth: WebAuth
+    # server secret behind members' phone QR links (cloud_bridge/member_qr_links.py)
+    member_link_key: bytes | None = None

@@ -31,6 +31,7 @@ from cloud_bridge.db_schema import (
     events,
     read_tx,
 )
+from cloud_bridge.member_qr_links import phone_links
 from cloud_bridge.membership_ops import NotFound
 from cloud_bridge.web.auth import Staff
 from cloud_bridge.web.context import WebContext
@@ -139,6 +140,8 @@ def members_router(ctx: WebContext) -> APIRouter:
                 .order_by(entitlements.c.created_at)).mappings()]
             recent = member_events(conn, staff.tenant, member_id)
             plan_rows = tenant_plans(conn, staff.tenant, active_only=True)
+            links = (phone_links(conn, str(request.base_url), ctx.member_link_key,
+                                 staff.tenant, member_id) if ctx.member_link_key else {})
         for e in ents:
             e["windows_text"] = format_windows(e["windows"])
             e["used"] = sum((e["used_by_device"] or {}).values())
@@ -146,7 +149,7 @@ def members_router(ctx: WebContext) -> APIRouter:
             e["valid_until"] = local_day_s(e["valid_to"] - 1) if e["valid_to"] else ""
             e["frozen_until"] = local_day_s(e["frozen_to"] - 1) if e["frozen_to"] else ""
         return render(request, "member.html", staff, member=member, credentials=creds,
-                      entitlements=ents, recent=recent, plans=plan_rows,
+                      entitlements=ents, recent=recent, plans=plan_rows, phone_links=links,
                       today=date.today().isoformat(), error=error[:300], notice=notice[:200])
 
     @router.post("/members/{member_id}", **route_meta("members.edit"))

@@ -21,7 +21,11 @@ from tests.web.seed import Seeded, seed
 # routes anyone may call: the login itself, health checks, the API's own docs
 PUBLIC = {("GET", "/"), ("GET", "/login"), ("POST", "/login"), ("POST", "/logout"),
           ("GET", "/healthz"), ("GET", "/api/v1/health"), ("GET", "/openapi.json"),
-          ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")}
+          ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc"),
+          # the member's phone QR page: authenticated by the secret link token instead
+          # (tests/web/test_member_phone_link.py)
+          ("GET", "/member-qr/{tenant}/{member_id}"),
+          ("POST", "/member-qr/{tenant}/{member_id}/token")}
 WEB_PREFIX = "/t/{tenant}"
 # the E-SV driving school takes its tenant from the session, not the URL; its own tests
 # (tests/driving_school/test_lesson_sync.py, test_office_pages.py) check tenants, roles
