@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from agent.attendance.punch_types import PunchType
-from cloud_bridge.attendance.holidays import holiday_name
+from agent.work_free_days import holiday_name
 
 LJUBLJANA = ZoneInfo("Europe/Ljubljana")
 

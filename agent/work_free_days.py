@@ -3,6 +3,9 @@ Days Act (Zakon o praznikih in dela prostih dnevih v Republiki Sloveniji).
 
 2 January was not work-free from 2013 to 2016 (Public Finance Balance Act, 2012) and was
 reinstated from 2017. Sources in docs/attendance.md.
+
+One calendar for every module that counts working days: the POS subsequent-submit
+deadline (agent/pos/deadline.py) and the E-EDC timesheets (cloud_bridge/attendance/).
 """
 
 from __future__ import annotations
