@@ -217,13 +217,23 @@ def make_engine(url: str, *, pool_size: int = 5, create: bool = True) -> Engine:
 _SCHEMA_LOCK = 0x6564676562726467  # pg advisory lock id ("edgebrdg")
 
 
-def create_schema(engine: Engine) -> None:
-    """Create missing tables; safe when several bridges start at the same moment (the
-    schema lock serialises them: SQLite's write lock, a PostgreSQL advisory lock)."""
+def lock_schema(conn: Connection, lock_id: int) -> None:
+    """Serialise schema changes of bridges starting at the same moment: SQLite's write
+    lock already does (write_tx), PostgreSQL takes an advisory lock per module."""
+    if not is_sqlite(conn):
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({lock_id})")
+
+
+def create_tables(engine: Engine, tables: MetaData, lock_id: int) -> None:
+    """Create a module's missing tables (each module has its own MetaData and lock id)."""
     with write_tx(engine) as conn:
-        if not is_sqlite(engine):
-            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
-        metadata.create_all(conn)
+        lock_schema(conn, lock_id)
+        tables.create_all(conn)
+
+
+def create_schema(engine: Engine) -> None:
+    """Create the bridge's missing tables; safe when several bridges start at once."""
+    create_tables(engine, metadata, _SCHEMA_LOCK)
 
 
 def _sqlite_setup(engine: Engine) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy import (
     Text,
 )
 
-from cloud_bridge.db_schema import is_sqlite, write_tx
+from cloud_bridge.db_schema import create_tables
 
 attendance_metadata = MetaData()
 
@@ -96,7 +96,4 @@ _SCHEMA_LOCK = 0x6564676561747464  # pg advisory lock id ("edgeattd")
 
 def create_attendance_schema(engine: Engine) -> None:
     """Create the missing attendance tables (safe when several bridges start at once)."""
-    with write_tx(engine) as conn:
-        if not is_sqlite(engine):
-            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
-        attendance_metadata.create_all(conn)
+    create_tables(engine, attendance_metadata, _SCHEMA_LOCK)

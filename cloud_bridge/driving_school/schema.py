@@ -23,7 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from cloud_bridge.db_schema import is_sqlite, write_tx
+from cloud_bridge.db_schema import create_tables
 
 ds_metadata = MetaData()
 
@@ -138,7 +138,4 @@ _SCHEMA_LOCK = 0x6564676564737363  # pg advisory lock id, distinct from the brid
 
 def create_driving_school_schema(engine: Engine) -> None:
     """Create the missing tables; concurrent bridge starts are serialised by the lock."""
-    with write_tx(engine) as conn:
-        if not is_sqlite(engine):
-            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
-        ds_metadata.create_all(conn)
+    create_tables(engine, ds_metadata, _SCHEMA_LOCK)

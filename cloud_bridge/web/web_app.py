@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from sqlalchemy.schema import CreateIndex
 
-from cloud_bridge.db_schema import create_schema, is_sqlite, metadata, write_tx
+from cloud_bridge.db_schema import create_schema, is_sqlite, lock_schema, metadata, write_tx
 from cloud_bridge.web.auth_schema import web_metadata
 from cloud_bridge.web.context import WebContext
 from cloud_bridge.web.fleet import fleet_router
@@ -37,8 +37,7 @@ def ensure_web_schema(engine: Engine) -> None:
     predates them (create_all adds indexes only with new tables)."""
     create_schema(engine)
     with write_tx(engine) as conn:
-        if not is_sqlite(engine):
-            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
+        lock_schema(conn, _SCHEMA_LOCK)
         web_metadata.create_all(conn)
         other = "_pg" if is_sqlite(engine) else "_sqlite"  # per-dialect twins (db_schema)
         for table in metadata.sorted_tables:
