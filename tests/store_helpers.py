@@ -52,3 +52,26 @@ def make_service(path: Path, key: bytes, clock: Callable[[], datetime] = lambda:
     store = LocalStore(path, durability)  # type: ignore[arg-type]
     return AccessService(store, Outbox(store, "t1", "dev1"), rules or SiteRules(tz=LJ), key,
                          clock=clock, **kw)
+
+
+def damage_store(path: Path) -> None:
+    """A store with 400 outbox events whose b-tree pages are then partly overwritten,
+    like an SD card that lost writes: opening it must fail with recovery steps."""
+    import os
+
+    from agent.store import local_store
+
+    store = LocalStore(path)
+    outbox = Outbox(store, "t1", "dev1")
+    with store.transaction() as conn:
+        for i in range(400):
+            outbox.append(conn, "x", {"pad": "p" * 200, "i": i}, datetime.now(UTC))
+    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    local_store._checked.clear()  # the next open checks integrity again
+    raw = bytearray(path.read_bytes())
+    page = 4096
+    for p in range(3, len(raw) // page - 1, 3):  # scribble over a third of the b-tree pages
+        raw[p * page + 8: p * page + 200] = os.urandom(192)
+    path.write_bytes(bytes(raw))
+

@@ -25,11 +25,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from agent.doctor import FAIL, OK, UNKNOWN, WARN, DoctorOptions, Finding, run_checks
-from agent.store import local_store
 from agent.store.local_store import LocalStore
 from agent.store.outbox import Outbox
 from tests.agent_process import AgentProcess
 from tests.mqtt_broker import Broker, free_port
+from tests.store_helpers import damage_store
 
 FAILING_PRINTER = '\n[[printers]]\nid = "p1"\nurl = "sim:"\nfail = true\n'
 
@@ -185,19 +185,7 @@ def test_expired_and_soon_expiring_certificates(write_config: Callable[..., Path
 
 def test_damaged_store_fails_with_recovery_steps(write_config: Callable[..., Path]) -> None:
     config = write_config()
-    store_path = config.parent / "data" / "agent.sqlite3"
-    store = LocalStore(store_path)
-    outbox = Outbox(store, "t1", "dev1")
-    with store.transaction() as conn:
-        for i in range(400):
-            outbox.append(conn, "x", {"pad": "p" * 200, "i": i}, datetime.now(UTC))
-    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    store.close()
-    local_store._checked.clear()
-    raw = bytearray(store_path.read_bytes())
-    for page in range(3, len(raw) // 4096 - 1, 3):
-        raw[page * 4096 + 8: page * 4096 + 200] = os.urandom(192)
-    store_path.write_bytes(bytes(raw))
+    damage_store(config.parent / "data" / "agent.sqlite3")
     f = by_check(run_checks(config), "store")
     assert f.status == FAIL and "Recovery:" in f.fix and ".recover" in f.fix
 

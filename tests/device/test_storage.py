@@ -29,6 +29,7 @@ from agent.store.maintenance import (
     integrity_problems,
 )
 from agent.store.outbox import Outbox
+from tests.store_helpers import damage_store
 
 
 @pytest.fixture(autouse=True)
@@ -71,27 +72,9 @@ def test_migration_is_preceded_by_a_backup_and_old_backups_are_pruned(tmp_path: 
     assert len(list((tmp_path / BACKUP_DIR).glob("*.sqlite3"))) == 2
 
 
-def _damage(path: Path) -> None:
-    store = LocalStore(path)
-    outbox = Outbox(store, "t", "d")
-    from datetime import UTC, datetime
-
-    with store.transaction() as conn:
-        for i in range(400):
-            outbox.append(conn, "x", {"pad": "p" * 200, "i": i}, datetime.now(UTC))
-    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    store.close()
-    local_store._checked.clear()
-    raw = bytearray(path.read_bytes())
-    page = 4096
-    for p in range(3, len(raw) // page - 1, 3):  # scribble over a third of the b-tree pages
-        raw[p * page + 8: p * page + 200] = os.urandom(192)
-    path.write_bytes(bytes(raw))
-
-
 def test_damaged_store_is_refused_with_recovery_steps(tmp_path: Path) -> None:
     path = tmp_path / "agent.sqlite3"
-    _damage(path)
+    damage_store(path)
     with pytest.raises(StoreError) as info:
         LocalStore(path)
     text = str(info.value)
