@@ -39,18 +39,23 @@ direction = "in"
 """
 
 
+def load_members(daemon: AgentDaemon, kind: str) -> int:
+    """Synthetic members of one plan kind into the store; the index of the first."""
+    records = [m for m in generate(10) if m["kind"] == kind]
+    members = [SyntheticMember.model_validate({k: v for k, v in m.items() if k != "kind"})
+               for m in records]
+    with daemon.store.transaction() as conn:
+        bulk_insert(conn, *synthetic_changes(daemon.config.hmac_key(), members))
+    daemon.access.forget_recent()
+    return int(records[0]["id"][1:])
+
+
 def test_secure_only_gate_refuses_a_plain_uid_that_opens_an_ordinary_gate(
         write_config: Callable[..., Path]) -> None:
     daemon = AgentDaemon(load_config(write_config(gates=GATES)))
     daemon.start()
     try:
-        records = [m for m in generate(10) if m["kind"] == "membership"]
-        index = int(records[0]["id"][1:])
-        members = [SyntheticMember.model_validate({k: v for k, v in m.items() if k != "kind"})
-                   for m in records]
-        with daemon.store.transaction() as conn:
-            bulk_insert(conn, *synthetic_changes(daemon.config.hmac_key(), members))
-        daemon.access.forget_recent()
+        index = load_members(daemon, "membership")
         vault = daemon.readers["vault-in"].inject("uid", uid_for(index))  # type: ignore[attr-defined]
         assert not vault.granted
         assert vault.decision.reason.value == "secure_card_required"
@@ -81,12 +86,7 @@ def test_a_gate_that_cannot_open_gives_the_entry_back_and_keeps_deciding(
     daemon = AgentDaemon(load_config(write_config(gates=PUNCH_GATES)))
     daemon.start()
     try:
-        records = [m for m in generate(10) if m["kind"] == "punch_card"]
-        index = int(records[0]["id"][1:])
-        members = [SyntheticMember.model_validate({k: v for k, v in m.items() if k != "kind"})
-                   for m in records]
-        with daemon.store.transaction() as conn:
-            bulk_insert(conn, *synthetic_changes(daemon.config.hmac_key(), members))
+        index = load_members(daemon, "punch_card")
         gate = daemon.gates["g1"]
         gate.unplugged = True  # type: ignore[attr-defined]
         assert gate.health().state == "down"
