@@ -130,12 +130,12 @@ class AgentDaemon:
         if config.terminals:
             signing = config.device_signing_key()
             assert signing is not None  # config validation requires it with terminals
+            chain_key = Ed25519PrivateKey.from_private_bytes(signing)
             self._chain_public_key = base64.b64encode(
-                Ed25519PrivateKey.from_private_bytes(signing).public_key()
-                .public_bytes_raw()).decode()
+                chain_key.public_key().public_bytes_raw()).decode()
             self.time_clock = TimeClock(
                 self.store, self.outbox, self.feed, config.terminals, config.hmac_key(),
-                self.access.public_key, Ed25519PrivateKey.from_private_bytes(signing),
+                self.access.public_key, chain_key,
                 config.zone,
                 PinGuard(self.store, config.pin_policy.max_failures,
                          config.pin_policy.lock_minutes,
