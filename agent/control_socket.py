@@ -144,7 +144,7 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             c = d.store.conn.execute("SELECT COUNT(*) FROM credentials").fetchone()[0]
             return {"members": n, "credentials": c}
         if op == "receipts":
-            if getattr(d, "pos", None) is None:
+            if d.pos is None:
                 raise BadInput("this agent has no [pos] table: it prints no receipts")
             limit = request.get("limit", 50)
             if not isinstance(limit, int) or not 1 <= limit <= 10_000:

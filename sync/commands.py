@@ -78,7 +78,7 @@ def daemon_commands(daemon: Any, resend_state: Callable[[], None]) -> CommandRou
         return {"sent": True}
 
     def pos_runtime() -> Any:
-        if getattr(daemon, "pos", None) is None:
+        if daemon.pos is None:
             raise ValueError("this device has no [pos] table: it does not print receipts")
         return daemon.pos
 
@@ -98,7 +98,7 @@ def daemon_commands(daemon: Any, resend_state: Callable[[], None]) -> CommandRou
         from agent.record_card import handle_print_record_card
 
         return handle_print_record_card(args, daemon.printers, request_id=request_id,
-                                        queue=getattr(daemon, "print_queue", None))
+                                        queue=daemon.print_queue)
 
     router.register("open", open_gate)
     router.register("print-record-card", print_record_card)

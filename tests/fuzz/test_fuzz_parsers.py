@@ -218,12 +218,15 @@ def daemon(tmp_path: Path, write_config: Callable[..., Path]) -> Iterator[Any]:
 
 
 @FEW
-@given(name=st.sampled_from(["open", "reload", "resend-state", "", "x" * 100, "open/../x"]),
+@given(name=st.sampled_from(["open", "reload", "resend-state", "print", "reprint",
+                             "print-record-card", "", "x" * 100, "open/../x"]),
        body=json_values | st.fixed_dictionaries(
            {"v": st.sampled_from([1, 2]), "request_id": st.text(max_size=80)},
            optional={"args": st.fixed_dictionaries({}, optional={
                "gate": st.sampled_from(["g1", "g9", "", None]),
-               "direction": st.sampled_from(["in", "out", "up", 3])})}),
+               "direction": st.sampled_from(["in", "out", "up", 3]),
+               "invoice_id": st.sampled_from(["P1-BLAG1-1", "", 7, None]),
+               "card": st.sampled_from([{}, {"register_no": "1"}, "x", None])})}),
        raw=st.none() | st.binary(max_size=100))
 def test_commands_never_crash_the_router(daemon: Any, name: str, body: Any,
                                           raw: bytes | None) -> None:
