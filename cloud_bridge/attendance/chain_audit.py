@@ -4,7 +4,8 @@ The hashing and the walk are agent/attendance/punch_chain.py's, so the terminal 
 bridge agree by construction. On top of it the bridge knows what the device was acked:
 every seq up to ``device_cursor.acked_seq`` was committed here, so a missing tail is a
 deletion too. Signed heads are checked against the device key registered with
-``set_device_key``; without one the report says the signatures were not checked.
+``set_device_key``, else the one the device reports in its retained state; without
+either the report says the signatures were not checked.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ class ChainAudit:
     acked_seq: int
     first_break: str | None = None
     break_seq: int | None = None
-    # "registered" (set by an administrator), "reported by the device" (its retained
-    # state, authenticated by its MQTT identity) or "none"
+    # "given" (by the caller), "registered" (set by an administrator), "reported by the
+    # device" (its retained state, authenticated by its MQTT identity) or "none"
     key_source: str = "none"
     # the device reports a key other than the registered one (replaced terminal? attack?)
     key_mismatch: bool = False
