@@ -2,8 +2,9 @@
 commands. Every route is scoped by the tenant in its path; every mutating call commits
 its change and ONE change-log entry together, then publishes that entry signed.
 
-Authentication for now is one static bearer token per deployment (``--api-token`` /
-``BRIDGE_API_TOKEN``); staff logins and roles come with the web modules.
+Authentication is a bearer token: the operator's (``--api-token`` /
+``BRIDGE_API_TOKEN``) opens every tenant, a tenant's own (``cloud-bridge tenant token``)
+opens that tenant only. Staff log in to the web modules (cloud_bridge/web/) instead.
 """
 
 # no "from __future__ import annotations": FastAPI resolves the route signatures, and the
