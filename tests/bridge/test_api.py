@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select, text
 
 from agent.credentials.credential_hash import credential_hash
 from cloud_bridge.db_schema import change_log, credentials, metadata
-from cloud_bridge.tenant_keys import TenantKeys, add_api_token, create_tenant
+from cloud_bridge.tenant_keys import TenantKeyError, TenantKeys, add_api_token, create_tenant
 from sync.messages import ChangeBatch
 from sync.signed_envelope import open_envelope
 from tests.bridge.conftest import FakePublisher
@@ -258,3 +258,12 @@ def test_a_tenant_token_opens_its_own_tenant_only(client: Any, tenant: str,
     # revoked by deleting its line
     (keys_dir / tenant / "api-tokens").write_text("")
     assert client.get(f"{base(tenant)}/members", headers=own).status_code == 401
+
+
+def test_tenant_tokens_refuse_bad_labels_and_unknown_tenants(keys_dir: Path,
+                                                             tenant: str) -> None:
+    with pytest.raises(TenantKeyError, match="label"):
+        add_api_token(keys_dir, tenant, "bad\nlabel")
+    with pytest.raises(TenantKeyError, match="create it first"):
+        add_api_token(keys_dir, "nobody", "pos")
+    assert not (keys_dir / tenant / "api-tokens").exists()  # nothing half-written
