@@ -15,10 +15,10 @@ import os
 import secrets
 from pathlib import Path
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, RowMapping, select
 
 from cloud_bridge.db_schema import credentials, members, read_tx
-from cloud_bridge.member_qr import MemberQrCredential, member_link
+from cloud_bridge.member_qr import CredentialGetter, MemberQrCredential, member_link
 
 LINK_KEY_FILE = "member-link.key"
 # a credential has no end date on the bridge (entitlements have): the token's own window
@@ -48,7 +48,7 @@ def link_epoch(credential_id: str) -> int:
     return int.from_bytes(hashlib.sha256(credential_id.encode()).digest()[:6], "big")
 
 
-def _newest_qr(conn, tenant: str, member_id: str):  # type: ignore[no-untyped-def]
+def _newest_qr(conn: Connection, tenant: str, member_id: str) -> RowMapping | None:
     # signed-QR credentials are kind 'qr' without a hash (a static code has one)
     return conn.execute(select(credentials).where(
         credentials.c.tenant == tenant, credentials.c.member_id == member_id,
@@ -56,7 +56,7 @@ def _newest_qr(conn, tenant: str, member_id: str):  # type: ignore[no-untyped-de
         .order_by(credentials.c.created_at.desc(), credentials.c.id.desc())).mappings().first()
 
 
-def credential_getter(engine: Engine):  # type: ignore[no-untyped-def]
+def credential_getter(engine: Engine) -> CredentialGetter:
     def get(tenant: str, member_id: str) -> MemberQrCredential | None:
         with read_tx(engine) as conn:
             cred = _newest_qr(conn, tenant, member_id)
@@ -75,7 +75,7 @@ def credential_getter(engine: Engine):  # type: ignore[no-untyped-def]
     return get
 
 
-def phone_links(conn, base_url: str, key: bytes, tenant: str,  # type: ignore[no-untyped-def]
+def phone_links(conn: Connection, base_url: str, key: bytes, tenant: str,
                 member_id: str) -> dict[str, str]:
     """{credential id: link} for the member's current signed-QR credential (staff send
     the link to the member; it is secret like a password)."""

@@ -10,7 +10,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import HTMLResponse, Response
 
-from cloud_bridge.attendance.reports import company_csv, month_report, parse_month, report_html
+from cloud_bridge.attendance.reports import (
+    MonthReport,
+    company_csv,
+    month_report,
+    parse_month,
+    report_html,
+)
 from cloud_bridge.attendance.schema import create_attendance_schema
 from cloud_bridge.db_schema import read_tx
 from cloud_bridge.web.auth import Staff
@@ -25,7 +31,7 @@ def timesheets_router(ctx: WebContext) -> APIRouter:
     router = APIRouter(prefix="/t/{tenant}")
     view = need(ctx.auth, "attendance.view")
 
-    def report_for(staff: Staff, month: str | None):  # type: ignore[no-untyped-def]
+    def report_for(staff: Staff, month: str | None) -> MonthReport:
         try:
             year, mon = parse_month(month or datetime.now(UTC).strftime("%Y-%m"))
         except ValueError as exc:
