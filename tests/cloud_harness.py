@@ -83,10 +83,11 @@ class CloudHarness:
         self.client.disconnect()
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 15.0, what: str = "") -> None:
+def wait_until(predicate: Callable[[], bool], timeout: float = 15.0, what: str = "",
+               every: float = 0.05) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
-        time.sleep(0.05)
+        time.sleep(every)
     raise TimeoutError(f"timed out waiting for {what or predicate}")

@@ -10,8 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from cloud_bridge.db_schema import events, make_engine
 from cloud_bridge.tenant_keys import create_tenant
 from simulators.control_client import ControlClient
 from tests.agent_process import AgentProcess
+from tests.cloud_harness import wait_until
 from tests.mqtt_broker import Broker, free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,18 +55,6 @@ url = "sim:"
 gate = "g1"
 direction = "in"
 """
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 60.0, what: str = "condition",
-               every: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(every)
 
 
 class Site:

@@ -20,7 +20,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.errors import EdgeError
 from simulators.control_client import AgentUnreachable
-from tests.e2e.site import TENANT, Site, wait_until
+from tests.cloud_harness import wait_until
+from tests.e2e.site import TENANT, Site
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -127,7 +128,7 @@ def test_faults_leave_every_event_stored_exactly_once(site: Site) -> None:
     site.wait_synced()
     tapper = Tapper(site, uids)
     tapper.start()
-    wait_until(lambda: tapper.count() >= 40, what="a first stream of taps")
+    wait_until(lambda: tapper.count() >= 40, timeout=60, what="a first stream of taps")
 
     # the broker goes away for a while: the gate keeps deciding, events wait in the outbox
     site.broker.stop()
@@ -139,19 +140,20 @@ def test_faults_leave_every_event_stored_exactly_once(site: Site) -> None:
     site.broker.start()
 
     # the bridge dies in the middle of ingesting the backlog
-    wait_until(lambda: len(site.stored()) > 0, what="ingest resumed")
+    wait_until(lambda: len(site.stored()) > 0, timeout=60, what="ingest resumed")
     site.kill_bridge()
     time.sleep(1)
     site.start_bridge()
 
     # the agent dies in the middle of a batch: stop tapping, SIGKILL, start again
-    wait_until(lambda: tapper.count() >= at_stop + offline + 40, what="more taps")
+    wait_until(lambda: tapper.count() >= at_stop + offline + 40, timeout=60, what="more taps")
     tapper.paused.set()
     time.sleep(0.1)
     site.agent.stop(sig=9)
     site.agent = site.start_agent()
     tapper.paused.clear()
-    wait_until(lambda: tapper.count() >= at_stop + offline + 80, what="taps after restart")
+    wait_until(lambda: tapper.count() >= at_stop + offline + 80, timeout=60,
+               what="taps after restart")
 
     duplicate_delivery(site)
     tapper.stopped.set()
