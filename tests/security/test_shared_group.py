@@ -11,6 +11,7 @@ delivery. With it, the SUBACK says 0x87 and the bridge stores all of them."""
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -19,9 +20,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
+from cloud_bridge.cli import app
 from cloud_bridge.db_schema import events, make_engine
-from cloud_bridge.share_group import read, share_group_file
+from cloud_bridge.share_group import ShareGroupError, check, load_or_create, read, share_group_file
 from cloud_bridge.tenant_keys import create_tenant
 from tests.bridge.conftest import stop_process
 from tests.bridge.device_emulator import batch_payload, make_event
@@ -116,3 +119,31 @@ def test_rogue_device_cannot_join_the_group_and_every_event_is_stored_first_time
         for rogue in rogues:
             rogue.close()
         stop_process(proc)
+
+
+def test_group_name_is_created_once_per_keys_dir_secret_and_shared(tmp_path: Path) -> None:
+    first = load_or_create(tmp_path / "keys")
+    path = share_group_file(tmp_path / "keys")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert first.startswith("bridge-") and len(first) >= 39  # 128 random bits in hex
+    assert load_or_create(tmp_path / "keys") == first  # every bridge of the deployment
+    assert load_or_create(tmp_path / "other") != first  # another deployment
+    assert sorted(p.name for p in (tmp_path / "keys").iterdir()) == ["mqtt-share-group"]
+
+
+@pytest.mark.parametrize("name", ["bridge", "bridge/x", "+", "#", "a" * 15, "a+" * 10])
+def test_guessable_or_invalid_group_names_are_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ShareGroupError):
+        check(name)
+    share_group_file(tmp_path).write_text(name + "\n")
+    with pytest.raises(ShareGroupError, match="share group must be"):
+        load_or_create(tmp_path)
+
+
+def test_serve_refuses_a_guessable_group_before_touching_anything(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["serve", "--db", f"sqlite:///{tmp_path / 'x.db'}",
+                                      "--http-port", "0", "--keys-dir", str(tmp_path),
+                                      "--share-group", "bridge"])
+    assert result.exit_code == 2
+    assert "refusing to start" in result.output and "share group must be" in result.output
+    assert not (tmp_path / "x.db").exists()
