@@ -19,6 +19,7 @@ from cloud_bridge.db_schema import make_engine, write_tx
 from cloud_bridge.device_ca import ca_app
 from cloud_bridge.mqtt_link import MqttSettings
 from cloud_bridge.service import Bridge, BridgeSettings
+from cloud_bridge.share_group import ShareGroupError, check, load_or_create
 from cloud_bridge.tenant_keys import TenantKeyError, add_api_token, create_tenant
 from cloud_bridge.web.user_cli import user_app
 
@@ -62,7 +63,10 @@ def serve(
                                            help="JSON API port; 0 = no API")] = 8080,
     keys_dir: KeysOpt = Path("keys"),
     prefix: Annotated[str, typer.Option(help="topic prefix")] = "es/v1",
-    share_group: Annotated[str, typer.Option(help="MQTT 5 shared-subscription group")] = "bridge",
+    share_group: Annotated[str | None, typer.Option(
+        envvar="BRIDGE_SHARE_GROUP", show_default=False,
+        help="MQTT 5 shared-subscription group, a secret (default: the one in "
+             "<keys-dir>/mqtt-share-group, created on first start)")] = None,
     client_id: Annotated[str | None, typer.Option(
         help="MQTT client id (default: cloud-bridge-<host>-<pid>)")] = None,
     session_expiry: Annotated[int, typer.Option(
@@ -95,10 +99,15 @@ def serve(
         typer.echo("--mqtt-tls-cert and --mqtt-tls-key go together, with --mqtt-tls-ca",
                    err=True)
         raise typer.Exit(2)
+    try:
+        group = check(share_group) if share_group else load_or_create(keys_dir)
+    except (ShareGroupError, OSError) as exc:
+        typer.echo(f"refusing to start: {exc}", err=True)
+        raise typer.Exit(2) from None
     settings = BridgeSettings(
         db_url=db, keys_dir=keys_dir, max_lag=snapshot_lag, chunk_rows=snapshot_chunk,
         mqtt=MqttSettings(
-            host=mqtt_host, port=mqtt_port, prefix=prefix, share_group=share_group,
+            host=mqtt_host, port=mqtt_port, prefix=prefix, share_group=group,
             client_id=client_id or f"cloud-bridge-{socket.gethostname()}-{os.getpid()}",
             username=mqtt_username, password=mqtt_password, tls_ca=mqtt_tls_ca,
             tls_cert=mqtt_tls_cert, tls_key=mqtt_tls_key,
@@ -123,8 +132,8 @@ def serve(
                                                log_level="warning"))
         threading.Thread(target=server.run, name="http", daemon=True).start()
         log.info("JSON API on http://%s:%d/api/v1", http_host, http_port)
-    log.info("bridge running (db %s, broker %s:%d, group %s)", settings.db_url.split("@")[-1],
-             mqtt_host, mqtt_port, share_group)
+    log.info("bridge running (db %s, broker %s:%d)", settings.db_url.split("@")[-1],
+             mqtt_host, mqtt_port)  # the share group is a secret: not logged
     while not stop.wait(stats_interval):
         log.info("stats %s", " ".join(f"{k}={v}" for k, v in bridge.stats.items()))
     log.info("stopping; stats %s", " ".join(f"{k}={v}" for k, v in bridge.stats.items()))

@@ -44,6 +44,8 @@ DEVICE_DAYS = 825
 CA_DAYS = 3650
 CRL_DAYS = 30  # regenerate well before: an expired CRL makes the broker refuse everyone
 TEMPLATES = Path(__file__).resolve().parent.parent / "mosquitto"
+# the plugin that keeps devices out of shared subscriptions (mosquitto/share-guard/)
+SHARE_GUARD = Path("/usr/local/lib/edge-suite/share_guard.so")
 
 
 class CaError(Exception):
@@ -284,8 +286,13 @@ class ListenerFiles:
 
 def render_broker_config(tenant: str, port: int, files: ListenerFiles, bind: str = "0.0.0.0",
                          prefix: str = "es/v1", bridges: tuple[str, ...] = (),
-                         templates: Path = TEMPLATES) -> tuple[str, str]:
-    """(listener block, ACL file) for one tenant, from mosquitto/*.template."""
+                         templates: Path = TEMPLATES,
+                         share_guard: Path = SHARE_GUARD) -> tuple[str, str]:
+    """(listener block, ACL file) for one tenant, from mosquitto/*.template.
+
+    ``share_guard`` is the built mosquitto/share-guard plugin: Mosquitto refuses to start
+    when it is missing, which is the point (without it any device may join the bridges'
+    shared-subscription group)."""
     _check_id("tenant", tenant)
     if not re.fullmatch(r"[A-Za-z0-9_./-]+", prefix) or "+" in prefix or "#" in prefix:
         raise CaError(f"topic prefix {prefix!r} is not a plain topic path")
@@ -295,7 +302,7 @@ def render_broker_config(tenant: str, port: int, files: ListenerFiles, bind: str
                            for b in bridges)
     values = {"tenant": tenant, "port": str(port), "bind": bind, "prefix": prefix,
               "cafile": files.cafile, "certfile": files.certfile, "keyfile": files.keyfile,
-              "crlfile": files.crlfile, "aclfile": files.aclfile,
+              "crlfile": files.crlfile, "aclfile": files.aclfile, "share_guard": share_guard,
               "bridges": bridge_lines or "# (no bridge identity on this listener)\n"}
     return listener.substitute(values), acl.substitute(values)
 
@@ -411,16 +418,22 @@ def cli_broker_config(
     prefix: str = "es/v1",
     templates: Annotated[Path, typer.Option(help="folder with the mosquitto templates")]
     = TEMPLATES,
+    share_guard: Annotated[Path, typer.Option(
+        help="the built share_guard plugin (make -C mosquitto/share-guard install)")]
+    = SHARE_GUARD,
 ) -> None:
     """Write <out>/<tenant>.conf (listener) and <out>/<tenant>.acl for mosquitto's conf.d."""
     try:
+        if not share_guard.is_file():
+            raise CaError(f"the share_guard plugin {share_guard} is missing: build it with "
+                          "'make -C mosquitto/share-guard install' (see mosquitto/README.md)")
         ca = TenantCA.load(directory, tenant)
         assert ca.directory is not None
         files = ListenerFiles(ca.directory / "ca.crt", server_cert.resolve(),
                               server_key.resolve(), ca.directory / "crl.pem",
                               (out / f"{tenant}.acl").resolve())
         conf, acl = render_broker_config(tenant, port, files, bind, prefix, tuple(bridge),
-                                         templates)
+                                         templates, share_guard.resolve())
     except (CaError, OSError) as exc:
         raise _fail(exc) from None
     out.mkdir(parents=True, exist_ok=True)

@@ -58,7 +58,7 @@ class MqttSettings:
 
     def __repr__(self) -> str:
         return (f"MqttSettings(host={self.host!r}, port={self.port}, prefix={self.prefix!r}, "
-                f"share_group={self.share_group!r}, client_id={self.client_id!r})")
+                f"share_group=<secret>, client_id={self.client_id!r})")
 
 
 class BridgeLink:

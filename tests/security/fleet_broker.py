@@ -1,5 +1,6 @@
 """A Mosquitto fleet broker for tests: the repo's mosquitto/ templates rendered for two
-tenants (t1 with a bridge identity, t2 without), each on its own TLS listener."""
+tenants (t1 with a bridge identity, t2 without), each on its own TLS listener, with the
+share_guard plugin built from mosquitto/share-guard/ (gcc + Debian's mosquitto-dev)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,17 @@ from paho.mqtt.properties import Properties
 
 from cloud_bridge.device_ca import Issued, ListenerFiles, TenantCA, render_broker_config
 from tests.mqtt_broker import MOSQUITTO, free_port, wait_for_port
+
+SHARE_GUARD_SRC = Path(__file__).resolve().parents[2] / "mosquitto" / "share-guard"
+
+
+def build_share_guard(folder: Path) -> Path:
+    """Compile the shipped plugin with its own Makefile into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / "share_guard.so"
+    subprocess.run(["make", "-s", "-C", str(SHARE_GUARD_SRC), f"OUT={out}"], check=True,
+                   capture_output=True, timeout=120)
+    return out
 
 
 @dataclass
@@ -59,6 +71,7 @@ class FleetBroker:
             # started as root Mosquitto switches to user 'mosquitto', which cannot read
             # pytest's 0700 temporary folders
             conf.insert(0, "user root")
+        share_guard = build_share_guard(self.workdir / "plugin")
         for tenant, bridges in tenants.items():
             ca = TenantCA.create(tenant).save(self.workdir / "ca")
             self.cas[tenant] = ca
@@ -70,7 +83,7 @@ class FleetBroker:
                                   ca.directory / "crl.pem",
                                   self.workdir / "broker" / f"{tenant}.acl")
             listener, acl = render_broker_config(tenant, port, files, bind="127.0.0.1",
-                                                 bridges=bridges)
+                                                 bridges=bridges, share_guard=share_guard)
             files.aclfile.write_text(acl)
             conf.append(listener)
         (self.workdir / "mosquitto.conf").write_text("\n".join(conf) + "\n")

@@ -13,6 +13,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from typer.testing import CliRunner
 
 from cloud_bridge.device_ca import TenantCA, ca_app, serial_of
+from tests.security.fleet_broker import build_share_guard
 
 
 def test_cli_issues_revokes_and_renders(tmp_path: Path) -> None:
@@ -47,11 +48,17 @@ def test_cli_issues_revokes_and_renders(tmp_path: Path) -> None:
     assert crl.is_signature_valid(ca_cert.public_key())  # type: ignore[arg-type]
     assert crl.get_revoked_certificate_by_serial_number(dev.serial_number) is not None
 
-    conf = run(ca_app, ["broker-config", "--dir", str(ca_dir), "--tenant", "t1", "--port",
-                        "8883", "--server-cert", str(out / "server.crt"), "--server-key",
-                        str(out / "server.key"), "--bridge", "b1", "--out", str(out)])
+    broker_config = ["broker-config", "--dir", str(ca_dir), "--tenant", "t1", "--port",
+                     "8883", "--server-cert", str(out / "server.crt"), "--server-key",
+                     str(out / "server.key"), "--bridge", "b1", "--out", str(out)]
+    missing = run(ca_app, [*broker_config, "--share-guard", str(tmp_path / "nope.so")])
+    assert missing.exit_code == 2 and "share_guard" in missing.output
+    assert not (out / "t1.conf").exists()
+    plugin = build_share_guard(tmp_path / "plugin")
+    conf = run(ca_app, [*broker_config, "--share-guard", str(plugin)])
     assert conf.exit_code == 0, conf.output
     listener, acl = (out / "t1.conf").read_text(), (out / "t1.acl").read_text()
+    assert f"plugin {plugin}\nacl_file" in listener
     assert "require_certificate true" in listener and "use_identity_as_username true" in listener
     assert "use_username_as_clientid true" in listener and "crlfile" in listener
     assert "pattern write es/v1/%u/events" in acl
