@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from cloud_bridge.attendance import audit_trail
+from cloud_bridge.attendance.employer_rules import tenant_rules
 from cloud_bridge.attendance.schema import absences
 from cloud_bridge.attendance.timesheet import Absence, AbsenceKind, Rules, absence_days
 
@@ -85,7 +86,7 @@ def _refuse_overlap(conn: Connection, tenant: str, a: AbsenceIn, rules: Rules) -
 def create_absence(conn: Connection, tenant: str, a: AbsenceIn,
                    replaces: int | None = None, rules: Rules | None = None) -> int:
     _check(a)
-    _refuse_overlap(conn, tenant, a, rules or Rules())
+    _refuse_overlap(conn, tenant, a, rules or tenant_rules(conn, tenant))
     now = audit_trail.now_ms()
     values = {"tenant": tenant, "employee": a.employee, "kind": a.kind.value,
               "first_day": a.first_day.isoformat(), "last_day": a.last_day.isoformat(),
