@@ -1,7 +1,9 @@
 """Absences entered by an administrator (annual leave, sick leave, other).
 
 Rows are never updated in place: a change withdraws the old row (who, when, why) and
-adds its replacement; both steps are audited.
+adds its replacement; both steps are audited. Absences may share a working day only as
+parts of it (each with its hours, together at most the daily hours); anything else that
+overlaps is refused with the id of the absence already there.
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from cloud_bridge.attendance import audit_trail
+from cloud_bridge.attendance.employer_rules import tenant_rules
 from cloud_bridge.attendance.schema import absences
-from cloud_bridge.attendance.timesheet import Absence, AbsenceKind
+from cloud_bridge.attendance.timesheet import Absence, AbsenceKind, Rules, absence_days
 
 ENTERED_KINDS = (AbsenceKind.ANNUAL_LEAVE, AbsenceKind.SICK_LEAVE, AbsenceKind.OTHER)
 
@@ -51,9 +54,39 @@ def _check(a: AbsenceIn) -> None:
         raise AbsenceError("an absence needs its author")
 
 
+def _refuse_overlap(conn: Connection, tenant: str, a: AbsenceIn, rules: Rules) -> None:
+    """Absences may share a working day only as parts of it: each must give its
+    hours_per_day and together they may not exceed the daily hours. A second full-day
+    absence on a day (annual leave entered twice) is refused, naming the first."""
+    new = Absence(a.employee, a.kind, a.first_day, a.last_day, a.hours_per_day)
+    new_days = absence_days(new, rules)
+    if not new_days:
+        return
+    limit = rules.daily_hours * 3600.0
+    if conn.dialect.name == "postgresql":
+        # two administrators entering overlapping absences at once: the second waits and
+        # then sees the first (SQLite's BEGIN IMMEDIATE already serialises writers)
+        conn.execute(select(func.pg_advisory_xact_lock(
+            func.hashtext(f"attendance-absence:{tenant}:{a.employee}"))))
+    used: dict[date, float] = dict.fromkeys(new_days, 0.0)
+    for old in current_absences(conn, tenant, min(new_days), max(new_days), a.employee):
+        for day, secs in absence_days(old, rules).items():
+            if day not in new_days:
+                continue
+            used[day] += secs
+            partial = old.hours_per_day is not None and a.hours_per_day is not None
+            if not partial or used[day] + new_days[day] > limit + 1e-6:
+                raise AbsenceError(
+                    f"employee {a.employee} already has absence {old.id} ({old.kind.value}) "
+                    f"on {day.isoformat()}: absences may share a day only as parts of it "
+                    f"(each with hours_per_day, together at most {rules.daily_hours:g} h); "
+                    "replace or withdraw the other one first")
+
+
 def create_absence(conn: Connection, tenant: str, a: AbsenceIn,
-                   replaces: int | None = None) -> int:
+                   replaces: int | None = None, rules: Rules | None = None) -> int:
     _check(a)
+    _refuse_overlap(conn, tenant, a, rules or tenant_rules(conn, tenant))
     now = audit_trail.now_ms()
     values = {"tenant": tenant, "employee": a.employee, "kind": a.kind.value,
               "first_day": a.first_day.isoformat(), "last_day": a.last_day.isoformat(),
@@ -102,8 +135,8 @@ def list_absences(conn: Connection, tenant: str, employee: str | None = None,
     return [dict(r) for r in conn.execute(stmt.order_by(absences.c.id)).mappings()]
 
 
-def current_absences(conn: Connection, tenant: str, first: date, last: date
-                     ) -> list[Absence]:
+def current_absences(conn: Connection, tenant: str, first: date, last: date,
+                     employee: str | None = None) -> list[Absence]:
     return [Absence(r["employee"], AbsenceKind(r["kind"]), date.fromisoformat(r["first_day"]),
                     date.fromisoformat(r["last_day"]), r["hours_per_day"], r["id"])
-            for r in list_absences(conn, tenant, first=first, last=last)]
+            for r in list_absences(conn, tenant, employee, first=first, last=last)]

@@ -29,10 +29,12 @@ from cloud_bridge.attendance.corrections import (
     create_correction,
     list_corrections,
 )
+from cloud_bridge.attendance.employer_rules import rules_json, set_tenant_rules, tenant_rules
 from cloud_bridge.attendance.reports import (
     MonthReport,
     company_csv,
     employee_csv,
+    minutes,
     month_report,
     parse_month,
     report_html,
@@ -84,40 +86,49 @@ class WithdrawBody(_In):
     reason: Reason
 
 
+class RulesBody(_In):
+    overtime_basis: Annotated[str, Field(pattern="^(week|day)$")]
+    daily_hours: Annotated[float, Field(gt=0, le=24)] = 8.0
+    weekly_hours: Annotated[float, Field(gt=0, le=40)] = 40.0
+    author: Author
+
+
 class DeviceKeyBody(_In):
     public_key: Annotated[str, Field(max_length=80, description="base64 raw Ed25519 key")]
     author: Author
 
 
-def _hours(seconds: float) -> float:
-    return round(seconds / 3600, 2)
+# every figure is whole minutes (integers), the unit the CSV and HTML print as H:MM, so
+# day rows add up exactly to the totals (docs/attendance.md, "Rounding")
+_m = minutes
+
+
+def _figures(x: Day | Totals) -> dict[str, int]:
+    return {"worked_min": _m(x.worked_s), "overtime_min": _m(x.overtime_s),
+            "night_min": _m(x.night_s), "sunday_min": _m(x.sunday_s),
+            "holiday_min": _m(x.holiday_s), "break_min": _m(x.break_s),
+            "trip_min": _m(x.trip_s), "private_min": _m(x.private_s)}
 
 
 def totals_json(t: Totals) -> dict[str, Any]:
-    return {"days_worked": t.days_worked, "worked_h": _hours(t.worked_s),
-            "overtime_h": _hours(t.overtime_s), "night_h": _hours(t.night_s),
-            "sunday_h": _hours(t.sunday_s), "holiday_h": _hours(t.holiday_s),
-            "break_h": _hours(t.break_s), "trip_h": _hours(t.trip_s),
-            "private_h": _hours(t.private_s),
-            "absences_h": {k: _hours(v) for k, v in sorted(t.absences.items())},
+    return {"days_worked": t.days_worked, **_figures(t),
+            "absences_min": {k: _m(v) for k, v in sorted(t.absences.items())},
             "alerts": t.alerts}
 
 
 def day_json(d: Day) -> dict[str, Any]:
     return {"date": d.day.isoformat(), "work_free_day": d.holiday,
             "arrival": d.start.isoformat() if d.start else None,
-            "departure": d.end.isoformat() if d.end else None,
-            "worked_h": _hours(d.worked_s), "overtime_h": _hours(d.overtime_s),
-            "night_h": _hours(d.night_s), "sunday_h": _hours(d.sunday_s),
-            "holiday_h": _hours(d.holiday_s), "break_h": _hours(d.break_s),
-            "trip_h": _hours(d.trip_s), "private_h": _hours(d.private_s),
-            "absences_h": {k.value: _hours(s) for k, s in d.absences},
-            "week_to_date_h": _hours(d.week_worked_s),
-            "month_to_date_h": _hours(d.month_worked_s), "alerts": list(d.alerts)}
+            "departure": d.end.isoformat() if d.end else None, **_figures(d),
+            "absences_min": {k.value: _m(s) for k, s in d.absences},
+            "week_to_date_min": _m(d.week_worked_s),
+            "month_to_date_min": _m(d.month_worked_s), "alerts": list(d.alerts),
+            "punches": list(d.sources)}
 
 
 def report_json(r: MonthReport, days: bool) -> dict[str, Any]:
-    return {"tenant": r.tenant, "month": r.label, "totals": totals_json(r.totals),
+    return {"tenant": r.tenant, "month": r.label, "rules": rules_json(r.rules),
+            "totals": totals_json(r.totals),
             "employees": [{"employee": e.employee, "name": e.name,
                            "totals": totals_json(e.sheet.totals),
                            **({"days": [day_json(d) for d in e.sheet.days]} if days else {})}
@@ -127,9 +138,9 @@ def report_json(r: MonthReport, days: bool) -> dict[str, Any]:
 def attendance_router(engine: Engine, authorise: Callable[..., None],
                       known_tenant: Callable[..., str], rules: Rules | None = None
                       ) -> APIRouter:
-    """The router; creates the attendance tables when they are missing."""
+    """The router; creates the attendance tables when they are missing. ``rules``
+    overrides every tenant's own (``employer_rules``); normally None."""
     create_attendance_schema(engine)
-    rules = rules or Rules()
     Tenant = Annotated[str, Depends(known_tenant)]
     router = APIRouter(prefix="/api/v1/tenants/{tenant}/attendance",
                        dependencies=[Depends(authorise)], tags=["attendance"])
@@ -190,6 +201,17 @@ def attendance_router(engine: Engine, authorise: Callable[..., None],
         return [{"employee": e.employee, "name": e.name, "date": day.isoformat(),
                  "alert": text, "missing_departure": text.startswith("missing departure")}
                 for e in r.employees for day, text in e.sheet.alerts]
+
+    @router.get("/rules")
+    def get_rules(tenant: Tenant) -> dict[str, Any]:
+        return rules_json(read(lambda c: rules or tenant_rules(c, tenant)))
+
+    @router.put("/rules")
+    def put_rules(tenant: Tenant, body: RulesBody) -> dict[str, Any]:
+        """The employer's overtime basis and hours (audited; the newest counts)."""
+        write(lambda c: set_tenant_rules(c, tenant, body.overtime_basis, body.daily_hours,
+                                         body.weekly_hours, body.author))
+        return get_rules(tenant)
 
     # -- absences ------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +18,7 @@ from cloud_bridge.attendance.chain_audit import (
     decode_public_key,
     set_device_key,
 )
+from cloud_bridge.attendance.employer_rules import tenant_rules
 from cloud_bridge.attendance.reports import (
     company_csv,
     employee_csv,
@@ -25,7 +27,6 @@ from cloud_bridge.attendance.reports import (
     report_html,
 )
 from cloud_bridge.attendance.schema import create_attendance_schema
-from cloud_bridge.attendance.timesheet import Rules
 from cloud_bridge.db_schema import make_engine, read_tx, write_tx
 
 attendance_app = typer.Typer(help="E-EDC working-time records: chain audit and reports",
@@ -80,7 +81,8 @@ def report_cmd(
     detail: Annotated[bool, typer.Option(
         help="CSV: one row per employee per day instead of the monthly totals")] = False,
     employee: Annotated[str | None, typer.Option(help="only this employee")] = None,
-    daily_hours: Annotated[float, typer.Option(min=1, max=24)] = 8.0,
+    daily_hours: Annotated[float | None, typer.Option(
+        min=1, max=24, help="override the tenant's daily hours")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o",
                                                 help="file (default: stdout)")] = None,
     db: DbOpt = "sqlite:///bridge.sqlite3",
@@ -96,8 +98,10 @@ def report_cmd(
         raise typer.Exit(2) from None
     engine = _engine(db)
     with read_tx(engine) as conn:
-        report = month_report(conn, tenant, year, mon, Rules(daily_hours=daily_hours),
-                              employee=employee)
+        rules = tenant_rules(conn, tenant)
+        if daily_hours is not None:
+            rules = replace(rules, daily_hours=daily_hours)
+        report = month_report(conn, tenant, year, mon, rules, employee=employee)
     engine.dispose()
     if fmt == "html":
         text = report_html(report)

@@ -3,8 +3,9 @@
 A correction adds a punch that was never made, amends the time or type of a punch, or
 voids one; it names the original (device, seq) — or the added punch it corrects — with
 who, when and why. The original event is never modified. The *corrected view* is the
-originals with the newest correction of each applied, plus the added punches; timesheets
-are computed from it.
+originals with all corrections of each applied in order (an amend changes only the
+fields it names, so a later type fix keeps an earlier time fix; a void is final), plus
+the added punches; timesheets are computed from it.
 """
 
 from __future__ import annotations
@@ -66,6 +67,22 @@ def _original(conn: Connection, tenant: str, device: str, seq: int) -> Any:
     return row
 
 
+def _refuse_if_voided(conn: Connection, tenant: str, c: CorrectionIn) -> None:
+    """A voided punch stays voided: a later amend or void of it is refused (add the punch
+    anew instead), so that the effective value is always the oldest-to-newest fold."""
+    stmt = select(corrections.c.id).where(corrections.c.tenant == tenant,
+                                          corrections.c.action == "void")
+    if c.ref_correction is not None:
+        stmt = stmt.where(corrections.c.ref_correction == c.ref_correction)
+    else:
+        stmt = stmt.where(corrections.c.ref_device == c.ref_device,
+                          corrections.c.ref_seq == c.ref_seq)
+    voided = conn.execute(stmt.limit(1)).scalar()
+    if voided is not None:
+        raise CorrectionError(f"that punch was voided by correction {voided}; add the punch "
+                              "anew instead of correcting it")
+
+
 def create_correction(conn: Connection, tenant: str, c: CorrectionIn) -> int:
     """Record one correction and its audit row (in the caller's transaction)."""
     if c.action not in ACTIONS:
@@ -101,6 +118,7 @@ def create_correction(conn: Connection, tenant: str, c: CorrectionIn) -> int:
                 raise NotFound(f"no added punch (correction {c.ref_correction}) in tenant "
                                f"{tenant!r}")
             employee_of = added["employee"]
+        _refuse_if_voided(conn, tenant, c)
         if employee and employee != employee_of:
             raise CorrectionError(f"that punch is employee {employee_of!r}'s, not {employee!r}")
         employee = employee_of
@@ -137,16 +155,30 @@ def _punch(employee: str, ts: str, kind: str, source: str) -> Punch | None:
         return None  # a type this bridge does not know: not a working-time punch
 
 
+def _apply(fixes: list[dict[str, Any]], ts: str, kind: str, source: str
+           ) -> tuple[str, str, str] | None:
+    """A punch after its corrections, oldest first: each amend changes only what it
+    names (a later type fix keeps an earlier time fix), a void removes the punch.
+    ``source`` names every correction applied. None: voided."""
+    for fix in fixes:
+        if fix["action"] == "void":
+            return None
+        ts, kind = fix["ts"] or ts, fix["punch_type"] or kind
+        source += f"~correction#{fix['id']}"
+    return ts, kind, source
+
+
 def corrected_punches(conn: Connection, tenant: str, start: datetime, end: datetime,
                       employees: Iterable[str] | None = None) -> list[Punch]:
     """Every punch in [start, end) after corrections, ordered by time."""
     wanted = set(employees) if employees is not None else None
-    rows = conn.execute(select(events.c.device, events.c.seq, events.c.ts, events.c.data)
-                        .where(events.c.tenant == tenant, events.c.type == PUNCH_EVENT,
-                               events.c.ts >= format_ts(start), events.c.ts < format_ts(end))
-                        ).all()
-    originals = {(r.device, int(r.seq)): (r.ts, r.data) for r in rows}
-    latest: dict[tuple[str, Any, Any], dict[str, Any]] = {}
+    stmt = select(events.c.device, events.c.seq, events.c.ts, events.c.data).where(
+        events.c.tenant == tenant, events.c.type == PUNCH_EVENT,
+        events.c.ts >= format_ts(start), events.c.ts < format_ts(end))
+    if wanted is not None:
+        stmt = stmt.where(events.c.data["employee"].as_string().in_(sorted(wanted)))
+    originals = {(r.device, int(r.seq)): (r.ts, r.data) for r in conn.execute(stmt)}
+    fixes: dict[tuple[str, Any, Any], list[dict[str, Any]]] = {}
     adds: list[dict[str, Any]] = []
     stmt = select(corrections).where(corrections.c.tenant == tenant)
     if wanted is not None:
@@ -155,11 +187,11 @@ def corrected_punches(conn: Connection, tenant: str, start: datetime, end: datet
         if c["action"] == "add":
             adds.append(dict(c))
         elif c["ref_correction"] is not None:
-            latest[("c", c["ref_correction"], None)] = dict(c)
+            fixes.setdefault(("c", c["ref_correction"], None), []).append(dict(c))
         else:
-            latest[("e", c["ref_device"], c["ref_seq"])] = dict(c)
+            fixes.setdefault(("e", c["ref_device"], c["ref_seq"]), []).append(dict(c))
     # an original outside the window may have been moved into it
-    missing = [(k[1], k[2]) for k in latest if k[0] == "e" and (k[1], k[2]) not in originals]
+    missing = [(k[1], k[2]) for k in fixes if k[0] == "e" and (k[1], k[2]) not in originals]
     if missing:
         for r in conn.execute(select(events.c.device, events.c.seq, events.c.ts,
                                      events.c.data).where(
@@ -171,25 +203,15 @@ def corrected_punches(conn: Connection, tenant: str, start: datetime, end: datet
         employee = str(data.get("employee", ""))
         if wanted is not None and employee not in wanted:
             continue
-        kind, source = str(data.get("type", "")), f"{device}#{seq}"
-        fix = latest.get(("e", device, seq))
-        if fix is not None:
-            if fix["action"] == "void":
-                continue
-            ts, kind = fix["ts"] or ts, fix["punch_type"] or kind
-            source += f"~correction#{fix['id']}"
-        punch = _punch(employee, ts, kind, source)
+        fixed = _apply(fixes.get(("e", device, seq), []), ts, str(data.get("type", "")),
+                       f"{device}#{seq}")
+        punch = _punch(employee, *fixed) if fixed is not None else None
         if punch is not None:
             out.append(punch)
     for a in adds:
-        fix = latest.get(("c", a["id"], None))
-        ts, kind, source = a["ts"], a["punch_type"], f"correction#{a['id']}"
-        if fix is not None:
-            if fix["action"] == "void":
-                continue
-            ts, kind = fix["ts"] or ts, fix["punch_type"] or kind
-            source += f"~correction#{fix['id']}"
-        punch = _punch(a["employee"], ts, kind, source)
+        fixed = _apply(fixes.get(("c", a["id"], None), []), a["ts"], a["punch_type"],
+                       f"correction#{a['id']}")
+        punch = _punch(a["employee"], *fixed) if fixed is not None else None
         if punch is not None:
             out.append(punch)
     return sorted((p for p in out if start <= p.at < end), key=lambda p: (p.at, p.source))

@@ -17,7 +17,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Connection, select
 
 from cloud_bridge.attendance.absences import current_absences
-from cloud_bridge.attendance.corrections import corrected_punches
+from cloud_bridge.attendance.employer_rules import tenant_rules
+from cloud_bridge.attendance.shift_punches import shift_punches
 from cloud_bridge.attendance.timesheet import (
     Absence,
     AbsenceKind,
@@ -26,9 +27,10 @@ from cloud_bridge.attendance.timesheet import (
     Rules,
     Timesheet,
     Totals,
-    month_window,
+    month_bounds,
     report_days,
     timesheet,
+    whole_minutes,
 )
 from cloud_bridge.db_schema import members
 
@@ -56,6 +58,7 @@ class MonthReport:
     employees: tuple[EmployeeMonth, ...]
     totals: Totals
     generated_at: datetime
+    rules: Rules
 
     @property
     def label(self) -> str:
@@ -75,17 +78,17 @@ def parse_month(text: str) -> tuple[int, int]:
 def month_report(conn: Connection, tenant: str, year: int, month: int,
                  rules: Rules | None = None, as_of: datetime | None = None,
                  employee: str | None = None) -> MonthReport:
-    """Every employee with a punch or an absence in the month (or just ``employee``)."""
-    rules = rules or Rules()
+    """Every employee with a punch or an absence in the month (or just ``employee``).
+    ``rules`` default to the tenant's own (``employer_rules``)."""
+    rules = rules or tenant_rules(conn, tenant)
     as_of = as_of or datetime.now(UTC)
-    start, end = month_window(year, month, rules)
-    punches = corrected_punches(conn, tenant, start, end,
-                                [employee] if employee is not None else None)
+    start, end = month_bounds(year, month, rules)
+    punches = shift_punches(conn, tenant, start, end,
+                            [employee] if employee is not None else None)
     days = report_days(year, month)
     absences = current_absences(conn, tenant, days[0], days[-1])
-    by_employee: dict[str, tuple[list[Punch], list[Absence]]] = {}
-    for p in punches:
-        by_employee.setdefault(p.employee, ([], []))[0].append(p)
+    by_employee: dict[str, tuple[list[Punch], list[Absence]]] = {
+        emp: (ps, []) for emp, ps in punches.items()}
     for a in absences:
         by_employee.setdefault(a.employee, ([], []))[1].append(a)
     if employee is not None:
@@ -104,12 +107,21 @@ def month_report(conn: Connection, tenant: str, year: int, month: int,
     total = Totals()
     for r in rows:
         total = total.plus(r.sheet.totals)
-    return MonthReport(tenant, year, month, tuple(rows), total, as_of)
+    return MonthReport(tenant, year, month, tuple(rows), total, as_of, rules)
+
+
+def minutes(seconds: float) -> int:
+    """Whole minutes of a reported figure (already rounded by the timesheet; rounding
+    again half-up only guards against float noise)."""
+    return int(whole_minutes(seconds)) // 60
 
 
 def hours(seconds: float) -> str:
-    """Hours with two decimals, the way payroll reads them."""
-    return f"{seconds / 3600:.2f}"
+    """Hours and minutes, H:MM ("8:08"): every figure is whole minutes, so printed day
+    rows add up exactly to the printed totals (decimal hours could not, 3 x 0:20)."""
+    m = minutes(seconds)
+    sign, m = ("-", -m) if m < 0 else ("", m)
+    return f"{sign}{m // 60}:{m % 60:02d}"
 
 
 def hours_or_blank(seconds: float) -> str:
@@ -189,4 +201,5 @@ _env.globals.update(weekdays=_WEEKDAYS, absence_labels=ABSENCE_LABELS)
 
 def report_html(report: MonthReport, detail: bool = True) -> str:
     """A printable page: the company summary, then (``detail``) one page per employee."""
-    return _env.get_template("attendance_report.html").render(r=report, detail=detail)
+    return _env.get_template("attendance_report.html").render(r=report, detail=detail,
+                                                              rules=report.rules)

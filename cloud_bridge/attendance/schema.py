@@ -91,6 +91,20 @@ audit = Table(
     Index("ix_attendance_audit_tenant", "tenant", "id"),
 )
 
+# each employer's working-time rules (docs/attendance.md, "Overtime"); append-only, the
+# newest row of a tenant counts, every change is audited
+employer_rules = Table(
+    "attendance_employer_rules", attendance_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(_ID), nullable=False),
+    Column("overtime_basis", String(8), nullable=False),  # week | day
+    Column("daily_hours", Float, nullable=False),
+    Column("weekly_hours", Float, nullable=False),
+    Column("set_by", String(120), nullable=False),
+    Column("set_at", BigInteger, nullable=False),
+    Index("ix_attendance_employer_rules_tenant", "tenant", "id"),
+)
+
 _SCHEMA_LOCK = 0x6564676561747464  # pg advisory lock id ("edgeattd")
 
 

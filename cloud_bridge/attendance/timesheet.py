@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -61,6 +62,26 @@ class Rules:
     missing_departure_after: timedelta = timedelta(hours=16)
     # a weekday work-free day that was not worked counts as paid holiday hours
     paid_holidays: bool = True
+    # ZDR-1 art. 143/144: overtime is work over the full time of 40 h a week ("week");
+    # an employer whose schedule or collective agreement counts it per day over
+    # ``daily_hours`` chooses "day" (docs/attendance.md, "Overtime")
+    overtime_basis: str = "week"
+    weekly_hours: float = 40.0
+
+    def __post_init__(self) -> None:
+        if self.overtime_basis not in OVERTIME_BASES:
+            raise ValueError(f"overtime_basis must be one of {', '.join(OVERTIME_BASES)}")
+        if not 0 < self.daily_hours <= 24 or not 0 < self.weekly_hours <= 7 * 24:
+            raise ValueError("daily_hours must be in (0, 24] and weekly_hours in (0, 168]")
+
+
+OVERTIME_BASES = ("week", "day")
+
+
+def whole_minutes(seconds: float) -> float:
+    """Seconds rounded half-up to whole minutes (the unit of every reported figure, so
+    that printed day rows add up to the printed totals)."""
+    return math.floor(seconds / 60 + 0.5) * 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,12 +115,15 @@ class Day:
     night_s: float = 0.0
     sunday_s: float = 0.0
     holiday_s: float = 0.0
-    absences: tuple[tuple[AbsenceKind, float], ...] = ()  # (kind, seconds)
+    absences: tuple[tuple[AbsenceKind, float], ...] = ()  # (kind, seconds), one per kind
     alerts: tuple[str, ...] = ()
     # running totals of worked time (ZEPDSV-A): this ISO week so far, across the month
     # boundary, and this month so far
     week_worked_s: float = 0.0
     month_worked_s: float = 0.0
+    # the punches of the day's shifts, with every correction applied to each
+    # ("clock-1#5~correction#3~correction#4")
+    sources: tuple[str, ...] = ()
 
     @property
     def absence_s(self) -> float:
@@ -328,44 +352,91 @@ def report_days(year: int, month: int) -> list[date]:
             for i in range(days[0].weekday())] + days
 
 
-def month_window(year: int, month: int, rules: Rules) -> tuple[datetime, datetime]:
-    """UTC bounds of the punches needed for a month: its first week from Monday; shifts
-    that begin in the month may end in the next one; and the shift that ends early on the
-    first day read began the day before (read so that its departure is not mistaken for
-    one without an arrival)."""
+def month_bounds(year: int, month: int, rules: Rules) -> tuple[datetime, datetime]:
+    """UTC bounds of the arrivals a month's report counts: from local midnight of the
+    Monday of its first week (for the running weekly total) to local midnight after its
+    last day. A shift belongs to the month of its arrival, so the report reads every
+    punch of the shifts that start in these bounds, however far they run past the end,
+    and none of a shift that started before them (see ``unsettled_edges``)."""
     days = report_days(year, month)
-    margin = rules.missing_departure_after + timedelta(hours=1)
-    return (_local_midnight(days[0], rules.tz) - margin,
-            _local_midnight(days[-1] + timedelta(days=1), rules.tz) + margin)
+    return (_local_midnight(days[0], rules.tz),
+            _local_midnight(days[-1] + timedelta(days=1), rules.tz))
+
+
+_ANCHORS = (PunchType.ARRIVAL, PunchType.DEPARTURE)
+
+
+def unsettled_edges(punches: Sequence[Punch], start: datetime, end: datetime
+                    ) -> tuple[bool, bool]:
+    """Whether one employee's punches read so far (sorted by time) leave a shift cut at
+    the edges of [start, end): (earlier punches are needed, later punches are needed).
+
+    Earlier: a punch at or after ``start`` that is not an arrival comes before the first
+    arrival or departure read, so it may belong to a shift that began before ``start``.
+    Later: the last arrival before ``end`` has no arrival or departure after it, so its
+    shift (which belongs to the period) may not be complete."""
+    need_earlier = False
+    for p in punches:
+        if p.kind in _ANCHORS:
+            need_earlier = p.kind is PunchType.DEPARTURE and p.at >= start
+            break
+        if p.at >= start:
+            need_earlier = True
+            break
+    anchors = [p for p in punches if p.kind in _ANCHORS]
+    before_end = [p for p in anchors if p.at < end]
+    need_later = (bool(before_end) and before_end[-1].kind is PunchType.ARRIVAL
+                  and before_end[-1] is anchors[-1])
+    return need_earlier, need_later
+
+
+def _overtime_s(worked_s: float, week_before_s: float, rules: Rules) -> float:
+    """The day's overtime: over the daily hours ("day"), or the part of the day that
+    takes the ISO week past the weekly hours ("week", ZDR-1 art. 143/144)."""
+    if rules.overtime_basis == "day":
+        return max(0.0, worked_s - rules.daily_hours * 3600.0)
+    full = rules.weekly_hours * 3600.0
+    return max(0.0, week_before_s + worked_s - max(full, week_before_s))
+
+
+def _absences_by_day(absences: Sequence[Absence], rules: Rules
+                     ) -> dict[date, dict[AbsenceKind, float]]:
+    """Absence seconds per day and kind; two absences of one kind on a day add up."""
+    out: dict[date, dict[AbsenceKind, float]] = {}
+    for a in sorted(absences, key=lambda a: (a.first_day, a.id or 0)):
+        for d, secs in absence_days(a, rules).items():
+            kinds = out.setdefault(d, {})
+            kinds[a.kind] = kinds.get(a.kind, 0.0) + secs
+    return out
 
 
 def timesheet(employee: str, year: int, month: int, punches: Sequence[Punch],
               absences: Sequence[Absence], rules: Rules, as_of: datetime) -> Timesheet:
-    """One employee's month: a row per calendar day and the totals. ``punches`` and
-    ``absences`` should cover ``month_window`` (the first week from its Monday)."""
+    """One employee's month: a row per calendar day and the totals. ``punches`` must hold
+    every punch of the shifts that begin within ``month_bounds`` (the first week from
+    its Monday), ``absences`` those that touch it. Every figure of a day row is rounded
+    half-up to whole minutes; the totals and running totals are sums of the rows."""
     by_day: dict[date, list[Shift]] = {}
     for s in shifts(employee, punches, rules, as_of):
         by_day.setdefault(s.day, []).append(s)
-    absent: dict[date, list[tuple[AbsenceKind, float]]] = {}
-    for a in absences:
-        for d, secs in absence_days(a, rules).items():
-            absent.setdefault(d, []).append((a.kind, secs))
+    absent = _absences_by_day(absences, rules)
     days: list[Day] = []
-    daily = rules.daily_hours * 3600.0
+    daily = whole_minutes(rules.daily_hours * 3600.0)
     week = month_run = 0.0
     for d in report_days(year, month):
         holiday = holiday_name(d)
         day_shifts = [s for s in by_day.get(d, []) if s.end is None or s.end > s.start]
         alerts = tuple(a for s in by_day.get(d, []) for a in s.alerts)
-        sums = {f: sum(getattr(s, f) for s in day_shifts) for f in TOTAL_FIELDS
-                if f != "overtime_s"}
-        day_absences = tuple(absent.get(d, ()))
+        sums = {f: whole_minutes(sum(getattr(s, f) for s in day_shifts))
+                for f in TOTAL_FIELDS if f != "overtime_s"}
+        day_absences = tuple((k, whole_minutes(v)) for k, v in absent.get(d, {}).items())
         if (rules.paid_holidays and holiday and d.weekday() < 5 and not day_shifts
                 and not day_absences):
             day_absences = ((AbsenceKind.HOLIDAY, daily),)
         starts = [s.start for s in day_shifts]
         ends = [s.end for s in day_shifts if s.end is not None]
-        week = (0.0 if d.weekday() == 0 else week) + sums["worked_s"]
+        week_before = 0.0 if d.weekday() == 0 else week
+        week = week_before + sums["worked_s"]
         if d.month != month:
             continue  # the previous month's days of the first week count for the week only
         month_run += sums["worked_s"]
@@ -373,6 +444,8 @@ def timesheet(employee: str, year: int, month: int, punches: Sequence[Punch],
             d, holiday,
             start=min(starts).astimezone(rules.tz) if starts else None,
             end=max(ends).astimezone(rules.tz) if ends else None,
-            overtime_s=max(0.0, sums["worked_s"] - daily), absences=day_absences,
-            alerts=alerts, week_worked_s=week, month_worked_s=month_run, **sums))
+            overtime_s=_overtime_s(sums["worked_s"], week_before, rules),
+            absences=day_absences, alerts=alerts, week_worked_s=week,
+            month_worked_s=month_run,
+            sources=tuple(src for s in by_day.get(d, []) for src in s.sources), **sums))
     return Timesheet(employee, year, month, tuple(days), Totals.of(days))

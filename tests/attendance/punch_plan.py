@@ -101,10 +101,14 @@ class MonthPlan:
     absences: list[tuple[str, str, date, date]]  # employee, kind, first, last
     devices: dict[str, str]  # employee -> time clock
 
-    def expected(self) -> dict[str, Expected]:
+    def expected(self, overtime_basis: str = "week") -> dict[str, Expected]:
+        """Totals per employee. Overtime "day": over 8 h on a day; "week" (ZDR-1): the
+        part of each day that takes its Monday-to-Sunday week past 40 h, counting the
+        days of the week before the month too."""
         out = {e: Expected() for e in self.employees}
         per_day: dict[tuple[str, date], float] = defaultdict(float)
         for s in self.shifts:
+            per_day[(s.employee, s.start.date())] += count_shift(s)["worked"]
             if (s.start.year, s.start.month) != (self.year, self.month):
                 continue  # belongs to the month its arrival is in
             exp = out[s.employee]
@@ -118,9 +122,16 @@ class MonthPlan:
             exp.private += c["private"]
             exp.days_worked += 1
             exp.alerts += s.missing_departure
-            per_day[(s.employee, s.start.date())] += c["worked"]
-        for (emp, _day), worked in per_day.items():
-            out[emp].overtime += max(0.0, worked - 8 * 3600)
+        for (emp, day), worked in per_day.items():
+            if (day.year, day.month) != (self.year, self.month):
+                continue
+            if overtime_basis == "day":
+                out[emp].overtime += max(0.0, worked - 8 * 3600)
+                continue
+            monday = day - timedelta(days=day.weekday())
+            before = sum(per_day.get((emp, monday + timedelta(days=i)), 0.0)
+                         for i in range(day.weekday()))
+            out[emp].overtime += max(0.0, min(worked, before + worked - 40 * 3600))
         for emp, kind, first, last in self.absences:
             d = first
             while d <= last:

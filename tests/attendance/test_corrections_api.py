@@ -71,7 +71,7 @@ def test_corrections_fix_the_timesheet_and_leave_the_originals(
         api: TestClient, engine: Engine, tenant: str) -> None:
     before = originals(engine, tenant)
     assert day(api, "e1", 3)["alerts"][0].startswith("missing departure")
-    assert day(api, "e2", 3)["worked_h"] == 10.0
+    assert day(api, "e2", 3)["worked_min"] == 600
     assert day(api, "e3", 3)["alerts"][0].startswith("missing departure")
     admin = {"author": "admin:maja", "reason": "employee forgot to punch, confirmed by boss"}
 
@@ -87,10 +87,10 @@ def test_corrections_fix_the_timesheet_and_leave_the_originals(
     assert voided.status_code == 201
 
     e1 = day(api, "e1", 3)
-    assert (e1["worked_h"], e1["alerts"], e1["departure"][11:16]) == (8.5, [], "15:30")
-    assert day(api, "e2", 3)["worked_h"] == 8.0
+    assert (e1["worked_min"], e1["alerts"], e1["departure"][11:16]) == (510, [], "15:30")
+    assert day(api, "e2", 3)["worked_min"] == 480
     e3 = day(api, "e3", 3)
-    assert (e3["worked_h"], e3["alerts"], e3["arrival"][11:16]) == (8.0, [], "08:31")
+    assert (e3["worked_min"], e3["alerts"], e3["arrival"][11:16]) == (480, [], "08:31")
 
     # the punches as the time clock sent them are untouched, and still verify
     assert originals(engine, tenant) == before
@@ -109,7 +109,7 @@ def test_corrections_fix_the_timesheet_and_leave_the_originals(
     add_id = added.json()["id"]
     assert api.post("corrections", json={**admin, "action": "amend", "ref_correction": add_id,
                                          "at": "2026-11-03T15:00:00+01:00"}).status_code == 201
-    assert day(api, "e1", 3)["worked_h"] == 8.0
+    assert day(api, "e1", 3)["worked_min"] == 480
     assert api.post("corrections", json={**admin, "action": "void",
                                          "ref_correction": add_id}).status_code == 201
     assert day(api, "e1", 3)["alerts"][0].startswith("missing departure")
@@ -147,14 +147,14 @@ def test_absences_are_replaced_and_withdrawn_never_edited(api: TestClient) -> No
     assert created.status_code == 201
     old = created.json()["id"]
     sheet = api.get("timesheets/e1", params={"month": "2026-11"}).json()
-    assert sheet["totals"]["absences_h"] == {"annual_leave": 40.0}
+    assert sheet["totals"]["absences_min"] == {"annual_leave": 40 * 60}
     replaced = api.put(f"absences/{old}", json={
         "employee": "e1", "kind": "sick_leave", "first_day": "2026-11-09",
         "last_day": "2026-11-10", "author": "admin:maja", "reason": "sick note arrived"})
     assert replaced.status_code == 200
     new = replaced.json()["id"]
     sheet = api.get("timesheets/e1", params={"month": "2026-11"}).json()
-    assert sheet["totals"]["absences_h"] == {"sick_leave": 16.0}
+    assert sheet["totals"]["absences_min"] == {"sick_leave": 16 * 60}
     assert [a["id"] for a in api.get("absences").json()] == [new]
     history = api.get("absences", params={"include_withdrawn": True}).json()
     assert [(a["id"], a["withdrawn_reason"], a["replaces"]) for a in history] == [

@@ -22,6 +22,7 @@ from agent.daemon import AgentDaemon
 from agent.store.membership import apply_changes, parse_changes
 from cloud_bridge.attendance.chain_audit import audit_chain, set_device_key
 from cloud_bridge.attendance.reports import month_report
+from cloud_bridge.attendance.timesheet import Rules
 from cloud_bridge.db_schema import events, read_tx, write_tx
 from cloud_bridge.service import Bridge
 from sync.agent_link import AgentLink
@@ -145,7 +146,7 @@ terminal = "t1"
         set_device_key(conn, tenant, DEVICE, public, "admin:test")
     with read_tx(engine) as conn:
         chain = audit_chain(conn, tenant, DEVICE)
-        report = month_report(conn, tenant, 2026, 11)
+        report = month_report(conn, tenant, 2026, 11, Rules(overtime_basis="day"))
     assert chain.ok and chain.signatures_checked, chain.summary()
     assert chain.key_source == "registered" and not chain.key_mismatch
     # a registered key that is not the terminal's: heads fail and the mismatch is named

@@ -18,6 +18,7 @@ from cloud_bridge.attendance.timesheet import (
 
 H = 3600.0
 LATER = datetime(2027, 1, 1, tzinfo=UTC)
+DAILY = Rules(overtime_basis="day")  # overtime over 8 h a day, an employer's choice
 
 
 def local(y: int, mo: int, d: int, h: int, mi: int = 0) -> datetime:
@@ -42,7 +43,7 @@ def test_spring_forward_night_shift_is_seven_real_hours() -> None:
 def test_fall_back_night_shift_is_nine_real_hours_with_overtime() -> None:
     sheet = timesheet("e1", 2026, 10, punches((local(2026, 10, 24, 22), P.ARRIVAL),
                                               (local(2026, 10, 25, 6), P.DEPARTURE)),
-                      [], Rules(), LATER)
+                      [], DAILY, LATER)
     d = sheet.days[23]
     assert d.day == date(2026, 10, 24) and d.start == local(2026, 10, 24, 22)
     assert (d.worked_s, d.night_s, d.sunday_s, d.overtime_s) == (9 * H, 8 * H, 7 * H, 1 * H)
@@ -63,7 +64,7 @@ def test_break_trip_and_private_leave() -> None:
         (local(*day, 11, 45), P.BREAK_END), (local(*day, 13), P.TRIP_START),
         (local(*day, 14), P.TRIP_END), (local(*day, 15), P.PRIVATE_START),
         (local(*day, 15, 30), P.PRIVATE_END), (local(*day, 16), P.DEPARTURE)),
-        [], Rules(), LATER)
+        [], DAILY, LATER)
     d = sheet.days[2]
     # work 4 + 1.25 + 1 + 0.5, trip 1, the paid half hour of a 45-minute break
     assert d.worked_s == 8.25 * H and d.overtime_s == 0.25 * H

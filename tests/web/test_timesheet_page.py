@@ -25,7 +25,7 @@ def test_accountant_sees_the_month_and_other_tenants_do_not(site: WebSite) -> No
     page = accountant.get(f"/t/{a}/timesheets", params={"month": "2026-11"})
     assert page.status_code == 200
     assert "emp-7" in page.text
-    assert "8.50" in page.text  # 07:00-15:30, no break punched
+    assert "8:30" in page.text  # 07:00-15:30, no break punched (hours:minutes)
     csv = accountant.get(f"/t/{a}/timesheets.csv", params={"month": "2026-11"})
     assert csv.status_code == 200 and "emp-7" in csv.text
     assert accountant.get(f"/t/{a}/timesheets", params={"month": "11/2026"}).status_code == 422
