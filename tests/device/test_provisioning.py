@@ -151,10 +151,10 @@ def test_provision_then_run_over_tls_with_the_issued_certificate(site: Site, tmp
     # the code worked once; an existing provisioning is not overwritten by accident
     again = _cli("provision", "--bridge", site.bridge, "--code", code, "--dir", str(etc),
                  "--force")
-    assert again.returncode == 2 and "already used" in again.stderr
+    assert again.returncode == 2 and "že uporabljena" in again.stderr
     fresh = _issue(site)
     kept = _cli("provision", "--bridge", site.bridge, "--code", fresh, "--dir", str(etc))
-    assert kept.returncode == 2 and "already provisioned" in kept.stderr
+    assert kept.returncode == 2 and "že nameščena" in kept.stderr
     replaced = _cli("provision", "--bridge", site.bridge, "--code", fresh, "--dir", str(etc),
                     "--data-dir", str(data), "--force")
     assert replaced.returncode == 0, replaced.stderr
