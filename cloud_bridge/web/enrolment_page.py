@@ -101,7 +101,7 @@ def enrolment_page_router(ctx: WebContext, ca_dir: Path | None) -> APIRouter:
             audit.record(conn, staff, "device.enrolment_code", device,
                          {"site": site, "expires_at": issued.expires_at})
         bridge_url = str(request.base_url).rstrip("/")
-        return render(request, "enrolment.html", staff, form={**form, "profile": ""},
+        return render(request, "enrolment.html", staff, form={**form, "device": ""},
                       ttl_hours=TTL_HOURS, issued=issued, bridge_url=bridge_url)
 
     return router

@@ -26,9 +26,9 @@ from cloud_bridge.enrolment import (
     BrokerSettings,
     DeviceCA,
     EnrolmentKeys,
-    code_hash,
     RateLimit,
     attempts_table,
+    code_hash,
     enrolment_router,
     enrolment_table,
 )
