@@ -262,3 +262,9 @@ def api_issues_codes_for_the_operator_only(site: Site) -> None:
     other = httpx.post(url, json={**body, "tenant": "t2"},
                        headers={"Authorization": f"Bearer {TOKEN}"})
     assert other.status_code == 503 and "t2" in other.json()["detail"]
+    # a tenant's own token issues for its tenant only
+    token = _bridge_cli("tenant", "token", "t1", "--keys-dir", str(site.work / "keys")).strip()
+    own = httpx.post(url, json=body, headers={"Authorization": f"Bearer {token}"})
+    assert own.status_code == 201, own.text
+    assert httpx.post(url, json={**body, "tenant": "t2"},
+                      headers={"Authorization": f"Bearer {token}"}).status_code == 401
