@@ -234,10 +234,10 @@ def provision(
         # one plain line (no wrapping), so it reads the same on a serial console and in logs
         typer.echo("namestitev ni uspela: " + " ".join(str(exc).split()), err=True)
         raise typer.Exit(2) from None
-    print(f"provisioned {done.tenant}/{done.device} (site {done.site}): {done.config}")
+    print(f"nameščeno: {done.tenant}/{done.device} (lokacija {done.site}): {done.config}")
     if done.certificate_until:
-        print(f"device certificate valid until {done.certificate_until}")
-    print("next: systemctl enable --now edge-agent && edge-agent doctor -c "
+        print(f"certifikat naprave velja do {done.certificate_until}")
+    print("naprej: systemctl enable --now edge-agent && edge-agent doctor -c "
           f"{done.config}")
 
 

@@ -63,7 +63,10 @@ REFUSED = {
     403: "ta koda ni za tega najemnika",
     429: "preveč napačnih poskusov: poskusite znova čez nekaj minut",
     422: "strežnik je zavrnil zahtevo",
+    503: "vpis naprav na strežniku še ni nastavljen: obvestite skrbnika strežnika",
 }
+# refusals whose (Slovenian) detail from the bridge is meant for the technician
+_BRIDGE_EXPLAINS = frozenset({403, 404, 409, 410, 429})
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +116,8 @@ def _redeem(bridge: str, body: dict[str, Any], ca_file: Path | None,
     except (ValueError, AttributeError):
         detail = None
     fallback = REFUSED.get(reply.status_code, f"HTTP {reply.status_code}")
-    text = detail if isinstance(detail, str) and reply.status_code != 422 else fallback
+    explains = isinstance(detail, str) and reply.status_code in _BRIDGE_EXPLAINS
+    text = detail if explains else fallback
     raise ProvisioningError(TEXT["refused"].format(detail=text))
 
 

@@ -206,7 +206,7 @@ def test_technician_flow_web_and_cli_codes_then_online_over_mtls(
             for code, name in ((web_code, "gate-01"), (cli_code, "gate-02")):
                 done, target = provision(site, code, name, "--tenant", "t1")
                 assert done.returncode == 0, done.stderr
-                assert f"provisioned t1/{name}" in done.stdout
+                assert f"nameščeno: t1/{name}" in done.stdout
                 assert device_cn(target) == f"t1/{name}"  # the broker's ACL identity
                 agents.append(AgentProcess(target / "agent.toml", site.work / f"{name}.log"))
             wait_online(page, site, ("gate-01", "gate-02"))

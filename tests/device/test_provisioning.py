@@ -117,7 +117,7 @@ def test_provision_then_run_over_tls_with_the_issued_certificate(site: Site, tmp
     done = _cli("provision", "--bridge", site.bridge, "--code", code, "--dir", str(etc),
                 "--data-dir", str(data))
     assert done.returncode == 0, done.stderr
-    assert "provisioned t1/gate-01" in done.stdout and "valid until" in done.stdout
+    assert "nameščeno: t1/gate-01" in done.stdout and "velja do" in done.stdout
     secret = base64.b64encode(HMAC_KEY).decode()
     assert secret not in done.stdout + done.stderr and code not in done.stdout
     files = sorted(p.relative_to(etc).as_posix() for p in etc.rglob("*") if p.is_file())
