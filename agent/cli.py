@@ -220,6 +220,8 @@ def provision(
     data_dir: str = typer.Option("/var/lib/edge-agent", help="where the agent keeps its store"),
     force: bool = typer.Option(False, help="replace an existing provisioning (kept as backup)"),
     ca_file: Path | None = typer.Option(None, help="CA bundle to verify the bridge's HTTPS"),
+    tenant: str | None = typer.Option(
+        None, help="the tenant you install for; a code of another tenant is refused"),
 ) -> None:
     """Make this device a site device from a one-time enrolment code: fetches the config,
     keys and device certificate from the bridge; no secret is typed or shown."""
@@ -227,14 +229,15 @@ def provision(
 
     try:
         done = do_provision(bridge, code, target, data_dir=data_dir, force=force,
-                            ca_file=ca_file)
+                            ca_file=ca_file, tenant=tenant)
     except EdgeError as exc:
-        err.print(f"[red]provisioning failed:[/red] {exc}")
+        # one plain line (no wrapping), so it reads the same on a serial console and in logs
+        typer.echo("namestitev ni uspela: " + " ".join(str(exc).split()), err=True)
         raise typer.Exit(2) from None
-    print(f"provisioned {done.tenant}/{done.device} (site {done.site}): {done.config}")
+    print(f"nameščeno: {done.tenant}/{done.device} (lokacija {done.site}): {done.config}")
     if done.certificate_until:
-        print(f"device certificate valid until {done.certificate_until}")
-    print("next: systemctl enable --now edge-agent && edge-agent doctor -c "
+        print(f"certifikat naprave velja do {done.certificate_until}")
+    print("naprej: systemctl enable --now edge-agent && edge-agent doctor -c "
           f"{done.config}")
 
 

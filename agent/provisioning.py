@@ -30,6 +30,7 @@ from cryptography.x509.oid import NameOID
 
 from agent.config import load_config
 from agent.errors import EdgeError
+from sync.enrolment_code import well_formed
 
 CONFIG_NAME = "agent.toml"
 ENROLMENT_NAME = "enrolment.json"
@@ -38,6 +39,34 @@ SERVICE_USER = "edge-agent"
 
 class ProvisioningError(EdgeError):
     """Provisioning could not finish; nothing in the target folder was changed."""
+
+
+# What the technician reads (Slovenian; a gettext catalog comes later). When the bridge
+# explains a refusal, its own (Slovenian) detail is shown instead of the fallback here.
+TEXT: dict[str, str] = {
+    "garbled": "koda ni prave oblike: 16 znakov, npr. ABCD-EFGH-JKMN-PQRS (brez črk O, I, "
+               "L, U in številk 0, 1); preverite, kako je prepisana",
+    "bad_url": "--bridge mora biti naslov https://, ne '{bridge}'",
+    "plain_http": "naslov strežnika mora biti https:// (po njem potujejo ključi); http je "
+                  "dovoljen le za strežnik na tej napravi",
+    "exists": "{config} že obstaja: naprava je že nameščena. Z --force jo zamenjate (stare "
+              "datoteke ostanejo v varnostni mapi poleg)",
+    "unreachable": "strežnika na {bridge} ni mogoče doseči ({error}); preverite naslov in "
+                   "omrežje (edge-agent doctor --bridge URL)",
+    "refused": "vpis zavrnjen: {detail}",
+    "other_device": "strežnik je vrnil nastavitve druge naprave; ničesar nisem namestil",
+}
+REFUSED = {
+    404: "strežnik te kode ne pozna (tipkarska napaka?)",
+    409: "ta koda je bila že uporabljena: izdajte novo",
+    410: "ta koda je potekla: izdajte novo",
+    403: "ta koda ni za tega najemnika",
+    429: "preveč napačnih poskusov: poskusite znova čez nekaj minut",
+    422: "strežnik je zavrnil zahtevo",
+    503: "vpis naprav na strežniku še ni nastavljen: obvestite skrbnika strežnika",
+}
+# refusals whose (Slovenian) detail from the bridge is meant for the technician
+_BRIDGE_EXPLAINS = frozenset({403, 404, 409, 410, 429})
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,20 +108,17 @@ def _redeem(bridge: str, body: dict[str, Any], ca_file: Path | None,
         reply = httpx.post(url, json=body, timeout=timeout_s,
                            verify=str(ca_file) if ca_file else True)
     except httpx.HTTPError as exc:
-        raise ProvisioningError(f"cannot reach the bridge at {bridge} ({exc}); check the URL "
-                                "and the network (edge-agent doctor --bridge URL)") from None
+        raise ProvisioningError(TEXT["unreachable"].format(bridge=bridge, error=exc)) from None
     if reply.status_code == 200:
         return dict(reply.json())
     try:
         detail = reply.json().get("detail")
-    except ValueError:
+    except (ValueError, AttributeError):
         detail = None
-    messages = {404: "the bridge does not know this code (typo?)",
-                409: "this code was already used", 410: "this code has expired",
-                422: "the bridge refused the request"}
-    text = detail if isinstance(detail, str) else messages.get(reply.status_code,
-                                                               f"HTTP {reply.status_code}")
-    raise ProvisioningError(f"enrolment refused: {text}")
+    fallback = REFUSED.get(reply.status_code, f"HTTP {reply.status_code}")
+    explains = isinstance(detail, str) and reply.status_code in _BRIDGE_EXPLAINS
+    text = detail if explains else fallback
+    raise ProvisioningError(TEXT["refused"].format(detail=text))
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -114,23 +140,27 @@ def provision(
     force: bool = False,
     ca_file: Path | None = None,
     timeout_s: float = 20.0,
+    tenant: str | None = None,
 ) -> Provisioned:
+    """``tenant``: the tenant the technician expects; the bridge refuses a code of
+    another tenant without using it up. Nothing is written before the bridge answers."""
+    if not well_formed(code):
+        raise ProvisioningError(TEXT["garbled"])
     parts = urlsplit(bridge)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ProvisioningError(f"--bridge must be an https:// URL, got '{bridge}'")
+        raise ProvisioningError(TEXT["bad_url"].format(bridge=bridge))
     if parts.scheme == "http" and not _loopback(parts.hostname):
-        raise ProvisioningError("the bridge URL must use https:// (keys travel over it); "
-                                "plain http is accepted only for a bridge on this machine")
+        raise ProvisioningError(TEXT["plain_http"])
     target = target.resolve()
     config_path = target / CONFIG_NAME
     if config_path.exists() and not force:
-        raise ProvisioningError(
-            f"{config_path} exists: this device is already provisioned. Use --force to "
-            "replace it (the old files are kept in a backup folder next to it)")
+        raise ProvisioningError(TEXT["exists"].format(config=config_path))
 
     key_pem, csr_pem = _new_key_and_csr()
-    answer = _redeem(bridge, {"code": code, "csr_pem": csr_pem, "data_dir": data_dir},
-                     ca_file, timeout_s)
+    body: dict[str, Any] = {"code": code, "csr_pem": csr_pem, "data_dir": data_dir}
+    if tenant is not None:
+        body["tenant"] = tenant
+    answer = _redeem(bridge, body, ca_file, timeout_s)
 
     target.mkdir(parents=True, exist_ok=True, mode=0o700)
     stage = Path(tempfile.mkdtemp(prefix=".provision-", dir=target))
@@ -149,7 +179,7 @@ def provision(
         base64.b64decode(answer["tenant_public_key"], validate=True)
         cfg = load_config(stage / CONFIG_NAME)  # the whole set must load before it is used
         if (cfg.tenant, cfg.device) != (answer["tenant"], answer["device"]):
-            raise ProvisioningError("the bridge's config names another device; not installed")
+            raise ProvisioningError(TEXT["other_device"])
         _write(stage / ENROLMENT_NAME, json.dumps({
             "bridge": bridge, "tenant": cfg.tenant, "device": cfg.device, "site": cfg.site,
             "enrolled_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -17,6 +17,7 @@ from cloud_bridge import change_log
 from cloud_bridge.attendance.cli import attendance_app
 from cloud_bridge.db_schema import make_engine, write_tx
 from cloud_bridge.device_ca import ca_app
+from cloud_bridge.enrolment_cli import enrolment_app
 from cloud_bridge.mqtt_link import MqttSettings
 from cloud_bridge.service import Bridge, BridgeSettings
 from cloud_bridge.share_group import ShareGroupError, check, load_or_create
@@ -32,6 +33,7 @@ app.add_typer(changes_app, name="changes")
 app.add_typer(ca_app, name="ca")
 app.add_typer(user_app, name="user")
 app.add_typer(attendance_app, name="attendance")
+app.add_typer(enrolment_app, name="enrolment")
 
 log = logging.getLogger("cloud_bridge")
 
@@ -83,6 +85,9 @@ def serve(
     log_level: Annotated[str, typer.Option()] = "info",
     web: Annotated[bool, typer.Option(
         help="serve the staff web pages next to the JSON API (docs/web.md)")] = True,
+    ca_dir: Annotated[Path | None, typer.Option(
+        envvar="BRIDGE_CA_DIR", help="device CAs (cloud-bridge ca init): enrolment codes "
+        "get their certificates here (docs/technician.md)")] = None,
 ) -> None:
     """Run one bridge process (any number may run against one broker and database)."""
     _logging(log_level)
@@ -106,6 +111,7 @@ def serve(
         raise typer.Exit(2) from None
     settings = BridgeSettings(
         db_url=db, keys_dir=keys_dir, max_lag=snapshot_lag, chunk_rows=snapshot_chunk,
+        ca_dir=ca_dir,
         mqtt=MqttSettings(
             host=mqtt_host, port=mqtt_port, prefix=prefix, share_group=group,
             client_id=client_id or f"cloud-bridge-{socket.gethostname()}-{os.getpid()}",

@@ -29,7 +29,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import (
     JSON,
@@ -37,10 +37,12 @@ from sqlalchemy import (
     Column,
     Engine,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
     delete,
+    func,
     insert,
     select,
     update,
@@ -48,9 +50,8 @@ from sqlalchemy import (
 
 from agent.config import parse_config
 from agent.errors import ConfigError
+from sync.enrolment_code import CODE_ALPHABET, CODE_LENGTH, normalise_code
 
-CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"  # no 0/O, 1/I/L, U: read aloud safely
-CODE_LENGTH = 16  # 16 symbols of 30 ≈ 78 bits
 HMAC_KEY_FILE = "keys/credential_hmac.key"
 TLS_FILES = {"ca": "tls/ca.crt", "cert": "tls/device.crt", "key": "tls/device.key"}
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -71,6 +72,31 @@ def enrolment_table(metadata: MetaData) -> Table:
         Column("redeemed_from", String(64), nullable=True),
         Index("ix_device_enrolment_codes_device", "tenant", "device"),
     )
+
+
+def attempts_table(metadata: MetaData) -> Table:
+    """Failed redemptions per client address, for the rate limit (in the database, so it
+    holds across bridge processes)."""
+    return Table(
+        "device_enrolment_failures", metadata,
+        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+               autoincrement=True),
+        Column("client", String(64), nullable=False),
+        Column("at_ms", BigInteger, nullable=False),
+        Index("ix_device_enrolment_failures_client", "client", "at_ms"),
+    )
+
+
+# What the technician reads (edge-agent provision prints the bridge's detail as it is).
+MESSAGES = {
+    "unknown": "strežnik te kode ne pozna: preverite, ali je prav prepisana, ali izdajte "
+               "novo na strani Naprave",
+    "used": "ta koda je bila že uporabljena ({at}): izdajte novo",
+    "expired": "ta koda je potekla ({at}): izdajte novo",
+    "wrong_tenant": "ta koda ni za najemnika '{tenant}': preverite najemnika ali kodo",
+    "too_many": "preveč napačnih poskusov s tega naslova: poskusite znova čez {minutes} min",
+    "just_used": "ta koda je bila pravkar uporabljena: izdajte novo",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +170,8 @@ class IssueResponse(BaseModel):
 class RedeemRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code: str = Field(min_length=8, max_length=64)
+    # the tenant the technician expects; a code of another tenant is refused, not used up
+    tenant: str | None = Field(default=None, pattern=_ID)
     csr_pem: str | None = Field(default=None, max_length=16_384)
     data_dir: str = Field(default="/var/lib/edge-agent", max_length=512)
 
@@ -158,10 +186,6 @@ class RedeemResponse(BaseModel):
     ca_pem: str | None = None
     device_cert_pem: str | None = None
     files: dict[str, str]  # role -> path relative to the config file
-
-
-def normalise_code(code: str) -> str:
-    return "".join(ch for ch in code.upper() if ch.isalnum())
 
 
 def code_hash(code: str) -> str:
@@ -221,89 +245,156 @@ def _load_csr(pem: str) -> x509.CertificateSigningRequest:
     return csr
 
 
+Signer = Callable[[x509.CertificateSigningRequest, str, str, datetime], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most ``max_failures`` refused redemptions per client address per window."""
+
+    max_failures: int = 10
+    window_s: int = 15 * 60
+
+
+def issue_code(engine: Engine, table: Table, *, tenant: str, device: str, site: str,
+               profile: dict[str, Any], ttl_s: int, created_by: str,
+               now_ms: int) -> IssueResponse:
+    """Make a code for (tenant, device, site): checks the profile, replaces the device's
+    unused codes, stores only the code's hash. Raises ConfigError for a bad profile."""
+    check_profile(tenant, device, site, profile)
+    code = new_code()
+    expires_ms = now_ms + ttl_s * 1000
+    with engine.begin() as conn:
+        # a new code for a device replaces its unused ones
+        conn.execute(delete(table).where(table.c.tenant == tenant, table.c.device == device,
+                                         table.c.redeemed_ms.is_(None)))
+        conn.execute(insert(table).values(
+            code_hash=code_hash(code), tenant=tenant, device=device, site=site,
+            profile=profile, created_ms=now_ms, expires_ms=expires_ms,
+            created_by=created_by[:120]))
+    return IssueResponse(code=code, tenant=tenant, device=device, expires_at=_iso(expires_ms))
+
+
+def _per_tenant(value: Any) -> Callable[[str], Any]:
+    return value if callable(value) else (lambda _tenant: value)
+
+
 def enrolment_router(
     engine: Engine,
     table: Table,
     *,
     tenant_keys: Callable[[str], EnrolmentKeys],
-    broker: BrokerSettings,
+    broker: BrokerSettings | Callable[[str], BrokerSettings],
     issuer: Callable[..., Any],
     device_ca: DeviceCA | None = None,
+    signer: Callable[[str], Signer | None] | None = None,
+    attempts: Table | None = None,
+    rate_limit: RateLimit = RateLimit(),
     clock: Callable[[], float] = time.time,
     prefix: str = "/api/enrolment",
 ) -> APIRouter:
     """``issuer`` is a FastAPI dependency that authorises staff to issue codes and returns
-    them (an object with ``tenant`` and ``username``); it raises 401/403 itself."""
+    them (an object with ``tenant`` — None for an operator who may name any tenant — and
+    ``username``); it raises 401/403 itself. ``broker`` and ``signer`` may depend on the
+    tenant (one broker listener and one device CA per tenant); ``attempts`` turns on the
+    per-client rate limit of redemptions."""
     router = APIRouter(prefix=prefix, tags=["enrolment"])
+    broker_for = _per_tenant(broker)
+    signer_for: Callable[[str], Signer | None] = signer or (
+        lambda _t: device_ca.sign if device_ca is not None else None)
 
     @router.post("/codes", response_model=IssueResponse, status_code=201)
     def issue(body: IssueRequest, staff: Any = Depends(issuer)) -> IssueResponse:
         tenant = body.tenant or staff.tenant
-        if tenant != staff.tenant:
+        if tenant is None:
+            raise HTTPException(422, "name the tenant the code is for")
+        if staff.tenant is not None and tenant != staff.tenant:
             raise HTTPException(403, "codes can only be issued for your own tenant")
+        broker_for(tenant)  # a code that this bridge could not redeem is not issued
         try:
-            check_profile(tenant, body.device, body.site, body.profile)
+            return issue_code(engine, table, tenant=tenant, device=body.device,
+                              site=body.site, profile=body.profile, ttl_s=body.ttl_s,
+                              created_by=str(getattr(staff, "username", "?")),
+                              now_ms=int(clock() * 1000))
         except ConfigError as exc:
             raise HTTPException(422, f"device profile is invalid: {exc}") from None
-        code = new_code()
-        now_ms = int(clock() * 1000)
-        expires_ms = now_ms + body.ttl_s * 1000
-        with engine.begin() as conn:
-            # a new code for a device replaces its unused ones
-            conn.execute(delete(table).where(table.c.tenant == tenant,
-                                             table.c.device == body.device,
-                                             table.c.redeemed_ms.is_(None)))
-            conn.execute(insert(table).values(
-                code_hash=code_hash(code), tenant=tenant, device=body.device, site=body.site,
-                profile=body.profile, created_ms=now_ms, expires_ms=expires_ms,
-                created_by=str(getattr(staff, "username", "?"))[:120]))
-        return IssueResponse(code=code, tenant=tenant, device=body.device,
-                             expires_at=_iso(expires_ms))
 
     @router.post("/redeem", response_model=RedeemResponse)
-    def redeem(body: RedeemRequest) -> RedeemResponse:
-        digest = code_hash(body.code)
+    def redeem(body: RedeemRequest, request: Request) -> RedeemResponse:
+        client = (request.client.host if request.client else "unknown")[:64]
         now_ms = int(clock() * 1000)
+        if attempts is not None:
+            _check_rate(engine, attempts, rate_limit, client, now_ms)
         csr = _load_csr(body.csr_pem) if body.csr_pem else None
-        with engine.begin() as conn:
-            row = conn.execute(select(table).where(table.c.code_hash == digest)).first()
-            if row is None:
-                raise HTTPException(404, "unknown enrolment code: check it, or issue a new "
-                                    "one in the fleet page")
-            if row.redeemed_ms is not None:
-                raise HTTPException(409, f"this enrolment code was already used at "
-                                    f"{_iso(row.redeemed_ms)}: issue a new one")
-            if row.expires_ms <= now_ms:
-                raise HTTPException(410, f"this enrolment code expired at "
-                                    f"{_iso(row.expires_ms)}: issue a new one")
-            keys = tenant_keys(row.tenant)
-            cert_pem = None
-            if device_ca is not None and csr is not None:
-                cert_pem = device_ca.sign(csr, row.tenant, row.device,
-                                          datetime.fromtimestamp(now_ms / 1000, UTC))
-            config_toml = render_config(row.tenant, row.device, row.site, dict(row.profile),
-                                        body.data_dir, keys, broker, cert_pem is not None)
-            # the condition makes it once-only even against a concurrent redeem
-            done = conn.execute(update(table).where(
-                table.c.code_hash == digest, table.c.redeemed_ms.is_(None),
-                table.c.expires_ms > now_ms).values(redeemed_ms=now_ms))
-            if done.rowcount != 1:
-                raise HTTPException(409, "this enrolment code was just used: issue a new one")
-        files = {"credential_hmac_key": HMAC_KEY_FILE}
-        if broker.tls:
-            files["ca"] = TLS_FILES["ca"]
-        if cert_pem is not None:
-            files |= {"cert": TLS_FILES["cert"], "key": TLS_FILES["key"]}
-        return RedeemResponse(
-            tenant=row.tenant, device=row.device, site=row.site, config_toml=config_toml,
-            credential_hmac_key=base64.b64encode(keys.credential_hmac_key).decode(),
-            tenant_public_key=base64.b64encode(keys.tenant_public_key).decode(),
-            ca_pem=broker.ca_pem.decode() if broker.ca_pem else None,
-            device_cert_pem=cert_pem.decode() if cert_pem else None,
-            files=files,
-        )
+        try:
+            return _redeem(engine, table, body, csr, now_ms, client, tenant_keys,
+                           broker_for, signer_for)
+        except HTTPException as exc:
+            if attempts is not None and exc.status_code in (403, 404, 409, 410):
+                with engine.begin() as conn:
+                    conn.execute(insert(attempts).values(client=client, at_ms=now_ms))
+            raise
 
     return router
+
+
+def _check_rate(engine: Engine, attempts: Table, limit: RateLimit, client: str,
+                now_ms: int) -> None:
+    since = now_ms - limit.window_s * 1000
+    with engine.begin() as conn:
+        conn.execute(delete(attempts).where(attempts.c.at_ms <= since))
+        count, oldest = conn.execute(select(func.count(), func.min(attempts.c.at_ms)).where(
+            attempts.c.client == client, attempts.c.at_ms > since)).one()
+    if count >= limit.max_failures:
+        retry_s = max(1, (int(oldest) + limit.window_s * 1000 - now_ms) // 1000)
+        raise HTTPException(429, MESSAGES["too_many"].format(minutes=-(-retry_s // 60)),
+                            headers={"Retry-After": str(retry_s)})
+
+
+def _redeem(engine: Engine, table: Table, body: RedeemRequest,
+            csr: x509.CertificateSigningRequest | None, now_ms: int, client: str,
+            tenant_keys: Callable[[str], EnrolmentKeys],
+            broker_for: Callable[[str], BrokerSettings],
+            signer_for: Callable[[str], Signer | None]) -> RedeemResponse:
+    digest = code_hash(body.code)
+    with engine.begin() as conn:
+        row = conn.execute(select(table).where(table.c.code_hash == digest)).first()
+        if row is None:
+            raise HTTPException(404, MESSAGES["unknown"])
+        if body.tenant is not None and body.tenant != row.tenant:
+            raise HTTPException(403, MESSAGES["wrong_tenant"].format(tenant=body.tenant))
+        if row.redeemed_ms is not None:
+            raise HTTPException(409, MESSAGES["used"].format(at=_iso(row.redeemed_ms)))
+        if row.expires_ms <= now_ms:
+            raise HTTPException(410, MESSAGES["expired"].format(at=_iso(row.expires_ms)))
+        keys = tenant_keys(row.tenant)
+        broker = broker_for(row.tenant)
+        sign = signer_for(row.tenant)
+        cert_pem = None
+        if sign is not None and csr is not None:
+            cert_pem = sign(csr, row.tenant, row.device,
+                            datetime.fromtimestamp(now_ms / 1000, UTC))
+        config_toml = render_config(row.tenant, row.device, row.site, dict(row.profile),
+                                    body.data_dir, keys, broker, cert_pem is not None)
+        # the condition makes it once-only even against a concurrent redeem
+        done = conn.execute(update(table).where(
+            table.c.code_hash == digest, table.c.redeemed_ms.is_(None),
+            table.c.expires_ms > now_ms).values(redeemed_ms=now_ms, redeemed_from=client))
+        if done.rowcount != 1:
+            raise HTTPException(409, MESSAGES["just_used"])
+    files = {"credential_hmac_key": HMAC_KEY_FILE}
+    if broker.tls:
+        files["ca"] = TLS_FILES["ca"]
+    if cert_pem is not None:
+        files |= {"cert": TLS_FILES["cert"], "key": TLS_FILES["key"]}
+    return RedeemResponse(
+        tenant=row.tenant, device=row.device, site=row.site, config_toml=config_toml,
+        credential_hmac_key=base64.b64encode(keys.credential_hmac_key).decode(),
+        tenant_public_key=base64.b64encode(keys.tenant_public_key).decode(),
+        ca_pem=broker.ca_pem.decode() if broker.ca_pem else None,
+        device_cert_pem=cert_pem.decode() if cert_pem else None,
+        files=files,
+    )
 
 
 def _iso(ms: int) -> str:

@@ -25,6 +25,7 @@ from cloud_bridge.api import ApiContext, create_app
 from cloud_bridge.change_feed import ChangeFeed
 from cloud_bridge.db_schema import make_engine, write_tx
 from cloud_bridge.device_reports import store_command_result, store_state
+from cloud_bridge.enrolment_service import mount_enrolment
 from cloud_bridge.ingest import Ingestor, IngestResult
 from cloud_bridge.member_sync import DEFAULT_MAX_LAG, MemberSync
 from cloud_bridge.mqtt_link import BridgeLink, MqttSettings
@@ -58,6 +59,8 @@ class BridgeSettings:
     max_messages_per_tx: int = 64
     max_events_per_tx: int = 5000
     sync_workers: int = 2
+    # per-tenant device CAs and broker endpoints for enrolment codes (enrolment_service)
+    ca_dir: Path | None = None
 
 
 class Bridge:
@@ -122,6 +125,8 @@ class Bridge:
             app.include_router(driving_school_router(ctx.engine, ctx.auth,
                                                      publisher=ctx.publisher,
                                                      prefix=ctx.prefix))
+        mount_enrolment(app, self.engine, self.keys, self.settings.ca_dir, api_token,
+                        web=ctx if web else None)
         return app
 
     # -- dispatch (paho network thread) --------------------------------------------------

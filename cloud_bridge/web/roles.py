@@ -15,6 +15,8 @@ class Role(enum.StrEnum):
 PERMISSIONS: dict[str, frozenset[Role]] = {
     "fleet.view": frozenset({Role.ADMIN, Role.RECEPTION}),
     "fleet.command": frozenset({Role.ADMIN, Role.RECEPTION}),
+    # an enrolment code hands the tenant's card-hashing key to a new device
+    "fleet.enrol": frozenset({Role.ADMIN}),
     "members.view": frozenset({Role.ADMIN, Role.RECEPTION}),
     "members.edit": frozenset({Role.ADMIN, Role.RECEPTION}),
     "members.erase": frozenset({Role.ADMIN}),

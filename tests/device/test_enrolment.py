@@ -26,6 +26,8 @@ from cloud_bridge.enrolment import (
     BrokerSettings,
     DeviceCA,
     EnrolmentKeys,
+    RateLimit,
+    attempts_table,
     code_hash,
     enrolment_router,
     enrolment_table,
@@ -119,7 +121,7 @@ def test_redeem_once_with_csr_and_config_that_loads(tmp_path: Path) -> None:
     assert cfg.hmac_key() == b"h" * 32
 
     again = client.post("/api/enrolment/redeem", json={"code": code})
-    assert again.status_code == 409 and "already used" in again.json()["detail"]
+    assert again.status_code == 409 and "že uporabljena" in again.json()["detail"]
 
 
 def test_expired_unknown_and_replaced_codes() -> None:
@@ -132,7 +134,7 @@ def test_expired_unknown_and_replaced_codes() -> None:
     assert client.post("/api/enrolment/redeem", json={"code": first}).status_code == 404
     clock[0] += 601
     expired = client.post("/api/enrolment/redeem", json={"code": second})
-    assert expired.status_code == 410 and "expired" in expired.json()["detail"]
+    assert expired.status_code == 410 and "potekla" in expired.json()["detail"]
     assert client.post("/api/enrolment/redeem",
                        json={"code": "AAAA-BBBB-CCCC-DDDD"}).status_code == 404
     assert client.post("/api/enrolment/redeem",
@@ -143,4 +145,36 @@ def test_expired_unknown_and_replaced_codes() -> None:
 def test_redeem_rejects_extra_fields(field: str) -> None:
     client, _, _ = make_app([1_800_000_000.0])
     assert client.post("/api/enrolment/redeem",
-                       json={field: "AAAA-BBBB-CCCC-DDDD", "tenant": "x"}).status_code == 422
+                       json={field: "AAAA-BBBB-CCCC-DDDD", "device": "x"}).status_code == 422
+
+
+def test_wrong_tenant_is_refused_without_using_the_code_and_failures_are_rate_limited(
+        ) -> None:
+    clock = [1_800_000_000.0]
+    engine = create_engine("sqlite://", poolclass=StaticPool,
+                           connect_args={"check_same_thread": False})
+    metadata = MetaData()
+    table, failures = enrolment_table(metadata), attempts_table(metadata)
+    metadata.create_all(engine)
+    public = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw,
+                                                                    PublicFormat.Raw)
+    app = FastAPI()
+    app.include_router(enrolment_router(
+        engine, table, tenant_keys=lambda tenant: EnrolmentKeys(b"h" * 32, public),
+        broker=BrokerSettings("mqtt.example"), issuer=staff, attempts=failures,
+        rate_limit=RateLimit(max_failures=3, window_s=600), clock=lambda: clock[0]))
+    client = TestClient(app)
+    code = client.post("/api/enrolment/codes", headers=ADMIN, json={
+        "device": "gate-03", "site": "center"}).json()["code"]
+    wrong = client.post("/api/enrolment/redeem", json={"code": code, "tenant": "other"})
+    assert wrong.status_code == 403 and "'other'" in wrong.json()["detail"]
+    for _ in range(2):  # with the wrong tenant: three failures from this client
+        assert client.post("/api/enrolment/redeem",
+                           json={"code": "AAAA-BBBB-CCCC-DDDD"}).status_code == 404
+    # the limit holds even for a right code, and says when to come back
+    limited = client.post("/api/enrolment/redeem", json={"code": code, "tenant": "gym"})
+    assert limited.status_code == 429 and "10 min" in limited.json()["detail"]
+    assert limited.headers["retry-after"] == "600"
+    clock[0] += 601  # the window passes; the code was not used up by the refusals
+    ok = client.post("/api/enrolment/redeem", json={"code": code, "tenant": "gym"})
+    assert ok.status_code == 200, ok.text

@@ -117,7 +117,7 @@ def test_provision_then_run_over_tls_with_the_issued_certificate(site: Site, tmp
     done = _cli("provision", "--bridge", site.bridge, "--code", code, "--dir", str(etc),
                 "--data-dir", str(data))
     assert done.returncode == 0, done.stderr
-    assert "provisioned t1/gate-01" in done.stdout and "valid until" in done.stdout
+    assert "nameščeno: t1/gate-01" in done.stdout and "velja do" in done.stdout
     secret = base64.b64encode(HMAC_KEY).decode()
     assert secret not in done.stdout + done.stderr and code not in done.stdout
     files = sorted(p.relative_to(etc).as_posix() for p in etc.rglob("*") if p.is_file())
@@ -151,10 +151,10 @@ def test_provision_then_run_over_tls_with_the_issued_certificate(site: Site, tmp
     # the code worked once; an existing provisioning is not overwritten by accident
     again = _cli("provision", "--bridge", site.bridge, "--code", code, "--dir", str(etc),
                  "--force")
-    assert again.returncode == 2 and "already used" in again.stderr
+    assert again.returncode == 2 and "že uporabljena" in again.stderr
     fresh = _issue(site)
     kept = _cli("provision", "--bridge", site.bridge, "--code", fresh, "--dir", str(etc))
-    assert kept.returncode == 2 and "already provisioned" in kept.stderr
+    assert kept.returncode == 2 and "že nameščena" in kept.stderr
     replaced = _cli("provision", "--bridge", site.bridge, "--code", fresh, "--dir", str(etc),
                     "--data-dir", str(data), "--force")
     assert replaced.returncode == 0, replaced.stderr

@@ -25,7 +25,10 @@ PUBLIC = {("GET", "/"), ("GET", "/login"), ("POST", "/login"), ("POST", "/logout
           # the member's phone QR page: authenticated by the secret link token instead
           # (tests/web/test_member_phone_link.py)
           ("GET", "/member-qr/{tenant}/{member_id}"),
-          ("POST", "/member-qr/{tenant}/{member_id}/token")}
+          ("POST", "/member-qr/{tenant}/{member_id}/token"),
+          # a device redeems its one-time enrolment code: the code is the credential
+          # (tests/device/test_enrolment.py, tests/device/test_enrolment_served.py)
+          ("POST", "/api/enrolment/redeem")}
 WEB_PREFIX = "/t/{tenant}"
 # the E-SV driving school takes its tenant from the session, not the URL; its own tests
 # (tests/driving_school/test_lesson_sync.py, test_office_pages.py) check tenants, roles
@@ -99,7 +102,7 @@ def test_every_route_is_guarded_by_session_tenant_role_and_csrf(
                 assert r.status_code in (303, 401, 403), (method, path, r.status_code)
             school_checked += 1
             continue
-        if path.startswith(API_PREFIX):
+        if path.startswith(API_PREFIX) or path == "/api/enrolment/codes":
             # the JSON API takes its bearer token, never a staff session
             for client in (anonymous, admin_a, admin_b):
                 r = client.request(method, url, headers={"x-csrf-token": csrf_a})

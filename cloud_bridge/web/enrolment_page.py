@@ -1,0 +1,107 @@
+"""The staff page that issues a device's one-time enrolment code (docs/technician.md §3):
+device id, site, how long the code lives, and the device's peripherals as TOML. The code
+is shown once, with the command the technician runs on the device; only its hash is kept.
+"""
+
+# no "from __future__ import annotations": FastAPI resolves the route signatures, whose
+# dependencies are local to the router factory
+
+import re
+import time
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from agent.errors import ConfigError
+from cloud_bridge.api_models import ID_PATTERN
+from cloud_bridge.db_schema import write_tx
+from cloud_bridge.enrolment import issue_code
+from cloud_bridge.enrolment_service import NotReady, check_ready, enrolment_codes
+from cloud_bridge.web import audit
+from cloud_bridge.web.auth import Staff
+from cloud_bridge.web.context import WebContext
+from cloud_bridge.web.guards import need, route_meta
+from cloud_bridge.web.nav import NAV, NavItem
+from cloud_bridge.web.rendering import render
+
+TTL_HOURS = (1, 24, 72, 168)
+EXAMPLE_PROFILE = """timezone = "Europe/Ljubljana"
+
+[[gates]]
+id = "g1"
+url = "sim:"
+zone = "main"
+
+[[readers]]
+id = "entry"
+url = "sim:"
+gate = "g1"
+direction = "in"
+"""
+# what staff read on the page (Slovenian; a gettext catalog comes later)
+TEXT = {
+    "bad_id": "{field}: 1–64 črk, številk ali '_.-', na začetku črka ali številka",
+    "bad_ttl": "veljavnost izberite s seznama",
+    "bad_toml": "profil naprave ni veljaven TOML: {error}",
+    "bad_profile": "profil naprave ni veljaven: {error}",
+    "not_ready": "ta strežnik še ne more vpisovati naprav: {error}",
+}
+
+NAV.insert(1, NavItem("Nova naprava", "/enrolment", "fleet.enrol"))  # right after Fleet
+
+
+class FormError(Exception):
+    pass
+
+
+def _read_form(form: dict[str, str]) -> tuple[str, str, int, dict[str, Any]]:
+    device, site = form.get("device", "").strip(), form.get("site", "").strip()
+    for field, value in (("naprava", device), ("lokacija", site)):
+        if not re.fullmatch(ID_PATTERN, value):
+            raise FormError(TEXT["bad_id"].format(field=field))
+    hours = form.get("ttl_hours", "24")
+    if not hours.isdigit() or int(hours) not in TTL_HOURS:
+        raise FormError(TEXT["bad_ttl"])
+    try:
+        profile = tomllib.loads(form.get("profile", ""))
+    except tomllib.TOMLDecodeError as exc:
+        raise FormError(TEXT["bad_toml"].format(error=exc)) from None
+    return device, site, int(hours), profile
+
+
+def enrolment_page_router(ctx: WebContext, ca_dir: Path | None) -> APIRouter:
+    router = APIRouter(prefix="/t/{tenant}")
+    enrol = need(ctx.auth, "fleet.enrol")
+
+    @router.get("/enrolment", **route_meta("fleet.enrol"))
+    def form_page(request: Request, staff: Annotated[Staff, Depends(enrol)]) -> Response:
+        return render(request, "enrolment.html", staff, form={"profile": EXAMPLE_PROFILE,
+                                                              "ttl_hours": "24"},
+                      ttl_hours=TTL_HOURS, issued=None)
+
+    @router.post("/enrolment", **route_meta("fleet.enrol"))
+    async def issue(request: Request, staff: Annotated[Staff, Depends(enrol)]) -> Response:
+        form = {k: str(v) for k, v in (await request.form()).items() if k != "csrf_token"}
+        try:
+            device, site, hours, profile = _read_form(form)
+            check_ready(ca_dir, staff.tenant)
+            issued = issue_code(ctx.engine, enrolment_codes, tenant=staff.tenant,
+                                device=device, site=site, profile=profile,
+                                ttl_s=hours * 3600, created_by=staff.username,
+                                now_ms=int(time.time() * 1000))
+        except (FormError, NotReady, ConfigError) as exc:
+            key = {NotReady: "not_ready", ConfigError: "bad_profile"}.get(type(exc))
+            error = TEXT[key].format(error=exc) if key else str(exc)
+            return render(request, "enrolment.html", staff, status_code=422,
+                          form=form, ttl_hours=TTL_HOURS, issued=None, error=error[:500])
+        with write_tx(ctx.engine) as conn:  # the code itself is never audited
+            audit.record(conn, staff, "device.enrolment_code", device,
+                         {"site": site, "expires_at": issued.expires_at})
+        bridge_url = str(request.base_url).rstrip("/")
+        return render(request, "enrolment.html", staff, form={**form, "device": ""},
+                      ttl_hours=TTL_HOURS, issued=issued, bridge_url=bridge_url)
+
+    return router
