@@ -21,6 +21,7 @@ from cloud_bridge.mqtt_link import MqttSettings
 from cloud_bridge.service import Bridge, BridgeSettings
 from cloud_bridge.tenant_keys import TenantKeyError, add_api_token, create_tenant
 from cloud_bridge.web.user_cli import user_app
+from sync.command_expiry import DEFAULT_LIFETIME_S, CommandLifetimes
 
 app = typer.Typer(help="edge-suite cloud bridge: ingest device events, publish signed "
                   "membership changes, serve the JSON API.", no_args_is_help=True)
@@ -79,6 +80,16 @@ def serve(
     log_level: Annotated[str, typer.Option()] = "info",
     web: Annotated[bool, typer.Option(
         help="serve the staff web pages next to the JSON API (docs/web.md)")] = True,
+    cmd_expiry_physical: Annotated[int, typer.Option(
+        envvar="BRIDGE_CMD_EXPIRY_PHYSICAL",
+        help="s a device command that moves something (open) stays valid; max 60")]
+        = DEFAULT_LIFETIME_S["physical"],
+    cmd_expiry_printing: Annotated[int, typer.Option(
+        envvar="BRIDGE_CMD_EXPIRY_PRINTING",
+        help="s a printing command stays valid; max 3600")] = DEFAULT_LIFETIME_S["printing"],
+    cmd_expiry_other: Annotated[int, typer.Option(
+        envvar="BRIDGE_CMD_EXPIRY_OTHER",
+        help="s any other device command stays valid; max 600")] = DEFAULT_LIFETIME_S["other"],
 ) -> None:
     """Run one bridge process (any number may run against one broker and database)."""
     _logging(log_level)
@@ -95,8 +106,15 @@ def serve(
         typer.echo("--mqtt-tls-cert and --mqtt-tls-key go together, with --mqtt-tls-ca",
                    err=True)
         raise typer.Exit(2)
+    try:
+        lifetimes = CommandLifetimes(physical_s=cmd_expiry_physical,
+                                     printing_s=cmd_expiry_printing, other_s=cmd_expiry_other)
+    except ValueError as exc:
+        typer.echo(f"--cmd-expiry-*: {exc}", err=True)
+        raise typer.Exit(2) from None
     settings = BridgeSettings(
         db_url=db, keys_dir=keys_dir, max_lag=snapshot_lag, chunk_rows=snapshot_chunk,
+        command_lifetimes=lifetimes,
         mqtt=MqttSettings(
             host=mqtt_host, port=mqtt_port, prefix=prefix, share_group=share_group,
             client_id=client_id or f"cloud-bridge-{socket.gethostname()}-{os.getpid()}",

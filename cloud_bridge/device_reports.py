@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from sqlalchemy import Connection, or_, update
 
 from cloud_bridge.db_schema import commands, devices, upsert
 from cloud_bridge.wire import CommandResult, DeviceState
+from sync.command_expiry import EXPIRED
 
 log = logging.getLogger(__name__)
 
@@ -49,3 +51,17 @@ def store_command_result(conn: Connection, tenant: str, device: str,
         log.warning("result from %s/%s for unknown command %s ignored", tenant, device,
                     result.request_id[:64])
     return bool(done)
+
+
+def command_outcome(row: dict[str, Any], now_ms: int) -> str:
+    """pending, ok, error or expired: the device refused it as stale, or the expiry
+    passed without a word from the device, which will refuse it as expired if it ever
+    reads it (by its own clock, see docs/security.md)."""
+    if row.get("answered_at") is not None:
+        if row.get("ok"):
+            return "ok"
+        return "expired" if row.get("error") == EXPIRED else "error"
+    expires_at = row.get("expires_at")
+    if expires_at is not None and now_ms >= expires_at:
+        return "expired"
+    return "pending"

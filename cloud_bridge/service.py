@@ -43,6 +43,7 @@ from cloud_bridge.wire import (
     parse_events,
     parse_small,
 )
+from sync.command_expiry import CommandLifetimes
 from sync.topics import DeviceTopics
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ class BridgeSettings:
     max_messages_per_tx: int = 64
     max_events_per_tx: int = 5000
     sync_workers: int = 2
+    # seconds a device command stays valid: physical actions, printing, the rest
+    command_lifetimes: CommandLifetimes = field(default_factory=CommandLifetimes)
 
 
 class Bridge:
@@ -98,7 +101,8 @@ class Bridge:
 
     def api_context(self, api_token: str | None) -> ApiContext:
         return ApiContext(self.engine, self.keys, self.feed, self.link,
-                          self.settings.mqtt.prefix, api_token)
+                          self.settings.mqtt.prefix, api_token,
+                          command_lifetimes=self.settings.command_lifetimes)
 
     def app(self, api_token: str | None, *, web: bool = True,
             secure_cookies: bool = True) -> Any:
@@ -111,7 +115,8 @@ class Bridge:
             link_key = load_link_key(self.settings.keys_dir)
             ctx = WebContext(self.engine, self.keys, self.feed, self.link,
                              self.settings.mqtt.prefix,
-                             WebAuth(self.engine, secure_cookies=secure_cookies), link_key)
+                             WebAuth(self.engine, secure_cookies=secure_cookies), link_key,
+                             command_lifetimes=self.settings.command_lifetimes)
             mount_web(app, ctx)
             # the members' phone page: signed QR tokens that gates verify offline
             app.include_router(make_member_qr_router(
@@ -121,7 +126,8 @@ class Bridge:
 
             app.include_router(driving_school_router(ctx.engine, ctx.auth,
                                                      publisher=ctx.publisher,
-                                                     prefix=ctx.prefix))
+                                                     prefix=ctx.prefix,
+                                                     command_lifetimes=ctx.command_lifetimes))
         return app
 
     # -- dispatch (paho network thread) --------------------------------------------------
