@@ -159,3 +159,17 @@ def test_what_the_bridge_sends_is_what_the_router_accepts(router: CommandRouter)
         payload = command_payload("r9", {}, lifetimes.expires_at_ms(name, NOW))
         assert json.loads(payload)["expires_at"] == lifetimes.expires_at_ms(name, NOW)
         assert router.handle(name, payload)["ok"] is True
+
+
+def test_the_bridge_refuses_to_start_with_a_lifetime_devices_would_refuse(
+        tmp_path: Any) -> None:
+    from typer.testing import CliRunner
+
+    from cloud_bridge.cli import app
+
+    result = CliRunner().invoke(app, [
+        "serve", "--db", f"sqlite:///{tmp_path / 'b.sqlite3'}", "--http-port", "0",
+        "--cmd-expiry-physical", "61"])
+    assert result.exit_code == 2
+    assert "physical command lifetime must be 1..60 s" in result.output
+    assert not (tmp_path / "b.sqlite3").exists()  # refused before anything was opened
