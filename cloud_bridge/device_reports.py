@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Connection, or_, update
 
@@ -53,7 +53,10 @@ def store_command_result(conn: Connection, tenant: str, device: str,
     return bool(done)
 
 
-def command_outcome(row: dict[str, Any], now_ms: int) -> str:
+CommandOutcome = Literal["pending", "ok", "error", "expired"]
+
+
+def command_outcome(row: dict[str, Any], now_ms: int) -> CommandOutcome:
     """pending, ok, error or expired: the device refused it as stale, or the expiry
     passed without a word from the device, which will refuse it as expired if it ever
     reads it (by its own clock, see docs/security.md)."""

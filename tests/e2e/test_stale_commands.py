@@ -86,7 +86,7 @@ def fleet_page(site: Site) -> str:
         r = client.post("/login", data={"username": user, "password": PASSWORD,
                                         "csrf_token": token}, follow_redirects=False)
         assert r.status_code == 303, r.text
-        return client.get(f"/t/{TENANT}/fleet").text
+        return str(client.get(f"/t/{TENANT}/fleet").text)
 
 
 def outcome_on_page(page: str, request_id: str) -> str:
