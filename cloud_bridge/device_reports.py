@@ -42,12 +42,19 @@ def store_command_result(conn: Connection, tenant: str, device: str,
         log.warning("device %s/%s could not read a command: %s", tenant, device,
                     (result.error or "")[:200])
         return False
-    done = conn.execute(update(commands).where(
+    stmt = update(commands).where(
         commands.c.request_id == result.request_id, commands.c.tenant == tenant,
-        commands.c.device == device).values(
+        commands.c.device == device)
+    if not result.ok and result.error == EXPIRED:
+        # a redelivery read after the expiry: the first answer (it ran) stays the truth
+        stmt = stmt.where(or_(commands.c.ok.is_(None), commands.c.ok.is_(False)))
+    done = conn.execute(stmt.values(
         answered_at=int(time.time() * 1000), ok=result.ok, result=result.result,
         error=result.error)).rowcount
-    if not done:
+    if not done and result.error == EXPIRED:
+        log.info("command %s from %s/%s ran before; a late 'expired' copy is ignored",
+                 result.request_id[:64], tenant, device)
+    elif not done:
         log.warning("result from %s/%s for unknown command %s ignored", tenant, device,
                     result.request_id[:64])
     return bool(done)
