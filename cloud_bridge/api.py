@@ -12,11 +12,10 @@ opens that tenant only. Staff log in to the web modules (cloud_bridge/web/) inst
 
 import base64
 import hmac
-import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
@@ -53,8 +52,10 @@ from cloud_bridge.db_schema import (
     read_tx,
     write_tx,
 )
+from cloud_bridge.device_reports import command_outcome
 from cloud_bridge.membership_ops import Conflict, Invalid, NotFound, Record
 from cloud_bridge.tenant_keys import TenantKeyStore
+from sync.command_expiry import CommandLifetimes, command_payload
 from sync.messages import OpenArgs
 from sync.topics import DeviceTopics
 
@@ -69,6 +70,8 @@ class ApiContext:
     publisher: Publisher  # device commands
     prefix: str
     api_token: str | None  # None only with --insecure-dev
+    # how long a device command stays valid, per class (BridgeSettings)
+    command_lifetimes: CommandLifetimes = field(default_factory=CommandLifetimes)
 
 
 TenantId = Annotated[str, Path(pattern=ID_PATTERN, description="tenant id")]
@@ -356,14 +359,15 @@ def create_app(ctx: ApiContext) -> FastAPI:
         else:
             args = {}
         request_id = str(uuid.uuid4())
+        now = int(time.time() * 1000)
+        expires_at = ctx.command_lifetimes.expires_at_ms(body.name, now)
         with write_tx(ctx.engine) as conn:
             conn.execute(insert(commands).values(
                 request_id=request_id, tenant=tenant, device=device, name=body.name,
-                args=args, sent_at=int(time.time() * 1000)))
+                args=args, sent_at=now, expires_at=expires_at))
         ctx.publisher.publish(DeviceTopics(ctx.prefix, tenant, device).cmd(body.name),
-                              json.dumps({"v": 1, "request_id": request_id, "args": args})
-                              .encode())
-        return {"request_id": request_id}
+                              command_payload(request_id, args, expires_at))
+        return {"request_id": request_id, "expires_at": expires_at}
 
     @router.get("/commands/{request_id}")
     def get_command(tenant: Tenant,
@@ -375,8 +379,10 @@ def create_app(ctx: ApiContext) -> FastAPI:
             raise HTTPException(404, f"no command {request_id!r} in tenant {tenant!r}")
         return CommandOut(request_id=row["request_id"], device=row["device"], name=row["name"],
                           args=row["args"], sent_at=row["sent_at"],
+                          expires_at=row["expires_at"],
                           answered=row["answered_at"] is not None, ok=row["ok"],
-                          result=row["result"], error=row["error"])
+                          result=row["result"], error=row["error"],
+                          outcome=command_outcome(dict(row), int(time.time() * 1000)))
 
     app.include_router(router)
     app.include_router(attendance_router(ctx.engine, authorise, known_tenant))

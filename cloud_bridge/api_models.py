@@ -206,10 +206,12 @@ class CommandOut(BaseModel):
     name: str
     args: dict[str, Any]
     sent_at: int
+    expires_at: int | None  # None: sent before commands carried an expiry
     answered: bool
     ok: bool | None
     result: dict[str, Any] | None
     error: str | None
+    outcome: Literal["pending", "ok", "error", "expired"]
 
 
 class PruneIn(_In):

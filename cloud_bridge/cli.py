@@ -23,6 +23,7 @@ from cloud_bridge.service import Bridge, BridgeSettings
 from cloud_bridge.share_group import ShareGroupError, check, load_or_create
 from cloud_bridge.tenant_keys import TenantKeyError, add_api_token, create_tenant
 from cloud_bridge.web.user_cli import user_app
+from sync.command_expiry import DEFAULT_LIFETIME_S, CommandLifetimes
 
 app = typer.Typer(help="edge-suite cloud bridge: ingest device events, publish signed "
                   "membership changes, serve the JSON API.", no_args_is_help=True)
@@ -88,6 +89,16 @@ def serve(
     ca_dir: Annotated[Path | None, typer.Option(
         envvar="BRIDGE_CA_DIR", help="device CAs (cloud-bridge ca init): enrolment codes "
         "get their certificates here (docs/technician.md)")] = None,
+    cmd_expiry_physical: Annotated[int, typer.Option(
+        envvar="BRIDGE_CMD_EXPIRY_PHYSICAL",
+        help="s a device command that moves something (open) stays valid; max 60")]
+        = DEFAULT_LIFETIME_S["physical"],
+    cmd_expiry_printing: Annotated[int, typer.Option(
+        envvar="BRIDGE_CMD_EXPIRY_PRINTING",
+        help="s a printing command stays valid; max 3600")] = DEFAULT_LIFETIME_S["printing"],
+    cmd_expiry_other: Annotated[int, typer.Option(
+        envvar="BRIDGE_CMD_EXPIRY_OTHER",
+        help="s any other device command stays valid; max 600")] = DEFAULT_LIFETIME_S["other"],
 ) -> None:
     """Run one bridge process (any number may run against one broker and database)."""
     _logging(log_level)
@@ -109,9 +120,15 @@ def serve(
     except (ShareGroupError, OSError) as exc:
         typer.echo(f"refusing to start: {exc}", err=True)
         raise typer.Exit(2) from None
+    try:
+        lifetimes = CommandLifetimes(physical_s=cmd_expiry_physical,
+                                     printing_s=cmd_expiry_printing, other_s=cmd_expiry_other)
+    except ValueError as exc:
+        typer.echo(f"--cmd-expiry-*: {exc}", err=True)
+        raise typer.Exit(2) from None
     settings = BridgeSettings(
         db_url=db, keys_dir=keys_dir, max_lag=snapshot_lag, chunk_rows=snapshot_chunk,
-        ca_dir=ca_dir,
+        ca_dir=ca_dir, command_lifetimes=lifetimes,
         mqtt=MqttSettings(
             host=mqtt_host, port=mqtt_port, prefix=prefix, share_group=group,
             client_id=client_id or f"cloud-bridge-{socket.gethostname()}-{os.getpid()}",

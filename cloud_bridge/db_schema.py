@@ -28,6 +28,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -154,6 +155,8 @@ commands = Table(
     Column("name", String(32), nullable=False),
     Column("args", JSON, nullable=False),
     Column("sent_at", BigInteger, nullable=False),
+    # what the command carried (sync/command_expiry.py); NULL for commands sent before it
+    Column("expires_at", BigInteger, nullable=True),
     Column("answered_at", BigInteger, nullable=True),
     Column("ok", Boolean, nullable=True),
     Column("result", JSON, nullable=True),
@@ -231,9 +234,20 @@ def create_tables(engine: Engine, tables: MetaData, lock_id: int) -> None:
         tables.create_all(conn)
 
 
+# columns added to existing tables after they were first released: create_all does not
+# add columns, so a database made before them gets them here (additive, nullable)
+_ADDED_COLUMNS = (("commands", "expires_at", "BIGINT"),)
+
+
 def create_schema(engine: Engine) -> None:
     """Create the bridge's missing tables; safe when several bridges start at once."""
     create_tables(engine, metadata, _SCHEMA_LOCK)
+    with write_tx(engine) as conn:
+        lock_schema(conn, _SCHEMA_LOCK)
+        for table, column, sql_type in _ADDED_COLUMNS:
+            present = {c["name"] for c in inspect(conn).get_columns(table)}
+            if column not in present:
+                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
 
 
 def _sqlite_setup(engine: Engine) -> None:

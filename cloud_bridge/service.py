@@ -44,6 +44,7 @@ from cloud_bridge.wire import (
     parse_events,
     parse_small,
 )
+from sync.command_expiry import CommandLifetimes
 from sync.topics import DeviceTopics
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ class BridgeSettings:
     sync_workers: int = 2
     # per-tenant device CAs and broker endpoints for enrolment codes (enrolment_service)
     ca_dir: Path | None = None
+    # seconds a device command stays valid: physical actions, printing, the rest
+    command_lifetimes: CommandLifetimes = field(default_factory=CommandLifetimes)
 
 
 class Bridge:
@@ -101,7 +104,8 @@ class Bridge:
 
     def api_context(self, api_token: str | None) -> ApiContext:
         return ApiContext(self.engine, self.keys, self.feed, self.link,
-                          self.settings.mqtt.prefix, api_token)
+                          self.settings.mqtt.prefix, api_token,
+                          command_lifetimes=self.settings.command_lifetimes)
 
     def app(self, api_token: str | None, *, web: bool = True,
             secure_cookies: bool = True) -> Any:
@@ -114,7 +118,8 @@ class Bridge:
             link_key = load_link_key(self.settings.keys_dir)
             ctx = WebContext(self.engine, self.keys, self.feed, self.link,
                              self.settings.mqtt.prefix,
-                             WebAuth(self.engine, secure_cookies=secure_cookies), link_key)
+                             WebAuth(self.engine, secure_cookies=secure_cookies), link_key,
+                             command_lifetimes=self.settings.command_lifetimes)
             mount_web(app, ctx)
             # the members' phone page: signed QR tokens that gates verify offline
             app.include_router(make_member_qr_router(
@@ -124,7 +129,8 @@ class Bridge:
 
             app.include_router(driving_school_router(ctx.engine, ctx.auth,
                                                      publisher=ctx.publisher,
-                                                     prefix=ctx.prefix))
+                                                     prefix=ctx.prefix,
+                                                     command_lifetimes=ctx.command_lifetimes))
         mount_enrolment(app, self.engine, self.keys, self.settings.ca_dir, api_token,
                         web=ctx if web else None)
         return app

@@ -1,7 +1,9 @@
 """Remote commands the office sends to one device (docs/protocol.md, "Commands").
 
 Each command has a request id and gets exactly one result; a malformed or unknown
-command gets an error result and never reaches the daemon."""
+command gets an error result and never reaches the daemon. Every command carries an
+expiry, checked on this device's clock before anything runs: one past it is answered
+``"error": "expired"`` (sync/command_expiry.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from pydantic import ValidationError
 
 from agent.errors import EdgeError
 from drivers.errors import DriverError
+from sync.command_expiry import EXPIRED, expiry_refusal, wall_ms
 from sync.messages import MAX_COMMAND_BYTES, Command, OpenArgs
 
 log = logging.getLogger(__name__)
@@ -23,8 +26,9 @@ Handler = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 
 class CommandRouter:
-    def __init__(self) -> None:
+    def __init__(self, now_ms: Callable[[], int] = wall_ms) -> None:
         self._handlers: dict[str, Handler] = {}
+        self._now_ms = now_ms  # the device's clock, the only one it has
 
     def register(self, name: str, handler: Handler) -> None:
         self._handlers[name] = handler
@@ -43,6 +47,16 @@ class CommandRouter:
             if isinstance(body, dict) and isinstance(body.get("request_id"), str):
                 request_id = body["request_id"][:64]
             command = Command.model_validate(body)
+            now = self._now_ms()
+            refusal = expiry_refusal(name, command.expires_at, now)
+            if refusal == EXPIRED:
+                log.warning("command %s %s expired %.1f s ago by this device's clock: not run",
+                            name[:40], request_id, (now - command.expires_at) / 1000)
+                return {"v": 1, "request_id": request_id, "name": name[:40], "ok": False,
+                        "error": EXPIRED,
+                        "result": {"expires_at": command.expires_at, "device_time": now}}
+            if refusal is not None:
+                raise ValueError(refusal)
             handler = self._handlers.get(name)
             if handler is None:
                 raise ValueError(f"unknown command '{name[:40]}' (known: {', '.join(self.names)})")
@@ -63,7 +77,7 @@ class CommandRouter:
 
 
 def daemon_commands(daemon: Any, resend_state: Callable[[], None]) -> CommandRouter:
-    router = CommandRouter()
+    router = CommandRouter(lambda: int(daemon.access.clock().timestamp() * 1000))
 
     def open_gate(request_id: str, args: dict[str, Any]) -> dict[str, Any]:
         parsed = OpenArgs.model_validate(args)

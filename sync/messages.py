@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, TypeAdapter
 
 from agent.store.membership import Change, PinHash, WindowSpec
 
@@ -24,6 +24,8 @@ class Ack(_Msg):
 class Command(_Msg):
     v: Literal[1]
     request_id: Annotated[str, Field(min_length=1, max_length=64)]
+    # UTC epoch ms; required: a command without one is refused (sync/command_expiry.py)
+    expires_at: Annotated[StrictInt, Field(ge=0, le=2**53)]
     args: dict[str, Any] = {}
 
 

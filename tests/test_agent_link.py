@@ -18,6 +18,7 @@ from agent.credentials.credential_hash import credential_hash
 from agent.daemon import AgentDaemon
 from sync.agent_link import AgentLink
 from tests.cloud_harness import CloudHarness, wait_until
+from tests.command_helpers import expires_soon
 from tests.mqtt_broker import Broker
 
 UID = "04A1B2C3D4E5F6"
@@ -197,26 +198,40 @@ def test_commands_open_reload_state_and_bad_ones(site: Site) -> None:
         return json.loads(payload)
 
     site.cloud.publish("es/v1/t1/dev1/cmd/open",
-                       json.dumps({"v": 1, "request_id": "r1", "args": {"gate": "g1"}}))
+                       json.dumps({"v": 1, "request_id": "r1",
+                                   "expires_at": expires_soon(), "args": {"gate": "g1"}}))
     res = result_for("r1", "open")
     assert res["ok"] and res["result"]["pulsed"]
     assert len(gate.pulses) == before + 1  # type: ignore[attr-defined]
     site.cloud.publish("es/v1/t1/dev1/cmd/open",
-                       json.dumps({"v": 1, "request_id": "r2", "args": {"gate": "nope"}}))
+                       json.dumps({"v": 1, "request_id": "r2",
+                                   "expires_at": expires_soon(), "args": {"gate": "nope"}}))
     assert "no gate 'nope'" in result_for("r2", "open")["error"]
     site.cloud.publish("es/v1/t1/dev1/cmd/self-destruct",
-                       json.dumps({"v": 1, "request_id": "r3"}))
+                       json.dumps({"v": 1, "request_id": "r3", "expires_at": expires_soon()}))
     assert "unknown command" in result_for("r3", "self-destruct")["error"]
     site.cloud.publish("es/v1/t1/dev1/cmd/open", b"\xff\xfe")
     assert result_for(None, "open")["error"] == "command is not JSON"
     site.cloud.publish("es/v1/t1/dev1/cmd/open", json.dumps({"v": 1, "request_id": "r4",
+                                                             "expires_at": expires_soon(),
                                                              "args": {"gate": 5}}))
     assert "invalid command" in result_for("r4", "open")["error"]
-    site.cloud.publish("es/v1/t1/dev1/cmd/reload", json.dumps({"v": 1, "request_id": "r5"}))
+    site.cloud.publish("es/v1/t1/dev1/cmd/reload", json.dumps({"v": 1, "request_id": "r5",
+                                                               "expires_at": expires_soon()}))
     assert result_for("r5", "reload")["result"]["reloaded"]
     assert site.tap() == "unknown_credential"  # still deciding with the reloaded readers
-    site.cloud.publish("es/v1/t1/dev1/cmd/resend-state", json.dumps({"v": 1, "request_id": "r6"}))
+    site.cloud.publish("es/v1/t1/dev1/cmd/resend-state", json.dumps({"v": 1, "request_id": "r6",
+                                                                     "expires_at": expires_soon()}))
     assert result_for("r6", "resend-state")["ok"]
+    # stale or without an expiry: refused, the gate does not move
+    site.cloud.publish("es/v1/t1/dev1/cmd/open", json.dumps({"v": 1, "request_id": "r7",
+                                                             "expires_at": expires_soon(-1),
+                                                             "args": {"gate": "g1"}}))
+    assert result_for("r7", "open")["error"] == "expired"
+    site.cloud.publish("es/v1/t1/dev1/cmd/open", json.dumps({"v": 1, "request_id": "r8",
+                                                             "args": {"gate": "g1"}}))
+    assert "expires_at: Field required" in result_for("r8", "open")["error"]
+    assert len(gate.pulses) == before + 1  # type: ignore[attr-defined]
     wait_until(lambda: ("dev1", 1) in site.cloud.events)
     assert site.cloud.events[("dev1", 1)]["type"] == "access.remote_open"
 
@@ -224,7 +239,8 @@ def test_commands_open_reload_state_and_bad_ones(site: Site) -> None:
 def test_broken_config_reload_is_refused_and_keeps_running(site: Site) -> None:
     path = Path(site.daemon.config.source)
     path.write_text(path.read_text().replace('direction = "out"', 'direction = "up"'))
-    site.cloud.publish("es/v1/t1/dev1/cmd/reload", json.dumps({"v": 1, "request_id": "r1"}))
+    site.cloud.publish("es/v1/t1/dev1/cmd/reload", json.dumps({"v": 1, "request_id": "r1",
+                                                               "expires_at": expires_soon()}))
     _, payload = site.cloud.wait_for(lambda t, p: t.endswith("/cmd-result"))
     res = json.loads(payload)
     assert not res["ok"] and "readers[1].direction" in res["error"]

@@ -6,7 +6,6 @@ agent, in the format of ``cloud_bridge/api.py`` send_command (docs/protocol.md,
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from datetime import UTC, datetime
@@ -15,6 +14,7 @@ from typing import Any, Protocol
 from sqlalchemy import Engine, insert
 
 from cloud_bridge.db_schema import commands, write_tx
+from sync.command_expiry import CommandLifetimes, command_payload
 from sync.messages import MAX_COMMAND_BYTES
 from sync.topics import DeviceTopics
 
@@ -27,7 +27,8 @@ class Publisher(Protocol):
 
 
 def send_print_record_card(engine: Engine, publisher: Publisher, prefix: str, tenant: str,
-                           device: str, card: dict[str, Any], printer: str | None) -> str:
+                           device: str, card: dict[str, Any], printer: str | None,
+                           lifetimes: CommandLifetimes | None = None) -> str:
     issued = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     card = {**card, "issued_at": issued,
             "lessons": card.get("lessons", [])[-MAX_CARD_LESSONS:]}
@@ -35,13 +36,14 @@ def send_print_record_card(engine: Engine, publisher: Publisher, prefix: str, te
     if printer:
         args["printer"] = printer
     request_id = str(uuid.uuid4())
-    payload = json.dumps({"v": 1, "request_id": request_id, "args": args},
-                         ensure_ascii=False).encode()
+    now = int(time.time() * 1000)
+    expires_at = (lifetimes or CommandLifetimes()).expires_at_ms(COMMAND, now)
+    payload = command_payload(request_id, args, expires_at)
     if len(payload) > MAX_COMMAND_BYTES:
         raise ValueError("the record card is too large for one command")
     with write_tx(engine) as conn:
         conn.execute(insert(commands).values(
             request_id=request_id, tenant=tenant, device=device, name=COMMAND, args=args,
-            sent_at=int(time.time() * 1000)))
+            sent_at=now, expires_at=expires_at))
     publisher.publish(DeviceTopics(prefix, tenant, device).cmd(COMMAND), payload)
     return request_id

@@ -41,6 +41,7 @@ from cloud_bridge.driving_school.lesson_sync import CONFLICT_RULE, LESSON_TYPES,
 from cloud_bridge.driving_school.schema import candidates, courses, instructors, vehicles
 from cloud_bridge.web.auth import COOKIE, LoginRefused, Staff, WebAuth
 from cloud_bridge.web.roles import allowed
+from sync.command_expiry import CommandLifetimes
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 _DEVICE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -66,7 +67,8 @@ def back(path: str, **params: str) -> RedirectResponse:
 
 def office_router(engine: Engine, auth: WebAuth, access: SchoolAccess, *,
                   publisher: Publisher | None, prefix: str,
-                  school_name: str | None) -> APIRouter:
+                  school_name: str | None,
+                  command_lifetimes: CommandLifetimes | None = None) -> APIRouter:
     router = APIRouter(prefix=BASE, include_in_schema=False)
 
     def page(request: Request, name: str, staff: Staff | None, status: int = 200,
@@ -249,7 +251,8 @@ def office_router(engine: Engine, auth: WebAuth, access: SchoolAccess, *,
             return back(f"/candidates/{candidate_id}",
                         error="device and printer are ids like office-1")
         request_id = send_print_record_card(engine, publisher, prefix, staff.tenant, device,
-                                            card_of(staff, candidate_id), printer or None)
+                                            card_of(staff, candidate_id), printer or None,
+                                            lifetimes=command_lifetimes)
         return back(f"/candidates/{candidate_id}", sent=request_id)
 
     # -- instructors ----------------------------------------------------------------------------

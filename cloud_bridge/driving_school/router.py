@@ -11,12 +11,14 @@ from cloud_bridge.driving_school.office_pages import office_router
 from cloud_bridge.driving_school.schema import create_driving_school_schema
 from cloud_bridge.driving_school.tablet_api import tablet_router
 from cloud_bridge.web.auth import WebAuth
+from sync.command_expiry import CommandLifetimes
 from sync.topics import DEFAULT_PREFIX
 
 
 def driving_school_router(engine: Engine, auth: WebAuth, *, publisher: Publisher | None = None,
                           prefix: str = DEFAULT_PREFIX, school_name: str | None = None,
-                          create_schema: bool = True) -> APIRouter:
+                          create_schema: bool = True,
+                          command_lifetimes: CommandLifetimes | None = None) -> APIRouter:
     """Pages under /driving-school/ and the tablet app under /driving-school/app/.
 
     ``publisher`` (the bridge's MQTT link) is needed only for "print record card";
@@ -28,5 +30,6 @@ def driving_school_router(engine: Engine, auth: WebAuth, *, publisher: Publisher
     router = APIRouter()
     router.include_router(tablet_router(engine, auth, access))
     router.include_router(office_router(engine, auth, access, publisher=publisher,
-                                        prefix=prefix, school_name=school_name))
+                                        prefix=prefix, school_name=school_name,
+                                        command_lifetimes=command_lifetimes))
     return router

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from cloud_bridge.change_feed import ChangeFeed, Publisher
 from cloud_bridge.tenant_keys import TenantKeyStore
 from cloud_bridge.web.auth import WebAuth
+from sync.command_expiry import CommandLifetimes
 
 # sites are in Slovenia; dates typed into forms and hours in charts are local time
 LOCAL_TZ = ZoneInfo("Europe/Ljubljana")
@@ -25,3 +26,5 @@ class WebContext:
     auth: WebAuth
     # server secret behind members' phone QR links (cloud_bridge/member_qr_links.py)
     member_link_key: bytes | None = None
+    # how long a device command stays valid, per class (BridgeSettings)
+    command_lifetimes: CommandLifetimes = field(default_factory=CommandLifetimes)

@@ -1,9 +1,10 @@
 """Remote commands from the web pages: recorded in ``commands`` (the device's
-cmd-result fills in the answer, see device_reports.py), then published to the device."""
+cmd-result fills in the answer, see device_reports.py), then published to the device.
+Every command carries an expiry (sync/command_expiry.py); its outcome on the pages is
+pending, ok, error or expired."""
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from typing import Any
@@ -11,6 +12,8 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 
 from cloud_bridge.db_schema import commands, devices
+from cloud_bridge.device_reports import command_outcome
+from sync.command_expiry import command_payload
 from sync.topics import DeviceTopics
 
 # what the pages may send; "reprint" is the POS receipt copy (docs/pos.md)
@@ -22,21 +25,33 @@ def known_device(conn: Connection, tenant: str, device: str) -> bool:
         devices.c.tenant == tenant, devices.c.device == device)).first() is not None
 
 
+def device_online(conn: Connection, tenant: str, device: str) -> bool:
+    """What the device's retained state (or its last will) says now."""
+    return bool(conn.execute(select(devices.c.online).where(
+        devices.c.tenant == tenant, devices.c.device == device)).scalar())
+
+
 def record_command(conn: Connection, tenant: str, device: str, name: str,
-                   args: dict[str, Any]) -> str:
+                   args: dict[str, Any], expires_at: int) -> str:
     if name not in WEB_COMMANDS:
         raise ValueError(f"unknown command {name!r}")
     request_id = str(uuid.uuid4())
     conn.execute(insert(commands).values(
         request_id=request_id, tenant=tenant, device=device, name=name, args=args,
-        sent_at=int(time.time() * 1000)))
+        sent_at=int(time.time() * 1000), expires_at=expires_at))
     return request_id
 
 
 def command_message(prefix: str, tenant: str, device: str, name: str, request_id: str,
-                    args: dict[str, Any]) -> tuple[str, bytes]:
+                    args: dict[str, Any], expires_at: int) -> tuple[str, bytes]:
     return (DeviceTopics(prefix, tenant, device).cmd(name),
-            json.dumps({"v": 1, "request_id": request_id, "args": args}).encode())
+            command_payload(request_id, args, expires_at))
+
+
+# what a person reads for each outcome (Slovenian; the gettext catalog comes later)
+OUTCOME_LABELS = {"pending": "čaka na napravo", "ok": "izvedeno", "error": "napaka",
+                  "expired": "poteklo, ni izvedeno"}
+UNANSWERED_NOTE = "naprava ni odgovorila"
 
 
 def recent_commands(conn: Connection, tenant: str, limit: int = 20,
@@ -45,4 +60,10 @@ def recent_commands(conn: Connection, tenant: str, limit: int = 20,
     if device:
         stmt = stmt.where(commands.c.device == device)
     rows = conn.execute(stmt.order_by(commands.c.sent_at.desc()).limit(limit)).mappings()
-    return [dict(r) for r in rows]
+    now = int(time.time() * 1000)
+    out = []
+    for r in rows:
+        row = dict(r)
+        row["outcome"] = command_outcome(row, now)
+        out.append(row)
+    return out

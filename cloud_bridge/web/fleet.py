@@ -17,7 +17,10 @@ from cloud_bridge.web import audit
 from cloud_bridge.web.auth import Staff
 from cloud_bridge.web.context import WebContext
 from cloud_bridge.web.device_commands import (
+    OUTCOME_LABELS,
+    UNANSWERED_NOTE,
     command_message,
+    device_online,
     known_device,
     recent_commands,
     record_command,
@@ -26,6 +29,11 @@ from cloud_bridge.web.guards import need, route_meta
 from cloud_bridge.web.rendering import render
 
 DeviceId = Annotated[str, Form(pattern=ID_PATTERN)]
+
+# physical actions go only to a device that says it is online (docs/security.md)
+PHYSICAL_COMMANDS = frozenset({"open"})
+OFFLINE_REFUSAL = ("Naprava ni povezana: vrat na daljavo ne odpiramo, dokler se ne "
+                   "poveže znova.")
 
 
 def fleet_rows(conn: Any, tenant: str) -> dict[str, list[dict[str, Any]]]:
@@ -59,9 +67,12 @@ def fleet_router(ctx: WebContext) -> APIRouter:
             version = conn.execute(select(tenants.c.version).where(
                 tenants.c.tenant == staff.tenant)).scalar() or 0
         now = int(time.time() * 1000)
-        waiting = any(c["answered_at"] is None and now - c["sent_at"] < 60_000 for c in cmds)
+        # refresh while a command waits (one sent before expiries: for a minute)
+        waiting = any(c["outcome"] == "pending" and now - c["sent_at"] < 600_000
+                      for c in cmds)
         return render(request, "fleet.html", staff, sites=sites, commands=cmds,
-                      tenant_version=version, refresh=waiting)
+                      tenant_version=version, refresh=waiting, outcome_labels=OUTCOME_LABELS,
+                      unanswered_note=UNANSWERED_NOTE)
 
     @router.post("/fleet/command", **route_meta("fleet.command"))
     def send(staff: Annotated[Staff, Depends(command)], device: DeviceId,
@@ -74,11 +85,14 @@ def fleet_router(ctx: WebContext) -> APIRouter:
         with write_tx(ctx.engine) as conn:
             if not known_device(conn, staff.tenant, device):
                 raise HTTPException(404, "no such device")
-            request_id = record_command(conn, staff.tenant, device, name, args)
+            if name in PHYSICAL_COMMANDS and not device_online(conn, staff.tenant, device):
+                raise HTTPException(409, OFFLINE_REFUSAL)
+            expires_at = ctx.command_lifetimes.expires_at_ms(name)
+            request_id = record_command(conn, staff.tenant, device, name, args, expires_at)
             audit.record(conn, staff, f"command.{name}", device,
                          {**args, "request_id": request_id})
         ctx.publisher.publish(*command_message(ctx.prefix, staff.tenant, device, name,
-                                               request_id, args))
+                                               request_id, args, expires_at))
         return RedirectResponse(f"/t/{staff.tenant}/fleet", 303)
 
     return router

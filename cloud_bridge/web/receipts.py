@@ -129,11 +129,13 @@ def receipts_router(ctx: WebContext) -> APIRouter:
         with write_tx(ctx.engine) as conn:
             row = one_receipt(conn, staff.tenant, device, seq)
             args = {"invoice_id": row["data"].get("invoice_id")}
-            request_id = record_command(conn, staff.tenant, device, "reprint", args)
+            expires_at = ctx.command_lifetimes.expires_at_ms("reprint")
+            request_id = record_command(conn, staff.tenant, device, "reprint", args,
+                                        expires_at)
             audit.record(conn, staff, "receipt.reprint", f"{device}/{seq}",
                          {**args, "request_id": request_id})
         ctx.publisher.publish(*command_message(ctx.prefix, staff.tenant, device, "reprint",
-                                               request_id, args))
+                                               request_id, args, expires_at))
         return RedirectResponse(f"/t/{staff.tenant}/receipts/{device}/{seq}?notice="
                                 "Reprint sent to the device", 303)
 

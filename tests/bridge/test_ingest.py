@@ -161,14 +161,19 @@ def test_state_last_will_and_command_results_are_stored(
         time.sleep(0.05)
     assert client.get(f"{base}/devices/pos-1").json()["state"]["outbox_depth"] == 3
 
+    sent_at = int(time.time() * 1000)
     r = client.post(f"{base}/devices/pos-1/commands",
                     json={"name": "open", "args": {"gate": "turnstile-1"}})
     assert r.status_code == 202
     request_id = r.json()["request_id"]
     cmd = json.loads(dev.next_down("/cmd/open"))
-    assert cmd == {"v": 1, "request_id": request_id,
+    # a physical action is valid for the default 10 s from when the bridge sent it
+    assert sent_at + 10_000 <= cmd["expires_at"] <= int(time.time() * 1000) + 10_000
+    assert cmd == {"v": 1, "request_id": request_id, "expires_at": r.json()["expires_at"],
                    "args": {"gate": "turnstile-1", "direction": "in"}}
-    assert client.get(f"{base}/commands/{request_id}").json()["answered"] is False
+    pending = client.get(f"{base}/commands/{request_id}").json()
+    assert pending["answered"] is False and pending["outcome"] == "pending"
+    assert pending["expires_at"] == cmd["expires_at"]
     dev.publish(dev.topics.cmd_result, json.dumps({
         "v": 1, "request_id": request_id, "name": "open", "ok": True,
         "result": {"gate": "turnstile-1", "pulsed": True}}))
@@ -177,4 +182,5 @@ def test_state_last_will_and_command_results_are_stored(
         time.sleep(0.05)
     res = client.get(f"{base}/commands/{request_id}").json()
     assert res["ok"] is True and res["result"] == {"gate": "turnstile-1", "pulsed": True}
+    assert res["outcome"] == "ok"
     dev.close()

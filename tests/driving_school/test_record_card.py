@@ -16,6 +16,7 @@ from cloud_bridge.db_schema import commands
 from drivers.escpos_printer import EscposPrinter
 from simulators.virtual_printer import VirtualPrinter
 from sync.commands import CommandRouter
+from tests.command_helpers import expires_soon
 from tests.driving_school.conftest import SCHOOL, School
 from tests.driving_school.lesson_payloads import edit, lesson
 
@@ -112,7 +113,8 @@ def test_through_the_print_queue_a_redelivered_command_prints_once(tmp_path: Pat
 
     card = {"register_no": "2026/007", "first_name": "Jože", "last_name": "Čop",
             "birth_date": "2007-05-05", "issued_at": "2026-12-02T09:00:00Z"}
-    payload = json.dumps({"v": 1, "request_id": "req-1", "args": {"card": card}}).encode()
+    payload = json.dumps({"v": 1, "request_id": "req-1",
+                          "expires_at": expires_soon(), "args": {"card": card}}).encode()
     vp = VirtualPrinter("127.0.0.1", 0, tmp_path / "out")
     port = vp.start()
     printer = EscposPrinter("office", f"escpos-net:127.0.0.1:{port}", {"timeout_s": 3})

@@ -13,6 +13,7 @@ from agent.daemon import AgentDaemon
 from simulators.virtual_printer import VirtualPrinter
 from sync.agent_link import AgentLink
 from tests.cloud_harness import CloudHarness, wait_until
+from tests.command_helpers import expires_soon
 from tests.mqtt_broker import Broker
 
 CARD = {"school": "Avtošola Čuk", "register_no": "2026/017", "first_name": "Žan",
@@ -34,7 +35,8 @@ def test_record_card_command_prints_once_on_the_office_printer(
     cloud = CloudHarness(broker.port)
     try:
         wait_until(lambda: link.subscribed, what="link connected and subscribed")
-        body = json.dumps({"v": 1, "request_id": "card-1", "args": {"card": CARD}})
+        body = json.dumps({"v": 1, "request_id": "card-1",
+                           "expires_at": expires_soon(), "args": {"card": CARD}})
         for _ in range(2):  # the office resends (or the broker redelivers)
             cloud.publish("es/v1/t1/dev1/cmd/print-record-card", body)
         results = [json.loads(cloud.wait_for(

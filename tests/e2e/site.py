@@ -58,9 +58,11 @@ direction = "in"
 
 
 class Site:
-    def __init__(self, workdir: Path, db_url: str, batch_size: int = 50) -> None:
+    def __init__(self, workdir: Path, db_url: str, batch_size: int = 50,
+                 bridge_args: tuple[str, ...] = ()) -> None:
         self.workdir = workdir
         self.db_url = db_url
+        self.bridge_args = bridge_args  # extra ``cloud-bridge serve`` options
         # a device id of its own: the PostgreSQL database is shared by the tests
         self.device = f"gate-{secrets.token_hex(4)}"
         self.keys_dir = workdir / "bridge-keys"
@@ -95,7 +97,7 @@ class Site:
         self.bridge = subprocess.Popen(
             [sys.executable, "-m", "cloud_bridge", "serve", "--db", self.db_url,
              "--mqtt-port", str(self.broker.port), "--http-port", str(self.http_port),
-             "--keys-dir", str(self.keys_dir), "--stats-interval", "1"],
+             "--keys-dir", str(self.keys_dir), "--stats-interval", "1", *self.bridge_args],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1", "BRIDGE_API_TOKEN": self.token})
         log.close()

@@ -13,6 +13,7 @@ import base64
 import json
 import socket
 import string
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -217,12 +218,18 @@ def daemon(tmp_path: Path, write_config: Callable[..., Path]) -> Iterator[Any]:
     d.stop()
 
 
+# a valid expiry for as long as the test runs (the lifetime caps allow ten minutes)
+FAR_FUTURE_MS = int(time.time() * 1000) + 300_000
+
+
 @FEW
 @given(name=st.sampled_from(["open", "reload", "resend-state", "print", "reprint",
                              "print-record-card", "", "x" * 100, "open/../x"]),
        body=json_values | st.fixed_dictionaries(
            {"v": st.sampled_from([1, 2]), "request_id": st.text(max_size=80)},
-           optional={"args": st.fixed_dictionaries({}, optional={
+           optional={"expires_at": st.sampled_from([0, 2**62, "9", 1.5, True, FAR_FUTURE_MS,
+                                                   FAR_FUTURE_MS - 280_000]),
+                     "args": st.fixed_dictionaries({}, optional={
                "gate": st.sampled_from(["g1", "g9", "", None]),
                "direction": st.sampled_from(["in", "out", "up", 3]),
                "invoice_id": st.sampled_from(["P1-BLAG1-1", "", 7, None]),

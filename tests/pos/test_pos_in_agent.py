@@ -17,6 +17,7 @@ from simulators.control_client import ControlClient
 from simulators.furs_endpoint import FursSimulator, SimPki
 from sync.agent_link import AgentLink
 from tests.cloud_harness import CloudHarness, wait_until
+from tests.command_helpers import expires_soon
 from tests.mqtt_broker import Broker
 from tests.pos.conftest import job, pos_table
 
@@ -55,7 +56,8 @@ def test_print_reprint_and_resent_command_over_mqtt(
 
     def command(name: str, request_id: str, args: dict) -> dict:
         cloud.publish(f"es/v1/t1/dev1/cmd/{name}",
-                      json.dumps({"v": 1, "request_id": request_id, "args": args}))
+                      json.dumps({"v": 1, "request_id": request_id,
+                                  "expires_at": expires_soon(), "args": args}))
         _, payload = cloud.wait_for(
             lambda t, p: t.endswith("/cmd-result") and json.loads(p)["request_id"] == request_id)
         return json.loads(payload)
@@ -101,7 +103,8 @@ def test_device_without_pos_answers_print_with_an_error(
         cloud = CloudHarness(broker.port)
         wait_until(lambda: link.subscribed, what="link connected and subscribed")
         cloud.publish("es/v1/t1/dev1/cmd/print",
-                      json.dumps({"v": 1, "request_id": "x1", "args": job()}))
+                      json.dumps({"v": 1, "request_id": "x1",
+                                  "expires_at": expires_soon(), "args": job()}))
         _, payload = cloud.wait_for(lambda t, p: t.endswith("/cmd-result"))
         result = json.loads(payload)
         assert not result["ok"] and "no [pos] table" in result["error"]

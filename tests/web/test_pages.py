@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 import zipfile
 from urllib.parse import unquote
 
@@ -26,14 +27,23 @@ from cloud_bridge.db_schema import (
     members,
     write_tx,
 )
-from cloud_bridge.device_reports import store_command_result
+from cloud_bridge.device_reports import store_command_result, store_state
 from cloud_bridge.membership_ops import create_member
 from cloud_bridge.tenant_keys import TenantKeyStore
-from cloud_bridge.wire import CommandResult
+from cloud_bridge.web.device_commands import record_command
+from cloud_bridge.wire import CommandResult, DeviceState
 from sync.messages import SIGNED_PAYLOAD, ChangeBatch
 from sync.signed_envelope import verify_envelope
 from tests.web.conftest import WebSite
-from tests.web.seed import Seeded, add_events, decision, ok_redirect, receipt, seed
+from tests.web.seed import (
+    Seeded,
+    add_events,
+    decision,
+    ok_redirect,
+    receipt,
+    report_device,
+    seed,
+)
 
 
 @pytest.fixture
@@ -185,6 +195,8 @@ def test_fleet_commands_and_results(site: WebSite,
     assert len(sent) == 1
     body = json.loads(sent[0])
     assert body["args"] == {"gate": "g1", "direction": "in"}
+    # a physical action: valid for the default 10 s
+    assert 0 < body["expires_at"] - time.time() * 1000 <= 10_000
     assert "waiting…" in client.get(f"/t/{a}/fleet").text
     with write_tx(site.engine) as conn:
         store_command_result(conn, a, s.device, CommandResult(
@@ -195,6 +207,59 @@ def test_fleet_commands_and_results(site: WebSite,
     r = client.post(f"/t/{a}/fleet/command", data={"csrf_token": csrf, "device": "ghost",
                                                    "name": "reload"})
     assert r.status_code == 404 and not site.published.on("ghost/cmd/reload")
+
+
+def outcomes(page: str) -> dict[str, str]:
+    return dict(re.findall(r'data-request="([^"]+)" data-outcome="(\w+)"', page))
+
+
+def test_fleet_opens_only_online_devices_and_shows_each_outcome(
+        site: WebSite, admin: tuple[TestClient, str, Seeded]) -> None:
+    client, csrf, s = admin
+    a, _ = site.tenants
+    report_device(site.engine, a, "gate-off")
+    with write_tx(site.engine) as conn:  # its last will: offline
+        store_state(conn, a, "gate-off", DeviceState(v=1, online=False))
+    page = client.get(f"/t/{a}/fleet").text
+    online_row = page.split(f'data-device="{s.device}"')[1].split("</tr>")[0]
+    offline_row = page.split('data-device="gate-off"')[1].split("</tr>")[0]
+    assert "Open g1" in online_row and "Open g1" not in offline_row
+    assert "Naprava ni povezana" in offline_row and 'value="reload"' in offline_row
+
+    def command(device: str, name: str, **form: str) -> int:
+        return client.post(f"/t/{a}/fleet/command", data={
+            "csrf_token": csrf, "device": device, "name": name, **form},
+            follow_redirects=False).status_code
+
+    # a forged open for the offline device is refused, and nothing is published
+    assert command("gate-off", "open", gate="g1", direction="in") == 409
+    assert not site.published.on(f"{a}/gate-off/cmd/open")
+    # what only waits for the device may still be sent: reload, for 60 s
+    assert command("gate-off", "reload") == 303
+    reload_off = json.loads(site.published.on(f"{a}/gate-off/cmd/reload")[0])
+    assert 50_000 < reload_off["expires_at"] - time.time() * 1000 <= 60_000
+    for _ in range(3):
+        assert command(s.device, "open", gate="g1", direction="in") == 303
+    opened = [json.loads(b)["request_id"] for b in site.published.on(f"{a}/{s.device}/cmd/open")]
+    with write_tx(site.engine) as conn:
+        for rid, ok, error in ((opened[0], True, None), (opened[1], False, "expired"),
+                               (opened[2], False, "gate g1: controller unplugged")):
+            store_command_result(conn, a, s.device, CommandResult(
+                v=1, request_id=rid, name="open", ok=ok, error=error,
+                result={"pulsed": True} if ok else None))
+        # sent long ago, never answered: past its expiry
+        stale = record_command(conn, a, "gate-off", "resend-state", {},
+                               int(time.time() * 1000) - 1000)
+    page = client.get(f"/t/{a}/fleet").text
+    assert outcomes(page) == {reload_off["request_id"]: "pending", opened[0]: "ok",
+                              opened[1]: "expired", opened[2]: "error", stale: "expired"}
+    rows = {rid: page.split(f'data-request="{rid}"')[1].split("</tr>")[0] for rid in outcomes(page)}
+    assert "poteklo, ni izvedeno" in rows[opened[1]] and "expired" in rows[opened[1]]
+    assert "naprava ni odgovorila" in rows[stale]
+    assert "naprava ni odgovorila" not in rows[opened[1]]
+    assert "čaka na napravo" in rows[reload_off["request_id"]]
+    assert "izvedeno" in rows[opened[0]] and "controller unplugged" in rows[opened[2]]
+    assert 'src="/static/refresh.js"' in page  # one still pending: the page refreshes
 
 
 def test_receipts_fiscal_states_and_reprint(site: WebSite,
