@@ -58,7 +58,9 @@ direction = "in"
 
 
 class Site:
-    def __init__(self, workdir: Path, db_url: str, batch_size: int = 50) -> None:
+    def __init__(self, workdir: Path, db_url: str, batch_size: int = 50,
+                 bridge_args: tuple[str, ...] = ()) -> None:
+        self.bridge_args = bridge_args
         self.workdir = workdir
         self.db_url = db_url
         # a device id of its own: the PostgreSQL database is shared by the tests
@@ -95,7 +97,7 @@ class Site:
         self.bridge = subprocess.Popen(
             [sys.executable, "-m", "cloud_bridge", "serve", "--db", self.db_url,
              "--mqtt-port", str(self.broker.port), "--http-port", str(self.http_port),
-             "--keys-dir", str(self.keys_dir), "--stats-interval", "1"],
+             "--keys-dir", str(self.keys_dir), "--stats-interval", "1", *self.bridge_args],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1", "BRIDGE_API_TOKEN": self.token})
         log.close()
@@ -106,11 +108,13 @@ class Site:
         self.bridge.send_signal(signal.SIGKILL)
         self.bridge.wait()
 
-    def start_agent(self) -> AgentProcess:
+    def start_agent(self, env: dict[str, str] | None = None,
+                    wait_socket: bool = True) -> AgentProcess:
         self.agent_runs += 1
         # a SIGKILLed agent leaves its socket file; wait for the new one, not the stale one
         (self.workdir / "agent" / "data" / "agent.sock").unlink(missing_ok=True)
-        return AgentProcess(self.config, self.workdir / f"agent-{self.agent_runs}.log")
+        return AgentProcess(self.config, self.workdir / f"agent-{self.agent_runs}.log",
+                            env=env, wait_socket=wait_socket)
 
     def control(self) -> ControlClient:
         return ControlClient(self.agent.socket, timeout=10)
