@@ -54,6 +54,8 @@ class AgentLink:
         state_interval_s: float = 60.0,
         window_batches: int = 4,
         max_backoff_s: float = 30.0,
+        catch_up_first_s: float = CATCH_UP_FIRST_S,
+        catch_up_max_s: float = CATCH_UP_MAX_S,
         rng: random.Random | None = None,
     ) -> None:
         cfg = daemon.config
@@ -72,6 +74,8 @@ class AgentLink:
         self.state_interval_s = state_interval_s
         self.window = window_batches * mqtt_config.batch_size
         self.max_backoff_s = max_backoff_s
+        self.catch_up_first_s = catch_up_first_s
+        self.catch_up_max_s = catch_up_max_s
         self.rng = rng or random.Random()
 
         self.connected = False
@@ -85,7 +89,7 @@ class AgentLink:
         self._last_request: tuple[float, int] = (0.0, -1)
         # the bridge's version as it advertises it (retained, signed); None until seen
         self.advertised: int | None = None
-        self._ask_delay = CATCH_UP_FIRST_S
+        self._ask_delay = catch_up_first_s
         self._next_ask = 0.0
         self._stop = threading.Event()
         self.wake = threading.Event()
@@ -213,7 +217,7 @@ class AgentLink:
         self._last_progress = time.monotonic()
         self.publish_state()
         self._request_members(force=True)
-        self._ask_delay = CATCH_UP_FIRST_S
+        self._ask_delay = self.catch_up_first_s
         self._next_ask = time.monotonic() + self._jitter(self._ask_delay)
         log.info("mqtt connected to %s:%d (session present: %s)", self.mqtt.host,
                  self.mqtt.port, flags.session_present)
@@ -287,7 +291,7 @@ class AgentLink:
         if result.outcome is Outcome.GAP:
             self._request_members()
         elif result.outcome is Outcome.APPLIED:
-            self._ask_delay = CATCH_UP_FIRST_S
+            self._ask_delay = self.catch_up_first_s
             self.publish_state()
 
     def _on_version(self, payload: bytes) -> None:
@@ -313,7 +317,7 @@ class AgentLink:
             # a version we do not have yet: ask now, unless a request has just gone out
             # (two answers to one device would be two snapshots crossing each other)
             self._next_ask = min(self._next_ask,
-                                 self._last_request[0] + CATCH_UP_FIRST_S)
+                                 self._last_request[0] + self.catch_up_first_s)
 
     # -- outgoing ------------------------------------------------------------------
 
@@ -361,14 +365,14 @@ class AgentLink:
             return
         version = self.store.membership_version()
         if version >= self.advertised:
-            self._ask_delay = CATCH_UP_FIRST_S
+            self._ask_delay = self.catch_up_first_s
             return
         log.info("membership version %d is behind the bridge's %d: asking (again in %.0f s "
                  "at the latest)", version, self.advertised, self._ask_delay)
         self._request_members(force=True)
         self.stats["catch_up_requests"] += 1
         self._next_ask = time.monotonic() + self._jitter(self._ask_delay)
-        self._ask_delay = min(self._ask_delay * 2, CATCH_UP_MAX_S)
+        self._ask_delay = min(self._ask_delay * 2, self.catch_up_max_s)
 
     def _state_payload(self, online: bool = True) -> str:
         status = self.daemon.status()
