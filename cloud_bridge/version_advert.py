@@ -58,6 +58,8 @@ class VersionAdvertiser:
                 signing_key = self.keys.get(tenant).signing_key
             except TenantKeyError as exc:
                 log.error("membership version of %s not advertised: %s", tenant, exc)
+                # said once per version, not at every refresh
+                self._published[tenant] = max(version, self._published.get(tenant, -1))
                 return False
             payload = sign_payload(signing_key, {"v": 1, "tenant": tenant, "kind": "version",
                                                  "version": version})
