@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from cloud_bridge.change_log import Entry
 from cloud_bridge.tenant_keys import TenantKeyError, TenantKeyStore
+from cloud_bridge.version_advert import VersionAdvertiser
 from sync.signed_envelope import sign_payload
 from sync.topics import tenant_changes_topic
 
@@ -30,10 +31,12 @@ def changes_envelope(keys: TenantKeyStore, tenant: str, from_version: int, to_ve
 
 
 class ChangeFeed:
-    def __init__(self, keys: TenantKeyStore, publisher: Publisher, prefix: str) -> None:
+    def __init__(self, keys: TenantKeyStore, publisher: Publisher, prefix: str,
+                 versions: VersionAdvertiser | None = None) -> None:
         self.keys = keys
         self.publisher = publisher
         self.prefix = prefix
+        self.versions = versions  # the retained members/version advert, when wired
 
     def publish(self, entry: Entry) -> None:
         """Publish one committed entry on the tenant's members/changes topic."""
@@ -44,5 +47,7 @@ class ChangeFeed:
             log.error("change %s/v%d not published: %s", entry.tenant, entry.version, exc)
             return
         self.publisher.publish(tenant_changes_topic(self.prefix, entry.tenant), payload)
+        if self.versions is not None:
+            self.versions.advertise(entry.tenant, entry.version)
         log.info("published change %s v%d (%d records)", entry.tenant, entry.version,
                  len(entry.changes))

@@ -31,6 +31,7 @@ from cloud_bridge.member_sync import DEFAULT_MAX_LAG, MemberSync
 from cloud_bridge.mqtt_link import BridgeLink, MqttSettings
 from cloud_bridge.snapshot import DEFAULT_CHUNK_ROWS
 from cloud_bridge.tenant_keys import TenantKeyStore
+from cloud_bridge.version_advert import VersionAdvertiser
 from cloud_bridge.web.auth import WebAuth
 from cloud_bridge.web.context import WebContext
 from cloud_bridge.web.web_app import mount_web
@@ -73,7 +74,8 @@ class Bridge:
         self.keys = TenantKeyStore(settings.keys_dir)
         self.link = BridgeLink(settings.mqtt, self._dispatch)
         prefix = settings.mqtt.prefix
-        self.feed = ChangeFeed(self.keys, self.link, prefix)
+        self.versions = VersionAdvertiser(self.engine, self.keys, self.link, prefix)
+        self.feed = ChangeFeed(self.keys, self.link, prefix, self.versions)
         self.member_sync = MemberSync(self.engine, self.keys, self.link, prefix,
                                       max_lag=settings.max_lag, chunk_rows=settings.chunk_rows)
         self.ingestor = Ingestor(self.engine)
@@ -91,6 +93,9 @@ class Bridge:
         self._threads += [threading.Thread(target=self._sync_loop, name=f"members-sync-{i}",
                                            daemon=True)
                           for i in range(self.settings.sync_workers)]
+        self._threads.append(threading.Thread(
+            target=self.versions.run, name="members-version",
+            args=(self._stop, lambda: self.link.generation, self.link.connected), daemon=True))
         for t in self._threads:
             t.start()
         self.link.start(wait_s=wait_connected_s)

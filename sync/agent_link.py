@@ -25,19 +25,23 @@ from paho.mqtt.properties import Properties
 from pydantic import ValidationError
 
 from agent.config import MqttConfig
+from agent.errors import BadInput
 from agent.events import utc_ts
 from agent.store.local_store import LocalStore
 from agent.store.outbox import Outbox
 from sync.commands import CommandRouter, daemon_commands
 from sync.membership_applier import MembershipApplier, Outcome
-from sync.messages import MAX_ACK_BYTES, Ack
-from sync.signed_envelope import MAX_ENVELOPE_BYTES
+from sync.messages import MAX_ACK_BYTES, MAX_VERSION_BYTES, Ack, MembersVersion
+from sync.signed_envelope import MAX_ENVELOPE_BYTES, verify_envelope
 from sync.topics import DeviceTopics
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH_BYTES = 256 * 1024
 SESSION_EXPIRY_S = 7 * 24 * 3600
+# catch-up re-asks while behind the bridge's advertised version (docs/protocol.md)
+CATCH_UP_FIRST_S = 5.0
+CATCH_UP_MAX_S = 60.0
 
 
 class AgentLink:
@@ -50,6 +54,8 @@ class AgentLink:
         state_interval_s: float = 60.0,
         window_batches: int = 4,
         max_backoff_s: float = 30.0,
+        catch_up_first_s: float = CATCH_UP_FIRST_S,
+        catch_up_max_s: float = CATCH_UP_MAX_S,
         rng: random.Random | None = None,
     ) -> None:
         cfg = daemon.config
@@ -59,16 +65,17 @@ class AgentLink:
         self.store = LocalStore(cfg.store_path, cfg.durability)  # a connection of our own
         self.outbox = Outbox(self.store, cfg.tenant, cfg.device)
         public = cfg.tenant_public_key()
+        self.public_key = Ed25519PublicKey.from_public_bytes(public) if public else None
         self.applier = MembershipApplier(
-            self.store, cfg.tenant,
-            Ed25519PublicKey.from_public_bytes(public) if public else None,
-            on_applied=daemon.access.forget_recent,
+            self.store, cfg.tenant, self.public_key, on_applied=daemon.access.forget_recent,
         )
         self.commands: CommandRouter = daemon_commands(daemon, self.publish_state)
         self.ack_timeout_s = ack_timeout_s
         self.state_interval_s = state_interval_s
         self.window = window_batches * mqtt_config.batch_size
         self.max_backoff_s = max_backoff_s
+        self.catch_up_first_s = catch_up_first_s
+        self.catch_up_max_s = catch_up_max_s
         self.rng = rng or random.Random()
 
         self.connected = False
@@ -80,10 +87,15 @@ class AgentLink:
         self._last_progress = time.monotonic()
         self._last_state = 0.0
         self._last_request: tuple[float, int] = (0.0, -1)
+        # the bridge's version as it advertises it (retained, signed); None until seen
+        self.advertised: int | None = None
+        self._ask_delay = catch_up_first_s
+        self._next_ask = 0.0
         self._stop = threading.Event()
         self.wake = threading.Event()
         self.stats = {"batches_sent": 0, "events_sent": 0, "acks": 0, "resends": 0,
-                      "reconnects": 0, "commands": 0, "membership_rejected": 0}
+                      "reconnects": 0, "commands": 0, "membership_rejected": 0,
+                      "catch_up_requests": 0}
 
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -120,6 +132,10 @@ class AgentLink:
         self.store.close()
 
     def _run(self) -> None:
+        try:
+            self.applier.recover()  # a snapshot apply a kill cut short, before any new data
+        except Exception:  # the link must come up even if the clean-up fails
+            log.exception("cleaning up after an interrupted snapshot failed")
         backoff = 1.0
         socket_open = False
         while not self._stop.is_set():
@@ -193,6 +209,7 @@ class AgentLink:
             (self.topics.cmd_wildcard, 1),
             (self.topics.members_sync, 1),
             (self.topics.members_changes, 1),
+            (self.topics.members_version, 1),
         ])
         # resend whatever the bridge has not acknowledged, from where its ack left off
         self.acked = int(self.store.get_meta("acked_seq", "0") or 0)
@@ -200,6 +217,8 @@ class AgentLink:
         self._last_progress = time.monotonic()
         self.publish_state()
         self._request_members(force=True)
+        self._ask_delay = self.catch_up_first_s
+        self._next_ask = time.monotonic() + self._jitter(self._ask_delay)
         log.info("mqtt connected to %s:%d (session present: %s)", self.mqtt.host,
                  self.mqtt.port, flags.session_present)
 
@@ -227,6 +246,8 @@ class AgentLink:
                 self._on_command(topic.rsplit("/", 1)[1], msg.payload)
             elif topic in (self.topics.members_sync, self.topics.members_changes):
                 self._on_membership(msg.payload)
+            elif topic == self.topics.members_version:
+                self._on_version(msg.payload)
         except Exception:  # a bad message must never stop the link
             log.exception("handling a message on %s failed", topic)
 
@@ -264,10 +285,39 @@ class AgentLink:
         result = self.applier.handle(payload)
         if result.outcome is Outcome.REJECTED:
             self.stats["membership_rejected"] += 1
-        elif result.outcome is Outcome.GAP:
+            return
+        # data is flowing (a snapshot can take minutes): do not ask again meanwhile
+        self._next_ask = time.monotonic() + self._ask_delay
+        if result.outcome is Outcome.GAP:
             self._request_members()
         elif result.outcome is Outcome.APPLIED:
+            self._ask_delay = self.catch_up_first_s
             self.publish_state()
+
+    def _on_version(self, payload: bytes) -> None:
+        """The bridge's advertised version; being behind it starts the catch-up re-asks."""
+        if not payload:
+            return  # the retained message was cleared
+        try:
+            if len(payload) > MAX_VERSION_BYTES:
+                raise BadInput(f"{len(payload)} bytes")
+            if self.public_key is None:
+                raise BadInput("no keys.tenant_public_key configured: cannot verify")
+            advert = MembersVersion.model_validate_json(verify_envelope(payload,
+                                                                        self.public_key))
+            if advert.tenant != self.outbox.tenant:
+                raise BadInput(f"for tenant {advert.tenant!r}")
+        except (BadInput, ValidationError, ValueError) as exc:
+            self.stats["membership_rejected"] += 1
+            log.warning("membership version advert rejected: %s", str(exc).splitlines()[0])
+            return
+        behind = self.advertised is None or advert.version > self.advertised
+        self.advertised = advert.version
+        if behind and advert.version > self.store.membership_version():
+            # a version we do not have yet: ask now, unless a request has just gone out
+            # (two answers to one device would be two snapshots crossing each other)
+            self._next_ask = min(self._next_ask,
+                                 self._last_request[0] + self.catch_up_first_s)
 
     # -- outgoing ------------------------------------------------------------------
 
@@ -305,6 +355,24 @@ class AgentLink:
     def _periodic(self) -> None:
         if time.monotonic() - self._last_state >= self.state_interval_s:
             self.publish_state()
+        self._catch_up()
+
+    def _catch_up(self) -> None:
+        """Ask again, with backoff, while behind the bridge's advertised version: a
+        request can be lost (a broker restart that the bridges have not yet come back
+        from), and nothing else would ever ask again."""
+        if self.advertised is None or time.monotonic() < self._next_ask:
+            return
+        version = self.store.membership_version()
+        if version >= self.advertised:
+            self._ask_delay = self.catch_up_first_s
+            return
+        log.info("membership version %d is behind the bridge's %d: asking (again in %.0f s "
+                 "at the latest)", version, self.advertised, self._ask_delay)
+        self._request_members(force=True)
+        self.stats["catch_up_requests"] += 1
+        self._next_ask = time.monotonic() + self._jitter(self._ask_delay)
+        self._ask_delay = min(self._ask_delay * 2, self.catch_up_max_s)
 
     def _state_payload(self, online: bool = True) -> str:
         status = self.daemon.status()

@@ -1,14 +1,14 @@
 """Applies signed membership data to the agent's store: change batches in version order,
 snapshots by building shadow tables in short transactions and swapping them in at once,
-so taps keep being decided (against the old data) while a large snapshot arrives."""
+so taps keep being decided (against the old data) while a large snapshot arrives. The
+snapshot SQL, restartable after a kill at any instruction, is in
+agent/store/snapshot_staging.py."""
 
 from __future__ import annotations
 
 import enum
 import json
 import logging
-import re
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,14 +18,12 @@ from pydantic import ValidationError
 
 from agent.errors import BadInput, SignatureError
 from agent.store.local_store import LocalStore
-from agent.store.membership import apply_changes, set_pin
+from agent.store.membership import apply_changes
+from agent.store.snapshot_staging import SnapshotRows, SnapshotStaging
 from sync.messages import SIGNED_PAYLOAD, ChangeBatch, SnapshotChunk
 from sync.signed_envelope import verify_envelope
 
 log = logging.getLogger(__name__)
-
-MEMBERSHIP_TABLES = ("members", "credentials", "entitlements")
-
 
 class Outcome(enum.StrEnum):
     APPLIED = "applied"
@@ -50,6 +48,7 @@ class MembershipApplier:
         self.public_key = public_key
         self.on_applied = on_applied
         self.rejected = 0
+        self.staging = SnapshotStaging(store)
 
     def handle(self, message: bytes) -> ApplyResult:
         version = self.store.membership_version()
@@ -94,112 +93,46 @@ class MembershipApplier:
 
     # -- snapshots -------------------------------------------------------------------
 
+    def recover(self) -> None:
+        """At start: finish or drop what a kill left of a snapshot apply."""
+        done = self.staging.recover()
+        if done:
+            log.info("membership snapshot staging at start: %s", "; ".join(done))
+            self.on_applied()
+
     def _snapshot_chunk(self, chunk: SnapshotChunk) -> ApplyResult:
         if chunk.chunk >= chunk.chunks:
             raise BadInput(f"chunk {chunk.chunk} of {chunk.chunks}")
         current = self.store.membership_version()
-        if chunk.version < current:
-            return ApplyResult(Outcome.OLD, current, "snapshot older than local data")
-        with self.store.transaction() as conn:
-            staged = conn.execute("SELECT DISTINCT snapshot_id FROM snapshot_staging").fetchall()
-            if staged and staged[0][0] != chunk.snapshot_id:
-                # a newer snapshot replaces one that never completed
-                conn.execute("DELETE FROM snapshot_staging")
-                staged = []
-            if not staged:
-                _create_shadow_tables(conn)
-            seen = conn.execute(
-                "SELECT 1 FROM snapshot_staging WHERE snapshot_id = ? AND chunk = ?",
-                (chunk.snapshot_id, chunk.chunk)).fetchone()
-            if seen is None:
-                _insert_shadow(conn, chunk)
-                conn.execute(
-                    "INSERT INTO snapshot_staging(snapshot_id, chunk, changes) VALUES (?, ?, '')",
-                    (chunk.snapshot_id, chunk.chunk))
-            have = conn.execute("SELECT COUNT(*) FROM snapshot_staging WHERE snapshot_id = ?",
-                                (chunk.snapshot_id,)).fetchone()[0]
-        if have < chunk.chunks:
-            return ApplyResult(Outcome.STAGED, current, f"{have}/{chunk.chunks} chunks")
-        self._swap_in(chunk.version)
+        if chunk.version <= current:
+            # already there (a chunk redelivered after the swap, or an answer to a request
+            # made before it); an equal version holds the very same data
+            return ApplyResult(Outcome.OLD, current, "snapshot not newer than local data")
+        staged = self.staging.stage(chunk.snapshot_id, chunk.version, chunk.chunk,
+                                    chunk.chunks, _rows(chunk))
+        if staged.snapshot_id != chunk.snapshot_id:
+            return ApplyResult(Outcome.OLD, current, "older than the snapshot being staged")
+        if not staged.complete:
+            return ApplyResult(Outcome.STAGED, current, f"{staged.have}/{staged.chunks} chunks")
+        self.staging.build_indexes()
+        version = self.staging.swap_in()
+        if version is None:
+            return ApplyResult(Outcome.OLD, self.store.membership_version(),
+                               "local data moved past the snapshot while it was staged")
         self.on_applied()
-        log.info("membership snapshot applied: version %d (%d chunks)", chunk.version,
-                 chunk.chunks)
-        return ApplyResult(Outcome.APPLIED, chunk.version)
-
-    def _swap_in(self, version: int) -> None:
-        # one index per transaction: each holds the write lock for about a second at
-        # 1,000,000 rows, and taps get their turn in between
-        with self.store.transaction() as conn:
-            generation = int(LocalStore.get_meta_in(conn, "snapshot_generation", "0")) + 1
-            statements = _shadow_index_statements(conn, generation)
-            LocalStore.set_meta(conn, "snapshot_generation", str(generation))
-        try:
-            for sql in statements:
-                with self.store.transaction() as conn:
-                    conn.execute(sql)
-        except sqlite3.IntegrityError as exc:
-            with self.store.transaction() as conn:
-                conn.execute("DELETE FROM snapshot_staging")
-                for table in MEMBERSHIP_TABLES:
-                    conn.execute(f"DROP TABLE IF EXISTS snap_{table}")
-            raise BadInput(f"snapshot has duplicate keys ({exc}); discarded") from None
-        with self.store.transaction() as conn:
-            for table in MEMBERSHIP_TABLES:
-                conn.execute(f"DROP TABLE {table}")
-                conn.execute(f"ALTER TABLE snap_{table} RENAME TO {table}")
-            # local facts of people who are still members survive a snapshot
-            conn.execute("DELETE FROM entry_counters WHERE entitlement_id NOT IN "
-                         "(SELECT id FROM entitlements)")
-            conn.execute("DELETE FROM presence WHERE member_id NOT IN (SELECT id FROM members)")
-            conn.execute("DELETE FROM employee_pins WHERE member_id NOT IN "
-                         "(SELECT id FROM members)")
-            conn.execute("DELETE FROM snapshot_staging")
-            LocalStore.set_meta(conn, "membership_version", str(version))
+        log.info("membership snapshot applied: version %d (%d chunks)", version, chunk.chunks)
+        return ApplyResult(Outcome.APPLIED, version)
 
 
-def _create_shadow_tables(conn: sqlite3.Connection) -> None:
-    for table in MEMBERSHIP_TABLES:
-        conn.execute(f"DROP TABLE IF EXISTS snap_{table}")
-        sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
-                           (table,)).fetchone()[0]
-        # clone the live table's definition, whatever migrations made of it
-        conn.execute(re.sub(rf"^CREATE TABLE \[?\"?{table}\]?\"?",
-                            f"CREATE TABLE snap_{table}", sql, count=1))
-
-
-def _shadow_index_statements(conn: sqlite3.Connection, generation: int) -> list[str]:
-    """CREATE INDEX statements that give the shadow tables the live tables' indexes."""
-    out = []
-    for table in MEMBERSHIP_TABLES:
-        rows = conn.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
-            "AND sql IS NOT NULL", (table,)).fetchall()
-        for name, sql in rows:
-            base = re.sub(r"__g\d+$", "", name)
-            new_sql = sql.replace(f"[{name}]", f"[{base}__g{generation}]", 1).replace(
-                f'"{name}"', f'"{base}__g{generation}"', 1)
-            new_sql = re.sub(rf"ON \[?\"?{table}\]?\"?", f"ON snap_{table}", new_sql, count=1)
-            out.append(new_sql)
-    return out
-
-
-def _insert_shadow(conn: sqlite3.Connection, chunk: SnapshotChunk) -> None:
+def _rows(chunk: SnapshotChunk) -> SnapshotRows:
     # The validated tuples go to SQLite as they are (positional parameters put them in
     # column order); only the rare entitlement with lists or maps needs a Python touch.
     # At a million rows, any per-row Python work shows in the snapshot time.
-    conn.executemany("INSERT INTO snap_members(id, first_name, waiver_signed_on, blocked) "
-                     "VALUES (?,?,?,?)", chunk.members)
-    conn.executemany(
-        "INSERT INTO snap_credentials(hash, id, member_id, kind, blocked) "
-        "VALUES (coalesce(?4, 'id:' || ?1), ?1, ?2, ?3, ?5)", chunk.credentials)
-    conn.executemany(
-        "INSERT INTO snap_entitlements(id, member_id, kind, valid_from, valid_to, valid_on, "
-        "entries_total, zones, windows, frozen_from, frozen_to, credential_id, used_remote) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        [row if row[7] is None and not row[8] and not row[12] else _entitlement_text(row)
-         for row in chunk.entitlements])
-    for member_id, pin_hash in chunk.pins:
-        set_pin(conn, member_id, pin_hash)
+    return SnapshotRows(
+        members=chunk.members, credentials=chunk.credentials,
+        entitlements=[row if row[7] is None and not row[8] and not row[12]
+                      else _entitlement_text(row) for row in chunk.entitlements],
+        pins=chunk.pins)
 
 
 def _entitlement_text(row: tuple[Any, ...]) -> tuple[Any, ...]:

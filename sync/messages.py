@@ -76,6 +76,18 @@ SIGNED_PAYLOAD: TypeAdapter[ChangeBatch | SnapshotChunk] = TypeAdapter(
 )
 
 
+class MembersVersion(_Msg):
+    """The bridge's membership version, signed and retained on ``{t}/members/version``."""
+
+    v: Literal[1]
+    tenant: str
+    kind: Literal["version"]
+    version: Annotated[int, Field(ge=0)]
+
+
+MAX_VERSION_BYTES = 1024
+
+
 class OpenArgs(_Msg):
     gate: Annotated[str, Field(min_length=1, max_length=64)]
     direction: Literal["in", "out"] = "in"

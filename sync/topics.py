@@ -53,9 +53,18 @@ class DeviceTopics:
     def members_changes(self) -> str:
         return tenant_changes_topic(self.prefix, self.tenant)
 
+    @property
+    def members_version(self) -> str:
+        return tenant_version_topic(self.prefix, self.tenant)
+
 
 def tenant_changes_topic(prefix: str, tenant: str) -> str:
     return f"{prefix}/{tenant}/members/changes"
+
+
+def tenant_version_topic(prefix: str, tenant: str) -> str:
+    """Retained, signed: the bridge's current membership version (docs/protocol.md)."""
+    return f"{prefix}/{tenant}/members/version"
 
 
 def split_device_topic(prefix: str, topic: str) -> tuple[str, str, str] | None:

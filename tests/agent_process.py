@@ -13,16 +13,19 @@ from agent.config import load_config
 
 
 class AgentProcess:
-    def __init__(self, config: Path, log_path: Path) -> None:
+    def __init__(self, config: Path, log_path: Path, env: dict[str, str] | None = None,
+                 wait_socket: bool = True) -> None:
         self.config = config
         self.socket = load_config(config).socket_path
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "agent", "run", "-c", str(config)],
-            stdout=self._log, stderr=subprocess.STDOUT, env=env,
+            stdout=self._log, stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
+        if not wait_socket:  # e.g. an agent told to kill itself at a fault point
+            return
         deadline = time.monotonic() + 30
         while not self.socket.exists():
             if self.proc.poll() is not None:

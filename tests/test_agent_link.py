@@ -3,7 +3,9 @@ membership batches and snapshots, commands, and everything malformed."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -73,7 +75,7 @@ class Site:
 
 
 def make_site(tmp_path: Path, write_config: Callable[..., Path], hmac_key: bytes,
-              broker: Broker, auto_ack: bool = True) -> Site:
+              broker: Broker, auto_ack: bool = True, **link_kw: float) -> Site:
     key = Ed25519PrivateKey.generate()
     public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     cfg_path = write_config(f"[mqtt]\nhost = \"127.0.0.1\"\nport = {broker.port}\n"
@@ -82,7 +84,7 @@ def make_site(tmp_path: Path, write_config: Callable[..., Path], hmac_key: bytes
     daemon.start()
     cloud = CloudHarness(broker.port, auto_ack=auto_ack)
     link = AgentLink(daemon, daemon.config.mqtt, ack_timeout_s=1.0,  # type: ignore[arg-type]
-                     state_interval_s=3600, max_backoff_s=1.0)
+                     state_interval_s=3600, max_backoff_s=1.0, **link_kw)
     link.start()
     wait_until(lambda: link.subscribed, what="link connected and subscribed")
     return Site(broker, daemon, link, cloud, key, hmac_key)
@@ -292,3 +294,44 @@ def test_agent_without_broker_keeps_deciding_then_delivers(
         link.stop()
         daemon.stop()
         broker.stop()
+
+
+VERSION = "es/v1/t1/members/version"
+REQUEST = "es/v1/t1/dev1/members/request"
+
+
+def test_behind_the_advertised_version_the_agent_asks_again_with_backoff(
+        tmp_path: Path, write_config: Callable[..., Path], hmac_key: bytes,
+        broker: Broker) -> None:
+    """Issue 14 item 3: requests that nobody answers (lost) are asked again, ever less
+    often, until the agent holds the advertised version; then it stops asking."""
+    site = make_site(tmp_path, write_config, hmac_key, broker, catch_up_first_s=0.4,
+                     catch_up_max_s=1.6)
+    try:
+        asked: list[float] = []
+        site.cloud.client.message_callback_add(
+            REQUEST, lambda *_a: asked.append(time.monotonic()))
+        advert = {"v": 1, "tenant": "t1", "kind": "version", "version": 3}
+        # forged, wrong tenant, garbage: not believed
+        site.cloud.publish(VERSION, site.cloud.signed(Ed25519PrivateKey.generate(), advert))
+        site.cloud.publish(VERSION, site.cloud.signed(site.key, {**advert, "tenant": "t2"}))
+        site.cloud.publish(VERSION, b"{not json")
+        time.sleep(1.0)
+        assert site.link.advertised is None and asked == []
+        site.cloud.client.publish(VERSION, site.cloud.signed(site.key, advert), qos=1,
+                                  retain=True).wait_for_publish(5)
+        wait_until(lambda: len(asked) >= 5, timeout=15, what="five requests, none answered")
+        gaps = [b - a for a, b in itertools.pairwise(asked)]
+        assert gaps[-1] > gaps[0] * 1.5, f"no backoff: {gaps}"
+        assert max(gaps) < 1.6 + 0.5, f"backoff beyond its cap: {gaps}"
+        site.cloud.publish(SYNC, site.batch(0, 3, site.member("m1")))
+        wait_until(lambda: site.version() == 3, what="caught up")
+        n = len(asked)
+        time.sleep(2.5)
+        assert len(asked) == n, "still asking after catching up"
+        assert site.link.stats["catch_up_requests"] >= 5
+    finally:
+        site.cloud.client.publish(VERSION, b"", qos=1, retain=True).wait_for_publish(5)
+        site.link.stop()
+        site.cloud.close()
+        site.daemon.stop()

@@ -268,6 +268,8 @@ class StoreMaintenance:
             for table in snap_tables:
                 conn.execute(f'DROP TABLE IF EXISTS "{table}"')
             conn.execute("DELETE FROM meta WHERE key = 'maintenance.staging_seen'")
+            # the staged snapshot's header (agent/store/snapshot_staging.py)
+            conn.execute("DELETE FROM meta WHERE key = 'snapshot_staging'")
         log.info("dropped an abandoned membership snapshot (%d shadow tables); the bridge "
                  "sends a fresh one on request", len(snap_tables))
         return True

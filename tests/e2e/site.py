@@ -108,11 +108,13 @@ class Site:
         self.bridge.send_signal(signal.SIGKILL)
         self.bridge.wait()
 
-    def start_agent(self) -> AgentProcess:
+    def start_agent(self, env: dict[str, str] | None = None,
+                    wait_socket: bool = True) -> AgentProcess:
         self.agent_runs += 1
         # a SIGKILLed agent leaves its socket file; wait for the new one, not the stale one
         (self.workdir / "agent" / "data" / "agent.sock").unlink(missing_ok=True)
-        return AgentProcess(self.config, self.workdir / f"agent-{self.agent_runs}.log")
+        return AgentProcess(self.config, self.workdir / f"agent-{self.agent_runs}.log",
+                            env=env, wait_socket=wait_socket)
 
     def control(self) -> ControlClient:
         return ControlClient(self.agent.socket, timeout=10)

@@ -103,6 +103,25 @@ def test_other_tenant_device_cannot_read_this_tenants_changes(
     x.close()
 
 
+def test_members_version_is_read_by_the_tenants_devices_and_written_by_bridges_only(
+        fleet: FleetBroker, bridge: Client) -> None:
+    topic = "es/v1/t1/members/version"
+    bridge.c.publish(topic, b"v7 from the bridge", qos=1, retain=True).wait_for_publish(5)
+    a = Client(fleet, "t1", fleet.identity("t1", "devA"))
+    assert a.subscribe(topic) == GRANTED_QOS1
+    settle()
+    assert a.received(topic) == [b"v7 from the bridge"]  # retained: seen on subscribing
+    a.publish(topic, b"forged")  # a device cannot advertise a version
+    x = Client(fleet, "t2", fleet.identity("t2", "devX"))
+    assert x.subscribe(topic) in EITHER
+    settle()
+    assert b"forged" not in [p for t, p in bridge.messages if t == topic]
+    assert x.messages == []  # nor read another tenant's
+    a.close()
+    x.close()
+    bridge.c.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)
+
+
 def test_certificates_of_one_tenant_do_not_open_the_other_listener(fleet: FleetBroker) -> None:
     t2_cert = fleet.identity("t2", "devZ")
     wrong = Client(fleet, "t1", t2_cert)
