@@ -88,6 +88,9 @@ def verify_token(
         raise TokenRejected(Reason.MALFORMED_CREDENTIAL, "token is not base32") from None
     if len(raw) != expected_len:
         raise TokenRejected(Reason.MALFORMED_CREDENTIAL, f"token has {len(raw)} bytes")
+    if base64.b32encode(raw).decode().rstrip("=") != body_b32.upper():
+        # set padding bits: one token must have one spelling (strict parsing at the edge)
+        raise TokenRejected(Reason.MALFORMED_CREDENTIAL, "token is not canonical base32")
     body, signature = raw[: _BODY.size], raw[_BODY.size:]
     version, cred, valid_from, valid_to, step = _BODY.unpack(body)
     if version != VERSION:
