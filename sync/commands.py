@@ -6,7 +6,6 @@ command gets an error result and never reaches the daemon."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +14,7 @@ from pydantic import ValidationError
 
 from agent.errors import EdgeError
 from drivers.errors import DriverError
+from sync import strict_json
 from sync.messages import MAX_COMMAND_BYTES, Command, OpenArgs
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class CommandRouter:
         try:
             if len(raw) > MAX_COMMAND_BYTES:
                 raise ValueError(f"command of {len(raw)} bytes is over {MAX_COMMAND_BYTES}")
-            body = json.loads(raw)
+            body = strict_json.loads(raw)
             if isinstance(body, dict) and isinstance(body.get("request_id"), str):
                 request_id = body["request_id"][:64]
             command = Command.model_validate(body)
@@ -48,8 +48,8 @@ class CommandRouter:
                 raise ValueError(f"unknown command '{name[:40]}' (known: {', '.join(self.names)})")
             result = handler(command.request_id, command.args)
             return {"v": 1, "request_id": request_id, "name": name, "ok": True, "result": result}
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            error = "command is not JSON"
+        except strict_json.StrictJsonError as exc:
+            error = "command is not JSON" if exc.syntax else f"command refused: {exc}"
         except ValidationError as exc:
             first = exc.errors()[0]
             error = f"invalid command: {'.'.join(map(str, first['loc']))}: {first['msg']}"
