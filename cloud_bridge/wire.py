@@ -138,6 +138,14 @@ def split_events(tenant: str, device: str, payload: bytes) -> SplitEvents:
     if len(payload) > MAX_EVENTS_BYTES:
         raise Rejected(f"batch of {len(payload)} bytes is over the {MAX_EVENTS_BYTES} limit")
     value, clean = _load(payload)
+    if clean:  # the usual case: the whole batch validates in one pass
+        try:
+            batch = EventBatch.model_validate(value)
+        except ValidationError:
+            pass
+        else:
+            _check_topic(batch, tenant, device)
+            return SplitEvents(batch)
     try:
         env = _Envelope.model_validate(value)
     except ValidationError as exc:
@@ -169,6 +177,19 @@ def split_events(tenant: str, device: str, payload: bytes) -> SplitEvents:
                                         "utf-8", "backslashreplace")))
     batch = EventBatch.model_construct(v=1, tenant=tenant, device=device, events=good)
     return SplitEvents(batch, refused)
+
+
+def _check_topic(batch: EventBatch, tenant: str, device: str) -> None:
+    if batch.tenant != tenant or batch.device != device:
+        raise Rejected(f"envelope names {batch.tenant}/{batch.device}, topic is "
+                       f"{tenant}/{device}")
+    first = batch.events[0].seq
+    for i, ev in enumerate(batch.events):
+        if ev.tenant != tenant or ev.device != device:
+            raise Rejected(f"event {i} names {ev.tenant}/{ev.device}, topic is {tenant}/{device}")
+        if ev.seq != first + i:
+            raise Rejected(f"seq not ascending and contiguous at event {i} "
+                           f"({ev.seq} after {first + i - 1})")
 
 
 def _check_placed(raw: Any, i: int, tenant: str, device: str) -> None:

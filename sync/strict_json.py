@@ -8,15 +8,20 @@ every later query that looks inside the JSON, so they are refused at the edge.
 
 Hand-written on top of the standard library rather than a third-party parser: the hooks
 ``json`` already offers (``parse_constant``, ``parse_float``) cover the numbers, and the
-string checks run only when the text contains a ``\\u`` escape, the only way either
-character can reach a string in valid UTF-8 JSON.
+string checks run only when the text contains a ``\\u0000`` or a ``\\ud800``-``\\udfff``
+escape, the only way either character can reach a string in valid UTF-8 JSON.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
+
+# an escape that may stand for NUL or a surrogate; a false alarm (an escaped backslash
+# before "u0000") only costs the exact check of poison_in
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 
 
 class StrictJsonError(ValueError):
@@ -41,6 +46,9 @@ def _finite_float(text: str) -> float:
     return value
 
 
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
 def loads(raw: bytes | str) -> Any:
     """Parse ``raw`` (UTF-8 bytes or text) strictly; raises :class:`StrictJsonError`."""
     try:
@@ -48,7 +56,7 @@ def loads(raw: bytes | str) -> Any:
     except UnicodeDecodeError:
         raise StrictJsonError("not UTF-8 text", syntax=True) from None
     try:
-        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        value = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise StrictJsonError(f"not JSON: {exc.msg} at {exc.pos}", syntax=True) from None
     except RecursionError:
@@ -57,7 +65,7 @@ def loads(raw: bytes | str) -> Any:
         if isinstance(exc, StrictJsonError):
             raise
         raise StrictJsonError("number too long", syntax=False) from None
-    if "\\u" in text:
+    if "\\u" in text and _SUSPECT_ESCAPE.search(text):
         reason = poison_in(value)
         if reason is not None:
             raise StrictJsonError(reason, syntax=False)
