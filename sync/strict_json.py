@@ -78,14 +78,15 @@ def poison_in(value: Any, where: str = "") -> str | None:
     stack: list[tuple[str, Any]] = [(where, value)]
     while stack:
         path, item = stack.pop()
-        if isinstance(item, dict):
-            for key, sub in item.items():
+        if isinstance(item, dict):  # children pushed in reverse: reported in document order
+            for key, sub in reversed(item.items()):
                 bad = _bad_string(key)
                 if bad:
                     return f"{path or 'payload'}: key {bad}"
                 stack.append((f"{path}.{key}" if path else str(key), sub))
         elif isinstance(item, list):
-            stack.extend((f"{path}.{i}" if path else str(i), sub) for i, sub in enumerate(item))
+            stack.extend((f"{path}.{i}" if path else str(i), item[i])
+                         for i in range(len(item) - 1, -1, -1))
         elif isinstance(item, str):
             bad = _bad_string(item)
             if bad:
