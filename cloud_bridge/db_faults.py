@@ -33,13 +33,17 @@ def is_permanent(exc: BaseException) -> bool:
         if exc.connection_invalidated:
             return False
         return _orig_is_permanent(exc.orig)
-    if isinstance(exc, ValueError | TypeError):
-        return True  # a value the driver could not adapt (psycopg raises it bare)
     if isinstance(exc, StatementError):
         # raised before the database saw the statement: a value that cannot be bound or
         # serialised (e.g. NaN in a JSON column) is the message's own fault
-        return exc.orig is not None and isinstance(exc.orig, ValueError | TypeError)
-    return False
+        return _unserialisable(exc.orig)
+    return _unserialisable(exc)  # psycopg raises the serialiser's error bare
+
+
+def _unserialisable(exc: BaseException | None) -> bool:
+    """The JSON serialiser refused a value; any other ValueError/TypeError is a bug of
+    ours, not the message's, and must not send messages to the quarantine."""
+    return isinstance(exc, ValueError | TypeError) and "JSON" in str(exc)
 
 
 def _orig_is_permanent(orig: BaseException | None) -> bool:
