@@ -277,8 +277,31 @@ def create_tables(engine: Engine, tables: MetaData, lock_id: int) -> None:
 
 def create_schema(engine: Engine) -> None:
     """Create the bridge's missing tables; safe when several bridges start at once."""
+    if is_sqlite(engine):
+        _sweep_before_json_index(engine)
     create_tables(engine, metadata, _SCHEMA_LOCK)
     _ensure_event_id_index(engine)
+
+
+def _sweep_before_json_index(engine: Engine) -> None:
+    """An events table made before its JSON index (ix_events_member_sqlite) may hold data
+    SQLite's JSON functions refuse: quarantine those rows, then build the index."""
+    with write_tx(engine) as conn:
+        names = {r[0] for r in conn.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE name IN ('events', 'quarantine', "
+            "'ix_events_member_sqlite')")}
+        if "events" not in names or "ix_events_member_sqlite" in names:
+            return
+        if "quarantine" not in names:
+            quarantine.create(conn)
+        from cloud_bridge.quarantine import sweep_stored_poison
+
+        moved = sweep_stored_poison(conn)
+        conn.exec_driver_sql("CREATE INDEX ix_events_member_sqlite ON events "
+                             f"(tenant, {MEMBER_OF_EVENT['sqlite']})")
+    if moved:
+        log.warning("moved %d stored events whose data is not valid JSON to the "
+                    "quarantine (see the fleet page)", moved)
 
 
 def _ensure_event_id_index(engine: Engine) -> None:

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, tuple_
 
-from cloud_bridge.db_schema import QUARANTINE_RAW_BYTES, quarantine, upsert
+from cloud_bridge.db_schema import QUARANTINE_RAW_BYTES, events, quarantine, upsert
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,3 +87,24 @@ def count(conn: Connection, tenant: str | None = None) -> int:
     if tenant is not None:
         stmt = stmt.where(quarantine.c.tenant == tenant)
     return int(conn.execute(stmt).scalar() or 0)
+
+
+def sweep_stored_poison(conn: Connection) -> int:
+    """SQLite: events stored before the JSON index on ``data`` existed may hold what its
+    JSON functions refuse (NaN, Infinity), and then that index cannot be built and every
+    query looking into ``data`` fails. Move them to the quarantine, settled (their seqs
+    were acknowledged long ago); returns how many."""
+    rows = conn.exec_driver_sql(
+        "SELECT tenant, device, seq, id, CAST(data AS BLOB) FROM events "
+        "WHERE json_valid(data) = 0").all()
+    if not rows:
+        return 0
+    record(conn, [Refusal(str(t), str(d), "events",
+                          "stored before strict parsing; its data is not valid JSON",
+                          bytes(raw), int(seq), str(ev_id), settles=True)
+                  for t, d, seq, ev_id, raw in rows])
+    keys = [(t, d, seq) for t, d, seq, _, _ in rows]
+    for i in range(0, len(keys), 500):
+        conn.execute(events.delete().where(
+            tuple_(events.c.tenant, events.c.device, events.c.seq).in_(keys[i:i + 500])))
+    return len(rows)

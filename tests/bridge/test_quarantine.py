@@ -189,3 +189,35 @@ def test_an_invalid_event_of_a_sound_batch_is_refused_alone(
     assert reasons.keys() == {2, 3, 4}
     assert reasons[2].startswith("events.1.extra") and reasons[3].startswith("events.2.ts")
     dev.close()
+
+
+def test_poison_already_stored_by_an_old_bridge_is_swept_to_the_quarantine(
+        tmp_path: Path) -> None:
+    """An SQLite database from before the JSON index: its events may hold NaN. Opening
+    it moves those rows to the quarantine (settled) and builds the index."""
+    import sqlite3
+
+    from cloud_bridge.db_schema import make_engine
+
+    path = tmp_path / "old.sqlite3"
+    make_engine(f"sqlite:///{path}").dispose()
+    db = sqlite3.connect(path)
+    with db:
+        db.execute("DROP INDEX ix_events_member_sqlite")
+        db.execute("DROP TABLE quarantine")
+        for seq, data in ((1, '{"member":"m1"}'), (2, '{"t":NaN}'), (3, '{"member":"m2"}')):
+            db.execute("INSERT INTO events VALUES ('t1', 'd1', ?, ?, "
+                       "'2026-11-24T19:06:38.195Z', 'device.health', ?, 0)",
+                       (seq, str(uuid.uuid4()), data))
+    db.close()
+    engine = make_engine(f"sqlite:///{path}")
+    assert stored_seqs(engine, "t1", "d1") == [1, 3]
+    [row] = quarantined(engine, "t1")
+    assert (row["seq"], row["settles"], bytes(row["raw"])) == (2, True, b'{"t":NaN}')
+    with engine.connect() as conn:  # the index is there and the member query works
+        assert conn.exec_driver_sql(
+            "SELECT count(*) FROM events WHERE tenant = 't1' AND "
+            "json_extract(data, '$.member') = 'm2'").scalar() == 1
+        assert conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = "
+                                    "'ix_events_member_sqlite'").scalar() == 1
+    engine.dispose()
