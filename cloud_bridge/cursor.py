@@ -3,6 +3,8 @@
 Computed from what is committed, never from what one message carried, so two bridge
 processes that committed neighbouring batches of one device still ack correctly: the
 one that computes last sees both commits. The stored cursor only ever moves forward.
+A seq whose event was refused for good and quarantined (cloud_bridge/quarantine.py,
+``settles``) counts as done: the bridge keeps the copy, so the device may let it go.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import time
 from sqlalchemy import Connection, func, select
 
 from cloud_bridge.db_schema import device_cursor, events, greatest, upsert
+from cloud_bridge.quarantine import next_settled
 
 _WALK = 10_000
 
@@ -47,6 +50,8 @@ def advance(conn: Connection, tenant: str, device: str) -> int:
     """Move the device's cursor as far as the committed events allow; returns it."""
     start = _stored(conn, tenant, device)
     acked = contiguous_from(conn, tenant, device, start)
+    while next_settled(conn, tenant, device, acked) == acked + 1:
+        acked = contiguous_from(conn, tenant, device, acked + 1)
     if acked != start:
         stmt = upsert(conn, device_cursor, ["tenant", "device"], {
             "acked_seq": lambda ex: greatest(conn, device_cursor.c.acked_seq, ex.acked_seq),

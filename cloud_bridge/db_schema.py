@@ -8,6 +8,8 @@ another tenant's because there is no key without it. Times are epoch millisecond
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +22,7 @@ from sqlalchemy import (
     Engine,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -34,6 +37,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import ConnectionPoolEntry
+
+log = logging.getLogger(__name__)
 
 metadata = MetaData()
 
@@ -165,6 +170,38 @@ commands = Table(
 )
 
 
+# what the bridge refused and will never store in the tables above: kept for an operator
+# (docs/security.md, "Strict parsing and the quarantine"). One row per distinct refused
+# payload of a device (digest), counted when it comes again. ``seq`` is set and
+# ``settles`` true when one event of a batch was refused: that seq then counts as done for
+# the device's contiguous ack, so one bad event cannot hold up the device's later ones.
+QUARANTINE_RAW_BYTES = 256 * 1024  # a whole events message fits: nothing is cut short
+quarantine = Table(
+    "quarantine", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("tenant", String(_ID), nullable=False),
+    Column("device", String(_ID), nullable=False),
+    Column("kind", String(32), nullable=False),  # events | state | cmd-result | ...
+    Column("seq", BigInteger, nullable=True),
+    Column("settles", Boolean, nullable=False, default=False),
+    Column("event_id", String(36), nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("raw", LargeBinary, nullable=False),  # at most QUARANTINE_RAW_BYTES
+    Column("raw_size", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),  # sha256 of the whole raw payload
+    Column("first_seen", BigInteger, nullable=False),
+    Column("last_seen", BigInteger, nullable=False),
+    Column("times", Integer, nullable=False, default=1),
+    UniqueConstraint("tenant", "device", "digest", name="uq_quarantine_digest"),
+    Index("ix_quarantine_seq", "tenant", "device", "seq"),
+    Index("ix_quarantine_seen", "tenant", "last_seen"),
+)
+
+# an event's UUID is unique per tenant: the same id under another seq is refused
+EVENT_ID_INDEX = Index("ux_events_tenant_id", events.c.tenant, events.c.id, unique=True)
+
+
 # -- indexes for the web modules (additive; cloud_bridge/web/db_indexes.py also creates
 # them on databases made before they existed). Expression indexes are written per dialect
 # as text, so that a query using the very same text can use them.
@@ -204,17 +241,24 @@ def make_engine(url: str, *, pool_size: int = 5, create: bool = True) -> Engine:
     url = normalise_url(url)
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
-        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False},
+                               json_serializer=strict_dumps)
         _sqlite_setup(engine)
     elif backend == "postgresql":
         engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size,
-                               pool_pre_ping=True)
+                               pool_pre_ping=True, json_serializer=strict_dumps)
     else:
         raise ValueError(f"unsupported database {backend!r}: use sqlite:///path or "
                          "postgresql://user@host/db")
     if create:
         create_schema(engine)
     return engine
+
+
+def strict_dumps(value: Any) -> str:
+    """JSON columns are written without NaN/Infinity: a value that is not JSON fails its
+    own statement (a permanent fault of that message) instead of poisoning the table."""
+    return json.dumps(value, allow_nan=False)
 
 
 _SCHEMA_LOCK = 0x6564676562726467  # pg advisory lock id ("edgebrdg")
@@ -241,6 +285,8 @@ _ADDED_COLUMNS = (("commands", "expires_at", "BIGINT"),)
 
 def create_schema(engine: Engine) -> None:
     """Create the bridge's missing tables; safe when several bridges start at once."""
+    if is_sqlite(engine):
+        _sweep_before_json_index(engine)
     create_tables(engine, metadata, _SCHEMA_LOCK)
     with write_tx(engine) as conn:
         lock_schema(conn, _SCHEMA_LOCK)
@@ -248,6 +294,44 @@ def create_schema(engine: Engine) -> None:
             present = {c["name"] for c in inspect(conn).get_columns(table)}
             if column not in present:
                 conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
+    _ensure_event_id_index(engine)
+
+
+def _sweep_before_json_index(engine: Engine) -> None:
+    """An events table made before its JSON index (ix_events_member_sqlite) may hold data
+    SQLite's JSON functions refuse: quarantine those rows, then build the index."""
+    with write_tx(engine) as conn:
+        names = {r[0] for r in conn.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE name IN ('events', 'quarantine', "
+            "'ix_events_member_sqlite')")}
+        if "events" not in names or "ix_events_member_sqlite" in names:
+            return
+        if "quarantine" not in names:
+            quarantine.create(conn)
+        from cloud_bridge.quarantine import sweep_stored_poison
+
+        moved = sweep_stored_poison(conn)
+        conn.exec_driver_sql("CREATE INDEX ix_events_member_sqlite ON events "
+                             f"(tenant, {MEMBER_OF_EVENT['sqlite']})")
+    if moved:
+        log.warning("moved %d stored events whose data is not valid JSON to the "
+                    "quarantine (see the fleet page)", moved)
+
+
+def _ensure_event_id_index(engine: Engine) -> None:
+    """Databases made before event ids were unique get the index now; where they already
+    hold one id under two seqs the index cannot be built: say so and carry on (the ingest
+    checks ids before it stores them anyway)."""
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        with write_tx(engine) as conn:
+            lock_schema(conn, _SCHEMA_LOCK)
+            conn.exec_driver_sql("CREATE UNIQUE INDEX IF NOT EXISTS ux_events_tenant_id "
+                                 "ON events (tenant, id)")
+    except IntegrityError:
+        log.error("events hold an event id twice under one tenant: the unique index "
+                  "ux_events_tenant_id is not built; find them with GROUP BY tenant, id")
 
 
 def _sqlite_setup(engine: Engine) -> None:

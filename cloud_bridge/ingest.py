@@ -8,6 +8,11 @@ consumed at gates (``access.decision`` with ``consumed``) and given back
 into the entitlement's ``used_by_device`` and published as an entitlement upsert, so the
 other devices of the tenant count them too.
 
+Events refused for good (cloud_bridge/quarantine.py) are recorded in the same transaction,
+so their seqs count for the ack together with the events stored beside them. An event
+id is unique per tenant (index ``ux_events_tenant_id``): the same id under another seq
+makes the statement fail, and the caller retries without it (cloud_bridge/service.py).
+
 The ack is computed only from committed rows: on SQLite inside the same write
 transaction (one writer at a time, so it sees everything committed); on PostgreSQL in a
 transaction after the commit, because concurrent writers cannot see each other before.
@@ -23,9 +28,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select, update
 
-from cloud_bridge import change_log, cursor
+from cloud_bridge import change_log, cursor, quarantine
 from cloud_bridge.change_log import Entry
 from cloud_bridge.db_schema import (
+    dialect_insert,
     entitlement_uses,
     entitlements,
     events,
@@ -33,6 +39,7 @@ from cloud_bridge.db_schema import (
     is_sqlite,
     write_tx,
 )
+from cloud_bridge.quarantine import Refusal
 from cloud_bridge.records import entitlement_record
 from cloud_bridge.wire import EventBatch, EventIn
 
@@ -42,6 +49,7 @@ class IngestResult:
     acks: dict[tuple[str, str], int]  # (tenant, device) -> acked_seq, after commit
     entries: list[Entry] = field(default_factory=list)  # change-log entries to publish
     events: int = 0
+    refused: list[Refusal] = field(default_factory=list)  # quarantined in the same commit
 
 
 def entitlement_delta(ev: EventIn) -> tuple[str, int] | None:
@@ -62,7 +70,8 @@ class Ingestor:
         self.engine = engine
         self.sqlite = is_sqlite(engine)
 
-    def ingest(self, batches: Sequence[EventBatch]) -> IngestResult:
+    def ingest(self, batches: Sequence[EventBatch],
+               refusals: Sequence[Refusal] = ()) -> IngestResult:
         now = int(time.time() * 1000)
         rows: list[dict[str, Any]] = []
         uses: list[dict[str, Any]] = []
@@ -75,12 +84,16 @@ class Ingestor:
                 if delta is not None:
                     uses.append({"tenant": ev.tenant, "device": ev.device, "seq": ev.seq,
                                  "entitlement": delta[0], "delta": delta[1]})
-        if not rows:
+        if not rows and not refusals:
             return IngestResult({})
         rows.sort(key=lambda r: (r["tenant"], r["device"], r["seq"]))
-        keys = sorted({(r["tenant"], r["device"]) for r in rows})
+        keys = sorted({(r["tenant"], r["device"]) for r in rows}
+                      | {(r.tenant, r.device) for r in refusals if r.settles})
         with write_tx(self.engine) as conn:
-            conn.execute(insert_ignore(conn, events), rows)
+            if rows:  # a duplicate (tenant, device, seq) is ignored; a reused id is not
+                conn.execute(dialect_insert(conn, events).on_conflict_do_nothing(
+                    index_elements=["tenant", "device", "seq"]), rows)
+            quarantine.record(conn, refusals)
             entries: list[Entry] = []
             if uses:
                 uses.sort(key=lambda r: (r["tenant"], r["device"], r["seq"]))
@@ -90,7 +103,7 @@ class Ingestor:
                 acks = {k: cursor.advance(conn, *k) for k in keys}
         if not self.sqlite:
             acks = self.advance(keys)
-        return IngestResult(acks, entries, len(rows))
+        return IngestResult(acks, entries, len(rows), list(refusals))
 
     def advance(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
         with write_tx(self.engine) as conn:

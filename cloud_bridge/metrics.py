@@ -44,6 +44,12 @@ class BridgeMetrics:
         self.online = Gauge(
             "bridge_devices_online", "Devices whose retained state says online",
             ["tenant"], registry=self.registry)
+        self.refused = Counter(
+            "bridge_refused", "Messages or events refused for good and quarantined",
+            ["kind"], registry=self.registry)
+        self.quarantine_rows = Gauge(
+            "bridge_quarantine_rows", "Rows in the quarantine table (all bridges, all "
+            "tenants; see the fleet page)", registry=self.registry)
         self._online: dict[str, set[str]] = {}
         self._lock = threading.Lock()
 
@@ -57,6 +63,10 @@ class BridgeMetrics:
 
     def batch_rejected(self, reason: str) -> None:
         self.rejected.labels(reason).inc()
+
+    def watch_quarantine(self, count: Any) -> None:
+        """Read the quarantine's size from the database at each scrape (``count()``)."""
+        self.quarantine_rows.set_function(count)
 
     def device_state(self, tenant: str, device: str, online: bool) -> None:
         with self._lock:

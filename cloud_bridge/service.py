@@ -5,6 +5,12 @@ The ingest worker takes whatever messages are queued (up to a limit), validates 
 stores them in one transaction, and only after the commit publishes the acks and the
 change entries and PUBACKs the messages. A message whose effect is not committed is
 never acknowledged at either level, so a bridge can die at any point without loss.
+
+Faults are sorted by cause (cloud_bridge/db_faults.py): a transient one (database away,
+lock timeout, serialization failure) retries the same work; a permanent one (the
+database refuses a value of one message) is narrowed down to the message, then to the
+event, which is refused and kept in the quarantine while everything else is stored.
+A message for a tenant the bridge has no keys for is refused (and kept) the same way.
 """
 
 from __future__ import annotations
@@ -19,16 +25,19 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
+from cloud_bridge import quarantine
 from cloud_bridge.api import ApiContext, create_app
 from cloud_bridge.change_feed import ChangeFeed
-from cloud_bridge.db_schema import make_engine, write_tx
+from cloud_bridge.db_faults import cause, is_permanent, is_transient, refusal_reason
+from cloud_bridge.db_schema import make_engine, read_tx, write_tx
 from cloud_bridge.device_reports import store_command_result, store_state
 from cloud_bridge.enrolment_service import mount_enrolment
 from cloud_bridge.ingest import Ingestor, IngestResult
 from cloud_bridge.member_sync import DEFAULT_MAX_LAG, MemberSync
+from cloud_bridge.metrics import BridgeMetrics, mount_metrics
 from cloud_bridge.mqtt_link import BridgeLink, MqttSettings
+from cloud_bridge.quarantine import Refusal
 from cloud_bridge.snapshot import DEFAULT_CHUNK_ROWS
 from cloud_bridge.tenant_keys import TenantKeyStore
 from cloud_bridge.version_advert import VersionAdvertiser
@@ -42,8 +51,9 @@ from cloud_bridge.wire import (
     Inbound,
     MembersRequest,
     Rejected,
-    parse_events,
+    SplitEvents,
     parse_small,
+    split_events,
 )
 from sync.command_expiry import CommandLifetimes
 from sync.topics import DeviceTopics
@@ -84,7 +94,10 @@ class Bridge:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.stats = {"events_stored": 0, "messages": 0, "transactions": 0, "rejected": 0,
-                      "acks_published": 0, "db_retries": 0, "sync_answers": 0}
+                      "quarantined": 0, "acks_published": 0, "db_retries": 0,
+                      "sync_answers": 0}
+        self.metrics = BridgeMetrics()
+        self.metrics.watch_quarantine(self._quarantine_rows)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -116,6 +129,7 @@ class Bridge:
             secure_cookies: bool = True) -> Any:
         """The JSON API and, unless ``web`` is off, the staff web modules beside it."""
         app = create_app(self.api_context(api_token))
+        mount_metrics(app, self.metrics)
         if web:
             from cloud_bridge.member_qr import make_member_qr_router
             from cloud_bridge.member_qr_links import credential_getter, load_link_key
@@ -170,19 +184,23 @@ class Bridge:
 
     def process(self, msgs: list[Inbound]) -> None:
         """Validate, commit, then ack (MQTT ack of the events, then PUBACK)."""
-        batches: list[tuple[Inbound, EventBatch]] = []
+        batches: list[tuple[Inbound, SplitEvents]] = []
         reports: list[tuple[Inbound, Any]] = []
+        refused: list[Refusal] = []
         done: list[Inbound] = []
         for msg in msgs:
             try:
+                if msg.kind in ("events", "state", "cmd-result") and not self.keys.exists(
+                        msg.tenant):
+                    raise Rejected(f"unknown tenant {msg.tenant[:64]!r}: no keys on this bridge")
                 if msg.kind == "events":
-                    batches.append((msg, parse_events(msg.tenant, msg.device, msg.payload)))
+                    batches.append((msg, split_events(msg.tenant, msg.device, msg.payload)))
                 elif msg.kind == "state":
                     reports.append((msg, parse_small(DeviceState, msg.payload)))
                 elif msg.kind == "cmd-result":
                     reports.append((msg, parse_small(CommandResult, msg.payload)))
             except Rejected as exc:
-                self._reject(msg, str(exc))
+                refused.append(self._reject(msg, str(exc)))
                 done.append(msg)
         if batches:
             result = self._commit_events(batches)
@@ -190,54 +208,116 @@ class Bridge:
                 return  # stopping while the database was away: nothing is acknowledged
             self._publish_after_commit(result)
             done += [m for m, _ in batches]
-        if reports and self._retrying(lambda: self._store_reports(reports)) is not None:
+        if reports:
+            if not self._commit_reports(reports):
+                return
             done += [m for m, _ in reports]
+        if refused and not self._keep(refused):
+            return
         self.stats["messages"] += len(msgs)
         for msg in done:
             self.link.ack(msg)
 
-    def _commit_events(self, batches: list[tuple[Inbound, EventBatch]]) -> IngestResult | None:
+    def _event_refusals(self, msg: Inbound, split: SplitEvents) -> list[Refusal]:
+        return [Refusal(msg.tenant, msg.device, "events", r.reason, r.raw, r.seq, r.event_id,
+                        settles=True) for r in split.refused]
+
+    def _commit_events(self, batches: list[tuple[Inbound, SplitEvents]]) -> IngestResult | None:
+        """Store the batches in one transaction; when the database refuses one of them for
+        good, store them one by one, and a refused one event by event."""
+        refusals = [r for msg, split in batches for r in self._event_refusals(msg, split)]
         try:
-            return self._retrying(lambda: self.ingestor.ingest([b for _, b in batches]))
-        except SQLAlchemyError as exc:
-            if len(batches) == 1:
-                msg = batches[0][0]
-                self._reject(msg, f"database refused it: {type(exc.orig or exc).__name__}")
-                return IngestResult({})
-        # one bad message must not hold up the others: store them one by one
-        merged: dict[tuple[str, str], int] = {}
-        entries = []
-        stored = 0
+            return self._retrying(lambda: self.ingestor.ingest(
+                [split.batch for _, split in batches], refusals))
+        except Exception as exc:
+            if not is_permanent(exc):
+                raise
+            log.warning("database refused a transaction of %d messages (%s): narrowing down",
+                        len(batches), cause(exc))
+        if len(batches) == 1:
+            return self._commit_event_by_event(*batches[0])
+        parts = []
         for pair in batches:
             one = self._commit_events([pair])
             if one is None:
                 return None
-            merged.update(one.acks)
-            entries += one.entries
-            stored += one.events
-        return IngestResult(merged, entries, stored)
+            parts.append(one)
+        return _merge(parts)
+
+    def _commit_event_by_event(self, msg: Inbound, split: SplitEvents) -> IngestResult | None:
+        parts: list[IngestResult] = []
+        refusals = self._event_refusals(msg, split)
+        for ev in split.batch.events:
+            one_batch = EventBatch.model_construct(v=1, tenant=msg.tenant, device=msg.device,
+                                                   events=[ev])
+            try:
+                one = self._retrying(lambda b=one_batch: self.ingestor.ingest([b]))
+            except Exception as exc:
+                if not is_permanent(exc):
+                    raise
+                refusals.append(Refusal(msg.tenant, msg.device, "events", refusal_reason(exc),
+                                        ev.model_dump_json().encode(), ev.seq, ev.id,
+                                        settles=True))
+                continue
+            if one is None:
+                return None
+            parts.append(one)
+        if refusals:
+            kept = self._retrying(lambda: self.ingestor.ingest([], refusals))
+            if kept is None:
+                return None
+            parts.append(kept)
+        return _merge(parts)
+
+    def _commit_reports(self, reports: list[tuple[Inbound, Any]]) -> bool:
+        """Store state and command results; one the database refuses is kept aside."""
+        try:
+            return self._retrying(lambda: self._store_reports(reports)) is not None
+        except Exception as exc:
+            if not is_permanent(exc):
+                raise
+            if len(reports) > 1:
+                return all(self._commit_reports([r]) for r in reports)
+            msg = reports[0][0]
+            return self._keep([self._reject(msg, refusal_reason(exc))])
+
+    def _keep(self, refusals: list[Refusal]) -> bool:
+        """Quarantine whole messages refused before any storing; False when stopping."""
+        try:
+            return self._retrying(lambda: self.ingestor.ingest([], refusals)) is not None
+        except Exception as exc:
+            if not is_permanent(exc):
+                raise
+            log.error("could not quarantine %d refused messages (%s); dropped",
+                      len(refusals), cause(exc))
+            return True
 
     def _retrying(self, work: Callable[[], Any]) -> Any:
-        """Retry while the database is unreachable or a transaction lost a deadlock;
-        other database errors go to the caller. None when stopping."""
+        """Retry while the fault is transient (db_faults); a permanent one goes to the
+        caller. None when stopping."""
         delay = 0.05
         while True:
             try:
                 out = work()
                 self.stats["transactions"] += 1
                 return out
-            except (OperationalError, DBAPIError) as exc:
-                if not isinstance(exc, OperationalError) and not exc.connection_invalidated:
+            except Exception as exc:
+                if not is_transient(exc):
                     raise
                 self.stats["db_retries"] += 1
                 log.warning("database unavailable or busy (%s); retrying in %.1f s",
-                            type(exc.orig or exc).__name__, delay)
+                            cause(exc), delay)
             if self._stop.wait(delay):
                 return None
             delay = min(delay * 2, 5.0)
 
     def _publish_after_commit(self, result: IngestResult) -> None:
         self.stats["events_stored"] += result.events
+        for r in result.refused:
+            self.stats["quarantined"] += 1
+            self.metrics.refused.labels(r.kind).inc()
+            log.warning("quarantined event %s/%s seq %s: %s", r.tenant, r.device, r.seq,
+                        r.reason)
         prefix = self.settings.mqtt.prefix
         for (tenant, device), acked in result.acks.items():
             self.link.publish(DeviceTopics(prefix, tenant, device).ack,
@@ -255,9 +335,21 @@ class Bridge:
                     store_command_result(conn, msg.tenant, msg.device, report)
         return True
 
-    def _reject(self, msg: Inbound, reason: str) -> None:
+    def _reject(self, msg: Inbound, reason: str) -> Refusal:
         self.stats["rejected"] += 1
-        log.warning("rejected %s from %s/%s: %s", msg.kind, msg.tenant, msg.device, reason)
+        self.stats["quarantined"] += 1
+        self.metrics.refused.labels(msg.kind).inc()
+        log.warning("rejected %s from %s/%s: %s", msg.kind, msg.tenant[:64], msg.device[:64],
+                    reason)
+        return Refusal(msg.tenant, msg.device, msg.kind, reason, msg.payload)
+
+    def _quarantine_rows(self) -> float:
+        try:
+            with read_tx(self.engine) as conn:
+                return float(quarantine.count(conn))
+        except Exception:  # a scrape must not fail because the database is away
+            log.warning("could not count the quarantine", exc_info=True)
+            return float("nan")
 
     # -- members sync ----------------------------------------------------------------
 
@@ -272,9 +364,18 @@ class Bridge:
                 self.member_sync.handle(msg.tenant, msg.device, request)
                 self.stats["sync_answers"] += 1
             except Rejected as exc:
-                self._reject(msg, str(exc))
+                self._keep([self._reject(msg, str(exc))])
             except Exception:
                 log.exception("answering members/request of %s/%s failed", msg.tenant,
                               msg.device)
             self.link.ack(msg)
 
+
+
+def _merge(parts: list[IngestResult]) -> IngestResult:
+    acks: dict[tuple[str, str], int] = {}
+    for part in parts:
+        for key, seq in part.acks.items():
+            acks[key] = max(acks.get(key, 0), seq)
+    return IngestResult(acks, [e for p in parts for e in p.entries],
+                        sum(p.events for p in parts), [r for p in parts for r in p.refused])

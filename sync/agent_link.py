@@ -29,6 +29,7 @@ from agent.errors import BadInput
 from agent.events import utc_ts
 from agent.store.local_store import LocalStore
 from agent.store.outbox import Outbox
+from sync import strict_json
 from sync.commands import CommandRouter, daemon_commands
 from sync.membership_applier import MembershipApplier, Outcome
 from sync.messages import MAX_ACK_BYTES, MAX_VERSION_BYTES, Ack, MembersVersion
@@ -256,8 +257,8 @@ class AgentLink:
             log.warning("ack of %d bytes ignored", len(payload))
             return
         try:
-            ack = Ack.model_validate_json(payload)
-        except ValidationError:
+            ack = Ack.model_validate(strict_json.loads(payload))
+        except (ValidationError, strict_json.StrictJsonError):
             log.warning("malformed ack ignored")
             return
         last = self.outbox.last_seq()

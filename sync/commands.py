@@ -8,7 +8,6 @@ expiry, checked on this device's clock before anything runs: one past it is answ
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +16,7 @@ from pydantic import ValidationError
 
 from agent.errors import EdgeError
 from drivers.errors import DriverError
+from sync import strict_json
 from sync.command_expiry import EXPIRED, expiry_refusal, wall_ms
 from sync.messages import MAX_COMMAND_BYTES, Command, OpenArgs
 
@@ -43,7 +43,7 @@ class CommandRouter:
         try:
             if len(raw) > MAX_COMMAND_BYTES:
                 raise ValueError(f"command of {len(raw)} bytes is over {MAX_COMMAND_BYTES}")
-            body = json.loads(raw)
+            body = strict_json.loads(raw)
             if isinstance(body, dict) and isinstance(body.get("request_id"), str):
                 request_id = body["request_id"][:64]
             command = Command.model_validate(body)
@@ -62,8 +62,8 @@ class CommandRouter:
                 raise ValueError(f"unknown command '{name[:40]}' (known: {', '.join(self.names)})")
             result = handler(command.request_id, command.args)
             return {"v": 1, "request_id": request_id, "name": name, "ok": True, "result": result}
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            error = "command is not JSON"
+        except strict_json.StrictJsonError as exc:
+            error = "command is not JSON" if exc.syntax else f"command refused: {exc}"
         except ValidationError as exc:
             first = exc.errors()[0]
             error = f"invalid command: {'.'.join(map(str, first['loc']))}: {first['msg']}"

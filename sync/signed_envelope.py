@@ -15,6 +15,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from agent.errors import BadInput, SignatureError
+from sync import strict_json
 
 MAX_ENVELOPE_BYTES = 8 * 1024 * 1024
 
@@ -32,9 +33,9 @@ def open_envelope(message: bytes, public_key: Ed25519PublicKey) -> dict[str, Any
     """Verify and decode; raises SignatureError or BadInput and never returns unverified data."""
     raw = verify_envelope(message, public_key)
     try:
-        payload = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise BadInput("signed payload is not JSON") from None
+        payload = strict_json.loads(raw)
+    except strict_json.StrictJsonError as exc:
+        raise BadInput(f"signed payload refused: {exc}") from None
     if not isinstance(payload, dict):
         raise BadInput("signed payload must be an object")
     return payload
@@ -45,9 +46,9 @@ def verify_envelope(message: bytes, public_key: Ed25519PublicKey) -> bytes:
     if len(message) > MAX_ENVELOPE_BYTES:
         raise BadInput(f"envelope of {len(message)} bytes is over the {MAX_ENVELOPE_BYTES} limit")
     try:
-        outer = json.loads(message)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise BadInput("envelope is not JSON") from None
+        outer = strict_json.loads(message)
+    except strict_json.StrictJsonError as exc:
+        raise BadInput(f"envelope refused: {exc}") from None
     if not isinstance(outer, dict) or outer.get("v") != 1:
         raise BadInput("envelope must be an object with v=1")
     if not isinstance(outer.get("payload"), str) or not isinstance(outer.get("sig"), str):

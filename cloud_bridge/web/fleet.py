@@ -1,5 +1,6 @@
 """Fleet page: devices per site (retained state and last will), their peripherals,
-outbox depth and membership version; remote commands and their results."""
+outbox depth and membership version; remote commands and their results; what the
+bridge refused from the tenant's devices and keeps in the quarantine."""
 
 # no "from __future__ import annotations": FastAPI resolves the route signatures, whose
 # dependencies are local to the router factory
@@ -11,6 +12,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
+from cloud_bridge import quarantine
 from cloud_bridge.api_models import ID_PATTERN
 from cloud_bridge.db_schema import device_cursor, devices, read_tx, tenants, write_tx
 from cloud_bridge.web import audit
@@ -66,13 +68,16 @@ def fleet_router(ctx: WebContext) -> APIRouter:
             cmds = recent_commands(conn, staff.tenant)
             version = conn.execute(select(tenants.c.version).where(
                 tenants.c.tenant == staff.tenant)).scalar() or 0
+            held = quarantine.recent(conn, staff.tenant)
+            held_total = quarantine.count(conn, staff.tenant)
         now = int(time.time() * 1000)
         # refresh while a command waits (one sent before expiries: for a minute)
         waiting = any(c["outcome"] == "pending" and now - c["sent_at"] < 600_000
                       for c in cmds)
         return render(request, "fleet.html", staff, sites=sites, commands=cmds,
                       tenant_version=version, refresh=waiting, outcome_labels=OUTCOME_LABELS,
-                      unanswered_note=UNANSWERED_NOTE)
+                      unanswered_note=UNANSWERED_NOTE,
+                      quarantined=held, quarantined_total=held_total)
 
     @router.post("/fleet/command", **route_meta("fleet.command"))
     def send(staff: Annotated[Staff, Depends(command)], device: DeviceId,

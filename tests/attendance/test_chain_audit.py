@@ -89,8 +89,10 @@ def reordered(conn: Connection, tenant: str, evs: list[dict[str, Any]]) -> int:
     """Two punches trade places (time and content), each keeping its seq."""
     a, b = punch_seqs(evs)[3], punch_seqs(evs)[4]
     ra, rb = row(conn, tenant, a), row(conn, tenant, b)
-    set_row(conn, tenant, a, ts=rb["ts"], data=rb["data"], id=rb["id"])
+    # event ids are unique per tenant: a's id is freed before b takes it
+    set_row(conn, tenant, a, id="00000000-0000-0000-0000-000000000000")
     set_row(conn, tenant, b, ts=ra["ts"], data=ra["data"], id=ra["id"])
+    set_row(conn, tenant, a, ts=rb["ts"], data=rb["data"], id=rb["id"])
     return a
 
 
