@@ -54,6 +54,7 @@ from cloud_bridge.db_schema import (
     write_tx,
 )
 from cloud_bridge.membership_ops import Conflict, Invalid, NotFound, Record
+from cloud_bridge.param_bounds import SeqAfterQuery, SeqPath
 from cloud_bridge.tenant_keys import TenantKeyStore
 from sync.messages import OpenArgs
 from sync.topics import DeviceTopics
@@ -296,7 +297,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         tenant: Tenant,
         device: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
         type: Annotated[str | None, Query(max_length=64)] = None,
-        since_seq: Annotated[int, Query(ge=0, description="events with seq above this")] = 0,
+        since_seq: SeqAfterQuery = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[dict[str, Any]]:
         stmt = select(events).where(events.c.tenant == tenant, events.c.seq > since_seq)
@@ -308,7 +309,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         return [event_out(r) for r in read(lambda c: c.execute(stmt).mappings().all())]
 
     @router.get("/events/{device}/{seq}")
-    def get_event(tenant: Tenant, device: EntityId, seq: int) -> dict[str, Any]:
+    def get_event(tenant: Tenant, device: EntityId, seq: SeqPath) -> dict[str, Any]:
         row = read(lambda c: c.execute(select(events).where(
             events.c.tenant == tenant, events.c.device == device, events.c.seq == seq))
             .mappings().first())
