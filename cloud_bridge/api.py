@@ -54,6 +54,7 @@ from cloud_bridge.db_schema import (
     write_tx,
 )
 from cloud_bridge.membership_ops import Conflict, Invalid, NotFound, Record
+from cloud_bridge.nul_guard import RefuseNulText
 from cloud_bridge.param_bounds import SeqAfterQuery, SeqPath
 from cloud_bridge.tenant_keys import TenantKeyStore
 from sync.messages import OpenArgs
@@ -78,6 +79,7 @@ EntityId = Annotated[str, Path(pattern=ID_PATTERN)]
 
 def create_app(ctx: ApiContext) -> FastAPI:
     app = FastAPI(title="edge-suite cloud bridge", version="1")
+    app.add_middleware(RefuseNulText)  # PostgreSQL cannot store NUL in text: 422, not 500
 
     def authorise(request: Request, tenant: str) -> None:
         """The operator's token (``serve --api-token``) opens every tenant; a tenant's own

@@ -79,3 +79,25 @@ def test_every_integer_parameter_has_bounds_in_the_openapi_document(api: TestCli
                             "maximum" not in s or "minimum" not in s):
                         unbounded.append(f"{method.upper()} {path} {p['name']}")
     assert not unbounded, unbounded
+
+
+def test_text_with_a_nul_character_is_refused_not_a_500(api: TestClient, tenant: str) -> None:
+    """PostgreSQL cannot store NUL in text; SQLite would keep it silently. Both: 422."""
+    b = base(tenant)
+    member = {"id": "m1", "first_name": "Ana"}
+    for r in (
+        api.post(f"{b}/members", json={**member, "first_name": "A\u0000na"}),
+        api.get(f"{b}/events", params={"type": "a\x00b"}),
+        api.get(f"{b}/commands/a%00b"),
+        api.post(f"{b}/attendance/absences", json={
+            "employee": "m1", "kind": "other", "first_day": "2026-01-05",
+            "last_day": "2026-01-05", "author": "Ana", "note": "x\u0000"}),
+        api.post(f"{b}/attendance/corrections", json={
+            "action": "add", "author": "Ana", "reason": "abc\u0000", "employee": "m1",
+            "at": "2026-01-05T08:00:00+01:00", "punch_type": "arrival"}),
+    ):
+        assert r.status_code == 422 and "NUL" in r.json()["detail"], r.text
+    # an escaped backslash before "u0000" is plain text, not a NUL
+    r = api.post(f"{b}/members", json={**member, "last_name": "back\\u0000slash"})
+    assert r.status_code == 201, r.text
+    assert api.get(f"{b}/members/m1").json()["last_name"] == "back\\u0000slash"
