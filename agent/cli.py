@@ -13,17 +13,26 @@ import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from rich.console import Console
+from rich.markup import escape
 
 from agent.config import load_config
 from agent.control_socket import ControlServer
 from agent.daemon import AgentDaemon
-from agent.errors import EdgeError
+from agent.errors import ConfigError, EdgeError
 from agent.log_format import setup_logging
+from agent.runtime_paths import prepare_data_dir
 from agent.store.maintenance import DEFAULT_KEEP_BACKUPS, DEFAULT_MIN_FREE_MB, DEFAULT_RESERVE_MB
 from agent.supervisor import DeviceOptions, DeviceServices
 
 app = typer.Typer(help="Edge agent for gates, time clocks and POS printers.", no_args_is_help=True)
-err = Console(stderr=True)
+# soft_wrap: an error stays one line however narrow the terminal (journald, pipes)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _say(prefix: str, exc: BaseException) -> None:
+    """One line on stderr: the prefix in red, then the message (never read as markup:
+    key paths like readers[1] and file names are printed as they are)."""
+    err.print(f"[red]{prefix}[/red] {escape(str(exc))}")
 
 
 @app.command()
@@ -48,13 +57,22 @@ def run(
     setup_logging(log_level, json_lines=not plain_logs)
     try:
         cfg = load_config(config)
+        prepare_data_dir(cfg)
         daemon = AgentDaemon(cfg)
         daemon.start()
     except EdgeError as exc:
-        err.print(f"[red]cannot start:[/red] {exc}")
+        _say("cannot start:", exc)
         raise typer.Exit(2) from None
     control = ControlServer(cfg.socket_path, daemon)
-    control.start()
+    try:
+        control.start()
+    except OSError as exc:
+        daemon.stop()
+        _say("cannot start:", ConfigError(
+            f"{cfg.source}: control.socket: cannot listen on {cfg.socket_path}: "
+            f"{exc.strerror or exc}; fix: set control.socket to a path in a folder the agent "
+            "may write in"))
+        raise typer.Exit(2) from None
     link = None
     if cfg.mqtt is not None:
         from sync.agent_link import AgentLink
@@ -66,7 +84,7 @@ def run(
     try:
         services.start()
     except (OSError, ValueError) as exc:
-        err.print(f"[red]cannot start:[/red] {exc}")
+        _say("cannot start:", exc)
         control.close()
         if link is not None:
             link.stop()
@@ -91,7 +109,7 @@ def check_config(config: Path) -> None:
     try:
         cfg = load_config(config)
     except EdgeError as exc:
-        err.print(f"[red]invalid:[/red] {exc}")
+        _say("invalid:", exc)
         raise typer.Exit(2) from None
     print(json.dumps({
         "tenant": cfg.tenant, "device": cfg.device, "site": cfg.site,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -21,7 +22,17 @@ from agent.key_files import check_key_file
 from agent.pos.pos_config import PosConfig
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+# a Unix socket's path (sun_path) holds 108 bytes with the closing NUL
+MAX_SOCKET_PATH_BYTES = 107
+# a device config needs a few levels (tables, arrays of tables, back-end options)
+MAX_NESTING = 16
 Ident = Annotated[str, Field(pattern=_ID)]
+
+
+def _os_path(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("contains a NUL character, which no file path can hold")
+    return value
 
 
 class _Strict(BaseModel):
@@ -54,6 +65,21 @@ class KeyMaterial(_Strict):
     def _public_key_32(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith("file:") and len(decode_key(value)) != 32:
             raise ValueError("must decode to exactly 32 bytes (raw Ed25519 public key)")
+        return value
+
+    @field_validator("device_signing_key")
+    @classmethod
+    def _signing_key_32(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("file:") and len(decode_key(value)) != 32:
+            raise ValueError("must decode to exactly 32 bytes (raw Ed25519 private key)")
+        return value
+
+    @field_validator("credential_hmac_key", "tenant_public_key", "device_signing_key")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        if value is not None and "\x00" in value:
+            raise ValueError("contains a NUL character; give 'base64:…', 'hex:…' or "
+                             "'file:/path'")
         return value
 
 
@@ -133,7 +159,12 @@ class LocalHttpConfig(_Strict):
 
 
 class ControlConfig(_Strict):
-    socket: str = "agent.sock"
+    socket: Annotated[str, Field(min_length=1)] = "agent.sock"
+
+    @field_validator("socket")
+    @classmethod
+    def _socket_path(cls, value: str) -> str:
+        return _os_path(value)
 
 
 class MqttConfig(_Strict):
@@ -153,7 +184,7 @@ class AgentConfig(_Strict):
     tenant: Ident
     device: Ident
     site: Ident
-    data_dir: str = "data"
+    data_dir: Annotated[str, Field(min_length=1)] = "data"
     timezone: str = "Europe/Ljubljana"
     durability: Literal["full", "normal"] = "full"
     keys: KeyMaterial
@@ -172,12 +203,17 @@ class AgentConfig(_Strict):
     # where the file was read from; relative paths are resolved against its folder
     source: str = Field(default="<memory>", exclude=True)
 
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir_path(cls, value: str) -> str:
+        return _os_path(value)
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # "Europe": a folder
             raise ValueError(f"unknown time zone '{value}' (e.g. 'Europe/Ljubljana')") from exc
         return value
 
@@ -290,7 +326,10 @@ def load_key(value: str, config: AgentConfig, key_path: str) -> bytes:
         except binascii.Error as exc:
             raise ConfigError(f"{config.source}: {key_path}: key file {path} must hold base64 "
                               "text") from exc
-    return decode_key(value)
+    try:
+        return decode_key(value)
+    except ValueError as exc:
+        raise ConfigError(f"{config.source}: {key_path}: {exc}") from None
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:
@@ -319,7 +358,38 @@ def _describe(errors: list[Any], source: str) -> str:
     return "\n".join(lines)
 
 
+def _too_deep(raw: dict[str, Any]) -> str | None:
+    """The key path of the first value nested deeper than MAX_NESTING, else None.
+    Iterative: a recursive walk (or pydantic, or json) would hit Python's own limit."""
+    stack: list[tuple[Any, str, int]] = [(raw, "", 0)]
+    while stack:
+        node, where, depth = stack.pop()
+        if depth > MAX_NESTING:
+            return where or "(top level)"
+        if isinstance(node, dict):
+            stack += [(v, f"{where}.{k}" if where else str(k), depth + 1)
+                      for k, v in node.items()]
+        elif isinstance(node, list):
+            stack += [(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(node)]
+    return None
+
+
+def _check_socket_path(config: AgentConfig) -> None:
+    size = len(os.fsencode(config.socket_path))
+    if size > MAX_SOCKET_PATH_BYTES:
+        raise ConfigError(
+            f"{config.source}: control.socket: the control socket path {config.socket_path} "
+            f"is {size} bytes, more than a Unix socket allows ({MAX_SOCKET_PATH_BYTES}); "
+            "fix: set control.socket to a shorter absolute path, e.g. "
+            '"/run/edge-agent/agent.sock"')
+
+
 def parse_config(raw: dict[str, Any], source: str = "<memory>") -> AgentConfig:
+    deep = _too_deep(raw)
+    if deep is not None:
+        raise ConfigError(f"{source}: {deep}: nested more than {MAX_NESTING} levels deep; "
+                          "fix: a device config needs only a few levels of tables and "
+                          "arrays, remove the extra nesting")
     try:
         config = AgentConfig.model_validate({**raw, "source": source})
     except ValidationError as exc:
@@ -331,7 +401,34 @@ def parse_config(raw: dict[str, Any], source: str = "<memory>") -> AgentConfig:
     if signing is not None and len(signing) != 32:
         raise ConfigError(f"{source}: keys.device_signing_key: must be 32 bytes (raw Ed25519 "
                           "private key)")
+    _check_socket_path(config)
     return config
+
+
+def _deep_value_at(text: str) -> tuple[str, int]:
+    """For the message only, after tomllib gave up: the key whose value opens more than
+    MAX_NESTING brackets, and its line. A rough scan (quotes end at the line's end)."""
+    depth, key, key_line = 0, "(top level)", 1
+    for number, line in enumerate(text.splitlines(), 1):
+        if depth == 0:
+            name = re.match(r"\s*([A-Za-z0-9_.\-\"' ]+?)\s*=", line)
+            if name:
+                key, key_line = name.group(1).strip(), number
+        quote = ""
+        for ch in line:
+            if quote:
+                quote = "" if ch == quote else quote
+            elif ch in "\"'":
+                quote = ch
+            elif ch == "#":
+                break
+            elif ch in "[{":
+                depth += 1
+                if depth > MAX_NESTING:
+                    return key, key_line
+            elif ch in "]}":
+                depth = max(depth - 1, 0)
+    return key, key_line
 
 
 def load_config(path: str | Path) -> AgentConfig:
@@ -348,4 +445,9 @@ def load_config(path: str | Path) -> AgentConfig:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        key, line = _deep_value_at(text)
+        raise ConfigError(f"{path}: {key}: arrays or inline tables nested too deeply to read "
+                          f"(line {line}); fix: a device config needs at most {MAX_NESTING} "
+                          "levels, remove the extra nesting") from None
     return parse_config(raw, str(path.resolve()))

@@ -54,6 +54,8 @@ from cloud_bridge.db_schema import (
 )
 from cloud_bridge.device_reports import command_outcome
 from cloud_bridge.membership_ops import Conflict, Invalid, NotFound, Record
+from cloud_bridge.nul_guard import RefuseNulText
+from cloud_bridge.param_bounds import SeqAfterQuery, SeqPath
 from cloud_bridge.tenant_keys import TenantKeyStore
 from sync.command_expiry import CommandLifetimes, command_payload
 from sync.messages import OpenArgs
@@ -80,6 +82,7 @@ EntityId = Annotated[str, Path(pattern=ID_PATTERN)]
 
 def create_app(ctx: ApiContext) -> FastAPI:
     app = FastAPI(title="edge-suite cloud bridge", version="1")
+    app.add_middleware(RefuseNulText)  # PostgreSQL cannot store NUL in text: 422, not 500
 
     def authorise(request: Request, tenant: str) -> None:
         """The operator's token (``serve --api-token``) opens every tenant; a tenant's own
@@ -299,7 +302,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         tenant: Tenant,
         device: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
         type: Annotated[str | None, Query(max_length=64)] = None,
-        since_seq: Annotated[int, Query(ge=0, description="events with seq above this")] = 0,
+        since_seq: SeqAfterQuery = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[dict[str, Any]]:
         stmt = select(events).where(events.c.tenant == tenant, events.c.seq > since_seq)
@@ -311,7 +314,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         return [event_out(r) for r in read(lambda c: c.execute(stmt).mappings().all())]
 
     @router.get("/events/{device}/{seq}")
-    def get_event(tenant: Tenant, device: EntityId, seq: int) -> dict[str, Any]:
+    def get_event(tenant: Tenant, device: EntityId, seq: SeqPath) -> dict[str, Any]:
         row = read(lambda c: c.execute(select(events).where(
             events.c.tenant == tenant, events.c.device == device, events.c.seq == seq))
             .mappings().first())

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from agent.credentials.read_parser import MAX_QR_LEN, normalise_uid
 from agent.store.membership import WindowSpec
+from cloud_bridge.param_bounds import MAX_BIGINT
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
@@ -215,4 +216,4 @@ class CommandOut(BaseModel):
 
 
 class PruneIn(_In):
-    keep: Annotated[int, Field(ge=0)]
+    keep: Annotated[int, Field(ge=0, le=MAX_BIGINT)]

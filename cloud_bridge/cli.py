@@ -21,6 +21,7 @@ from cloud_bridge.enrolment_cli import enrolment_app
 from cloud_bridge.mqtt_link import MqttSettings
 from cloud_bridge.service import Bridge, BridgeSettings
 from cloud_bridge.share_group import ShareGroupError, check, load_or_create
+from cloud_bridge.startup_checks import StartupError, check_keys_dir, open_database
 from cloud_bridge.tenant_keys import TenantKeyError, add_api_token, create_tenant
 from cloud_bridge.web.user_cli import user_app
 from sync.command_expiry import DEFAULT_LIFETIME_S, CommandLifetimes
@@ -116,6 +117,11 @@ def serve(
                    err=True)
         raise typer.Exit(2)
     try:
+        check_keys_dir(keys_dir, web=bool(http_port) and web)
+    except StartupError as exc:
+        typer.echo(f"cannot start: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
         group = check(share_group) if share_group else load_or_create(keys_dir)
     except (ShareGroupError, OSError) as exc:
         typer.echo(f"refusing to start: {exc}", err=True)
@@ -136,10 +142,10 @@ def serve(
             tls_cert=mqtt_tls_cert, tls_key=mqtt_tls_key,
             session_expiry_s=session_expiry))
     try:
-        bridge = Bridge(settings)
-    except Exception as exc:  # the database URL is the usual suspect
-        typer.echo(f"cannot open the database {db.split('@')[-1]}: {exc}", err=True)
-        raise typer.Exit(1) from None
+        bridge = Bridge(settings, engine=open_database(db))
+    except StartupError as exc:
+        typer.echo(f"cannot start: {exc}", err=True)
+        raise typer.Exit(2) from None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

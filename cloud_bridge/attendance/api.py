@@ -42,6 +42,7 @@ from cloud_bridge.attendance.reports import (
 from cloud_bridge.attendance.schema import create_attendance_schema
 from cloud_bridge.attendance.timesheet import AbsenceKind, Day, Rules, Totals
 from cloud_bridge.db_schema import read_tx, write_tx
+from cloud_bridge.param_bounds import MAX_BIGINT, RowIdField, RowIdPath
 
 EntityId = Annotated[str, Path(pattern=ID_PATTERN)]
 Month = Annotated[str, Query(pattern=r"^\d{4}-\d\d$", description="YYYY-MM")]
@@ -61,8 +62,8 @@ class CorrectionBody(_In):
     reason: Reason
     employee: _Id | None = None
     ref_device: _Id | None = None
-    ref_seq: Annotated[int, Field(ge=1)] | None = None
-    ref_correction: Annotated[int, Field(ge=1)] | None = None
+    ref_seq: Annotated[int, Field(ge=1, le=MAX_BIGINT)] | None = None
+    ref_correction: RowIdField | None = None
     at: datetime | None = Field(None, description="corrected time, ISO 8601 with offset")
     punch_type: PunchType | None = None
 
@@ -232,7 +233,7 @@ def attendance_router(engine: Engine, authorise: Callable[..., None],
         return {"id": write(lambda c: absence_ops.create_absence(c, tenant, absence_in(body)))}
 
     @router.put("/absences/{absence_id}")
-    def put_absence(tenant: Tenant, absence_id: int, body: AbsenceReplaceBody
+    def put_absence(tenant: Tenant, absence_id: RowIdPath, body: AbsenceReplaceBody
                     ) -> dict[str, Any]:
         """Replace an absence: the old row is withdrawn (kept), a new one names it."""
         new_id = write(lambda c: absence_ops.replace_absence(
@@ -240,7 +241,7 @@ def attendance_router(engine: Engine, authorise: Callable[..., None],
         return {"id": new_id, "replaces": absence_id}
 
     @router.delete("/absences/{absence_id}")
-    def delete_absence(tenant: Tenant, absence_id: int, body: WithdrawBody
+    def delete_absence(tenant: Tenant, absence_id: RowIdPath, body: WithdrawBody
                        ) -> dict[str, Any]:
         write(lambda c: absence_ops.withdraw_absence(c, tenant, absence_id, body.author,
                                                      body.reason))

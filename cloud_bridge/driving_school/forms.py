@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from cloud_bridge.param_bounds import RowIdField
+
 _Day = Annotated[str, Field(max_length=10)]
 _REG = r"^[A-ZČŠŽ0-9][A-ZČŠŽ0-9 -]{2,18}$"
 CATEGORIES = ("AM", "A1", "A2", "A", "B1", "B", "BE", "C1", "C1E", "C", "CE", "D1", "D1E",
@@ -36,7 +38,7 @@ class CandidateForm(_Form):
     emso: Annotated[str, Field(pattern=r"^(\d{13})?$")] = ""
     address: Annotated[str, Field(max_length=200)] = ""
     phone: Annotated[str, Field(max_length=40)] = ""
-    instructor_id: int | None = None
+    instructor_id: RowIdField | None = None
     active: bool = True
 
     @field_validator("birth_date")
@@ -77,7 +79,7 @@ class VehicleForm(_Form):
 
 
 class CourseForm(_Form):
-    candidate_id: int
+    candidate_id: RowIdField
     category: str
     started_on: _Day
     theory_done_on: _Day = ""

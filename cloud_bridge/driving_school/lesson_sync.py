@@ -34,6 +34,7 @@ from sqlalchemy import Connection, and_, insert, select, update
 
 from cloud_bridge.db_schema import insert_ignore
 from cloud_bridge.driving_school.schema import candidates, lesson_edits, lessons, vehicles
+from cloud_bridge.param_bounds import MAX_ROW_ID, BigIntField, RowIdField
 
 LOCAL_TZ = ZoneInfo("Europe/Ljubljana")
 MAX_SIGNATURE_CHARS = 400_000  # a 600 x 200 PNG of a scribble is ~10-40 kB
@@ -74,8 +75,8 @@ class LessonIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: Annotated[str, Field(pattern=_UUID)]
-    candidate_id: int
-    vehicle_id: int
+    candidate_id: RowIdField
+    vehicle_id: RowIdField
     started_at: datetime
     ended_at: datetime
     lesson_count: Annotated[int, Field(ge=1, le=4)]
@@ -129,8 +130,8 @@ class EditIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     edit_id: Annotated[str, Field(pattern=_UUID)]
-    base_version: Annotated[int, Field(ge=0)]
-    edited_ms: Annotated[int, Field(ge=0)]
+    base_version: Annotated[int, Field(ge=0, le=MAX_ROW_ID)]
+    edited_ms: BigIntField
     lesson: LessonIn
 
 

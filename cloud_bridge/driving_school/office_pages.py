@@ -39,6 +39,7 @@ from cloud_bridge.driving_school.forms import (
 from cloud_bridge.driving_school.lesson_log import log_csv, log_rows, record_card
 from cloud_bridge.driving_school.lesson_sync import CONFLICT_RULE, LESSON_TYPES, LOCAL_TZ
 from cloud_bridge.driving_school.schema import candidates, courses, instructors, vehicles
+from cloud_bridge.param_bounds import RowIdPath
 from cloud_bridge.web.auth import COOKIE, LoginRefused, Staff, WebAuth
 from cloud_bridge.web.roles import allowed
 from sync.command_expiry import CommandLifetimes
@@ -183,7 +184,7 @@ def office_router(engine: Engine, auth: WebAuth, access: SchoolAccess, *,
         return RedirectResponse(f"{BASE}/candidates/{new_id}", 303)
 
     @router.get("/candidates/{candidate_id}")
-    async def candidate_page(request: Request, candidate_id: int, error: str = "",
+    async def candidate_page(request: Request, candidate_id: RowIdPath, error: str = "",
                              sent: str = "") -> HTMLResponse:
         staff = await access.staff(request, "lessons.view")
         person = one(candidates, staff.tenant, candidate_id)
@@ -199,7 +200,7 @@ def office_router(engine: Engine, auth: WebAuth, access: SchoolAccess, *,
                     can_print=publisher is not None)
 
     @router.post("/candidates/{candidate_id}")
-    async def candidate_update(request: Request, candidate_id: int) -> Response:
+    async def candidate_update(request: Request, candidate_id: RowIdPath) -> Response:
         staff = await access.staff(request, "members.edit")
         one(candidates, staff.tenant, candidate_id)
         form = await form_of(request)
@@ -216,7 +217,7 @@ def office_router(engine: Engine, auth: WebAuth, access: SchoolAccess, *,
         return RedirectResponse(f"{BASE}/candidates/{candidate_id}", 303)
 
     @router.get("/candidates/{candidate_id}/log.csv")
-    async def candidate_csv(request: Request, candidate_id: int) -> Response:
+    async def candidate_csv(request: Request, candidate_id: RowIdPath) -> Response:
         staff = await access.staff(request, "lessons.view")
         person = one(candidates, staff.tenant, candidate_id)
         with read_tx(engine) as conn:
@@ -233,7 +234,7 @@ def office_router(engine: Engine, auth: WebAuth, access: SchoolAccess, *,
         return card
 
     @router.get("/candidates/{candidate_id}/card")
-    async def candidate_card(request: Request, candidate_id: int) -> HTMLResponse:
+    async def candidate_card(request: Request, candidate_id: RowIdPath) -> HTMLResponse:
         staff = await access.staff(request, "lessons.view")
         with read_tx(engine) as conn:
             rows = log_rows(conn, staff.tenant, candidate_id=candidate_id)
@@ -241,7 +242,7 @@ def office_router(engine: Engine, auth: WebAuth, access: SchoolAccess, *,
                     rows=rows, printed=datetime.now(LOCAL_TZ).strftime("%d. %m. %Y %H:%M"))
 
     @router.post("/candidates/{candidate_id}/print-card")
-    async def print_card(request: Request, candidate_id: int) -> Response:
+    async def print_card(request: Request, candidate_id: RowIdPath) -> Response:
         staff = await access.staff(request, "members.edit")
         if publisher is None:
             raise HTTPException(503, "this bridge has no device link to send commands on")
@@ -290,7 +291,7 @@ def office_router(engine: Engine, auth: WebAuth, access: SchoolAccess, *,
             return teacher, log_rows(conn, staff.tenant, instructor_id=instructor_id, day=day)
 
     @router.get("/instructors/{instructor_id}/log")
-    async def instructor_log(request: Request, instructor_id: int, day: str = ""
+    async def instructor_log(request: Request, instructor_id: RowIdPath, day: str = ""
                              ) -> HTMLResponse:
         staff = await access.staff(request, "lessons.view")
         day = day or _today()
@@ -299,7 +300,7 @@ def office_router(engine: Engine, auth: WebAuth, access: SchoolAccess, *,
                     day=day, total=sum(r["lesson_count"] for r in rows))
 
     @router.get("/instructors/{instructor_id}/log.csv")
-    async def instructor_csv(request: Request, instructor_id: int, day: str = "") -> Response:
+    async def instructor_csv(request: Request, instructor_id: RowIdPath, day: str = "") -> Response:
         staff = await access.staff(request, "lessons.view")
         day = day or _today()
         _teacher, rows = instructor_day(staff, instructor_id, day)
@@ -330,7 +331,7 @@ def office_router(engine: Engine, auth: WebAuth, access: SchoolAccess, *,
         return RedirectResponse(f"{BASE}/vehicles", 303)
 
     @router.post("/vehicles/{vehicle_id}/active")
-    async def vehicle_toggle(request: Request, vehicle_id: int) -> Response:
+    async def vehicle_toggle(request: Request, vehicle_id: RowIdPath) -> Response:
         staff = await access.staff(request, "members.edit")
         car = one(vehicles, staff.tenant, vehicle_id)
         with write_tx(engine) as conn:
@@ -366,7 +367,7 @@ def office_router(engine: Engine, auth: WebAuth, access: SchoolAccess, *,
         return RedirectResponse(f"{BASE}/courses", 303)
 
     @router.get("/courses/{course_id}")
-    async def course_page(request: Request, course_id: int, error: str = "") -> HTMLResponse:
+    async def course_page(request: Request, course_id: RowIdPath, error: str = "") -> HTMLResponse:
         staff = await access.staff(request, "lessons.view")
         course = one(courses, staff.tenant, course_id)
         person = one(candidates, staff.tenant, course["candidate_id"])
@@ -374,7 +375,7 @@ def office_router(engine: Engine, auth: WebAuth, access: SchoolAccess, *,
                     error=error, categories=CATEGORIES)
 
     @router.post("/courses/{course_id}")
-    async def course_update(request: Request, course_id: int) -> Response:
+    async def course_update(request: Request, course_id: RowIdPath) -> Response:
         staff = await access.staff(request, "members.edit")
         course = one(courses, staff.tenant, course_id)
         try:

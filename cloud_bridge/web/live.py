@@ -11,6 +11,7 @@ already sent."""
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -20,6 +21,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from cloud_bridge.db_schema import read_tx
+from cloud_bridge.param_bounds import MAX_BIGINT, MsAfterQuery
 from cloud_bridge.web.auth import Staff
 from cloud_bridge.web.context import LOCAL_TZ, WebContext
 from cloud_bridge.web.entry_stats import (
@@ -38,6 +40,17 @@ OVERLAP_MS = 5_000
 POLL_S = 1.0
 STREAM_MAX_S = 15 * 60  # EventSource reconnects by itself; this bounds idle tabs
 SiteQ = Annotated[str, Query(max_length=64)]
+
+
+
+def resume_cursor(last_event_id: str, after: int) -> int:
+    """The browser's Last-Event-ID (the received_at of the last event it got) when it is
+    a usable one, else ``after``. The header is free text: only ASCII digits of a value
+    the events table can hold count (``"²".isdigit()`` is true, and a 30-digit number
+    does not fit a bigint)."""
+    if re.fullmatch(r"[0-9]{1,19}", last_event_id) and int(last_event_id) <= MAX_BIGINT:
+        return int(last_event_id)
+    return after
 
 
 def live_router(ctx: WebContext) -> APIRouter:
@@ -66,9 +79,8 @@ def live_router(ctx: WebContext) -> APIRouter:
 
     @router.get("/live/stream", **route_meta("live.view"))
     async def stream(request: Request, staff: Viewer, site: SiteQ = "",
-                     after: Annotated[int, Query(ge=0)] = 0) -> StreamingResponse:
-        last_id = request.headers.get("last-event-id", "")
-        cursor = int(last_id) if last_id.isdigit() else after
+                     after: MsAfterQuery = 0) -> StreamingResponse:
+        cursor = resume_cursor(request.headers.get("last-event-id", ""), after)
 
         def poll(since: int) -> tuple[list[dict[str, Any]], Any]:
             with read_tx(ctx.engine) as conn:

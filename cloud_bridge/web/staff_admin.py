@@ -13,6 +13,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cloud_bridge.db_schema import read_tx, write_tx
+from cloud_bridge.param_bounds import MAX_ROW_ID
 from cloud_bridge.web import audit
 from cloud_bridge.web.auth import Staff
 from cloud_bridge.web.auth_schema import sessions, users
@@ -29,7 +30,7 @@ def staff_router(ctx: WebContext) -> APIRouter:
     manage = need(ctx.auth, "users.manage")
     audit_view = need(ctx.auth, "audit.view")
     Admin = Annotated[Staff, Depends(manage)]
-    UserId = Annotated[int, Path(ge=1, le=2**31)]
+    UserId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]  # users.id is a 32-bit integer
 
     def back(staff: Staff, **msg: str) -> RedirectResponse:
         query = "&".join(f"{k}={quote(v[:300])}" for k, v in msg.items())
