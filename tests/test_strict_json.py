@@ -1,12 +1,12 @@
-"""The one strict JSON loader (sync/strict_json.py) and the agent-side edges that use it."""
+"""The one strict JSON loader (contracts/strict_json.py) and the agent-side edges that use it."""
 
 from __future__ import annotations
 
 import pytest
 
-from sync import strict_json
+from contracts import strict_json
+from contracts.strict_json import StrictJsonError
 from sync.commands import CommandRouter
-from sync.strict_json import StrictJsonError
 
 
 @pytest.mark.parametrize(("raw", "word"), [
@@ -46,9 +46,9 @@ def test_poison_in_names_the_place() -> None:
 
 
 def test_the_agent_refuses_a_command_holding_nan() -> None:
-    router = CommandRouter()
+    router = CommandRouter(lambda: 1_000)  # the device's clock, in ms
     ran: list[dict[str, object]] = []
     router.register("open", lambda rid, args: ran.append(args) or {"ok": 1})
-    result = router.handle("open", b'{"v": 1, "request_id": "r1", "args": {"gate": NaN}}')
+    result = router.handle("open", b'{"v": 1, "request_id": "r1", "expires_at": 5000, "args": {"gate": NaN}}')
     assert result["ok"] is False and "NaN" in result["error"] and ran == []
-    assert router.handle("open", b'{"v": 1, "request_id": "r2", "args": {}}')["ok"] is True
+    assert router.handle("open", b'{"v": 1, "request_id": "r2", "expires_at": 5000, "args": {}}')["ok"] is True
