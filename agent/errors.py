@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from contracts.errors import BadInput, SignatureError
+
+__all__ = ["BadInput", "ConfigError", "EdgeError", "SignatureError", "StoreError"]
+
 
 class EdgeError(Exception):
     """Base of every error the agent raises on purpose."""
@@ -15,9 +19,3 @@ class StoreError(EdgeError):
     """The local SQLite store is unusable (corrupt, wrong version, disk full)."""
 
 
-class BadInput(EdgeError):
-    """Something from outside (a reader, a socket client, a batch) was malformed."""
-
-
-class SignatureError(BadInput):
-    """Signed data did not verify against the configured public key."""

@@ -28,7 +28,7 @@ from typing import Any
 from agent.access.engine import decide
 from agent.access.local_state import load_state
 from agent.access.model import GateContext
-from agent.access.reasons import Reason
+from contracts.reasons import Reason
 from drivers.protocols import HealthState
 
 

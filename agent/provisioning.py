@@ -30,7 +30,7 @@ from cryptography.x509.oid import NameOID
 
 from agent.config import load_config
 from agent.errors import EdgeError
-from sync.enrolment_code import well_formed
+from contracts.enrolment_code import well_formed
 
 CONFIG_NAME = "agent.toml"
 ENROLMENT_NAME = "enrolment.json"

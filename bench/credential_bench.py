@@ -26,12 +26,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.access.model import GateContext, SiteRules
 from agent.access.service import AccessService
-from agent.credentials.credential_hash import credential_hash
 from agent.credentials.ntag424_sun import SunKeys, emulate_sun, verify_sun
-from agent.credentials.qr_token import issue_token, verify_token
 from agent.store.local_store import LocalStore
 from agent.store.membership import bulk_insert
 from agent.store.outbox import Outbox
+from contracts.credential_hash import credential_hash
+from contracts.qr_token import issue_token, verify_token
 
 KEY = b"bench-key-0123456789abcdef012345"
 GATE = GateContext("g1", "main", "in")

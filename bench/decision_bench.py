@@ -30,10 +30,10 @@ from rich.table import Table
 from agent.access.engine import decide
 from agent.access.model import GateContext, SiteRules
 from agent.access.service import AccessService
-from agent.credentials.credential_hash import credential_hash
 from agent.store.local_store import LocalStore
 from agent.store.membership import bulk_insert
 from agent.store.outbox import Outbox
+from contracts.credential_hash import credential_hash
 
 KEY = b"bench-key-0123456789abcdef012345"
 GATE = GateContext("g1", "main", "in")

@@ -28,10 +28,10 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from agent.credentials.credential_hash import credential_hash
 from agent.store.local_store import LocalStore
+from contracts.credential_hash import credential_hash
+from contracts.signed_envelope import sign_payload
 from sync.membership_applier import MembershipApplier, Outcome
-from sync.signed_envelope import sign_payload
 
 KEY = b"bench-key-0123456789abcdef012345"
 err = Console(stderr=True)

@@ -1,6 +1,6 @@
 """Cost of the strict edge parse of an events message (issue 14): the previous parse
 (pydantic straight from the JSON bytes, lenient about NaN) beside the strict one
-(sync/strict_json.py, then per-event validation in cloud_bridge.wire.split_events).
+(contracts/strict_json.py, then per-event validation in cloud_bridge.wire.split_events).
 
     .venv/bin/python bench/strict_parse_bench.py [--events 200] [--rounds 300]
 """

@@ -22,7 +22,6 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Req
 from fastapi.responses import JSONResponse
 from sqlalchemy import Connection, Engine, insert, select
 
-from agent.credentials.credential_hash import hash_ref
 from cloud_bridge import change_log, membership_ops
 from cloud_bridge.api_models import (
     ID_PATTERN,
@@ -57,9 +56,10 @@ from cloud_bridge.membership_ops import Conflict, Invalid, NotFound, Record
 from cloud_bridge.nul_guard import RefuseNulText
 from cloud_bridge.param_bounds import SeqAfterQuery, SeqPath
 from cloud_bridge.tenant_keys import TenantKeyStore
-from sync.command_expiry import CommandLifetimes, command_payload
-from sync.messages import OpenArgs
-from sync.topics import DeviceTopics
+from contracts.command_expiry import CommandLifetimes, command_payload
+from contracts.credential_hash import hash_ref
+from contracts.messages import OpenArgs
+from contracts.topics import DeviceTopics
 
 T = TypeVar("T")
 

@@ -11,9 +11,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from agent.credentials.read_parser import MAX_QR_LEN, normalise_uid
-from agent.store.membership import WindowSpec
 from cloud_bridge.param_bounds import MAX_BIGINT
+from contracts.credential_format import MAX_QR_LEN, normalise_uid
+from contracts.membership_changes import WindowSpec
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]

@@ -13,8 +13,8 @@ from typing import Any, Protocol
 from cloud_bridge.change_log import Entry
 from cloud_bridge.tenant_keys import TenantKeyError, TenantKeyStore
 from cloud_bridge.version_advert import VersionAdvertiser
-from sync.signed_envelope import sign_payload
-from sync.topics import tenant_changes_topic
+from contracts.signed_envelope import sign_payload
+from contracts.topics import tenant_changes_topic
 
 log = logging.getLogger(__name__)
 

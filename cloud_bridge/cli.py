@@ -24,7 +24,7 @@ from cloud_bridge.share_group import ShareGroupError, check, load_or_create
 from cloud_bridge.startup_checks import StartupError, check_keys_dir, open_database
 from cloud_bridge.tenant_keys import TenantKeyError, add_api_token, create_tenant
 from cloud_bridge.web.user_cli import user_app
-from sync.command_expiry import DEFAULT_LIFETIME_S, CommandLifetimes
+from contracts.command_expiry import DEFAULT_LIFETIME_S, CommandLifetimes
 
 app = typer.Typer(help="edge-suite cloud bridge: ingest device events, publish signed "
                   "membership changes, serve the JSON API.", no_args_is_help=True)

@@ -160,7 +160,7 @@ commands = Table(
     Column("name", String(32), nullable=False),
     Column("args", JSON, nullable=False),
     Column("sent_at", BigInteger, nullable=False),
-    # what the command carried (sync/command_expiry.py); NULL for commands sent before it
+    # what the command carried (contracts/command_expiry.py); NULL for commands sent before it
     Column("expires_at", BigInteger, nullable=True),
     Column("answered_at", BigInteger, nullable=True),
     Column("ok", Boolean, nullable=True),

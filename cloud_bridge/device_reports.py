@@ -11,7 +11,7 @@ from sqlalchemy import Connection, or_, update
 
 from cloud_bridge.db_schema import commands, devices, upsert
 from cloud_bridge.wire import CommandResult, DeviceState
-from sync.command_expiry import EXPIRED
+from contracts.command_expiry import EXPIRED
 
 log = logging.getLogger(__name__)
 

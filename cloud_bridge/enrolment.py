@@ -50,7 +50,7 @@ from sqlalchemy import (
 
 from agent.config import parse_config
 from agent.errors import ConfigError
-from sync.enrolment_code import CODE_ALPHABET, CODE_LENGTH, normalise_code
+from contracts.enrolment_code import CODE_ALPHABET, CODE_LENGTH, normalise_code
 
 HMAC_KEY_FILE = "keys/credential_hmac.key"
 TLS_FILES = {"ca": "tls/ca.crt", "cert": "tls/device.crt", "key": "tls/device.key"}

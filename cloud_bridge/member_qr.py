@@ -1,6 +1,6 @@
 """The member's phone QR: a page that shows a fresh signed QR token every 30 seconds.
 
-Gates verify the token offline (agent/credentials/qr_token.py) with the tenant's public
+Gates verify the token offline (contracts/qr_token.py) with the tenant's public
 key, so the page only needs the bridge while it refreshes.
 
 Authentication is a per-member secret link, sent to the member once (e-mail, SMS, the
@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import APIRouter, Header, HTTPException, Path
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from agent.credentials.qr_token import STEP_S, issue_token
+from contracts.qr_token import STEP_S, issue_token
 
 LINK_TOKEN_CHARS = 22  # 132 bits of base64url
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"

@@ -20,7 +20,7 @@ from cloud_bridge.db_schema import read_tx
 from cloud_bridge.snapshot import DEFAULT_CHUNK_ROWS, snapshot_envelopes
 from cloud_bridge.tenant_keys import TenantKeyError, TenantKeyStore
 from cloud_bridge.wire import MembersRequest
-from sync.topics import DeviceTopics
+from contracts.topics import DeviceTopics
 
 log = logging.getLogger(__name__)
 

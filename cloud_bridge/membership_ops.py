@@ -17,9 +17,6 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from agent.attendance.pin_guard import hash_pin
-from agent.credentials.credential_hash import credential_hash
-from agent.credentials.read_parser import normalise_uid
 from cloud_bridge import change_log
 from cloud_bridge.api_models import (
     CredentialIn,
@@ -36,6 +33,9 @@ from cloud_bridge.records import (
     entitlement_record,
     member_record,
 )
+from contracts.credential_format import normalise_uid
+from contracts.credential_hash import credential_hash
+from contracts.pin_hash import hash_pin
 
 Record = dict[str, Any]
 

@@ -32,7 +32,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from cloud_bridge.tenant_keys import TENANT_ID
 from cloud_bridge.wire import Inbound
-from sync.topics import split_device_topic
+from contracts.topics import split_device_topic
 
 log = logging.getLogger(__name__)
 

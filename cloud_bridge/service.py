@@ -55,8 +55,8 @@ from cloud_bridge.wire import (
     parse_small,
     split_events,
 )
-from sync.command_expiry import CommandLifetimes
-from sync.topics import DeviceTopics
+from contracts.command_expiry import CommandLifetimes
+from contracts.topics import DeviceTopics
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from cloud_bridge import change_log
 from cloud_bridge.db_schema import credentials, entitlements, members, read_tx
 from cloud_bridge.records import credential_row, entitlement_row, member_row
 from cloud_bridge.tenant_keys import TenantKeys
-from sync.signed_envelope import sign_payload
+from contracts.signed_envelope import sign_payload
 
 DEFAULT_CHUNK_ROWS = 2000
 _FETCH = 5000

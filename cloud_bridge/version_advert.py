@@ -23,8 +23,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cloud_bridge.db_schema import read_tx, tenants
 from cloud_bridge.tenant_keys import TenantKeyError, TenantKeyStore
-from sync.signed_envelope import sign_payload
-from sync.topics import tenant_version_topic
+from contracts.signed_envelope import sign_payload
+from contracts.topics import tenant_version_topic
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Anything that does not validate is rejected with a one-line reason that is safe to log
 (pydantic's messages name the field and the rule, never more than a short input echo,
 and event payloads carry no UIDs). Every payload is first parsed by the one strict JSON
-loader (sync/strict_json.py): no NaN/Infinity, no lone surrogates, no NUL.
+loader (contracts/strict_json.py): no NaN/Infinity, no lone surrogates, no NUL.
 
 An events message is judged per event where it can be: when the envelope is sound and
 an event's seq is known, a bad event is refused on its own (``split_events``) and the
@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from sync import strict_json
+from contracts import strict_json
 
 MAX_EVENTS_BYTES = 256 * 1024
 MAX_EVENTS_PER_BATCH = 500

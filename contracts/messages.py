@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, TypeAdapter
 
-from agent.store.membership import Change, PinHash, WindowSpec
+from contracts.membership_changes import Change, PinHash, WindowSpec
 
 MAX_COMMAND_BYTES = 64 * 1024
 MAX_ACK_BYTES = 1024
@@ -24,7 +24,7 @@ class Ack(_Msg):
 class Command(_Msg):
     v: Literal[1]
     request_id: Annotated[str, Field(min_length=1, max_length=64)]
-    # UTC epoch ms; required: a command without one is refused (sync/command_expiry.py)
+    # UTC epoch ms; required: a command without one is refused (contracts/command_expiry.py)
     expires_at: Annotated[StrictInt, Field(ge=0, le=2**53)]
     args: dict[str, Any] = {}
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from agent.access.reasons import Reason
+from contracts.reasons import Reason
 
 PREFIX = "ES1"
 VERSION = 1

@@ -14,8 +14,8 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from agent.errors import BadInput, SignatureError
-from sync import strict_json
+from contracts import strict_json
+from contracts.errors import BadInput, SignatureError
 
 MAX_ENVELOPE_BYTES = 8 * 1024 * 1024
 

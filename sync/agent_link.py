@@ -25,16 +25,16 @@ from paho.mqtt.properties import Properties
 from pydantic import ValidationError
 
 from agent.config import MqttConfig
-from agent.errors import BadInput
-from agent.events import utc_ts
 from agent.store.local_store import LocalStore
 from agent.store.outbox import Outbox
-from sync import strict_json
+from contracts import strict_json
+from contracts.errors import BadInput
+from contracts.events import utc_ts
+from contracts.messages import MAX_ACK_BYTES, MAX_VERSION_BYTES, Ack, MembersVersion
+from contracts.signed_envelope import MAX_ENVELOPE_BYTES, verify_envelope
+from contracts.topics import DeviceTopics
 from sync.commands import CommandRouter, daemon_commands
 from sync.membership_applier import MembershipApplier, Outcome
-from sync.messages import MAX_ACK_BYTES, MAX_VERSION_BYTES, Ack, MembersVersion
-from sync.signed_envelope import MAX_ENVELOPE_BYTES, verify_envelope
-from sync.topics import DeviceTopics
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Each command has a request id and gets exactly one result; a malformed or unknown
 command gets an error result and never reaches the daemon. Every command carries an
 expiry, checked on this device's clock before anything runs: one past it is answered
-``"error": "expired"`` (sync/command_expiry.py)."""
+``"error": "expired"`` (contracts/command_expiry.py)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from agent.errors import EdgeError
+from contracts import strict_json
+from contracts.command_expiry import EXPIRED, expiry_refusal, wall_ms
+from contracts.messages import MAX_COMMAND_BYTES, Command, OpenArgs
 from drivers.errors import DriverError
-from sync import strict_json
-from sync.command_expiry import EXPIRED, expiry_refusal, wall_ms
-from sync.messages import MAX_COMMAND_BYTES, Command, OpenArgs
 
 log = logging.getLogger(__name__)
 

@@ -16,12 +16,12 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
-from agent.errors import BadInput, SignatureError
 from agent.store.local_store import LocalStore
 from agent.store.membership import apply_changes
 from agent.store.snapshot_staging import SnapshotRows, SnapshotStaging
-from sync.messages import SIGNED_PAYLOAD, ChangeBatch, SnapshotChunk
-from sync.signed_envelope import verify_envelope
+from contracts.errors import BadInput, SignatureError
+from contracts.messages import SIGNED_PAYLOAD, ChangeBatch, SnapshotChunk
+from contracts.signed_envelope import verify_envelope
 
 log = logging.getLogger(__name__)
 

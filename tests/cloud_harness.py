@@ -14,7 +14,7 @@ import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 
-from sync.signed_envelope import sign_payload
+from contracts.signed_envelope import sign_payload
 
 
 class CloudHarness:

@@ -1,8 +1,8 @@
-"""Test helper: an expiry for a command a test sends itself (sync/command_expiry.py)."""
+"""Test helper: an expiry for a command a test sends itself (contracts/command_expiry.py)."""
 
 from __future__ import annotations
 
-from sync.command_expiry import wall_ms
+from contracts.command_expiry import wall_ms
 
 
 def expires_soon(seconds: int = 30) -> int:

@@ -10,10 +10,11 @@ from zoneinfo import ZoneInfo
 
 from agent.access.model import GateContext, SiteRules
 from agent.access.service import AccessService
-from agent.credentials.credential_hash import credential_hash
 from agent.store.local_store import LocalStore
-from agent.store.membership import apply_changes, parse_changes
+from agent.store.membership import apply_changes
 from agent.store.outbox import Outbox
+from contracts.credential_hash import credential_hash
+from contracts.membership_changes import parse_changes
 
 LJ = ZoneInfo("Europe/Ljubljana")
 NOW = datetime(2026, 6, 10, 10, 0, tzinfo=UTC)

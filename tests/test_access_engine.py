@@ -20,7 +20,7 @@ from agent.access.model import (
     SiteRules,
     TimeWindow,
 )
-from agent.access.reasons import DISPLAY_TEXT, Reason
+from contracts.reasons import DISPLAY_TEXT, Reason
 
 LJ = ZoneInfo("Europe/Ljubljana")
 NOW = datetime(2026, 6, 10, 10, 0, tzinfo=UTC)  # a Wednesday, 12:00 in Ljubljana

@@ -15,9 +15,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.access.model import GateContext, SiteRules
-from agent.access.reasons import Reason
-from agent.credentials.qr_token import issue_token
 from agent.store.local_store import LocalStore
+from contracts.qr_token import issue_token
+from contracts.reasons import Reason
 from tests.store_helpers import (
     GATE_IN,
     GATE_OUT,

@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from agent.config import load_config
-from agent.credentials.credential_hash import credential_hash
 from agent.daemon import AgentDaemon
+from contracts.credential_hash import credential_hash
 from sync.agent_link import AgentLink
 from tests.cloud_harness import CloudHarness, wait_until
 from tests.command_helpers import expires_soon

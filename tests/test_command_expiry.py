@@ -1,6 +1,6 @@
 """Every remote command carries an expiry; the device's router refuses a stale one
 (``expired``), one without an expiry, and one valid for longer than its class allows,
-all by the device's own clock (sync/command_expiry.py, docs/security.md)."""
+all by the device's own clock (contracts/command_expiry.py, docs/security.md)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from sync.command_expiry import (
+from contracts.command_expiry import (
     EXPIRED,
     MAX_LIFETIME_S,
     CommandLifetimes,

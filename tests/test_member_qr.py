@@ -15,13 +15,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from agent.credentials.qr_token import TOKEN_CHARS, verify_token
 from cloud_bridge.member_qr import (
     MemberQrCredential,
     make_member_qr_router,
     member_link,
     member_link_token,
 )
+from contracts.qr_token import TOKEN_CHARS, verify_token
 from tests.mqtt_broker import free_port, wait_for_port
 
 LINK_KEY = b"L" * 32

@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from agent.access.reasons import Reason
-from agent.credentials.credential_hash import credential_hash
 from agent.credentials.ntag424_sun import (
     SunKeys,
     SunMessage,
@@ -25,6 +23,8 @@ from agent.credentials.ntag424_sun import (
     verify_sun_with,
 )
 from agent.credentials.read_parser import parse_read, sun_message_from_url
+from contracts.credential_hash import credential_hash
+from contracts.reasons import Reason
 from tests.store_helpers import GATE_IN, GATE_OUT, load, make_service, year_membership
 
 ZERO = bytes(16)

@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.store.local_store import LocalStore
 from agent.store.snapshot_staging import SnapshotRows
+from contracts.signed_envelope import sign_payload
 from sync.membership_applier import MembershipApplier, Outcome
-from sync.signed_envelope import sign_payload
 
 KEY = Ed25519PrivateKey.generate()
 BASES = ["ix_credentials_member_id", "ix_entitlements_member_id", "ux_credentials_hash",

@@ -10,9 +10,9 @@ from pydantic import ValidationError
 
 from agent.errors import StoreError
 from agent.store.local_store import LocalStore
-from agent.store.membership import parse_changes
 from agent.store.outbox import Outbox
 from agent.store.schema import SCHEMA_VERSION
+from contracts.membership_changes import parse_changes
 from tests.store_helpers import GATE_IN, NOW, load, make_service, member_changes, punch_card
 
 UID = "04A1B2C3D4E5F6"

@@ -12,16 +12,18 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent.attendance.pin_guard import PinGuard, hash_pin
-from agent.attendance.punch_chain import verify_chain
+from agent.attendance.pin_guard import PinGuard
 from agent.attendance.time_clock import TimeClock
 from agent.config import TerminalConfig, load_config
-from agent.credentials.credential_hash import credential_hash
 from agent.daemon import AgentDaemon
 from agent.live_feed import LiveFeed
 from agent.store.local_store import LocalStore
-from agent.store.membership import apply_changes, parse_changes
+from agent.store.membership import apply_changes
 from agent.store.outbox import Outbox
+from contracts.credential_hash import credential_hash
+from contracts.membership_changes import parse_changes
+from contracts.pin_hash import hash_pin
+from contracts.punch_chain import verify_chain
 from tests.browser import chromium
 from tests.cloud_harness import wait_until
 

@@ -17,7 +17,7 @@ from agent.access.model import (
     Member,
     SiteRules,
 )
-from agent.access.reasons import DISPLAY_TEXT, ENTITLEMENT_FAILURE_RANK, Reason
+from contracts.reasons import DISPLAY_TEXT, ENTITLEMENT_FAILURE_RANK, Reason
 
 
 def deny(reason: Reason) -> Decision:

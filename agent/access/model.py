@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from agent.access.reasons import Reason
+from contracts.reasons import Reason
 
 
 class EntitlementKind(enum.StrEnum):

@@ -20,15 +20,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from agent.access.engine import decide
 from agent.access.local_state import load_state
 from agent.access.model import Decision, GateContext, LocalState, SiteRules
-from agent.access.reasons import Reason
 from agent.credentials.ntag424_sun import SunKeys
 from agent.credentials.read_parser import ParsedCredential, parse_read
 from agent.credentials.replay_guard import is_replayed, remember
 from agent.credentials.sun_counters import counter_increases, forget_orphans, record_counter
-from agent.events import Event
 from agent.store.group_commit import GroupCommitter
 from agent.store.local_store import LocalStore
 from agent.store.outbox import Outbox
+from contracts.events import Event
+from contracts.reasons import Reason
 
 log = logging.getLogger(__name__)
 

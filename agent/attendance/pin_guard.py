@@ -8,10 +8,6 @@ terminal cannot be used to sweep many employee numbers quickly.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import os
 import sqlite3
 import threading
 import time
@@ -19,28 +15,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from agent.store.local_store import LocalStore
-
-_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
-
-
-def hash_pin(pin: str, salt: bytes | None = None) -> str:
-    salt = salt or os.urandom(16)
-    digest = hashlib.scrypt(pin.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P,
-                            dklen=32)
-    return (f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}$"
-            f"{base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}")
-
-
-def check_pin(pin: str, stored: str) -> bool:
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        computed = hashlib.scrypt(pin.encode(), salt=base64.b64decode(salt), n=int(n),
-                                  r=int(r), p=int(p), dklen=32)
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(computed, base64.b64decode(digest))
+from contracts.pin_hash import check_pin, hash_pin
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,17 +23,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from agent.access.local_state import load_state
 from agent.access.model import SiteRules
-from agent.access.reasons import Reason
 from agent.access.service import Clock
 from agent.attendance.pin_guard import PinGuard
-from agent.attendance.punch_chain import GENESIS, HEAD_EVENT, PUNCH_EVENT, punch_hash, sign_head
-from agent.attendance.punch_types import LABELS, PunchType, suggest
 from agent.config import TerminalConfig
 from agent.credentials.read_parser import parse_read
 from agent.credentials.replay_guard import is_replayed, remember
 from agent.live_feed import LiveFeed
 from agent.store.local_store import LocalStore
 from agent.store.outbox import Outbox
+from contracts.punch_chain import GENESIS, HEAD_EVENT, PUNCH_EVENT, punch_hash, sign_head
+from contracts.punch_types import LABELS, PunchType, suggest
+from contracts.reasons import Reason
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from agent.access.reasons import Reason
+from contracts.reasons import Reason
 
 KEY_LEN = 16
 PICC_ENC_LEN = 16  # AES mode; LRP mode (24 bytes) is not supported

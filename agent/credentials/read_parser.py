@@ -21,14 +21,12 @@ from urllib.parse import parse_qsl, urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from agent.access.reasons import Reason
-from agent.credentials.credential_hash import credential_hash, hash_ref
 from agent.credentials.ntag424_sun import SunKeys, SunMessage, SunRead, SunRejected, verify_sun
-from agent.credentials.qr_token import QrToken, TokenRejected, looks_like_token, verify_token
+from contracts.credential_format import MAX_QR_LEN, normalise_uid
+from contracts.credential_hash import credential_hash, hash_ref
+from contracts.qr_token import QrToken, TokenRejected, looks_like_token, verify_token
+from contracts.reasons import Reason
 
-_UID_SEPARATORS = re.compile(r"[\s:\-]")
-_HEX_UID = re.compile(r"^(?:[0-9A-F]{2}){4,10}$")  # 4-byte NUID up to 10-byte triple UID
-MAX_QR_LEN = 1024
 _HEX = re.compile(r"^[0-9A-Fa-f]*$")
 # URL query names of the SUN parameters, as NXP's examples and most deployments use them
 _PICC_NAMES = ("picc_data", "e")
@@ -60,11 +58,6 @@ class ParsedCredential:
         if self.token is not None:
             return self.token.credential_id
         return None
-
-
-def normalise_uid(value: str) -> str | None:
-    uid = _UID_SEPARATORS.sub("", value).upper()
-    return uid if _HEX_UID.match(uid) else None
 
 
 def _printable(text: str) -> bool:

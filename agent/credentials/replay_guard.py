@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
-from agent.credentials.qr_token import STEP_S, TOKEN_SKEW_STEPS, QrToken
+from contracts.qr_token import STEP_S, TOKEN_SKEW_STEPS, QrToken
 
 
 def is_replayed(conn: sqlite3.Connection, token: QrToken, now: datetime) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from agent.work_free_days import is_holiday
+from contracts.work_free_days import is_holiday
 
 LJUBLJANA = ZoneInfo("Europe/Ljubljana")
 

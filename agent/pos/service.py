@@ -24,7 +24,6 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from agent.events import utc_ts
 from agent.pos import receipt_store as rs
 from agent.pos.compose import compose
 from agent.pos.deadline import subsequent_deadline
@@ -44,6 +43,7 @@ from agent.pos.money import euros
 from agent.pos.pos_config import PosConfig
 from agent.store.local_store import LocalStore
 from agent.store.outbox import Outbox
+from contracts.events import utc_ts
 from drivers.errors import DriverError
 from drivers.protocols import Printer, PrintJob
 

@@ -11,93 +11,23 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field
 
-from agent.credentials.credential_hash import credential_hash
-from agent.credentials.read_parser import normalise_uid
-
-_ID = Annotated[str, Field(min_length=1, max_length=64)]
-
-
-class _Change(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class WindowSpec(_Change):
-    days: list[Annotated[int, Field(ge=0, le=6)]] = Field(min_length=1)
-    start: Annotated[str, Field(pattern=r"^\d\d:\d\d$")]
-    end: Annotated[str, Field(pattern=r"^\d\d:\d\d$")]
+from contracts.credential_format import normalise_uid
+from contracts.credential_hash import credential_hash
+from contracts.membership_changes import (
+    ChangeRecord,
+    CredentialUpsert,
+    Delete,
+    EntitlementUpsert,
+    EntityId,
+    MemberUpsert,
+)
 
 
-PinHash = Annotated[str, Field(pattern=r"^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$",
-                                max_length=200)]
-
-
-class MemberUpsert(_Change):
-    entity: Literal["member"]
-    op: Literal["upsert"]
-    id: _ID
-    first_name: Annotated[str, Field(max_length=40)] = ""
-    waiver_signed_on: date | None = None
-    blocked: bool = False
-    # time-clock PIN (scrypt hash made in the bridge); None removes it
-    pin_hash: PinHash | None = None
-
-
-class CredentialUpsert(_Change):
-    entity: Literal["credential"]
-    op: Literal["upsert"]
-    id: _ID
-    member_id: _ID
-    kind: Literal["card", "qr", "voucher"]
-    # hex of HMAC-SHA256; absent for signed-QR-only credentials
-    hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
-    blocked: bool = False
-
-
-class EntitlementUpsert(_Change):
-    entity: Literal["entitlement"]
-    op: Literal["upsert"]
-    id: _ID
-    member_id: _ID
-    kind: Literal["membership", "punch_card", "day_ticket", "gift_voucher"]
-    valid_from: int | None = None
-    valid_to: int | None = None
-    valid_on: date | None = None
-    entries_total: Annotated[int, Field(ge=0)] | None = None
-    zones: list[_ID] | None = None
-    windows: tuple[WindowSpec, ...] = ()
-    frozen_from: int | None = None
-    frozen_to: int | None = None
-    credential_id: _ID | None = None
-    used_by_device: dict[_ID, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
-
-
-class Delete(_Change):
-    entity: Literal["member", "credential", "entitlement"]
-    op: Literal["delete"]
-    id: _ID
-
-
-# Tagged by op, then by entity, so pydantic goes straight to the right model instead of
-# trying each in turn (this is what makes a 1,000,000-credential snapshot fast enough).
-Upsert = Annotated[MemberUpsert | CredentialUpsert | EntitlementUpsert,
-                   Field(discriminator="entity")]
-Change = Annotated[Upsert | Delete, Field(discriminator="op")]
-CHANGES = TypeAdapter(list[Change])
-
-
-AnyChange = MemberUpsert | CredentialUpsert | EntitlementUpsert | Delete
-
-
-def parse_changes(raw: object) -> list[AnyChange]:
-    """Validate a list of change dicts; raises pydantic.ValidationError."""
-    return CHANGES.validate_python(raw)
-
-
-def apply_changes(conn: sqlite3.Connection, changes: Sequence[_Change]) -> None:
+def apply_changes(conn: sqlite3.Connection, changes: Sequence[ChangeRecord]) -> None:
     """Apply inside the caller's transaction, in order."""
     for ch in changes:
         if isinstance(ch, MemberUpsert):
@@ -180,7 +110,7 @@ class SyntheticMember(BaseModel):
     """A demo/simulator member with a clear UID, hashed on arrival and never stored clear."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    id: _ID
+    id: EntityId
     first_name: Annotated[str, Field(max_length=40)]
     uid: Annotated[str, Field(max_length=64)] | None = None
     code: Annotated[str, Field(max_length=256)] | None = None

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from agent.events import Event, new_event_id, utc_ts
 from agent.store.local_store import LocalStore
+from contracts.events import Event, new_event_id, utc_ts
 
 
 class Outbox:

@@ -17,7 +17,6 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import Connection, Engine
 
-from agent.attendance.punch_types import PunchType
 from cloud_bridge.api_models import ID_PATTERN
 from cloud_bridge.attendance import absences as absence_ops
 from cloud_bridge.attendance import audit_trail
@@ -43,6 +42,7 @@ from cloud_bridge.attendance.schema import create_attendance_schema
 from cloud_bridge.attendance.timesheet import AbsenceKind, Day, Rules, Totals
 from cloud_bridge.db_schema import read_tx, write_tx
 from cloud_bridge.param_bounds import MAX_BIGINT, RowIdField, RowIdPath
+from contracts.punch_types import PunchType
 
 EntityId = Annotated[str, Path(pattern=ID_PATTERN)]
 Month = Annotated[str, Query(pattern=r"^\d{4}-\d\d$", description="YYYY-MM")]

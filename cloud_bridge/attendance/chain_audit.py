@@ -1,6 +1,6 @@
 """Verify a time clock's punch chain from the events the bridge stored.
 
-The hashing and the walk are agent/attendance/punch_chain.py's, so the terminal and the
+The hashing and the walk are contracts/punch_chain.py's, so the terminal and the
 bridge agree by construction. On top of it the bridge knows what the device was acked:
 every seq up to ``device_cursor.acked_seq`` was committed here, so a missing tail is a
 deletion too. Signed heads are checked against the device key registered with
@@ -17,10 +17,10 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, func, select
 
-from agent.attendance.punch_chain import HEAD_EVENT, PUNCH_EVENT, verify_chain
 from cloud_bridge.attendance import audit_trail
 from cloud_bridge.attendance.schema import device_keys
 from cloud_bridge.db_schema import device_cursor, devices, events, upsert
+from contracts.punch_chain import HEAD_EVENT, PUNCH_EVENT, verify_chain
 
 _CHAIN_TYPES = (PUNCH_EVENT, HEAD_EVENT)
 

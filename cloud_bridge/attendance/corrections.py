@@ -17,12 +17,12 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, tuple_
 
-from agent.attendance.punch_chain import PUNCH_EVENT
-from agent.attendance.punch_types import PunchType
 from cloud_bridge.attendance import audit_trail
 from cloud_bridge.attendance.schema import corrections
 from cloud_bridge.attendance.timesheet import Punch
 from cloud_bridge.db_schema import events
+from contracts.punch_chain import PUNCH_EVENT
+from contracts.punch_types import PunchType
 
 ACTIONS = ("add", "amend", "void")
 

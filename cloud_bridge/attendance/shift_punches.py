@@ -14,11 +14,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, func, select
 
-from agent.attendance.punch_chain import PUNCH_EVENT
 from cloud_bridge.attendance.corrections import corrected_punches, parse_ts
 from cloud_bridge.attendance.schema import corrections
 from cloud_bridge.attendance.timesheet import Punch, unsettled_edges
 from cloud_bridge.db_schema import events
+from contracts.punch_chain import PUNCH_EVENT
 
 FIRST_MARGIN = timedelta(hours=17)  # longer than a normal shift and its 16 h alert
 _GROWTH = 4

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from agent.attendance.punch_types import PunchType
-from agent.work_free_days import holiday_name
+from contracts.punch_types import PunchType
+from contracts.work_free_days import holiday_name
 
 LJUBLJANA = ZoneInfo("Europe/Ljubljana")
 

@@ -14,9 +14,9 @@ from typing import Any, Protocol
 from sqlalchemy import Engine, insert
 
 from cloud_bridge.db_schema import commands, write_tx
-from sync.command_expiry import CommandLifetimes, command_payload
-from sync.messages import MAX_COMMAND_BYTES
-from sync.topics import DeviceTopics
+from contracts.command_expiry import CommandLifetimes, command_payload
+from contracts.messages import MAX_COMMAND_BYTES
+from contracts.topics import DeviceTopics
 
 COMMAND = "print-record-card"
 MAX_CARD_LESSONS = 100  # keeps the command far below MAX_COMMAND_BYTES

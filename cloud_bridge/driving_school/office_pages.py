@@ -42,7 +42,7 @@ from cloud_bridge.driving_school.schema import candidates, courses, instructors,
 from cloud_bridge.param_bounds import RowIdPath
 from cloud_bridge.web.auth import COOKIE, LoginRefused, Staff, WebAuth
 from cloud_bridge.web.roles import allowed
-from sync.command_expiry import CommandLifetimes
+from contracts.command_expiry import CommandLifetimes
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 _DEVICE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"

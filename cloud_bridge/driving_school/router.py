@@ -11,8 +11,8 @@ from cloud_bridge.driving_school.office_pages import office_router
 from cloud_bridge.driving_school.schema import create_driving_school_schema
 from cloud_bridge.driving_school.tablet_api import tablet_router
 from cloud_bridge.web.auth import WebAuth
-from sync.command_expiry import CommandLifetimes
-from sync.topics import DEFAULT_PREFIX
+from contracts.command_expiry import CommandLifetimes
+from contracts.topics import DEFAULT_PREFIX
 
 
 def driving_school_router(engine: Engine, auth: WebAuth, *, publisher: Publisher | None = None,

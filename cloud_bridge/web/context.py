@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from cloud_bridge.change_feed import ChangeFeed, Publisher
 from cloud_bridge.tenant_keys import TenantKeyStore
 from cloud_bridge.web.auth import WebAuth
-from sync.command_expiry import CommandLifetimes
+from contracts.command_expiry import CommandLifetimes
 
 # sites are in Slovenia; dates typed into forms and hours in charts are local time
 LOCAL_TZ = ZoneInfo("Europe/Ljubljana")

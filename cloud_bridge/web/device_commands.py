@@ -1,6 +1,6 @@
 """Remote commands from the web pages: recorded in ``commands`` (the device's
 cmd-result fills in the answer, see device_reports.py), then published to the device.
-Every command carries an expiry (sync/command_expiry.py); its outcome on the pages is
+Every command carries an expiry (contracts/command_expiry.py); its outcome on the pages is
 pending, ok, error or expired."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from sqlalchemy import Connection, insert, select
 
 from cloud_bridge.db_schema import commands, devices
 from cloud_bridge.device_reports import command_outcome
-from sync.command_expiry import command_payload
-from sync.topics import DeviceTopics
+from contracts.command_expiry import command_payload
+from contracts.topics import DeviceTopics
 
 # what the pages may send; "reprint" is the POS receipt copy (docs/pos.md)
 WEB_COMMANDS = frozenset({"open", "reload", "resend-state", "reprint"})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.access.reasons import Reason
+from contracts.reasons import Reason
 
 REASON_TEXT: dict[str, str] = {
     Reason.GRANTED: "Entry granted.",

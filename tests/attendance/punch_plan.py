@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent.attendance.punch_chain import GENESIS, HEAD_EVENT, PUNCH_EVENT, punch_hash, sign_head
+from contracts.punch_chain import GENESIS, HEAD_EVENT, PUNCH_EVENT, punch_hash, sign_head
 
 LJ = ZoneInfo("Europe/Ljubljana")
 MIN = 60.0

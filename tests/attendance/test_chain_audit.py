@@ -16,10 +16,10 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import Connection, Engine, delete, select, update
 from typer.testing import CliRunner
 
-from agent.attendance.punch_chain import PUNCH_EVENT, punch_hash
 from cloud_bridge.attendance.chain_audit import audit_chain, set_device_key
 from cloud_bridge.cli import app
 from cloud_bridge.db_schema import events, read_tx, write_tx
+from contracts.punch_chain import PUNCH_EVENT, punch_hash
 from tests.attendance.conftest import ingest
 from tests.attendance.punch_plan import chain_events
 

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from agent.work_free_days import easter_sunday, holiday_name, holidays
+from contracts.work_free_days import easter_sunday, holiday_name, holidays
 
 
 @pytest.mark.parametrize(("year", "easter"), [

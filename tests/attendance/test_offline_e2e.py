@@ -19,12 +19,13 @@ from sqlalchemy import Engine, select
 
 from agent.config import load_config
 from agent.daemon import AgentDaemon
-from agent.store.membership import apply_changes, parse_changes
+from agent.store.membership import apply_changes
 from cloud_bridge.attendance.chain_audit import audit_chain, set_device_key
 from cloud_bridge.attendance.reports import month_report
 from cloud_bridge.attendance.timesheet import Rules
 from cloud_bridge.db_schema import events, read_tx, write_tx
 from cloud_bridge.service import Bridge
+from contracts.membership_changes import parse_changes
 from sync.agent_link import AgentLink
 from tests.attendance.punch_plan import LJ
 from tests.bridge.conftest import bridge_settings

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from agent.attendance.punch_types import PunchType as P
 from cloud_bridge.attendance.timesheet import (
     LJUBLJANA,
     Absence,
@@ -15,6 +14,7 @@ from cloud_bridge.attendance.timesheet import (
     shifts,
     timesheet,
 )
+from contracts.punch_types import PunchType as P
 
 H = 3600.0
 LATER = datetime(2027, 1, 1, tzinfo=UTC)

@@ -14,7 +14,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from sync.topics import DeviceTopics
+from contracts.topics import DeviceTopics
 
 
 def make_event(tenant: str, device: str, seq: int, type_: str = "device.health",

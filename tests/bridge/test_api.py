@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select, text
 
-from agent.credentials.credential_hash import credential_hash
 from cloud_bridge.db_schema import change_log, credentials, metadata
 from cloud_bridge.tenant_keys import TenantKeyError, TenantKeys, add_api_token, create_tenant
-from sync.messages import ChangeBatch
-from sync.signed_envelope import open_envelope
+from contracts.credential_hash import credential_hash
+from contracts.messages import ChangeBatch
+from contracts.signed_envelope import open_envelope
 from tests.bridge.conftest import FakePublisher
 
 UID = "04:a2:2b:1c:5d:80:00"

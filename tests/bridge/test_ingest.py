@@ -11,8 +11,8 @@ from sqlalchemy import Engine, func, select
 from cloud_bridge.db_schema import device_cursor, events
 from cloud_bridge.service import Bridge
 from cloud_bridge.tenant_keys import TenantKeys
-from sync.messages import ChangeBatch
-from sync.signed_envelope import open_envelope
+from contracts.messages import ChangeBatch
+from contracts.signed_envelope import open_envelope
 from tests.bridge.device_emulator import DeviceEmulator, batch_payload, make_event
 
 

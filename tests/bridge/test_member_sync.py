@@ -18,9 +18,9 @@ from cloud_bridge.db_schema import write_tx
 from cloud_bridge.member_sync import Answer, MemberSync
 from cloud_bridge.service import Bridge
 from cloud_bridge.tenant_keys import TenantKeys, TenantKeyStore
+from contracts.messages import SIGNED_PAYLOAD, ChangeBatch, SnapshotChunk
+from contracts.signed_envelope import verify_envelope
 from sync.membership_applier import MembershipApplier, Outcome
-from sync.messages import SIGNED_PAYLOAD, ChangeBatch, SnapshotChunk
-from sync.signed_envelope import verify_envelope
 from tests.bridge.conftest import FakePublisher
 from tests.bridge.device_emulator import DeviceEmulator
 

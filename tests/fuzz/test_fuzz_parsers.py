@@ -25,10 +25,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from agent.access.reasons import Reason
 from agent.config import load_config, parse_config
 from agent.credentials.ntag424_sun import SunKeys, emulate_sun
-from agent.credentials.qr_token import PREFIX, TokenRejected, issue_token, verify_token
 from agent.credentials.read_parser import (
     SUN_EXTRA_KEYS,
     normalise_uid,
@@ -37,9 +35,11 @@ from agent.credentials.read_parser import (
 )
 from agent.errors import ConfigError
 from agent.store.local_store import LocalStore
+from contracts.messages import Ack
+from contracts.qr_token import PREFIX, TokenRejected, issue_token, verify_token
+from contracts.reasons import Reason
+from contracts.signed_envelope import sign_payload
 from sync.membership_applier import MembershipApplier, Outcome
-from sync.messages import Ack
-from sync.signed_envelope import sign_payload
 
 FUZZ = settings(max_examples=300, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,

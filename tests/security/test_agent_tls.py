@@ -12,10 +12,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from agent.config import load_config
-from agent.credentials.credential_hash import credential_hash
 from agent.daemon import AgentDaemon
+from contracts.credential_hash import credential_hash
+from contracts.signed_envelope import sign_payload
 from sync.agent_link import AgentLink
-from sync.signed_envelope import sign_payload
 from tests.cloud_harness import wait_until
 from tests.security.fleet_broker import Client, FleetBroker
 

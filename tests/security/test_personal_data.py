@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from agent.credentials.credential_hash import credential_hash
+from contracts.credential_hash import credential_hash
 from tests.agent_process import AgentProcess, edge_sim
 from tests.cloud_harness import CloudHarness, wait_until
 from tests.mqtt_broker import Broker

@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 import time
 
-from agent.credentials.qr_token import verify_token
 from cloud_bridge.tenant_keys import TenantKeyStore
+from contracts.qr_token import verify_token
 from tests.web.conftest import WebSite
 from tests.web.seed import ok_redirect
 

@@ -32,8 +32,8 @@ from cloud_bridge.membership_ops import create_member
 from cloud_bridge.tenant_keys import TenantKeyStore
 from cloud_bridge.web.device_commands import record_command
 from cloud_bridge.wire import CommandResult, DeviceState
-from sync.messages import SIGNED_PAYLOAD, ChangeBatch
-from sync.signed_envelope import verify_envelope
+from contracts.messages import SIGNED_PAYLOAD, ChangeBatch
+from contracts.signed_envelope import verify_envelope
 from tests.web.conftest import WebSite
 from tests.web.seed import (
     Seeded,

@@ -1,0 +1,87 @@
+"""Membership change records: what a signed change batch or snapshot carries from the
+bridge to the devices (docs/protocol.md). Validation only; the agent's store applies them."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+EntityId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class ChangeRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WindowSpec(ChangeRecord):
+    days: list[Annotated[int, Field(ge=0, le=6)]] = Field(min_length=1)
+    start: Annotated[str, Field(pattern=r"^\d\d:\d\d$")]
+    end: Annotated[str, Field(pattern=r"^\d\d:\d\d$")]
+
+
+PinHash = Annotated[str, Field(pattern=r"^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$",
+                                max_length=200)]
+
+
+class MemberUpsert(ChangeRecord):
+    entity: Literal["member"]
+    op: Literal["upsert"]
+    id: EntityId
+    first_name: Annotated[str, Field(max_length=40)] = ""
+    waiver_signed_on: date | None = None
+    blocked: bool = False
+    # time-clock PIN (scrypt hash made in the bridge); None removes it
+    pin_hash: PinHash | None = None
+
+
+class CredentialUpsert(ChangeRecord):
+    entity: Literal["credential"]
+    op: Literal["upsert"]
+    id: EntityId
+    member_id: EntityId
+    kind: Literal["card", "qr", "voucher"]
+    # hex of HMAC-SHA256; absent for signed-QR-only credentials
+    hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+    blocked: bool = False
+
+
+class EntitlementUpsert(ChangeRecord):
+    entity: Literal["entitlement"]
+    op: Literal["upsert"]
+    id: EntityId
+    member_id: EntityId
+    kind: Literal["membership", "punch_card", "day_ticket", "gift_voucher"]
+    valid_from: int | None = None
+    valid_to: int | None = None
+    valid_on: date | None = None
+    entries_total: Annotated[int, Field(ge=0)] | None = None
+    zones: list[EntityId] | None = None
+    windows: tuple[WindowSpec, ...] = ()
+    frozen_from: int | None = None
+    frozen_to: int | None = None
+    credential_id: EntityId | None = None
+    used_by_device: dict[EntityId, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+
+
+class Delete(ChangeRecord):
+    entity: Literal["member", "credential", "entitlement"]
+    op: Literal["delete"]
+    id: EntityId
+
+
+# Tagged by op, then by entity, so pydantic goes straight to the right model instead of
+# trying each in turn (this is what makes a 1,000,000-credential snapshot fast enough).
+Upsert = Annotated[MemberUpsert | CredentialUpsert | EntitlementUpsert,
+                   Field(discriminator="entity")]
+Change = Annotated[Upsert | Delete, Field(discriminator="op")]
+CHANGES = TypeAdapter(list[Change])
+
+
+AnyChange = MemberUpsert | CredentialUpsert | EntitlementUpsert | Delete
+
+
+def parse_changes(raw: object) -> list[AnyChange]:
+    """Validate a list of change dicts; raises pydantic.ValidationError."""
+    return CHANGES.validate_python(raw)
