@@ -9,7 +9,7 @@ import socket
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -22,6 +22,9 @@ from cloud_bridge.service import Bridge, BridgeSettings
 from cloud_bridge.share_group import ShareGroupError, check, load_or_create
 from cloud_bridge.tenant_keys import TenantKeyError, add_api_token, create_tenant
 from cloud_bridge.web.user_cli import user_app
+
+if TYPE_CHECKING:
+    from cloud_bridge.jetstream_link import JetStreamSettings
 
 app = typer.Typer(help="edge-suite cloud bridge: ingest device events, publish signed "
                   "membership changes, serve the JSON API.", no_args_is_help=True)
@@ -83,6 +86,15 @@ def serve(
     log_level: Annotated[str, typer.Option()] = "info",
     web: Annotated[bool, typer.Option(
         help="serve the staff web pages next to the JSON API (docs/web.md)")] = True,
+    nats: Annotated[str | None, typer.Option(
+        envvar="BRIDGE_NATS", help="comma-separated nats:// URLs of a NATS cluster: take "
+        "the uplink from its JetStream stream instead of MQTT (docs/scale.md)")] = None,
+    nats_user: Annotated[str | None, typer.Option(envvar="BRIDGE_NATS_USER")] = None,
+    nats_password: Annotated[str | None, typer.Option(envvar="BRIDGE_NATS_PASSWORD",
+                                                      show_default=False)] = None,
+    nats_replicas: Annotated[int, typer.Option(help="stream replicas (new stream)")] = 3,
+    nats_ack_wait: Annotated[float, typer.Option(
+        help="s before an unacked message goes to another bridge")] = 30.0,
 ) -> None:
     """Run one bridge process (any number may run against one broker and database)."""
     _logging(log_level)
@@ -111,7 +123,10 @@ def serve(
             client_id=client_id or f"cloud-bridge-{socket.gethostname()}-{os.getpid()}",
             username=mqtt_username, password=mqtt_password, tls_ca=mqtt_tls_ca,
             tls_cert=mqtt_tls_cert, tls_key=mqtt_tls_key,
-            session_expiry_s=session_expiry))
+            session_expiry_s=session_expiry),
+        jetstream=_jetstream_settings(nats, prefix, client_id, nats_user, nats_password,
+                                      nats_replicas, nats_ack_wait, mqtt_tls_ca,
+                                      mqtt_tls_cert, mqtt_tls_key))
     try:
         bridge = Bridge(settings)
     except Exception as exc:  # the database URL is the usual suspect
@@ -140,6 +155,21 @@ def serve(
     if server is not None:
         server.should_exit = True
     bridge.stop()
+
+
+def _jetstream_settings(nats: str | None, prefix: str, client_id: str | None,
+                        user: str | None, password: str | None, replicas: int,
+                        ack_wait: float, tls_ca: str | None, tls_cert: str | None,
+                        tls_key: str | None) -> JetStreamSettings | None:
+    if not nats:
+        return None
+    from cloud_bridge.jetstream_link import JetStreamSettings
+
+    return JetStreamSettings(
+        servers=tuple(u.strip() for u in nats.split(",") if u.strip()), prefix=prefix,
+        replicas=replicas, ack_wait_s=ack_wait,
+        client_id=client_id or f"cloud-bridge-{socket.gethostname()}-{os.getpid()}",
+        username=user, password=password, tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key)
 
 
 @tenant_app.command("create")

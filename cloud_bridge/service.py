@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
@@ -45,6 +45,9 @@ from cloud_bridge.wire import (
 )
 from sync.topics import DeviceTopics
 
+if TYPE_CHECKING:
+    from cloud_bridge.jetstream_link import JetStreamSettings
+
 log = logging.getLogger(__name__)
 
 
@@ -58,6 +61,8 @@ class BridgeSettings:
     max_messages_per_tx: int = 64
     max_events_per_tx: int = 5000
     sync_workers: int = 2
+    # set: take the uplink from a NATS JetStream cluster instead of MQTT (docs/scale.md)
+    jetstream: JetStreamSettings | None = None
 
 
 class Bridge:
@@ -65,7 +70,13 @@ class Bridge:
         self.settings = settings
         self.engine = engine or make_engine(settings.db_url)
         self.keys = TenantKeyStore(settings.keys_dir)
-        self.link = BridgeLink(settings.mqtt, self._dispatch)
+        self.link: Any
+        if settings.jetstream is not None:
+            from cloud_bridge.jetstream_link import JetStreamLink  # nats-py only if used
+
+            self.link = JetStreamLink(settings.jetstream, self._dispatch)
+        else:
+            self.link = BridgeLink(settings.mqtt, self._dispatch)
         prefix = settings.mqtt.prefix
         self.feed = ChangeFeed(self.keys, self.link, prefix)
         self.member_sync = MemberSync(self.engine, self.keys, self.link, prefix,
