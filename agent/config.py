@@ -147,6 +147,9 @@ class MqttConfig(_Strict):
     tls_key: str | None = None
     username: str | None = None
     password: str | None = None
+    # "3.1.1" for a broker without MQTT 5, e.g. a NATS cluster (docs/scale.md lists what
+    # the device gives up); Mosquitto sites keep the default
+    protocol: Literal["5", "3.1.1"] = "5"
 
 
 class AgentConfig(_Strict):

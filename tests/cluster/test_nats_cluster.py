@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +42,12 @@ ROOT = Path(__file__).resolve().parents[2]
 TENANTS = ("ta", "tb")
 DEVICES = [(TENANTS[i % 2], f"gate-{i:02d}") for i in range(20)]
 TOTAL = 300  # events per device
+AGENT = ("t1", "dev1")  # the real agent of tests/conftest.py's write_config
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
-    c = NatsCluster(tmp_path_factory.mktemp("nats"), DEVICES).start()
+    c = NatsCluster(tmp_path_factory.mktemp("nats"), [*DEVICES, AGENT]).start()
     yield c
     c.stop()
 
@@ -293,3 +294,78 @@ def test_device_cannot_reach_the_bridges_stream(cluster: NatsCluster) -> None:
         assert got == []
     finally:
         dev.close()
+
+
+# -- the real agent over MQTT 3.1.1 -------------------------------------------------------
+
+def test_agent_with_mqtt_311_syncs_through_the_cluster(
+        cluster: NatsCluster, tmp_path: Path, write_config: Callable[..., Path]) -> None:
+    """``[mqtt] protocol = "3.1.1"``: the real agent link connects to a cluster node (an
+    MQTT 5 CONNECT is refused there), its events reach an in-process bridge through the
+    JetStream stream, and the bridge's ack comes back down to it."""
+    import base64
+
+    from agent.config import load_config
+    from agent.daemon import AgentDaemon
+    from cloud_bridge.jetstream_link import JetStreamSettings
+    from cloud_bridge.mqtt_link import MqttSettings
+    from cloud_bridge.service import Bridge, BridgeSettings
+    from sync.agent_link import AgentLink
+
+    keys_dir = tmp_path / "keys"
+    created = create_tenant(keys_dir, AGENT[0])
+    bridge = Bridge(BridgeSettings(
+        db_url=f"sqlite:///{tmp_path / 'bridge.sqlite3'}", keys_dir=keys_dir,
+        mqtt=MqttSettings(), jetstream=JetStreamSettings(
+            servers=tuple(cluster.urls.split(",")), username=BRIDGE_USER,
+            password=BRIDGE_PASSWORD, client_id="bridge-in-test"))).start(10)
+    node = cluster.nodes[2]
+    cfg = write_config(
+        f'[mqtt]\nhost = "127.0.0.1"\nport = {node.mqtt_port}\nprotocol = "3.1.1"\n'
+        f'username = "{AGENT[0]}-{AGENT[1]}"\npassword = "{device_password(*AGENT)}"\n',
+        public_key=base64.b64decode(created.public_key_b64))
+    daemon = AgentDaemon(load_config(cfg))
+    daemon.start()
+    link = AgentLink(daemon, daemon.config.mqtt, ack_timeout_s=2.0,  # type: ignore[arg-type]
+                     state_interval_s=3600, max_backoff_s=1.0)
+    try:
+        assert bridge.link.connected.is_set()
+        link.start()
+        wait_until(lambda: link.subscribed, 20, "the agent connected and subscribed")
+        for i in range(3):  # unknown cards: three denials, three events
+            daemon.readers["entry"].inject("uid", f"04A1B2C3D4E5F{i}")  # type: ignore[attr-defined]
+        wait_until(lambda: link.outbox.last_seq() >= 3, 10, "three events in the outbox")
+        last = link.outbox.last_seq()
+        wait_until(lambda: link.acked == last, 30, "the bridge's ack back on the device")
+        with bridge.engine.connect() as conn:
+            seqs = conn.execute(select(events.c.seq).where(
+                events.c.tenant == AGENT[0], events.c.device == AGENT[1])).scalars().all()
+        assert sorted(seqs) == list(range(1, last + 1))
+    finally:
+        link.stop()
+        daemon.stop()
+        bridge.stop()
+
+
+def test_agent_default_protocol_is_refused_by_the_cluster(
+        cluster: NatsCluster) -> None:
+    """Why the option exists: the cluster's MQTT listener speaks 3.1.1 only."""
+    refused: list[Any] = []
+    got = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="v5-probe",
+                         protocol=mqtt.MQTTv5)
+    client.username_pw_set(f"{AGENT[0]}-{AGENT[1]}", device_password(*AGENT))
+
+    def on_connect(_c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        refused.append(reason)
+        got.set()
+
+    client.on_connect = on_connect
+    client.connect("127.0.0.1", cluster.nodes[0].mqtt_port)
+    client.loop_start()
+    try:
+        assert got.wait(10)
+        assert refused[0].is_failure
+    finally:
+        client.loop_stop()
+        client.disconnect()
