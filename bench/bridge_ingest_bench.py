@@ -94,10 +94,15 @@ class Run:
     events: int
     cpu: list[float]  # CPU-seconds of each bridge process during the run
     stored: list[int]  # events each bridge process stored (its closing stats line)
+    broker_cpu: float  # CPU-seconds of the broker process(es) during the run
+    pg_bytes_per_event: float | None = None  # events table + indexes / rows (PostgreSQL)
 
     def per_100k(self) -> float:
         """Bridge CPU-seconds per 100,000 events (all processes together)."""
         return sum(self.cpu) / self.events * 100_000
+
+    def broker_per_100k(self) -> float:
+        return self.broker_cpu / self.events * 100_000
 
 
 def bridge_cmd(db_url: str, workdir: Path, i: int, broker: dict[str, object]) -> list[str]:
@@ -195,12 +200,14 @@ def run_once(db_url: str, bridges: int, events: int, devices: int, batch: int,
 
         cluster = NatsCluster(workdir / "nats", []).start()
         stop_broker.append(cluster.stop)
+        broker_pids = [n.proc.pid for n in cluster.nodes if n.proc is not None]
         broker["urls"] = cluster.urls
         env.update(BRIDGE_NATS_USER=BRIDGE_USER, BRIDGE_NATS_PASSWORD=BRIDGE_PASSWORD)
     else:
         proc, port = start_broker(workdir)
         stop_broker.append(lambda: (proc.terminate(), proc.wait(10)))
         broker["port"] = port
+        broker_pids = [proc.pid]
     logs = [workdir / f"bridge-{i}.log" for i in range(bridges)]
     try:
         for i, log in enumerate(logs):
@@ -217,13 +224,17 @@ def run_once(db_url: str, bridges: int, events: int, devices: int, batch: int,
             time.sleep(0.1)
         handles = [psutil.Process(p.pid) for p in procs]
         before = [sum(h.cpu_times()[:2]) for h in handles]
+        brokers = [psutil.Process(pid) for pid in broker_pids]
+        broker_before = sum(sum(b.cpu_times()[:2]) for b in brokers)
         if broker_kind == "nats":
             elapsed = nats_load(str(broker["urls"]), tenant, payloads, devices, per_device)
         else:
             elapsed = mqtt_load(int(str(broker["port"])), tenant, payloads, devices,
                                 per_device)
         cpu = [sum(h.cpu_times()[:2]) - b for h, b in zip(handles, before, strict=True)]
+        broker_cpu = sum(sum(b.cpu_times()[:2]) for b in brokers) - broker_before
         total = per_device * devices
+        pg_bytes = pg_bytes_per_event(db_url)
     finally:
         for p in procs:
             p.terminate()
@@ -235,7 +246,20 @@ def run_once(db_url: str, bridges: int, events: int, devices: int, batch: int,
         for stop in stop_broker:
             stop()  # type: ignore[operator]
     stored = [stored_by(log) for log in logs]
-    return Run(total / elapsed, total, cpu, stored)
+    return Run(total / elapsed, total, cpu, stored, broker_cpu, pg_bytes)
+
+
+def pg_bytes_per_event(db_url: str) -> float | None:
+    """Bytes on disk per stored event in PostgreSQL (table, TOAST and indexes)."""
+    if not db_url.startswith("postgresql"):
+        return None
+    import psycopg
+
+    with psycopg.connect(db_url.replace("postgresql+psycopg", "postgresql")) as conn:
+        row = conn.execute("SELECT pg_total_relation_size('events'), count(*) FROM events"
+                           ).fetchone()
+    assert row is not None
+    return float(row[0]) / max(int(row[1]), 1)
 
 
 def stored_by(log: Path) -> int:
@@ -287,21 +311,25 @@ def main() -> None:
                                  zip(run.cpu, run.stored, strict=True))
                 print(f"  {broker_kind:9s} {backend:10s} {bridges} bridge(s): "
                       f"{run.rate:7.0f} events/s, {run.per_100k():6.1f} bridge CPU-s per "
-                      f"100k events (per process: {each})", flush=True)
+                      f"100k events (per process: {each}), broker "
+                      f"{run.broker_per_100k():.1f} CPU-s/100k", flush=True)
             table.append((broker_kind, backend, runs))
 
     print(f"\nbridge ingest, {args.events} events from {args.devices} devices in batches of "
           f"{args.batch}, {os.cpu_count()} CPU cores shared by broker, load generator, "
           f"bridges and database; load after: {os.getloadavg()[0]:.2f}")
     print(f"{'broker':10s} {'database':11s} {'bridges':>7s} {'ev/s':>7s} {'CPU-s/100k':>10s} "
-          f"{'vs 1':>6s}  per process CPU-s / 100k of its events")
+          f"{'vs 1':>6s} {'broker':>7s} {'PG B/ev':>8s}  per process CPU-s / 100k of "
+          "its events")
     for broker_kind, backend, runs in table:
         base = runs[0].per_100k()
         for n, run in zip(counts, runs, strict=True):
             mine = " ".join(f"{c / k * 100_000:5.1f}" if k else "  n/a"
                             for c, k in zip(run.cpu, run.stored, strict=True))
+            pg = f"{run.pg_bytes_per_event:8.0f}" if run.pg_bytes_per_event else "       -"
             print(f"{broker_kind:10s} {backend:11s} {n:7d} {run.rate:7.0f} "
-                  f"{run.per_100k():10.1f} {run.per_100k() / base:6.2f}  {mine}")
+                  f"{run.per_100k():10.1f} {run.per_100k() / base:6.2f} "
+                  f"{run.broker_per_100k():7.1f} {pg}  {mine}")
 
 
 if __name__ == "__main__":
