@@ -195,11 +195,12 @@ class AgentLink:
         self.connected = True
         self.daemon.link_online = True
         self.stats["reconnects"] += 1
+        qos = self.mqtt.subscribe_qos
         client.subscribe([
-            (self.topics.ack, 1),
-            (self.topics.cmd_wildcard, 1),
-            (self.topics.members_sync, 1),
-            (self.topics.members_changes, 1),
+            (self.topics.ack, qos),
+            (self.topics.cmd_wildcard, qos),
+            (self.topics.members_sync, qos),
+            (self.topics.members_changes, qos),
         ])
         # resend whatever the bridge has not acknowledged, from where its ack left off
         self.acked = int(self.store.get_meta("acked_seq", "0") or 0)

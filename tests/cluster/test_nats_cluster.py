@@ -298,8 +298,10 @@ def test_device_cannot_reach_the_bridges_stream(cluster: NatsCluster) -> None:
 
 # -- the real agent over MQTT 3.1.1 -------------------------------------------------------
 
+@pytest.mark.parametrize("subscribe_qos", [1, 0])
 def test_agent_with_mqtt_311_syncs_through_the_cluster(
-        cluster: NatsCluster, tmp_path: Path, write_config: Callable[..., Path]) -> None:
+        cluster: NatsCluster, tmp_path: Path, write_config: Callable[..., Path],
+        subscribe_qos: int) -> None:
     """``[mqtt] protocol = "3.1.1"``: the real agent link connects to a cluster node (an
     MQTT 5 CONNECT is refused there), its events reach an in-process bridge through the
     JetStream stream, and the bridge's ack comes back down to it."""
@@ -322,7 +324,8 @@ def test_agent_with_mqtt_311_syncs_through_the_cluster(
     node = cluster.nodes[2]
     cfg = write_config(
         f'[mqtt]\nhost = "127.0.0.1"\nport = {node.mqtt_port}\nprotocol = "3.1.1"\n'
-        f'username = "{AGENT[0]}-{AGENT[1]}"\npassword = "{device_password(*AGENT)}"\n',
+        f'username = "{AGENT[0]}-{AGENT[1]}"\npassword = "{device_password(*AGENT)}"\n'
+        f"subscribe_qos = {subscribe_qos}\n",
         public_key=base64.b64decode(created.public_key_b64))
     daemon = AgentDaemon(load_config(cfg))
     daemon.start()
