@@ -57,7 +57,10 @@ class JetStreamSettings:
     ack_wait_s: float = 30.0
     max_ack_pending: int = 4000  # over all bridges
     fetch_batch: int = 64
-    max_inflight: int = 1000  # fetched but not yet acked, per bridge
+    # fetched but not yet acked, per bridge: small, so that a bridge takes no more than
+    # it is about to commit and the others get the rest (one ingest transaction takes
+    # up to 64 messages)
+    max_inflight: int = 128
     client_id: str = "cloud-bridge"
     username: str | None = None
     password: str | None = None
