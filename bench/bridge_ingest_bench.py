@@ -96,6 +96,7 @@ class Run:
     stored: list[int]  # events each bridge process stored (its closing stats line)
     broker_cpu: float  # CPU-seconds of the broker process(es) during the run
     pg_bytes_per_event: float | None = None  # events table + indexes / rows (PostgreSQL)
+    transactions: int = 0  # database transactions of all bridges (closing stats lines)
 
     def per_100k(self) -> float:
         """Bridge CPU-seconds per 100,000 events (all processes together)."""
@@ -246,7 +247,8 @@ def run_once(db_url: str, bridges: int, events: int, devices: int, batch: int,
         for stop in stop_broker:
             stop()  # type: ignore[operator]
     stored = [stored_by(log) for log in logs]
-    return Run(total / elapsed, total, cpu, stored, broker_cpu, pg_bytes)
+    return Run(total / elapsed, total, cpu, stored, broker_cpu, pg_bytes,
+               sum(closing_stat(log, "transactions") for log in logs))
 
 
 def pg_bytes_per_event(db_url: str) -> float | None:
@@ -263,7 +265,11 @@ def pg_bytes_per_event(db_url: str) -> float | None:
 
 
 def stored_by(log: Path) -> int:
-    found = re.findall(r"stopping; stats events_stored=(\d+)", log.read_text(errors="replace"))
+    return closing_stat(log, "events_stored")
+
+
+def closing_stat(log: Path, name: str) -> int:
+    found = re.findall(rf"stopping; stats .*\b{name}=(\d+)", log.read_text(errors="replace"))
     return int(found[-1]) if found else 0
 
 
@@ -319,8 +325,8 @@ def main() -> None:
           f"{args.batch}, {os.cpu_count()} CPU cores shared by broker, load generator, "
           f"bridges and database; load after: {os.getloadavg()[0]:.2f}")
     print(f"{'broker':10s} {'database':11s} {'bridges':>7s} {'ev/s':>7s} {'CPU-s/100k':>10s} "
-          f"{'vs 1':>6s} {'broker':>7s} {'PG B/ev':>8s}  per process CPU-s / 100k of "
-          "its events")
+          f"{'vs 1':>6s} {'broker':>7s} {'PG B/ev':>8s} {'ev/tx':>6s}  per process CPU-s / "
+          "100k of its events")
     for broker_kind, backend, runs in table:
         base = runs[0].per_100k()
         for n, run in zip(counts, runs, strict=True):
@@ -329,7 +335,8 @@ def main() -> None:
             pg = f"{run.pg_bytes_per_event:8.0f}" if run.pg_bytes_per_event else "       -"
             print(f"{broker_kind:10s} {backend:11s} {n:7d} {run.rate:7.0f} "
                   f"{run.per_100k():10.1f} {run.per_100k() / base:6.2f} "
-                  f"{run.broker_per_100k():7.1f} {pg}  {mine}")
+                  f"{run.broker_per_100k():7.1f} {pg} "
+                  f"{run.events / max(run.transactions, 1):6.0f}  {mine}")
 
 
 if __name__ == "__main__":
