@@ -120,6 +120,8 @@ class JetStreamLink:
                         ",".join(self.settings.servers))
 
     def stop(self) -> None:
+        if not self._thread.is_alive():
+            return
         self._loop.call_soon_threadsafe(self._stopping.set)
         if self._fetcher is not None:
             # stopping: whatever the fetcher died of is logged already

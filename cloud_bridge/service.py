@@ -46,7 +46,7 @@ from cloud_bridge.wire import (
 from sync.topics import DeviceTopics
 
 if TYPE_CHECKING:
-    from cloud_bridge.jetstream_link import JetStreamSettings
+    from cloud_bridge.jetstream_link import JetStreamLink, JetStreamSettings
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class Bridge:
         self.settings = settings
         self.engine = engine or make_engine(settings.db_url)
         self.keys = TenantKeyStore(settings.keys_dir)
-        self.link: Any
+        self.link: BridgeLink | JetStreamLink
         if settings.jetstream is not None:
             from cloud_bridge.jetstream_link import JetStreamLink  # nats-py only if used
 
