@@ -73,6 +73,20 @@ def start_bridge(pg_url: str, keys_dir: Path, cluster: NatsCluster, log: Path, n
                  "BRIDGE_NATS_PASSWORD": BRIDGE_PASSWORD})
 
 
+def stream_leader(cluster: NatsCluster) -> str:
+    import nats
+
+    async def main() -> str:
+        nc = await nats.connect(cluster.urls.split(","), user=BRIDGE_USER,
+                                password=BRIDGE_PASSWORD)
+        info = await nc.jetstream().stream_info("EDGE_UPLINK")
+        await nc.close()
+        assert info.cluster is not None and info.cluster.leader
+        return str(info.cluster.leader)
+
+    return asyncio.run(main())
+
+
 def stored_by(log: Path) -> int:
     found = re.findall(r"events_stored=(\d+)", log.read_text(errors="replace"))
     return int(found[-1]) if found else 0
@@ -120,7 +134,10 @@ def test_storm_survives_a_broker_node_and_a_bridge_dying(
         grand = TOTAL * len(devices)
         wait_until(lambda: sum(d.acked for d in devices) >= grand // 5, 40,
                    "progress before the kills")
-        victim = cluster.nodes[1]
+        # the node leading the uplink stream: the harshest one to lose (a new leader
+        # must be elected while devices publish and bridges fetch)
+        leader = stream_leader(cluster)
+        victim = next(n for n in cluster.nodes if n.name == leader)
         cluster.kill(victim)  # mid-storm, no goodbye: its devices lose their broker
         procs[0].send_signal(signal.SIGKILL)
         procs[0].wait(10)
