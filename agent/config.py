@@ -178,6 +178,13 @@ class MqttConfig(_Strict):
     tls_key: str | None = None
     username: str | None = None
     password: str | None = None
+    # "3.1.1" for a broker without MQTT 5, e.g. a NATS cluster (docs/scale.md lists what
+    # the device gives up); Mosquitto sites keep the default
+    protocol: Literal["5", "3.1.1"] = "5"
+    # QoS of the downlink subscriptions; 0 on a NATS cluster, which delivers what the
+    # bridge publishes at QoS 0 anyway and spends a JetStream consumer on every QoS 1
+    # subscription (docs/scale.md)
+    subscribe_qos: Literal[0, 1] = 1
 
 
 class AgentConfig(_Strict):

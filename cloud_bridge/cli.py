@@ -9,7 +9,7 @@ import socket
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,6 +25,9 @@ from cloud_bridge.startup_checks import StartupError, check_keys_dir, open_datab
 from cloud_bridge.tenant_keys import TenantKeyError, add_api_token, create_tenant
 from cloud_bridge.web.user_cli import user_app
 from contracts.command_expiry import DEFAULT_LIFETIME_S, CommandLifetimes
+
+if TYPE_CHECKING:
+    from cloud_bridge.jetstream_link import JetStreamSettings
 
 app = typer.Typer(help="edge-suite cloud bridge: ingest device events, publish signed "
                   "membership changes, serve the JSON API.", no_args_is_help=True)
@@ -100,6 +103,15 @@ def serve(
     cmd_expiry_other: Annotated[int, typer.Option(
         envvar="BRIDGE_CMD_EXPIRY_OTHER",
         help="s any other device command stays valid; max 600")] = DEFAULT_LIFETIME_S["other"],
+    nats: Annotated[str | None, typer.Option(
+        envvar="BRIDGE_NATS", help="comma-separated nats:// URLs of a NATS cluster: take "
+        "the uplink from its JetStream stream instead of MQTT (docs/scale.md)")] = None,
+    nats_user: Annotated[str | None, typer.Option(envvar="BRIDGE_NATS_USER")] = None,
+    nats_password: Annotated[str | None, typer.Option(envvar="BRIDGE_NATS_PASSWORD",
+                                                      show_default=False)] = None,
+    nats_replicas: Annotated[int, typer.Option(help="stream replicas (new stream)")] = 3,
+    nats_ack_wait: Annotated[float, typer.Option(
+        help="s before an unacked message goes to another bridge")] = 30.0,
 ) -> None:
     """Run one bridge process (any number may run against one broker and database)."""
     _logging(log_level)
@@ -140,7 +152,10 @@ def serve(
             client_id=client_id or f"cloud-bridge-{socket.gethostname()}-{os.getpid()}",
             username=mqtt_username, password=mqtt_password, tls_ca=mqtt_tls_ca,
             tls_cert=mqtt_tls_cert, tls_key=mqtt_tls_key,
-            session_expiry_s=session_expiry))
+            session_expiry_s=session_expiry),
+        jetstream=_jetstream_settings(nats, prefix, client_id, nats_user, nats_password,
+                                      nats_replicas, nats_ack_wait, mqtt_tls_ca,
+                                      mqtt_tls_cert, mqtt_tls_key))
     try:
         bridge = Bridge(settings, engine=open_database(db))
     except StartupError as exc:
@@ -169,6 +184,21 @@ def serve(
     if server is not None:
         server.should_exit = True
     bridge.stop()
+
+
+def _jetstream_settings(nats: str | None, prefix: str, client_id: str | None,
+                        user: str | None, password: str | None, replicas: int,
+                        ack_wait: float, tls_ca: str | None, tls_cert: str | None,
+                        tls_key: str | None) -> JetStreamSettings | None:
+    if not nats:
+        return None
+    from cloud_bridge.jetstream_link import JetStreamSettings
+
+    return JetStreamSettings(
+        servers=tuple(u.strip() for u in nats.split(",") if u.strip()), prefix=prefix,
+        replicas=replicas, ack_wait_s=ack_wait,
+        client_id=client_id or f"cloud-bridge-{socket.gethostname()}-{os.getpid()}",
+        username=user, password=password, tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key)
 
 
 @tenant_app.command("create")
