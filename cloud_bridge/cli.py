@@ -21,6 +21,8 @@ from cloud_bridge.mqtt_link import MqttSettings
 from cloud_bridge.service import Bridge, BridgeSettings
 from cloud_bridge.tenant_keys import TenantKeyError, add_api_token, create_tenant
 from cloud_bridge.web.user_cli import user_app
+from cloud_bridge.web.web_app import ensure_web_schema
+from cloud_bridge.web_processes import WebWorkerSettings, serve_workers
 
 app = typer.Typer(help="edge-suite cloud bridge: ingest device events, publish signed "
                   "membership changes, serve the JSON API.", no_args_is_help=True)
@@ -79,6 +81,8 @@ def serve(
     log_level: Annotated[str, typer.Option()] = "info",
     web: Annotated[bool, typer.Option(
         help="serve the staff web pages next to the JSON API (docs/web.md)")] = True,
+    workers: Annotated[int, typer.Option(
+        min=1, help="processes serving HTTP (the MQTT link and ingest stay in this one)")] = 1,
 ) -> None:
     """Run one bridge process (any number may run against one broker and database)."""
     _logging(log_level)
@@ -112,6 +116,11 @@ def serve(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     bridge.start(wait_connected_s=5)
+    if http_port and workers > 1:
+        _serve_with_workers(bridge, stop, stats_interval, WebWorkerSettings(
+            settings, None if insecure_dev else api_token, web, not insecure_dev),
+            http_host, http_port, workers)
+        return
     server = None
     if http_port:
         import uvicorn
@@ -131,6 +140,28 @@ def serve(
     if server is not None:
         server.should_exit = True
     bridge.stop()
+
+
+def _serve_with_workers(bridge: Bridge, stop: threading.Event, stats_interval: float,
+                        settings: WebWorkerSettings, host: str, port: int,
+                        workers: int) -> None:
+    """This process keeps MQTT and ingest; ``workers`` processes serve HTTP until
+    SIGINT/SIGTERM (uvicorn's supervisor, in this main thread, takes the signals)."""
+    if settings.web:  # the web tables exist before the workers race to create them
+        ensure_web_schema(bridge.engine)
+
+    def stats() -> None:
+        while not stop.wait(stats_interval):
+            log.info("stats %s", " ".join(f"{k}={v}" for k, v in bridge.stats.items()))
+
+    threading.Thread(target=stats, name="stats", daemon=True).start()
+    log.info("JSON API on http://%s:%d/api/v1 (%d worker processes)", host, port, workers)
+    try:
+        serve_workers(settings, host, port, workers)
+    finally:
+        stop.set()
+        log.info("stopping; stats %s", " ".join(f"{k}={v}" for k, v in bridge.stats.items()))
+        bridge.stop()
 
 
 @tenant_app.command("create")

@@ -32,6 +32,7 @@ from cloud_bridge.snapshot import DEFAULT_CHUNK_ROWS
 from cloud_bridge.tenant_keys import TenantKeyStore
 from cloud_bridge.web.auth import WebAuth
 from cloud_bridge.web.context import WebContext
+from cloud_bridge.web.server_timing import ServerTimingMiddleware
 from cloud_bridge.web.web_app import mount_web
 from cloud_bridge.wire import (
     CommandResult,
@@ -122,6 +123,7 @@ class Bridge:
             app.include_router(driving_school_router(ctx.engine, ctx.auth,
                                                      publisher=ctx.publisher,
                                                      prefix=ctx.prefix))
+        app.add_middleware(ServerTimingMiddleware)
         return app
 
     # -- dispatch (paho network thread) --------------------------------------------------

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(mosquitto mosquitto-clients socat libzbar0 pcscd vsmartcard-vpcd
               python3-virtualsmartcard libpcsclite-dev swig chromium systemd
-              libusb-1.0-0 fonts-dejavu-core)
+              libusb-1.0-0 fonts-dejavu-core wrk)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
