@@ -10,8 +10,9 @@ The load generator is wrk (Debian package ``wrk``, C, epoll) driven by
 bench/wrk/session.lua, which logs in through the login form as a reception user and
 keeps the session cookie. Per route: requests/s and latency p50/p95/p99 as wrk measured
 them, and the server's own time p50/p95 from each response's ``Server-Timing: app;dur=``
-header (the time inside the app, including the wait for a page thread). Each route gets
-a warm-up run first (not counted).
+header (the time inside the app, including the wait for a page thread and the GIL), and
+the server time p50 of a short run on one connection (the page's own cost, no request
+waiting for another). Each route gets a warm-up run first (not counted).
 
 A fresh database per run (a temporary SQLite file; a temporary PostgreSQL database,
 dropped afterwards), bulk-loaded with SQLAlchemy executemany (SQLite) or COPY
@@ -258,13 +259,16 @@ def run_routes(label: str, base: str, workers: int, args: argparse.Namespace
         load1 = os.getloadavg()[0]
         res = wrk(base, paths, expect, cookie, args.duration, args.connections,
                   args.threads)
+        # the page's own cost: one connection, so no request waits for another
+        solo = wrk(base, paths, expect, cookie, args.solo, 1, 1)
         rps = res["requests"] / res["seconds"] if res["seconds"] else 0.0
-        errors = int(res["bad"]) + int(res["socket_errors"])
+        errors = int(res["bad"]) + int(res["socket_errors"]) + int(solo["bad"])
         console.print(f"  {label} ×{workers} {name}: {rps:.0f} req/s, p95 {res['p95']:.1f} ms,"
                       f" server p50 {res['server_p50']:.2f} ms, errors {errors}")
         rows.append([label, str(workers), name, f"{rps:.0f}", f"{res['p50']:.1f}",
                      f"{res['p95']:.1f}", f"{res['p99']:.1f}", f"{res['server_p50']:.2f}",
-                     f"{res['server_p95']:.2f}", str(errors), f"{load1:.1f}"])
+                     f"{res['server_p95']:.2f}", f"{solo['server_p50']:.2f}", str(errors),
+                     f"{load1:.1f}"])
     return rows
 
 
@@ -290,7 +294,7 @@ def run_one(label: str, db_url: str, args: argparse.Namespace, work: Path) -> li
 
 
 COLUMNS = ("database", "workers", "route", "req/s", "p50 ms", "p95 ms", "p99 ms",
-           "server p50 ms", "server p95 ms", "errors", "load 1 min")
+           "server p50 ms", "server p95 ms", "server p50 ms, 1 conn", "errors", "load 1 min")
 
 
 def report(rows: list[list[str]], args: argparse.Namespace) -> None:
@@ -317,6 +321,8 @@ def main() -> None:
     ap.add_argument("--duration", "--seconds", type=float, default=15,
                     help="measured seconds per route")
     ap.add_argument("--warmup", type=float, default=2, help="uncounted seconds per route")
+    ap.add_argument("--solo", type=float, default=3,
+                    help="seconds per route on one connection (the page's own server time)")
     ap.add_argument("--workers", default="1",
                     type=lambda s: [int(x) for x in s.split(",")],
                     help="comma-separated: one run per value of serve --workers")
@@ -337,7 +343,7 @@ def main() -> None:
             finally:
                 drop()
     report(rows, args)
-    if any(row[9] != "0" or row[3] == "0" for row in rows):
+    if any(row[10] != "0" or row[3] == "0" for row in rows):
         sys.exit("some routes had wrong answers, socket errors or no answers (see errors)")
 
 
