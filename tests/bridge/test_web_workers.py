@@ -1,6 +1,7 @@
 """``cloud-bridge serve --workers 2``: two processes serve HTTP from one port, a
 logged-in browser's session holds whichever of them answers, and the bridge process
-itself keeps the MQTT link (the workers only publish)."""
+itself keeps the MQTT link; each worker publishes what its pages change (a new member's
+signed change reaches the broker whichever worker stored it)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import Engine
 
 from cloud_bridge.web.auth import WebAuth
 from cloud_bridge.web.web_app import ensure_web_schema
 from tests.bridge.conftest import stop_process
+from tests.cloud_harness import CloudHarness, wait_until
 from tests.mqtt_broker import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,6 +53,7 @@ def wait_healthy(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
         time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_two_workers_serve_one_session(db_url: str, engine: Engine, keys_dir: Path,
                                        tenant: str, broker_port: int,
                                        tmp_path: Path) -> None:
@@ -68,19 +72,42 @@ def test_two_workers_serve_one_session(db_url: str, engine: Engine, keys_dir: Pa
                                                                    path="/login")})
             assert r.status_code == 303, r.text
             session = c.cookies["es_session"]
+        staff = WebAuth(engine).session(session)
+        assert staff is not None
+        changes = f"es/v1/{tenant}/members/changes"
+        cloud = CloudHarness(broker_port, tenant)
         served_pages: dict[int, int] = {}
-        for _ in range(60):
-            # a new connection each time; the page goes over the connection whose
-            # worker just told its pid
-            with httpx.Client(base_url=base, cookies={"es_session": session}) as c:
-                pid = c.get("/healthz").json()["pid"]
-                page = c.get(f"/t/{tenant}/live")
-                assert page.status_code == 200 and "fig-occupancy" in page.text, page.text
-                assert page.headers["server-timing"].startswith("app;dur=")
-                served_pages[pid] = served_pages.get(pid, 0) + 1
-            if len(served_pages) == 2 and min(served_pages.values()) >= 3:
-                break
-        assert len(served_pages) == 2, f"one worker answered everything: {served_pages}"
+        created = 0
+        try:
+            for i in range(60):
+                # a new connection each time; the page and the form go over the
+                # connection whose worker just told its pid
+                with httpx.Client(base_url=base, cookies={"es_session": session}) as c:
+                    pid = c.get("/healthz").json()["pid"]
+                    page = c.get(f"/t/{tenant}/live")
+                    assert page.status_code == 200 and "fig-occupancy" in page.text, page.text
+                    assert page.headers["server-timing"].startswith("app;dur=")
+                    made = c.post(f"/t/{tenant}/members", data={
+                        "first_name": "Ana", "last_name": f"Novak {i}",
+                        "csrf_token": staff.csrf})
+                    assert made.status_code == 303, made.text
+                    created += 1
+                    served_pages[pid] = served_pages.get(pid, 0) + 1
+                if len(served_pages) == 2 and min(served_pages.values()) >= 3:
+                    break
+            assert len(served_pages) == 2, f"one worker answered everything: {served_pages}"
+            published: list[bytes] = []
+
+            def all_published() -> bool:
+                while not cloud.messages.empty():
+                    topic, payload = cloud.messages.get()
+                    if topic == changes:
+                        published.append(payload)
+                return len(published) >= created
+
+            wait_until(all_published, 20, f"{created} member changes on {changes}")
+        finally:
+            cloud.close()
         assert all(parent_of(pid) == proc.pid for pid in served_pages)  # not strays
         assert "connected to" in log.read_text()  # the bridge process's own MQTT link
     finally:
