@@ -24,6 +24,8 @@ from cloud_bridge.share_group import ShareGroupError, check, load_or_create
 from cloud_bridge.startup_checks import StartupError, check_keys_dir, open_database
 from cloud_bridge.tenant_keys import TenantKeyError, add_api_token, create_tenant
 from cloud_bridge.web.user_cli import user_app
+from cloud_bridge.web.web_app import ensure_web_schema
+from cloud_bridge.web_processes import WebWorkerSettings, serve_workers
 from contracts.command_expiry import DEFAULT_LIFETIME_S, CommandLifetimes
 
 if TYPE_CHECKING:
@@ -112,6 +114,10 @@ def serve(
     nats_replicas: Annotated[int, typer.Option(help="stream replicas (new stream)")] = 3,
     nats_ack_wait: Annotated[float, typer.Option(
         help="s before an unacked message goes to another bridge")] = 30.0,
+
+
+    workers: Annotated[int, typer.Option(
+        min=1, help="processes serving HTTP (the MQTT link and ingest stay in this one)")] = 1,
 ) -> None:
     """Run one bridge process (any number may run against one broker and database)."""
     _logging(log_level)
@@ -119,6 +125,10 @@ def serve(
         typer.echo("refusing to start: the JSON API needs a token. Set BRIDGE_API_TOKEN (or "
                    "--api-token), or pass --insecure-dev on a development machine, or "
                    "--http-port 0 to run without the API.", err=True)
+        raise typer.Exit(2)
+    if nats and workers > 1:
+        typer.echo("--workers > 1 with --nats is not supported yet: web workers publish over "
+                   "MQTT only; run one process per bridge on the cluster", err=True)
         raise typer.Exit(2)
     if session_expiry and not client_id:
         typer.echo("--session-expiry needs a stable --client-id (the session is found by it)",
@@ -165,6 +175,11 @@ def serve(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     bridge.start(wait_connected_s=5)
+    if http_port and workers > 1:
+        _serve_with_workers(bridge, stop, stats_interval, WebWorkerSettings(
+            settings, None if insecure_dev else api_token, web, not insecure_dev),
+            http_host, http_port, workers)
+        return
     server = None
     if http_port:
         import uvicorn
@@ -199,6 +214,28 @@ def _jetstream_settings(nats: str | None, prefix: str, client_id: str | None,
         replicas=replicas, ack_wait_s=ack_wait,
         client_id=client_id or f"cloud-bridge-{socket.gethostname()}-{os.getpid()}",
         username=user, password=password, tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key)
+
+
+def _serve_with_workers(bridge: Bridge, stop: threading.Event, stats_interval: float,
+                        settings: WebWorkerSettings, host: str, port: int,
+                        workers: int) -> None:
+    """This process keeps MQTT and ingest; ``workers`` processes serve HTTP until
+    SIGINT/SIGTERM (uvicorn's supervisor, in this main thread, takes the signals)."""
+    if settings.web:  # the web tables exist before the workers race to create them
+        ensure_web_schema(bridge.engine)
+
+    def stats() -> None:
+        while not stop.wait(stats_interval):
+            log.info("stats %s", " ".join(f"{k}={v}" for k, v in bridge.stats.items()))
+
+    threading.Thread(target=stats, name="stats", daemon=True).start()
+    log.info("JSON API on http://%s:%d/api/v1 (%d worker processes)", host, port, workers)
+    try:
+        serve_workers(settings, host, port, workers)
+    finally:
+        stop.set()
+        log.info("stopping; stats %s", " ".join(f"{k}={v}" for k, v in bridge.stats.items()))
+        bridge.stop()
 
 
 @tenant_app.command("create")

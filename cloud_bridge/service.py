@@ -43,6 +43,7 @@ from cloud_bridge.tenant_keys import TenantKeyStore
 from cloud_bridge.version_advert import VersionAdvertiser
 from cloud_bridge.web.auth import WebAuth
 from cloud_bridge.web.context import WebContext
+from cloud_bridge.web.server_timing import ServerTimingMiddleware
 from cloud_bridge.web.web_app import mount_web
 from cloud_bridge.wire import (
     CommandResult,
@@ -163,6 +164,7 @@ class Bridge:
                                                      command_lifetimes=ctx.command_lifetimes))
         mount_enrolment(app, self.engine, self.keys, self.settings.ca_dir, api_token,
                         web=ctx if web else None)
+        app.add_middleware(ServerTimingMiddleware)
         return app
 
     # -- dispatch (paho network thread) --------------------------------------------------

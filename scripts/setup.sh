@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(mosquitto mosquitto-clients socat libzbar0 pcscd vsmartcard-vpcd
               python3-virtualsmartcard libpcsclite-dev swig chromium systemd
-              libusb-1.0-0 fonts-dejavu-core
+              libusb-1.0-0 fonts-dejavu-core wrk
               gcc make mosquitto-dev libmosquitto-dev  # mosquitto/share-guard plugin
               nats-server)  # tests/cluster: the clustered broker (docs/scale.md)
 missing=()
