@@ -11,6 +11,7 @@ import binascii
 import os
 import re
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -254,11 +255,13 @@ class AgentConfig(_Strict):
                     f"readers[{i}].gate: '{reader.gate}' is not a gate id "
                     f"(known: {', '.join(sorted(gate_ids)) or 'none'})"
                 )
-        for kind, items in (("gates", self.gates), ("terminals", self.terminals)):
-            for i, item in enumerate(items):
-                if item.display is not None and item.display not in display_ids:
+        with_display: tuple[tuple[str, Sequence[GateConfig | TerminalConfig]], ...] = (
+            ("gates", self.gates), ("terminals", self.terminals))
+        for kind, shown_on in with_display:
+            for i, device in enumerate(shown_on):
+                if device.display is not None and device.display not in display_ids:
                     raise ValueError(
-                        f"{kind}[{i}].display: '{item.display}' is not a display id "
+                        f"{kind}[{i}].display: '{device.display}' is not a display id "
                         f"(known: {', '.join(sorted(display_ids)) or 'none'})"
                     )
         if self.terminals and self.keys.device_signing_key is None:
