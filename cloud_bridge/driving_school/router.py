@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from sqlalchemy import Engine
 
+from cloud_bridge.driving_school import (
+    office_candidates,
+    office_courses,
+    office_instructors,
+    office_lessons,
+    office_record_card,
+    office_session,
+    office_vehicles,
+    tablet_api,
+    tablet_shell,
+)
 from cloud_bridge.driving_school.access import SchoolAccess
 from cloud_bridge.driving_school.card_command import Publisher
-from cloud_bridge.driving_school.office_pages import office_router
+from cloud_bridge.driving_school.deps import SchoolSettings, SettingsProvider
 from cloud_bridge.driving_school.schema import create_driving_school_schema
-from cloud_bridge.driving_school.tablet_api import tablet_router
 from cloud_bridge.web.auth import WebAuth
 from contracts.command_expiry import CommandLifetimes
 from contracts.topics import DEFAULT_PREFIX
+
+# the tablet's shell first: its /app/{name} must not shadow anything, nor be shadowed
+RESOURCES = (tablet_shell.router, tablet_api.router, office_session.router,
+             office_lessons.router, office_candidates.router, office_record_card.router,
+             office_instructors.router, office_vehicles.router, office_courses.router)
 
 
 def driving_school_router(engine: Engine, auth: WebAuth, *, publisher: Publisher | None = None,
@@ -26,10 +41,11 @@ def driving_school_router(engine: Engine, auth: WebAuth, *, publisher: Publisher
     schema (users, sessions) must exist; this module's tables are created here."""
     if create_schema:
         create_driving_school_schema(engine)
-    access = SchoolAccess(engine, auth)
-    router = APIRouter()
-    router.include_router(tablet_router(engine, auth, access))
-    router.include_router(office_router(engine, auth, access, publisher=publisher,
-                                        prefix=prefix, school_name=school_name,
-                                        command_lifetimes=command_lifetimes))
+    tablet_shell.load_shell()
+    settings = SchoolSettings(engine, auth, SchoolAccess(engine, auth), publisher=publisher,
+                              prefix=prefix, school_name=school_name,
+                              command_lifetimes=command_lifetimes)
+    router = APIRouter(dependencies=[Depends(SettingsProvider(settings))])
+    for resource in RESOURCES:
+        router.include_router(resource)
     return router

@@ -1,21 +1,20 @@
-"""The instructor's tablet: the offline app's shell (HTML, JS, CSS, manifest, icons,
-service worker) and its JSON API (sign-in, data to cache, lesson sync)."""
+"""The instructor's tablet: the JSON API of the offline app (sign-in, data to cache,
+lesson sync). The app's shell is served by ``tablet_shell``."""
 
 from __future__ import annotations
 
-import hashlib
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy import Engine, func, select
 
 from cloud_bridge.db_schema import read_tx, write_tx
-from cloud_bridge.driving_school.access import BASE, SchoolAccess, set_session_cookie
+from cloud_bridge.driving_school.access import SchoolAccess, set_session_cookie
+from cloud_bridge.driving_school.deps import School
 from cloud_bridge.driving_school.lesson_sync import (
     CONFLICT_RULE,
     LESSON_TYPES,
@@ -27,31 +26,13 @@ from cloud_bridge.driving_school.lesson_sync import (
     lesson_out,
 )
 from cloud_bridge.driving_school.schema import candidates, courses, lessons, vehicles
-from cloud_bridge.web.auth import COOKIE, LoginRefused, WebAuth
+from cloud_bridge.driving_school.tablet_shell import APP
+from cloud_bridge.web.auth import COOKIE, LoginRefused, Staff
 
-APP = f"{BASE}/app"
-STATIC = Path(__file__).parent / "static"
-SHELL = {  # file name -> media type; all of these are cached by the service worker
-    "index.html": "text/html; charset=utf-8",
-    "app.js": "text/javascript; charset=utf-8",
-    "app.css": "text/css; charset=utf-8",
-    "manifest.webmanifest": "application/manifest+json",
-    "icon-192.png": "image/png",
-    "icon-512.png": "image/png",
-}
 RECENT_DAYS = 7  # lessons a tablet keeps to show and to edit
 
 
-def shell_version() -> str:
-    """Hash of the shell files: a changed app gives a changed sw.js, which the browser
-    installs, which caches the new shell under a new name."""
-    h = hashlib.sha256()
-    for name in sorted(SHELL):
-        h.update((STATIC / name).read_bytes())
-    return h.hexdigest()[:12]
-
-
-def bootstrap(engine: Engine, access: SchoolAccess, staff: Any) -> dict[str, Any]:
+def bootstrap(engine: Engine, access: SchoolAccess, staff: Staff) -> dict[str, Any]:
     me = access.instructor(staff)
     since = (datetime.now(LOCAL_TZ) - timedelta(days=RECENT_DAYS)).strftime("%Y-%m-%d")
     with read_tx(engine) as conn:
@@ -96,85 +77,63 @@ def bootstrap(engine: Engine, access: SchoolAccess, staff: Any) -> dict[str, Any
             "server_time": datetime.now(UTC).isoformat()}
 
 
-def tablet_router(engine: Engine, auth: WebAuth, access: SchoolAccess) -> APIRouter:
-    router = APIRouter(prefix=APP)
-    version = shell_version()
-    shell = {name: (STATIC / name).read_bytes() for name in SHELL}
-    worker = (STATIC / "sw.js").read_text().replace("__SHELL_VERSION__", version)
+router = APIRouter(prefix=APP)
 
-    def static(name: str) -> Response:
-        # no-cache: the browser revalidates; offline, the service worker answers instead
-        return Response(shell[name], media_type=SHELL[name],
-                        headers={"Cache-Control": "no-cache"})
 
-    @router.get("/")
-    def index() -> Response:
-        return static("index.html")
+@router.post("/api/login")
+async def login(request: Request, school: School) -> JSONResponse:
+    # JSON only: a cross-site form cannot send application/json without CORS, so
+    # another site cannot sign a tablet into its own account (login CSRF)
+    if not request.headers.get("content-type", "").startswith("application/json"):
+        raise HTTPException(415, "send JSON")
+    body = await request.json()
+    if not isinstance(body, dict):
+        raise HTTPException(422, "expected {username, password}")
+    client = request.client.host if request.client else "unknown"
+    try:
+        cookie, staff = school.auth.login(str(body.get("username", "")),
+                                          str(body.get("password", "")), client)
+    except LoginRefused as exc:
+        headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else None
+        raise HTTPException(429 if exc.retry_after_s else 401, str(exc),
+                            headers=headers) from None
+    try:
+        data = bootstrap(school.engine, school.access, staff)
+    except HTTPException:
+        school.auth.logout(cookie)
+        raise
+    response = JSONResponse(data)
+    set_session_cookie(response, cookie, school.auth)
+    return response
 
-    @router.get("/sw.js")
-    def service_worker() -> Response:
-        return Response(worker, media_type="text/javascript; charset=utf-8",
-                        headers={"Cache-Control": "no-cache"})
 
-    @router.get("/{name}")
-    def asset(name: str) -> Response:
-        if name not in SHELL:
-            raise HTTPException(404, "not found")
-        return static(name)
+@router.get("/api/bootstrap")
+async def get_bootstrap(request: Request, school: School) -> dict[str, Any]:
+    staff = await school.access.staff(request, "lessons.record")
+    return bootstrap(school.engine, school.access, staff)
 
-    @router.post("/api/login")
-    async def login(request: Request) -> JSONResponse:
-        # JSON only: a cross-site form cannot send application/json without CORS, so
-        # another site cannot sign a tablet into its own account (login CSRF)
-        if not request.headers.get("content-type", "").startswith("application/json"):
-            raise HTTPException(415, "send JSON")
-        body = await request.json()
-        if not isinstance(body, dict):
-            raise HTTPException(422, "expected {username, password}")
-        client = request.client.host if request.client else "unknown"
-        try:
-            cookie, staff = auth.login(str(body.get("username", "")),
-                                       str(body.get("password", "")), client)
-        except LoginRefused as exc:
-            headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else None
-            raise HTTPException(429 if exc.retry_after_s else 401, str(exc),
-                                headers=headers) from None
-        try:
-            data = bootstrap(engine, access, staff)
-        except HTTPException:
-            auth.logout(cookie)
-            raise
-        response = JSONResponse(data)
-        set_session_cookie(response, cookie, auth)
-        return response
 
-    @router.get("/api/bootstrap")
-    async def get_bootstrap(request: Request) -> dict[str, Any]:
-        staff = await access.staff(request, "lessons.record")
-        return bootstrap(engine, access, staff)
+@router.post("/api/sync")
+async def sync(request: Request, school: School) -> dict[str, Any]:
+    staff = await school.access.staff(request, "lessons.record")  # checks X-CSRF-Token
+    me = school.access.instructor(staff)
+    try:
+        body = SyncIn.model_validate(await request.json())
+    except (ValidationError, ValueError) as exc:
+        raise HTTPException(422, f"bad sync request: {exc}") from None
+    editor = Editor(staff.tenant, me["id"], staff.username, body.device)
+    results = []
+    for raw in body.edits:
+        # one transaction per edit: a refused edit does not hold back the others
+        with write_tx(school.engine) as conn:
+            results.append(apply_edit(conn, editor, raw, int(time.time() * 1000)))
+    return {"results": results}
 
-    @router.post("/api/sync")
-    async def sync(request: Request) -> dict[str, Any]:
-        staff = await access.staff(request, "lessons.record")  # checks X-CSRF-Token
-        me = access.instructor(staff)
-        try:
-            body = SyncIn.model_validate(await request.json())
-        except (ValidationError, ValueError) as exc:
-            raise HTTPException(422, f"bad sync request: {exc}") from None
-        editor = Editor(staff.tenant, me["id"], staff.username, body.device)
-        results = []
-        for raw in body.edits:
-            # one transaction per edit: a refused edit does not hold back the others
-            with write_tx(engine) as conn:
-                results.append(apply_edit(conn, editor, raw, int(time.time() * 1000)))
-        return {"results": results}
 
-    @router.post("/api/logout")
-    async def logout(request: Request) -> JSONResponse:
-        await access.staff(request, "lessons.record")
-        auth.logout(request.cookies.get(COOKIE))
-        response = JSONResponse({"ok": True})
-        response.delete_cookie(COOKIE, path="/")
-        return response
-
-    return router
+@router.post("/api/logout")
+async def logout(request: Request, school: School) -> JSONResponse:
+    await school.access.staff(request, "lessons.record")
+    school.auth.logout(request.cookies.get(COOKIE))
+    response = JSONResponse({"ok": True})
+    response.delete_cookie(COOKIE, path="/")
+    return response
