@@ -260,7 +260,7 @@ def provision(
 
 
 def _refuse_if_running(socket_path: Path) -> None:
-    from simulators.control_client import AgentUnreachable, ControlClient
+    from agent.control_client import AgentUnreachable, ControlClient
 
     try:
         ControlClient(socket_path, timeout=3).request("status")

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from agent.config import load_config
 from agent.errors import EdgeError
-from simulators.control_client import AgentUnreachable, ControlClient
+from agent.control_client import AgentUnreachable, ControlClient
 from simulators.furs_endpoint import app as furs_app
 from simulators.member_generator import generate, uid_for
 

@@ -19,7 +19,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.errors import EdgeError
-from simulators.control_client import AgentUnreachable
+from agent.control_client import AgentUnreachable
 from tests.cloud_harness import wait_until
 from tests.e2e.site import TENANT, Site
 

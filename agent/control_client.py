@@ -1,4 +1,5 @@
-"""Client side of the agent's control socket, for the technician CLIs and tests."""
+"""Client side of the agent's control socket, for the agent's own CLI (doctor, outbox
+handover), the technician CLIs and tests."""
 
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ class ControlClient:
                 line = f.readline()
         if not line:
             raise AgentUnreachable("the agent closed the connection without answering")
-        return json.loads(line)
+        reply: dict[str, Any] = json.loads(line)
+        return reply
 
     def watch(self) -> Iterator[dict[str, Any]]:
         s = self._connect()
