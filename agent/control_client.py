@@ -9,9 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from agent.errors import EdgeError
 
-class AgentUnreachable(Exception):
-    pass
+
+class AgentUnreachable(EdgeError):
+    """No agent answers on the control socket (the CLIs exit with 3)."""
 
 
 class ControlClient:

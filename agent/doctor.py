@@ -113,7 +113,7 @@ def check_peripherals(cfg: AgentConfig, timeout_s: float) -> list[Finding]:
 
 
 def _open_briefly(cfg: AgentConfig) -> list[tuple[str, str, str, str, str]]:
-    from agent.daemon import open_peripherals
+    from agent.daemon_parts import open_peripherals
 
     try:
         found = open_peripherals(cfg)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contracts.errors import BadInput, SignatureError
 
-__all__ = ["BadInput", "ConfigError", "EdgeError", "SignatureError", "StoreError"]
+__all__ = ["BadInput", "ConfigError", "EdgeError", "SignatureError", "StartupError", "StoreError"]
 
 
 class EdgeError(Exception):
@@ -19,3 +19,5 @@ class StoreError(EdgeError):
     """The local SQLite store is unusable (corrupt, wrong version, disk full)."""
 
 
+class StartupError(EdgeError):
+    """Something the agent needs at start-up (a port, the watchdog, a folder) is unusable."""

@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from agent.daemon_ports import LinkStatus, SupervisedAgent
 from agent.health import AgentHealth
 from agent.store.maintenance import (
     DEFAULT_KEEP_BACKUPS,
@@ -30,7 +31,8 @@ class DeviceOptions:
 
 
 class DeviceServices:
-    def __init__(self, daemon: Any, link: Any, options: DeviceOptions) -> None:
+    def __init__(self, daemon: SupervisedAgent, link: LinkStatus | None,
+                 options: DeviceOptions) -> None:
         self.daemon = daemon
         self.link = link
         self.options = options

@@ -120,7 +120,7 @@ class _NetTransport:
             cause = exc.__context__  # escpos re-raises the socket error without `from`
             text = (getattr(cause, "strerror", None) or str(cause or exc)).strip()
             raise OSError(text or "timed out") from exc
-        self._sock = self._p.device  # type: ignore[assignment]
+        self._sock = self._p.device
         # small status requests right after the payload: without this, Nagle + the
         # printer's delayed ACK add ~40 ms to every job
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl
 
 from drivers.errors import BadPeripheralUrl
 from drivers.protocols import CardRead, HealthState, PeripheralHealth, ReadHandler
+
 # re-exported: the reader back-ends import them from here
 from drivers.url_options import option_bool as option_bool
 from drivers.url_options import option_float as option_float
