@@ -22,6 +22,14 @@ from agent.errors import ConfigError, StartupError
 from agent.supervisor import DeviceOptions, DeviceServices
 
 if TYPE_CHECKING:
+    from agent.daemon_ports import (
+        ControlSubject,
+        DecisionPath,
+        HealthSubject,
+        MetricsSubject,
+        PeripheralSet,
+        SupervisedAgent,
+    )
     from sync.agent_link import AgentLink
 
 log = logging.getLogger(__name__)
@@ -115,3 +123,12 @@ def _start_link(daemon: AgentDaemon, state_interval_s: float | None) -> AgentLin
     link = build_link(daemon, state_interval_s)
     link.start()
     return link
+
+
+if TYPE_CHECKING:
+    def _daemon_ports(daemon: AgentDaemon) -> tuple[
+            ControlSubject, SupervisedAgent, HealthSubject, MetricsSubject, DecisionPath,
+            PeripheralSet]:
+        """Never called: mypy --strict checks here that the daemon is every port its
+        collaborators take (agent/daemon_ports.py)."""
+        return daemon, daemon, daemon, daemon, daemon, daemon

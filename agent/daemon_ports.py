@@ -2,8 +2,8 @@
 
 The control socket, the health checks, the metrics, the watchdog's fault injection and
 the device services each see only the part of :class:`agent.daemon.AgentDaemon` they
-need; mypy --strict checks the daemon against every one of them (the assignments at the
-end of ``agent/assembly.py``). Members are read-only properties: a collaborator reads the
+need; mypy --strict checks the daemon against every one of them (``_daemon_ports`` at
+the end of ``agent/assembly.py``). Members are read-only properties: a collaborator reads the
 daemon's parts, it never replaces them.
 """
 
