@@ -18,21 +18,20 @@ from rich.console import Console
 from rich.markup import escape
 
 from agent.control_client import AgentUnreachable
-from agent.errors import EdgeError
+from agent.errors import DEVICE_ERRORS, EdgeError
 from contracts.errors import ContractError
 from drivers.errors import DriverError
 
 EXIT_REFUSED = 2  # what was asked cannot work as given (config, data, peripheral)
 EXIT_UNREACHABLE = 3  # no agent answers on the control socket
 
-# first match wins: the more specific classes first
+# first match wins: the more specific classes first; every class of DEVICE_ERRORS is here
 EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
     (AgentUnreachable, EXIT_UNREACHABLE),
     (EdgeError, EXIT_REFUSED),
     (DriverError, EXIT_REFUSED),
     (ContractError, EXIT_REFUSED),
 )
-DEVICE_ERRORS: tuple[type[Exception], ...] = tuple(cls for cls, _ in EXIT_CODES)
 
 # soft_wrap: an error stays one line however narrow the terminal (journald, pipes);
 # no emoji codes or highlighting: file names and key paths print as they are

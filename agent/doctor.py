@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from agent.config import AgentConfig, load_config
-from agent.errors import EdgeError
+from agent.errors import DEVICE_ERRORS
 from agent.store.maintenance import DEFAULT_MIN_FREE_MB, integrity_problems, recovery_steps
 from agent.store.schema import SCHEMA_VERSION
 from drivers.protocols import CardReader, Display, Gate, Printer
@@ -56,7 +56,7 @@ class DoctorOptions:
 def run_checks(config_path: Path, options: DoctorOptions = DoctorOptions()) -> list[Finding]:
     try:
         cfg = load_config(config_path)
-    except EdgeError as exc:
+    except DEVICE_ERRORS as exc:
         return [Finding("config", FAIL, str(exc),
                         f"edit {config_path} (the message names the key), then run "
                         f"`edge-agent check-config {config_path}`")]
@@ -117,7 +117,7 @@ def _open_briefly(cfg: AgentConfig) -> list[tuple[str, str, str, str, str]]:
 
     try:
         found = open_peripherals(cfg)
-    except EdgeError as exc:
+    except DEVICE_ERRORS as exc:
         return [("?", "peripheral", "", "down", str(exc))]
     rows = []
     for role, group in (("display", found.displays), ("gate", found.gates),

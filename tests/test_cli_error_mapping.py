@@ -90,3 +90,12 @@ def test_run_with_a_busy_metrics_port_is_one_line_and_leaves_nothing(
     plain = [line for line in done.stderr.splitlines() if not line.startswith("{")]
     assert len(plain) == 1 and plain[0].startswith("cannot start: "), plain
     assert not (path.parent / "data" / "agent.sock").exists()
+
+
+def test_every_device_error_root_has_an_exit_code() -> None:
+    from agent.cli_errors import EXIT_CODES, exit_code
+    from agent.errors import DEVICE_ERRORS
+
+    assert {cls for cls, _ in EXIT_CODES} >= set(DEVICE_ERRORS)
+    for root in DEVICE_ERRORS:
+        assert exit_code(root("x")) == EXIT_REFUSED
