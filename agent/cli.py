@@ -13,29 +13,22 @@ import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from rich.console import Console
-from rich.markup import escape
 
+from agent.assembly import AgentParts, start_agent
+from agent.cli_errors import EXIT_REFUSED, err, refuses_device_errors
 from agent.config import load_config
-from agent.control_socket import ControlServer
-from agent.daemon import AgentDaemon
-from agent.errors import ConfigError, EdgeError
+from agent.control_client import AgentUnreachable, ControlClient
+from agent.errors import EdgeError
 from agent.log_format import setup_logging
 from agent.runtime_paths import prepare_data_dir
 from agent.store.maintenance import DEFAULT_KEEP_BACKUPS, DEFAULT_MIN_FREE_MB, DEFAULT_RESERVE_MB
-from agent.supervisor import DeviceOptions, DeviceServices
+from agent.supervisor import DeviceOptions
 
 app = typer.Typer(help="Edge agent for gates, time clocks and POS printers.", no_args_is_help=True)
-# soft_wrap: an error stays one line however narrow the terminal (journald, pipes)
-err = Console(stderr=True, soft_wrap=True)
-
-
-def _say(prefix: str, exc: BaseException) -> None:
-    """One line on stderr: the prefix in red, then the message (never read as markup:
-    key paths like readers[1] and file names are printed as they are)."""
-    err.print(f"[red]{prefix}[/red] {escape(str(exc))}")
 
 
 @app.command()
+@refuses_device_errors("cannot start:")
 def run(
     config: Path = typer.Option(..., "--config", "-c", help="device config (TOML)"),
     log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING"),
@@ -55,62 +48,24 @@ def run(
 ) -> None:
     """Run the agent until SIGTERM/SIGINT (systemd: Type=notify with a watchdog)."""
     setup_logging(log_level, json_lines=not plain_logs)
-    try:
-        cfg = load_config(config)
-        prepare_data_dir(cfg)
-        daemon = AgentDaemon(cfg)
-        daemon.start()
-    except EdgeError as exc:
-        _say("cannot start:", exc)
-        raise typer.Exit(2) from None
-    control = ControlServer(cfg.socket_path, daemon)
-    try:
-        control.start()
-    except OSError as exc:
-        daemon.stop()
-        _say("cannot start:", ConfigError(
-            f"{cfg.source}: control.socket: cannot listen on {cfg.socket_path}: "
-            f"{exc.strerror or exc}; fix: set control.socket to a path in a folder the agent "
-            "may write in"))
-        raise typer.Exit(2) from None
-    link = None
-    if cfg.mqtt is not None:
-        from sync.agent_link import AgentLink
-
-        link = AgentLink(daemon, cfg.mqtt)
-        link.start()
-    services = DeviceServices(daemon, link, DeviceOptions(metrics, min_free_mb, keep_backups,
-                                                           reserve_mb))
-    try:
-        services.start()
-    except (OSError, ValueError) as exc:
-        _say("cannot start:", exc)
-        control.close()
-        if link is not None:
-            link.stop()
-        daemon.stop()
-        raise typer.Exit(2) from None
+    cfg = load_config(config)
+    prepare_data_dir(cfg)
+    device = DeviceOptions(metrics, min_free_mb, keep_backups, reserve_mb)
+    agent = start_agent(cfg, AgentParts(device=device))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     err.print(f"agent {cfg.device} running; control socket {cfg.socket_path}")
     while not stop.wait(1.0):
         pass
-    services.stop()
-    control.close()
-    if link is not None:
-        link.stop()
-    daemon.stop()
+    agent.stop()
 
 
 @app.command("check-config")
+@refuses_device_errors("invalid:")
 def check_config(config: Path) -> None:
     """Validate a config file and print what it describes."""
-    try:
-        cfg = load_config(config)
-    except EdgeError as exc:
-        _say("invalid:", exc)
-        raise typer.Exit(2) from None
+    cfg = load_config(config)
     print(json.dumps({
         "tenant": cfg.tenant, "device": cfg.device, "site": cfg.site,
         "readers": [r.id for r in cfg.readers], "gates": [g.id for g in cfg.gates],
@@ -231,6 +186,7 @@ def doctor(
 
 
 @app.command()
+@refuses_device_errors("namestitev ni uspela:")
 def provision(
     bridge: str = typer.Option(..., "--bridge", help="the bridge's URL, e.g. https://cloud.example"),
     code: str = typer.Option(..., "--code", help="one-time enrolment code from the fleet page"),
@@ -245,13 +201,8 @@ def provision(
     keys and device certificate from the bridge; no secret is typed or shown."""
     from agent.provisioning import provision as do_provision
 
-    try:
-        done = do_provision(bridge, code, target, data_dir=data_dir, force=force,
-                            ca_file=ca_file, tenant=tenant)
-    except EdgeError as exc:
-        # one plain line (no wrapping), so it reads the same on a serial console and in logs
-        typer.echo("namestitev ni uspela: " + " ".join(str(exc).split()), err=True)
-        raise typer.Exit(2) from None
+    done = do_provision(bridge, code, target, data_dir=data_dir, force=force,
+                        ca_file=ca_file, tenant=tenant)
     print(f"nameščeno: {done.tenant}/{done.device} (lokacija {done.site}): {done.config}")
     if done.certificate_until:
         print(f"certifikat naprave velja do {done.certificate_until}")
@@ -260,17 +211,16 @@ def provision(
 
 
 def _refuse_if_running(socket_path: Path) -> None:
-    from simulators.control_client import AgentUnreachable, ControlClient
-
     try:
         ControlClient(socket_path, timeout=3).request("status")
     except (AgentUnreachable, OSError):
         return
     err.print("[red]the agent is running:[/red] stop it first (systemctl stop edge-agent)")
-    raise typer.Exit(2)
+    raise typer.Exit(EXIT_REFUSED)
 
 
 @app.command("export-outbox")
+@refuses_device_errors("export failed:")
 def export_outbox_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="handover file to write (0600)"),
     config: Path | None = typer.Option(None, "--config", "-c", help="the old device's config"),
@@ -282,25 +232,22 @@ def export_outbox_cmd(
     from agent.store.handover import export_outbox
     from agent.store.local_store import LocalStore
 
-    try:
-        if config is not None:
-            cfg = load_config(config)
-            _refuse_if_running(cfg.socket_path)
-            store, tenant, device = cfg.store_path, cfg.tenant, cfg.device
-        if store is None or tenant is None or device is None:
-            err.print("[red]give --config, or --store with --tenant and --device[/red]")
-            raise typer.Exit(2)
-        if not store.exists():
-            raise EdgeError(f"no store at {store}")
-        summary = export_outbox(LocalStore(store), tenant, device, out)
-    except EdgeError as exc:
-        err.print(f"[red]export failed:[/red] {exc}")
-        raise typer.Exit(2) from None
+    if config is not None:
+        cfg = load_config(config)
+        _refuse_if_running(cfg.socket_path)
+        store, tenant, device = cfg.store_path, cfg.tenant, cfg.device
+    if store is None or tenant is None or device is None:
+        err.print("[red]give --config, or --store with --tenant and --device[/red]")
+        raise typer.Exit(EXIT_REFUSED)
+    if not store.exists():
+        raise EdgeError(f"no store at {store}")
+    summary = export_outbox(LocalStore(store), tenant, device, out)
     print(f"exported {summary.events} unsent events of {tenant}/{device} (seq up to "
           f"{summary.last_seq}, acked {summary.acked_seq}) to {out}; the old store is retired")
 
 
 @app.command("import-outbox")
+@refuses_device_errors("import failed:")
 def import_outbox_cmd(
     file: Path = typer.Argument(..., help="handover file from export-outbox"),
     config: Path = typer.Option(..., "--config", "-c", help="the replacement device's config"),
@@ -309,14 +256,10 @@ def import_outbox_cmd(
     from agent.store.handover import import_outbox
     from agent.store.local_store import LocalStore
 
-    try:
-        cfg = load_config(config)
-        _refuse_if_running(cfg.socket_path)
-        summary = import_outbox(LocalStore(cfg.store_path, cfg.durability), cfg.tenant,
-                                cfg.device, file)
-    except EdgeError as exc:
-        err.print(f"[red]import failed:[/red] {exc}")
-        raise typer.Exit(2) from None
+    cfg = load_config(config)
+    _refuse_if_running(cfg.socket_path)
+    summary = import_outbox(LocalStore(cfg.store_path, cfg.durability), cfg.tenant,
+                            cfg.device, file)
     print(f"imported {summary.events} unsent events; the next event is seq "
           f"{summary.last_seq + 1}. Start the agent: it resends them from seq "
           f"{summary.acked_seq + 1}")

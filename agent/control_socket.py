@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from agent.daemon_ports import ControlSubject
 from agent.errors import BadInput, EdgeError
 from agent.store.membership import SyntheticMember, bulk_insert, synthetic_changes
 from drivers.errors import DriverError
@@ -80,7 +81,7 @@ class _Handler(socketserver.StreamRequestHandler):
 class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
 
-    def __init__(self, path: Path, daemon: Any) -> None:
+    def __init__(self, path: Path, daemon: ControlSubject) -> None:
         self.path = path
         self.daemon_ref = daemon
         self.closing = threading.Event()
@@ -119,11 +120,13 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             if reader is None:
                 raise BadInput(f"no reader '{reader_id}' (known: {', '.join(sorted(d.readers))})")
             if not isinstance(reader, InjectableReader):
-                raise BadInput(f"reader '{reader_id}' ({reader.url}) is real hardware and does "
+                url = getattr(reader, "url", "")
+                raise BadInput(f"reader '{reader_id}' ({url}) is real hardware and does "
                                "not accept simulated reads; add a sim: reader")
             outcome = reader.inject(kind, value)
             if hasattr(outcome, "as_dict"):  # a time-clock punch, not a gate decision
-                return outcome.as_dict()
+                punch: dict[str, Any] = outcome.as_dict()
+                return punch
             return {
                 "granted": outcome.granted,
                 "reason": outcome.decision.reason.value,

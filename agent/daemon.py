@@ -7,26 +7,31 @@ there is never a half-working daemon at a gate.
 
 from __future__ import annotations
 
-import base64
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-
 from agent import __version__
-from agent.access.model import GateContext, SiteRules
-from agent.access.service import AccessService, Clock, TapOutcome, utc_now
-from agent.attendance.pin_guard import PinGuard
+from agent.access.model import GateContext
+from agent.access.service import Clock, TapOutcome, utc_now
 from agent.attendance.time_clock import PunchView, TimeClock
 from agent.config import AgentConfig, GateConfig, ReaderConfig
+from agent.daemon_parts import (
+    Peripherals,
+    access_service_for,
+    local_http_for,
+    open_peripherals,
+    open_store,
+    pos_runtime_for,
+    print_queue_for,
+    site_rules,
+    time_clock_for,
+)
+from agent.daemon_ports import peripherals_by_role
 from agent.errors import BadInput, ConfigError
 from agent.live_feed import LiveFeed
-from agent.store.local_store import LocalStore
-from agent.store.outbox import Outbox
 from drivers.errors import DriverError
 from drivers.protocols import (
     CardRead,
@@ -40,7 +45,6 @@ from drivers.protocols import (
     HoldableGate,
     Printer,
 )
-from drivers.registry import Role, open_peripheral
 
 if TYPE_CHECKING:  # FastAPI/uvicorn and the POS stack load only when a config uses them
     from agent.local_http import LocalHttpServer
@@ -48,44 +52,6 @@ if TYPE_CHECKING:  # FastAPI/uvicorn and the POS stack load only when a config u
     from agent.print_queue import PrintQueue
 
 log = logging.getLogger(__name__)
-
-
-def site_rules(config: AgentConfig) -> SiteRules:
-    p = config.site_policy
-    return SiteRules(
-        tz=config.zone,
-        anti_passback=p.anti_passback,
-        reentry_after=timedelta(seconds=p.reentry_after_s),
-        waiver_required=p.waiver_required,
-        occupancy_limit=p.occupancy_limit,
-        presence_expiry=timedelta(hours=p.presence_expiry_h),
-    )
-
-
-@dataclass(slots=True)
-class Peripherals:
-    readers: dict[str, CardReader] = field(default_factory=dict)
-    gates: dict[str, Gate] = field(default_factory=dict)
-    displays: dict[str, Display] = field(default_factory=dict)
-    printers: dict[str, Printer] = field(default_factory=dict)
-
-
-def open_peripherals(config: AgentConfig) -> Peripherals:
-    """Construct every back-end of the config, or raise ConfigError naming the first that
-    cannot be opened. Nothing is started here."""
-    found = Peripherals()
-    plan: list[tuple[Role, Any, dict[str, Any]]] = [
-        ("display", d, found.displays) for d in config.displays
-    ]
-    plan += [("gate", g, found.gates) for g in config.gates]
-    plan += [("printer", p, found.printers) for p in config.printers]
-    plan += [("reader", r, found.readers) for r in config.readers]
-    for role, cfg, target in plan:
-        try:
-            target[cfg.id] = open_peripheral(role, cfg.id, cfg.url, cfg.options())
-        except DriverError as exc:
-            raise ConfigError(f"{config.source}: {role} '{cfg.id}' ({cfg.url}): {exc}") from exc
-    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,17 +66,9 @@ class AgentDaemon:
     def __init__(self, config: AgentConfig, clock: Clock = utc_now) -> None:
         self.config = config
         self.feed = LiveFeed()
-        self.store = LocalStore(config.store_path, config.durability)
-        self.outbox = Outbox(self.store, config.tenant, config.device)
-        public = config.tenant_public_key()
-        self.access = AccessService(
-            self.store,
-            self.outbox,
-            site_rules(config),
-            config.hmac_key(),
-            Ed25519PublicKey.from_public_bytes(public) if public else None,
-            clock=clock,
-        )
+        self.store, self.outbox = open_store(config.store_path, config.durability,
+                                             config.tenant, config.device)
+        self.access = access_service_for(config, self.store, self.outbox, clock)
         self.readers: dict[str, CardReader] = {}
         self.gates: dict[str, Gate] = {}
         self.displays: dict[str, Display] = {}
@@ -125,33 +83,12 @@ class AgentDaemon:
         self.last_decision_monotonic: float | None = None
         # None: no MQTT configured; else whether the link to the broker is up (kiosk badge)
         self.link_online: bool | None = None
-        self.time_clock: TimeClock | None = None
-        self._chain_public_key: str | None = None
-        if config.terminals:
-            signing = config.device_signing_key()
-            assert signing is not None  # config validation requires it with terminals
-            chain_key = Ed25519PrivateKey.from_private_bytes(signing)
-            self._chain_public_key = base64.b64encode(
-                chain_key.public_key().public_bytes_raw()).decode()
-            self.time_clock = TimeClock(
-                self.store, self.outbox, self.feed, config.terminals, config.hmac_key(),
-                self.access.public_key, chain_key,
-                config.zone,
-                PinGuard(self.store, config.pin_policy.max_failures,
-                         config.pin_policy.lock_minutes,
-                         config.pin_policy.terminal_failures_per_minute),
-                clock,
-            )
-        self.http: LocalHttpServer | None = None
-        if config.local_http is not None:
-            from agent.local_http import LocalHttpServer
-
-            self.http = LocalHttpServer(config.local_http.bind, config.local_http.port)
-            if self.time_clock is not None:
-                from agent.attendance.kiosk import make_kiosk_router
-
-                self.http.add_router(
-                    make_kiosk_router(self.time_clock, self.feed, lambda: self.link_online))
+        punch_clock = time_clock_for(config, self.store, self.outbox, self.feed, self.access,
+                                     clock)
+        self.time_clock: TimeClock | None = punch_clock.time_clock if punch_clock else None
+        self._chain_public_key = punch_clock.chain_public_key if punch_clock else None
+        self.http: LocalHttpServer | None = local_http_for(config, self.time_clock, self.feed,
+                                                           lambda: self.link_online)
         self.pos: PosRuntime | None = None
         self.print_queue: PrintQueue | None = None
         self.fire_alarm = False
@@ -164,17 +101,9 @@ class AgentDaemon:
 
     def start(self) -> None:
         self._use(open_peripherals(self.config))
-        if self.config.pos is not None:
-            from agent.pos.pos_runtime import PosRuntime
-
-            # needs the printers, and must add its router before the HTTP server starts
-            self.pos = PosRuntime(self.config, self.store, self.outbox, self.printers,
-                                  http=self.http)
-        if self.printers:
-            from agent.print_queue import PrintQueue
-
-            # documents other than receipts (record cards…): kept and retried until printed
-            self.print_queue = PrintQueue(self.store, self.printers)
+        self.pos = pos_runtime_for(self.config, self.store, self.outbox, self.printers,
+                                   self.http)
+        self.print_queue = print_queue_for(self.store, self.printers)
         self._start_peripherals()
         if self.time_clock is not None:
             self.time_clock.start()
@@ -380,13 +309,11 @@ class AgentDaemon:
 
     def status(self) -> dict[str, Any]:
         peripherals = []
-        for role, group in (("reader", self.readers), ("gate", self.gates),
-                            ("display", self.displays), ("printer", self.printers)):
-            for pid, p in group.items():
-                h = p.health()
-                peripherals.append({"id": pid, "role": role, "url": getattr(p, "url", ""),
-                                    "health": h.state.value, "detail": h.detail,
-                                    "dropped": dict(h.dropped)})
+        for role, pid, p in peripherals_by_role(self):
+            h = p.health()
+            peripherals.append({"id": pid, "role": role, "url": getattr(p, "url", ""),
+                                "health": h.state.value, "detail": h.detail,
+                                "dropped": dict(h.dropped)})
         return {
             "tenant": self.config.tenant,
             "device": self.config.device,

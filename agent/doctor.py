@@ -23,12 +23,13 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from agent.config import AgentConfig, load_config
-from agent.errors import EdgeError
+from agent.errors import DEVICE_ERRORS
 from agent.store.maintenance import DEFAULT_MIN_FREE_MB, integrity_problems, recovery_steps
 from agent.store.schema import SCHEMA_VERSION
+from drivers.protocols import CardReader, Display, Gate, Printer
 
 OK, WARN, FAIL, UNKNOWN = "ok", "warn", "fail", "unknown"
 ENROLMENT_FILE = "enrolment.json"  # written by `edge-agent provision`, no secrets in it
@@ -55,7 +56,7 @@ class DoctorOptions:
 def run_checks(config_path: Path, options: DoctorOptions = DoctorOptions()) -> list[Finding]:
     try:
         cfg = load_config(config_path)
-    except EdgeError as exc:
+    except DEVICE_ERRORS as exc:
         return [Finding("config", FAIL, str(exc),
                         f"edit {config_path} (the message names the key), then run "
                         f"`edge-agent check-config {config_path}`")]
@@ -80,7 +81,7 @@ def run_checks(config_path: Path, options: DoctorOptions = DoctorOptions()) -> l
 # -- peripherals ------------------------------------------------------------------------
 
 def check_peripherals(cfg: AgentConfig, timeout_s: float) -> list[Finding]:
-    from simulators.control_client import AgentUnreachable, ControlClient
+    from agent.control_client import AgentUnreachable, ControlClient
 
     try:
         reply = ControlClient(cfg.socket_path, timeout=timeout_s).request("status")
@@ -112,21 +113,18 @@ def check_peripherals(cfg: AgentConfig, timeout_s: float) -> list[Finding]:
 
 
 def _open_briefly(cfg: AgentConfig) -> list[tuple[str, str, str, str, str]]:
-    from agent.daemon import open_peripherals
+    from agent.daemon_parts import open_peripherals
 
     try:
         found = open_peripherals(cfg)
-    except EdgeError as exc:
+    except DEVICE_ERRORS as exc:
         return [("?", "peripheral", "", "down", str(exc))]
     rows = []
     for role, group in (("display", found.displays), ("gate", found.gates),
                         ("printer", found.printers), ("reader", found.readers)):
         for pid, p in group.items():
             try:
-                if role == "reader":
-                    p.start(lambda _read: None)
-                else:
-                    p.start()
+                _start_alone(role, p)
                 h = p.health()
                 rows.append((pid, role, getattr(p, "url", ""), h.state.value, h.detail))
             except Exception as exc:
@@ -138,6 +136,14 @@ def _open_briefly(cfg: AgentConfig) -> list[tuple[str, str, str, str, str]]:
                     rows.append((pid, role, getattr(p, "url", ""), "degraded",
                                  "did not stop cleanly"))
     return rows
+
+
+def _start_alone(role: str, peripheral: CardReader | Display | Gate | Printer) -> None:
+    """Start a peripheral with nobody listening (a reader's reads go nowhere)."""
+    if role == "reader":
+        cast(CardReader, peripheral).start(lambda _read: None)
+    else:
+        cast("Display | Gate | Printer", peripheral).start()
 
 
 def _peripheral_fix(role: str, url: str) -> str:

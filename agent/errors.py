@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from contracts.errors import BadInput, SignatureError
+from contracts.errors import BadInput, ContractError, SignatureError
+from drivers.errors import DriverError
 
-__all__ = ["BadInput", "ConfigError", "EdgeError", "SignatureError", "StoreError"]
+__all__ = ["DEVICE_ERRORS", "BadInput", "ConfigError", "EdgeError", "SignatureError",
+           "StartupError", "StoreError"]
 
 
 class EdgeError(Exception):
@@ -19,3 +21,11 @@ class StoreError(EdgeError):
     """The local SQLite store is unusable (corrupt, wrong version, disk full)."""
 
 
+class StartupError(EdgeError):
+    """Something the agent needs at start-up (a port, the watchdog, a folder) is unusable."""
+
+
+# Every error the device side raises on purpose: the agent's own, the drivers' (which
+# cannot import upward) and the wire contracts'. agent/cli_errors.py maps them to exit
+# codes; the doctor reports them as findings.
+DEVICE_ERRORS: tuple[type[Exception], ...] = (EdgeError, DriverError, ContractError)

@@ -28,6 +28,13 @@ from typing import Any
 from agent.access.engine import decide
 from agent.access.local_state import load_state
 from agent.access.model import GateContext
+from agent.daemon_ports import (
+    DecisionPath,
+    HealthSubject,
+    LinkStatus,
+    PeripheralSet,
+    peripherals_by_role,
+)
 from contracts.reasons import Reason
 from drivers.protocols import HealthState
 
@@ -72,7 +79,7 @@ class SelfTestTap:
     """Runs the read-only self-test tap in a worker thread, one at a time, so a hung
     decision path shows as a probe that does not come back (and never piles up)."""
 
-    def __init__(self, daemon: Any) -> None:
+    def __init__(self, daemon: DecisionPath) -> None:
         self.daemon = daemon
         self._hash = os.urandom(32).hex()  # nobody holds this credential
         self._thread: threading.Thread | None = None
@@ -122,14 +129,13 @@ class SelfTestTap:
         return ok, detail, (time.monotonic() - self._started_at) * 1000
 
 
-def peripheral_check(daemon: Any) -> Check:
+def peripheral_check(daemon: PeripheralSet) -> Check:
     states: list[tuple[str, HealthState]] = []
-    for group in (daemon.readers, daemon.gates, daemon.displays, daemon.printers):
-        for pid, peripheral in list(group.items()):
-            try:
-                states.append((pid, peripheral.health().state))
-            except Exception:
-                states.append((pid, HealthState.DOWN))
+    for _role, pid, peripheral in peripherals_by_role(daemon):
+        try:
+            states.append((pid, peripheral.health().state))
+        except Exception:
+            states.append((pid, HealthState.DOWN))
     if not states:
         return Check("peripherals", True, "none configured")
     down = [pid for pid, s in states if s is HealthState.DOWN]
@@ -139,10 +145,19 @@ def peripheral_check(daemon: Any) -> Check:
     return Check("peripherals", True, detail + (f" (down: {', '.join(down)})" if down else ""))
 
 
-def link_check(link: Any) -> Check:
+def _link_alive(link: LinkStatus) -> bool:
+    # the link says so itself when it can; sync's AgentLink only has its thread
+    is_alive = getattr(link, "is_alive", None)
+    if callable(is_alive):
+        return bool(is_alive())
+    thread = getattr(link, "_thread", None)
+    return isinstance(thread, threading.Thread) and thread.is_alive()
+
+
+def link_check(link: LinkStatus | None) -> Check:
     if link is None:
         return Check("mqtt_link", True, "not configured")
-    alive = link.is_alive() if hasattr(link, "is_alive") else link._thread.is_alive()
+    alive = _link_alive(link)
     if not alive:
         return Check("mqtt_link", False, "the MQTT link thread has stopped")
     return Check("mqtt_link", True, "connected" if link.connected else "offline (retrying)")
@@ -151,7 +166,7 @@ def link_check(link: Any) -> Check:
 class AgentHealth:
     """Evaluates every liveness check; alarms come from ``alarm_sources``."""
 
-    def __init__(self, daemon: Any, link: Any = None, *,
+    def __init__(self, daemon: HealthSubject, link: LinkStatus | None = None, *,
                  alarm_sources: tuple[Callable[[], str | None], ...] = (),
                  probe_timeout_s: float = 5.0) -> None:
         self.daemon = daemon

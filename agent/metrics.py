@@ -24,14 +24,19 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from agent.daemon_ports import LinkStatus, MetricsSubject, peripherals_by_role
 from agent.live_feed import LiveFeed
+
+if TYPE_CHECKING:
+    from agent.store.maintenance import StoreMaintenance
+    from agent.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +174,7 @@ class StoreReader:
 class AckTracker:
     """Remembers when the link's acked seq last moved (the link keeps no timestamp)."""
 
-    def __init__(self, link: Any) -> None:
+    def __init__(self, link: LinkStatus) -> None:
         self.link = link
         self._seen = int(getattr(link, "acked", 0))
         self._at: float | None = None
@@ -181,8 +186,9 @@ class AckTracker:
         return None if self._at is None else time.monotonic() - self._at
 
 
-def wire_agent(metrics: AgentMetrics, daemon: Any, *, link: Any = None,
-               maintenance: Any = None, watchdog: Any = None) -> StoreReader:
+def wire_agent(metrics: AgentMetrics, daemon: MetricsSubject, *,
+               link: LinkStatus | None = None, maintenance: StoreMaintenance | None = None,
+               watchdog: Watchdog | None = None) -> StoreReader:
     """Register the agent's own gauges; returns the reader to close at shutdown."""
     reader = StoreReader(daemon.config.store_path)
     cfg = daemon.config
@@ -196,12 +202,8 @@ def wire_agent(metrics: AgentMetrics, daemon: Any, *, link: Any = None,
         return 0.0 if row[0] is None else max(time.time() - row[0] / 1000, 0.0)
 
     def peripherals() -> dict[tuple[str, ...], float]:
-        out: dict[tuple[str, ...], float] = {}
-        for role, group in (("reader", daemon.readers), ("gate", daemon.gates),
-                            ("display", daemon.displays), ("printer", daemon.printers)):
-            for pid, p in list(group.items()):
-                out[(pid, role)] = HEALTH_VALUE.get(p.health().state.value, 0.0)
-        return out
+        return {(pid, role): HEALTH_VALUE.get(p.health().state.value, 0.0)
+                for role, pid, p in peripherals_by_role(daemon)}
 
     add = metrics.add_provider
     add("edge_agent_info", "Agent identity (value 1)",

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from agent.daemon_ports import LinkStatus, SupervisedAgent
 from agent.health import AgentHealth
 from agent.store.maintenance import (
     DEFAULT_KEEP_BACKUPS,
@@ -17,6 +18,10 @@ from agent.store.maintenance import (
     StoreMaintenance,
 )
 from agent.watchdog import Notifier, Watchdog, install_fault_injection
+
+if TYPE_CHECKING:  # prometheus-client and uvicorn load only when metrics are served
+    from agent.local_http import LocalHttpServer
+    from agent.metrics import AgentMetrics, HttpEndpoint, StoreReader
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +35,8 @@ class DeviceOptions:
 
 
 class DeviceServices:
-    def __init__(self, daemon: Any, link: Any, options: DeviceOptions) -> None:
+    def __init__(self, daemon: SupervisedAgent, link: LinkStatus | None,
+                 options: DeviceOptions) -> None:
         self.daemon = daemon
         self.link = link
         self.options = options
@@ -43,21 +49,21 @@ class DeviceServices:
         self.health = AgentHealth(daemon, link, alarm_sources=(lambda: self.maintenance.alarm,),
                                   probe_timeout_s=probe_timeout)
         self.watchdog = Watchdog(self.health.evaluate, self.notifier)
-        self.metrics: Any = None
-        self.http: Any = None
-        self._reader: Any = None
+        self.metrics: AgentMetrics | None = None
+        self.http: HttpEndpoint | None = None
+        self._reader: StoreReader | None = None
 
     def start(self) -> None:
         self.maintenance.start()
         self.watchdog.start()
-        local_http = getattr(self.daemon, "http", None)
+        local_http = self.daemon.http
         if self.options.metrics_listen or local_http is not None:
             self._start_metrics(self.options.metrics_listen, local_http)
         install_fault_injection(self.daemon)
         cfg = self.daemon.config
         self.notifier.ready(f"deciding at {len(cfg.gates)} gates; device {cfg.device}")
 
-    def _start_metrics(self, listen: str | None, local_http: Any) -> None:
+    def _start_metrics(self, listen: str | None, local_http: LocalHttpServer | None) -> None:
         # imported here: a device without metrics does not pay for prometheus-client
         from agent.metrics import (
             AgentMetrics,

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from agent.daemon_ports import DecisionPath
 from agent.health import HealthReport
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ class Watchdog:
             self._stop.wait(self.interval_s)
 
 
-def install_fault_injection(daemon: Any) -> bool:
+def install_fault_injection(daemon: DecisionPath) -> bool:
     """Test-only: SIGUSR2 hangs the decision path (holds the group committer forever)."""
     if os.environ.get(FAULT_ENV) != "1":
         return False

@@ -20,16 +20,16 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.access.model import GateContext, SiteRules
-from agent.access.service import AccessService
 from agent.credentials.ntag424_sun import SunKeys, emulate_sun, verify_sun
+from agent.daemon_parts import access_service, open_store
 from agent.store.local_store import LocalStore
 from agent.store.membership import bulk_insert
-from agent.store.outbox import Outbox
 from contracts.credential_hash import credential_hash
 from contracts.qr_token import issue_token, verify_token
 
@@ -94,12 +94,12 @@ def main() -> None:
           f"({'met' if qr['p99_ms'] <= 1.5 else 'MISSED'})")
 
 
-def run(tmp: Path, members: int, taps: int) -> dict:
+def run(tmp: Path, members: int, taps: int) -> dict[str, Any]:
     signing = Ed25519PrivateKey.generate()
-    store = LocalStore(tmp / "bench.db", "full")
+    store, outbox = open_store(tmp / "bench.db", "full", "t1", "dev1")
     load(store, members)
-    svc = AccessService(store, Outbox(store, "t1", "dev1"), RULES, KEY,
-                        signing.public_key(), clock=lambda: NOW, repeat_window_s=0)
+    svc = access_service(store, outbox, RULES, KEY, signing.public_key(), clock=lambda: NOW,
+                         repeat_window_s=0)
     sun_keys: SunKeys = svc.sun_keys
     step = 2 * taps  # disjoint member ranges per kind: every tap is a first entry
     tokens = [issue_token(signing, qr_id(taps + i), NOW_S - 60, NOW_S + 3600, NOW_S)

@@ -19,6 +19,7 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -30,9 +31,9 @@ from rich.table import Table
 from agent.access.engine import decide
 from agent.access.model import GateContext, SiteRules
 from agent.access.service import AccessService
-from agent.store.local_store import LocalStore
+from agent.daemon_parts import access_service, open_store
+from agent.store.local_store import Durability, LocalStore
 from agent.store.membership import bulk_insert
-from agent.store.outbox import Outbox
 from contracts.credential_hash import credential_hash
 
 KEY = b"bench-key-0123456789abcdef012345"
@@ -72,8 +73,8 @@ def pct(samples: list[float], p: float) -> float:
     return ordered[min(int(len(ordered) * p), len(ordered) - 1)]
 
 
-def measure(fn, n: int) -> tuple[list[float], float]:
-    samples = []
+def measure(fn: Callable[[int], object], n: int) -> tuple[list[float], float]:
+    samples: list[float] = []
     t0 = time.perf_counter()
     for i in range(n):
         s = time.perf_counter()
@@ -125,7 +126,7 @@ def run(tmp: Path) -> None:
     path = workdir / "bench.sqlite3"
     for p in workdir.glob("bench.sqlite3*"):
         p.unlink()
-    store = LocalStore(path, "full")
+    store, _ = open_store(path, "full", "t", "bench")
     load_s = load(store, args.credentials)
     store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     picks = [rng.randrange(args.credentials) for _ in range(args.taps)]
@@ -157,14 +158,17 @@ def run(tmp: Path) -> None:
            *measure(lambda i: decide(GATE, now, states[i % 1000], RULES), args.taps))
     store.close()
 
-    for durability in ("full", "normal"):
-        s = LocalStore(path, durability)  # type: ignore[arg-type]
-        svc = AccessService(s, Outbox(s, "t", "bench"), RULES, KEY, repeat_window_s=0)
+    durabilities: tuple[Durability, ...] = ("full", "normal")
+    for durability in durabilities:
+        s, outbox = open_store(path, durability, "t", "bench")
+        svc = access_service(s, outbox, RULES, KEY, repeat_window_s=0)
         # warm the page cache the way a running agent would be warm
         for i in range(200):
             svc.tap("r1", "uid", uid(picks[i]), GATE)
-        record(f"full tap, synchronous={durability.upper()}",
-               *measure(lambda i, svc=svc: svc.tap("r1", "uid", uid(picks[i]), GATE), args.taps))
+        def tap(i: int, svc: AccessService = svc) -> object:
+            return svc.tap("r1", "uid", uid(picks[i]), GATE)
+
+        record(f"full tap, synchronous={durability.upper()}", *measure(tap, args.taps))
         if durability == "full":
             record(f"full tap, synchronous=FULL, {args.gates} gates at once (group commit)",
                    *concurrent(svc, picks, args.gates, args.taps))

@@ -44,11 +44,11 @@ sys.path.insert(0, str(ROOT))
 
 from pg_scratch import pg_database  # noqa: E402 - bench/ is on sys.path as a script
 
+from agent.assembly import build_daemon, build_link  # noqa: E402
 from agent.config import parse_config  # noqa: E402
 from agent.daemon import AgentDaemon  # noqa: E402
 from cloud_bridge.db_schema import events, make_engine  # noqa: E402
 from cloud_bridge.tenant_keys import create_tenant  # noqa: E402
-from sync.agent_link import AgentLink  # noqa: E402
 from tests.mqtt_broker import Broker  # noqa: E402
 
 console = Console(stderr=True)
@@ -109,11 +109,11 @@ def drain_once(db_url: str, count: int, workdir: Path) -> dict[str, float]:
     keys = create_tenant(workdir / "keys", TENANT)
     broker = Broker(workdir / "broker", extra_config="max_queued_messages 1000000").start()
     bridge = start_bridge(db_url, workdir / "keys", broker.port, workdir / "bridge.log")
-    daemon = AgentDaemon(agent_config(workdir, keys, broker.port))
+    daemon = build_daemon(agent_config(workdir, keys, broker.port))
     daemon.start()
     try:
         fill_outbox(daemon, count)
-        link = AgentLink(daemon, daemon.config.mqtt, state_interval_s=3600)  # type: ignore[arg-type]
+        link = build_link(daemon, state_interval_s=3600)
         engine = make_engine(db_url, create=False)
         t0 = time.perf_counter()
         link.start()

@@ -26,7 +26,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
+from pydantic import SecretStr
 
+from agent.daemon_parts import open_store
 from agent.pos import layout
 from agent.pos.compose import compose
 from agent.pos.fiscal.credentials import load_pkcs12
@@ -35,9 +37,7 @@ from agent.pos.job import parse_job
 from agent.pos.layout import Issuer, render
 from agent.pos.model import InvoiceId, Receipt
 from agent.pos.pos_config import PosConfig
-from agent.pos.service import ReceiptService
-from agent.store.local_store import LocalStore
-from agent.store.outbox import Outbox
+from agent.pos.pos_runtime import receipt_service
 from drivers.sim_printer import SimPrinter
 from simulators.furs_endpoint import generate_pki
 
@@ -116,15 +116,14 @@ def main() -> None:
         results["receipt_path_with_auto_qr_mask"] = measure(receipt_path, max(n // 4, 100))
         layout.QR_MASK = shipped
 
-        store = LocalStore(Path(tmp) / "agent.sqlite3", "full")
+        store, outbox = open_store(Path(tmp) / "agent.sqlite3", "full", "t", "d")
         pos = PosConfig(tax_number=TAX, premise_id="P1", device_id="BLAG1",
                         issuer_name=ISSUER.name, issuer_address=list(ISSUER.address),
-                        pkcs12_path=str(pki.taxpayer_p12), pkcs12_password="unused-here",
+                        pkcs12_path=str(pki.taxpayer_p12), pkcs12_password=SecretStr("unused-here"),
                         printer="receipt")
         printer = SimPrinter("receipt", "sim:", {})
         printer.start()
-        service = ReceiptService(store=store, outbox=Outbox(store, "t", "d"), pos=pos, key=key,
-                                 furs=_InstantFurs(), printer=printer, issuer=ISSUER)
+        service = receipt_service(store, outbox, pos, key, _InstantFurs(), printer)
         results["local_sale_submit_fsync"] = measure(
             lambda i: service.submit(sale_job(f"sale-{i:08d}")), max(n // 4, 100), warmup=10)
         store.close()

@@ -36,8 +36,8 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from agent.assembly import build_daemon  # noqa: E402
 from agent.config import parse_config  # noqa: E402
-from agent.daemon import AgentDaemon  # noqa: E402
 from agent.store.membership import SyntheticMember, bulk_insert, synthetic_changes  # noqa: E402
 from drivers.camera_qr_reader import decode_qr, to_gray  # noqa: E402
 from simulators.member_generator import member_record, uid_for  # noqa: E402
@@ -71,8 +71,12 @@ def bench_decode(frames: int) -> dict[str, Any]:
             batch.append((render(text, EFFECTS[i % 6 % len(EFFECTS)], rng), text))
     for frame, _ in batch[:10]:  # warm up zbar and OpenCV
         decode_qr(to_gray(frame))
-    base, full, empty, cpu, decoded, with_code = [], [], [], [], 0, 0
-    for frame, text in batch:
+    base: list[float] = []
+    full: list[float] = []
+    empty: list[float] = []
+    cpu: list[float] = []
+    decoded = with_code = 0
+    for frame, expected in batch:
         t0 = time.perf_counter()
         cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         t1 = time.perf_counter()
@@ -82,10 +86,10 @@ def bench_decode(frames: int) -> dict[str, Any]:
         # CPU time of this thread: the decode cost without time lost to other processes
         cpu.append((time.thread_time() - c1) * 1000)
         base.append((t1 - t0) * 1000)
-        (full if text is not None else empty).append((t2 - t1) * 1000)
-        if text is not None:
+        (full if expected is not None else empty).append((t2 - t1) * 1000)
+        if expected is not None:
             with_code += 1
-            decoded += texts == [text]
+            decoded += texts == [expected]
     return {"baseline_cvtcolor": summary(base), "decode_with_code": summary(full),
             "decode_no_code": summary(empty), "decode_cpu_time": summary(cpu),
             "decoded": decoded, "frames_with_code": with_code}
@@ -108,7 +112,7 @@ def _config(workdir: Path, pty_device: Path) -> Any:
 def bench_taps(taps: int, workdir: Path) -> dict[str, Any]:
     pty = SocatPty(workdir)
     pty.start()
-    daemon = AgentDaemon(_config(workdir, pty.device))
+    daemon = build_daemon(_config(workdir, pty.device))
     # members 5, 10, 15... hold plain memberships; each tap uses a card not used before so
     # no repeat window or reader hold-off is involved
     indices = [5 * (i + 1) for i in range(2 * taps + 20)]

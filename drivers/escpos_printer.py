@@ -39,6 +39,7 @@ from escpos.printer import Network, Serial, Usb
 
 from drivers.errors import BadPeripheralUrl, PrinterError
 from drivers.protocols import HealthState, PeripheralHealth, PrintJob
+from drivers.url_options import option_bool
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ class _NetTransport:
             cause = exc.__context__  # escpos re-raises the socket error without `from`
             text = (getattr(cause, "strerror", None) or str(cause or exc)).strip()
             raise OSError(text or "timed out") from exc
-        self._sock = self._p.device  # type: ignore[assignment]
+        self._sock = self._p.device
         # small status requests right after the payload: without this, Nagle + the
         # printer's delayed ACK add ~40 ms to every job
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -264,10 +265,6 @@ class _FileTransport:
         self._f = None
 
 
-def _truthy(value: object) -> bool:
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
-
-
 def _int(value: object) -> int:
     return int(str(value), 0)
 
@@ -293,8 +290,8 @@ def _transport(printer_id: str, url: str, opts: dict[str, Any]) -> _Transport:
             if not rest:
                 raise ValueError("no device")
             return _SerialTransport(rest, int(opts.get("baud", 19200)), timeout_s,
-                                    _truthy(opts.get("dsrdtr", False)),
-                                    _truthy(opts.get("xonxoff", False)))
+                                    option_bool(opts, "dsrdtr", False),
+                                    option_bool(opts, "xonxoff", False))
         if scheme == "escpos-file":
             if not rest:
                 raise ValueError("no path")
@@ -317,8 +314,8 @@ class EscposPrinter:
         self._io = _transport(printer_id, base, opts)
         self.timeout_s = float(opts.get("timeout_s", 3))
         file_backend = isinstance(self._io, _FileTransport)
-        self.query_status = not file_backend and _truthy(opts.get("status", True))
-        self.probe_on_start = _truthy(opts.get("probe", True))
+        self.query_status = not file_backend and option_bool(opts, "status", True)
+        self.probe_on_start = option_bool(opts, "probe", True)
         self._lock = threading.Lock()
         self._started = False
         self._health = PeripheralHealth(HealthState.OK, "not checked yet")

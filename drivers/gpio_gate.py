@@ -43,6 +43,7 @@ from drivers.protocols import (
     PassageHandler,
     PeripheralHealth,
 )
+from drivers.url_options import option_bool
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,6 @@ _FACTORIES = {
     "pigpio": ("gpiozero.pins.pigpio", "PiGPIOFactory"),
     "native": ("gpiozero.pins.native", "NativeFactory"),
 }
-
-
-def _truthy(value: object) -> bool:
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
 def _pin(gate_id: str, key: str, value: object) -> int | str:
@@ -100,10 +97,10 @@ class GpioGate:
         self.out_pin = _pin(gate_id, "out_pin", opts["out_pin"]) if "out_pin" in opts \
             else self.in_pin
         self.pulse_ms = int(opts["pulse_ms"]) if "pulse_ms" in opts else None
-        self.active_high = _truthy(opts.get("active_high", True))
+        self.active_high = option_bool(opts, "active_high", True)
         self.passage_pin = _pin(gate_id, "passage_pin", opts["passage_pin"]) \
             if "passage_pin" in opts else None
-        self.passage_pull_up = _truthy(opts.get("passage_pull_up", True))
+        self.passage_pull_up = option_bool(opts, "passage_pull_up", True)
         self.passage_timeout_s = int(opts.get("passage_timeout_ms", 5000)) / 1000
         self.passage_debounce_s = int(opts.get("passage_debounce_ms", 20)) / 1000
         self.fire_alarm_pin = _pin(gate_id, "fire_alarm_pin", opts["fire_alarm_pin"]) \

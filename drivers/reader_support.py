@@ -14,6 +14,10 @@ from urllib.parse import parse_qsl
 from drivers.errors import BadPeripheralUrl
 from drivers.protocols import CardRead, HealthState, PeripheralHealth, ReadHandler
 
+# re-exported: the reader back-ends import them from here
+from drivers.url_options import option_bool as option_bool
+from drivers.url_options import option_float as option_float
+
 log = logging.getLogger(__name__)
 
 
@@ -102,30 +106,6 @@ def split_query(rest: str) -> tuple[str, dict[str, str]]:
     except ValueError as exc:
         raise BadPeripheralUrl(f"bad query '{query}': {exc}") from exc
     return base, params
-
-
-def option_float(options: dict[str, object], name: str, default: float,
-                 low: float, high: float) -> float:
-    raw = options.get(name, default)
-    try:
-        value = float(raw)  # type: ignore[arg-type]
-    except (TypeError, ValueError) as exc:
-        raise BadPeripheralUrl(f"option {name}={raw!r} is not a number") from exc
-    if not low <= value <= high:
-        raise BadPeripheralUrl(f"option {name}={value:g} is outside {low:g}..{high:g}")
-    return value
-
-
-def option_bool(options: dict[str, object], name: str, default: bool) -> bool:
-    raw = options.get(name, default)
-    if isinstance(raw, bool):
-        return raw
-    text = str(raw).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise BadPeripheralUrl(f"option {name}={raw!r} is not true/false")
 
 
 class PresenceDebouncer:

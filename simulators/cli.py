@@ -13,9 +13,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
+from agent.cli_errors import refuses_device_errors
 from agent.config import load_config
-from agent.errors import EdgeError
-from simulators.control_client import AgentUnreachable, ControlClient
+from agent.control_client import ControlClient
 from simulators.furs_endpoint import app as furs_app
 from simulators.member_generator import generate, uid_for
 
@@ -36,19 +36,11 @@ JsonOpt = typer.Option(False, "--json", help="machine-readable output")
 def _client(config: Path, socket: Path | None) -> ControlClient:
     if socket is not None:
         return ControlClient(socket)
-    try:
-        return ControlClient(load_config(config).socket_path)
-    except EdgeError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+    return ControlClient(load_config(config).socket_path)
 
 
 def _call(client: ControlClient, op: str, **fields: Any) -> dict[str, Any]:
-    try:
-        reply = client.request(op, **fields)
-    except AgentUnreachable as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(3) from None
+    reply = client.request(op, **fields)
     if not reply.get("ok"):
         err.print(f"[red]agent refused:[/red] {reply.get('error')}")
         raise typer.Exit(1)
@@ -73,6 +65,7 @@ def _show_decision(reply: dict[str, Any], as_json: bool) -> None:
 
 
 @app.command()
+@refuses_device_errors()
 def tap(
     uid: str | None = typer.Argument(None, help="card UID in hex, e.g. 04A1B2C3D4E5F6"),
     member: int | None = typer.Option(None, "--member", "-m",
@@ -92,6 +85,7 @@ def tap(
 
 
 @app.command()
+@refuses_device_errors()
 def qr(
     text: str = typer.Argument(..., help="the text the QR code carries"),
     reader: str = typer.Option("entry", "--reader", "-r"),
@@ -105,6 +99,7 @@ def qr(
 
 
 @app.command()
+@refuses_device_errors()
 def gate(
     config: Path = ConfigOpt,
     socket: Path | None = SocketOpt,
@@ -135,14 +130,12 @@ def gate(
             seen += 1
             if count and seen >= count:
                 return
-    except AgentUnreachable as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(3) from None
     except KeyboardInterrupt:
         return
 
 
 @app.command()
+@refuses_device_errors()
 def members(
     count: int = typer.Option(1000, "--count", "-n", min=1, max=5_000_000),
     start: int = typer.Option(1, help="index of the first synthetic member"),
@@ -191,6 +184,7 @@ def members(
 
 
 @app.command()
+@refuses_device_errors()
 def fleet(
     devices: int = typer.Option(10, "--devices", "-n", min=1, max=2000),
     broker: str = typer.Option("127.0.0.1:1883", help="host:port of the MQTT broker"),
@@ -253,6 +247,7 @@ def fleet(
 
 
 @app.command()
+@refuses_device_errors()
 def status(config: Path = ConfigOpt, socket: Path | None = SocketOpt,
            as_json: bool = JsonOpt) -> None:
     """Show the running agent's state and peripheral health."""
@@ -277,6 +272,7 @@ def status(config: Path = ConfigOpt, socket: Path | None = SocketOpt,
 
 
 @app.command()
+@refuses_device_errors()
 def receipts(config: Path = ConfigOpt, socket: Path | None = SocketOpt,
              limit: int = typer.Option(30, min=1, max=10_000, help="newest N receipts"),
              as_json: bool = JsonOpt) -> None:

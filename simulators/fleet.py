@@ -12,9 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.assembly import AgentParts, RunningAgent, start_agent
 from agent.config import parse_config
 from agent.daemon import AgentDaemon
+from drivers.protocols import InjectableReader
 from sync.agent_link import AgentLink
+
+# the fleet's agents: no control socket or device services, a state report every 30 s
+FLEET_PARTS = AgentParts(control_socket=False, link_state_interval_s=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,15 +55,15 @@ def device_config(spec: FleetSpec, index: int) -> dict[str, Any]:
 class Fleet:
     def __init__(self, spec: FleetSpec) -> None:
         self.spec = spec
+        self.running: list[RunningAgent] = []
         self.agents: list[tuple[AgentDaemon, AgentLink]] = []
 
     def start(self) -> None:
         for i in range(self.spec.devices):
-            daemon = AgentDaemon(parse_config(device_config(self.spec, i)))
-            daemon.start()
-            link = AgentLink(daemon, daemon.config.mqtt, state_interval_s=30)  # type: ignore[arg-type]
-            link.start()
-            self.agents.append((daemon, link))
+            agent = start_agent(parse_config(device_config(self.spec, i)), FLEET_PARTS)
+            assert agent.link is not None  # every fleet config has [mqtt]
+            self.running.append(agent)
+            self.agents.append((agent.daemon, agent.link))
 
     def tap_load(self, rate_per_device: float, duration_s: float, uids: int = 1000,
                  on_tick: Any = None) -> int:
@@ -73,8 +78,9 @@ class Fleet:
             interval = 1.0 / rate_per_device
             next_at = time.monotonic()
             reader = daemon.readers["entry"]
+            assert isinstance(reader, InjectableReader)  # the fleet's readers are sim:
             while time.monotonic() < stop_at:
-                reader.inject("uid", f"04{rng.randrange(uids):012X}")  # type: ignore[attr-defined]
+                reader.inject("uid", f"04{rng.randrange(uids):012X}")
                 with lock:
                     made += 1
                 next_at += interval
@@ -103,6 +109,5 @@ class Fleet:
                  "resends": link.stats["resends"]} for d, link in self.agents]
 
     def stop(self) -> None:
-        for daemon, link in self.agents:
-            link.stop()
-            daemon.stop()
+        for agent in self.running:
+            agent.stop()

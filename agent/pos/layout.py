@@ -1,10 +1,11 @@
 """Receipt layout on 58 mm (32 columns) and 80 mm (48 columns) paper, and its ESC/POS form.
 
-Text goes out in code page CP852 (ESC t 18), which has č š ž Č Š Ž; python-escpos selects
-it and encodes the text. The QR code is the 60-digit FURS record, version 2 (25 x 25
-modules), error correction M, 4 x 4 dots per module and a 4-module quiet zone, as the spec
-prescribes (v3.2 ch. 11: >= 12 mm at 203 dpi); it is sent as a raster image (GS v 0) so
-any ESC/POS printer prints it the same way.
+Text goes out in code page CP852 (ESC t 18), which has č š ž Č Š Ž; the receipt is a
+sequence of blocks rendered by the one ESC/POS renderer (drivers/escpos_render.py). The QR
+code is the 60-digit FURS record, version 2 (25 x 25 modules), error correction M, 4 x 4
+dots per module and a 4-module quiet zone, as the spec prescribes (v3.2 ch. 11: >= 12 mm
+at 203 dpi); it is sent as a raster image (GS v 0) so any ESC/POS printer prints it the
+same way.
 
 Contents follow ZDDV-1 art. 82 / ZDavPR art. 6: issuer, address, tax number, premise and
 device (in the invoice number), date and time, operator label, items, VAT per rate, total,
@@ -17,12 +18,11 @@ import textwrap
 from dataclasses import dataclass
 from datetime import datetime
 
-import segno
-from escpos.printer import Dummy
-
 from agent.pos.fiscal.zoi import local_time
 from agent.pos.model import Receipt
 from agent.pos.money import VatRate, fmt_amount
+from drivers.escpos_render import Block, Cut, QrRaster, Style, Text
+from drivers.escpos_render import render as render_blocks
 
 RATE_MARK = {VatRate.STANDARD: "A", VatRate.REDUCED: "B", VatRate.SUPER_REDUCED: "C",
              VatRate.EXEMPT: "E"}
@@ -117,46 +117,29 @@ def text_lines(receipt: Receipt, issuer: Issuer, width: int, *, eor: str | None,
 QR_MASK: int | None = 2
 
 
-def qr_raster(data: str, module_dots: int = 4, quiet_modules: int = 4) -> bytes:
-    """GS v 0 raster of the FURS QR code (version 2, level M, 4 dots per module)."""
-    if module_dots != 4:
-        raise ValueError("the raster builder packs 4-dot modules (one hex digit each)")
-    qr = segno.make_qr(data, error="m", version=2, boost_error=False, mask=QR_MASK)
-    size = len(qr.matrix) + 2 * quiet_modules
-    pad = "0" * quiet_modules
-    odd = "0" if size % 2 else ""  # a whole number of bytes per raster row
-    blank = bytes.fromhex("0" * size + odd) * module_dots
-    out = bytearray(blank * quiet_modules)
-    for row in qr.matrix:
-        out += bytes.fromhex(pad + "".join("f" if m else "0" for m in row) + pad + odd) \
-            * module_dots
-    out += blank * quiet_modules
-    width_bytes = (size + 1) // 2
-    height = size * module_dots
-    return (b"\x1dv0\x00" + bytes([width_bytes & 0xFF, width_bytes >> 8, height & 0xFF,
-                                    height >> 8]) + bytes(out))
+def furs_qr(data: str) -> QrRaster:
+    """The FURS record as its QR code: version 2, level M, 4 dots per module."""
+    return QrRaster(data, version=2, error="m", mask=QR_MASK)
+
+
+def receipt_blocks(receipt: Receipt, issuer: Issuer, width: int, *, eor: str | None,
+                   copy: int = 0) -> list[Block]:
+    """The receipt as blocks of the one ESC/POS renderer (drivers/escpos_render.py):
+    centred issuer (name in bold), text, fiscal marks, the centred QR code, cut."""
+    header, body, fiscal = text_lines(receipt, issuer, width, eor=eor, copy=copy)
+    return [
+        Style(align="center", bold=True), Text([header[0]]),
+        Style(align="center", bold=False), Text(header[1:]),
+        Style(align="left"), Text(body), Text(fiscal),
+        Style(align="center"), furs_qr(receipt.qr), Text([""]),
+        Style(align="left"), Cut(),
+    ]
 
 
 def render(receipt: Receipt, issuer: Issuer, width: int, *, eor: str | None,
            copy: int = 0) -> bytes:
     """The whole receipt as ESC/POS bytes (initialise, CP852, text, QR, feed and cut)."""
-    header, body, fiscal = text_lines(receipt, issuer, width, eor=eor, copy=copy)
-    p = Dummy(profile="TM-T88V")  # a profile whose code page table has CP852 (18)
-    p.hw("INIT")
-    p.charcode("CP852")
-    p.set(align="center", bold=True)
-    p.text(header[0] + "\n")
-    p.set(align="center", bold=False)
-    p.text("\n".join(header[1:]) + "\n")
-    p.set(align="left")
-    p.text("\n".join(body) + "\n")
-    p.text("\n".join(fiscal) + "\n")
-    p.set(align="center")
-    p._raw(qr_raster(receipt.qr))
-    p.text("\n")
-    p.set(align="left")
-    p.cut()
-    return bytes(p.output)
+    return render_blocks(receipt_blocks(receipt, issuer, width, eor=eor, copy=copy))
 
 
 def issued_stamp(at: datetime) -> str:

@@ -67,6 +67,16 @@ def _pos(config: AgentConfig) -> PosConfig:
     return config.pos
 
 
+def receipt_service(store: LocalStore, outbox: Outbox, pos: PosConfig, key: Any,
+                    furs: Fiscaliser, printer: Printer, clock: Clock = utc_now
+                    ) -> ReceiptService:
+    """The receipt service of a [pos] table: the issuer printed on every receipt comes
+    from it. ``key`` is the taxpayer's RSA key that signs the ZOIs."""
+    issuer = Issuer(pos.issuer_name, tuple(pos.issuer_address), pos.tax_number, pos.vat_id)
+    return ReceiptService(store=store, outbox=outbox, pos=pos, key=key, furs=furs,
+                          printer=printer, issuer=issuer, clock=clock)
+
+
 class PosRuntime:
     def __init__(self, config: AgentConfig, store: LocalStore, outbox: Outbox,
                  printers: dict[str, Printer], *, http: LocalHttpServer | None = None,
@@ -83,12 +93,8 @@ class PosRuntime:
             self._client = FursClient(pos.furs_url, self.creds, ca_file=ca,
                                       timeout_s=pos.furs_timeout_s)
             furs = self._client
-        self.service = ReceiptService(
-            store=store, outbox=outbox, pos=pos, key=self.creds.key, furs=furs,
-            printer=printers[pos.printer],
-            issuer=Issuer(pos.issuer_name, tuple(pos.issuer_address), pos.tax_number,
-                          pos.vat_id),
-            clock=clock)
+        self.service = receipt_service(store, outbox, pos, self.creds.key, furs,
+                                       printers[pos.printer], clock)
         self.worker = FiscalWorker(self.service, print_retry_s=max(pos.retry_initial_s, 0.05))
         self.http = http
         self._own_http: LocalHttpServer | None = None

@@ -286,3 +286,11 @@ def test_serial_printer_over_pty_unplug_and_back(tmp_path: Path) -> None:
     finally:
         printer.stop()
         peer.kill()
+
+
+def test_a_misspelt_boolean_option_is_refused(tmp_path: Path) -> None:
+    # the same boolean reading as every other back-end (drivers/url_options.option_bool)
+    with pytest.raises(BadPeripheralUrl, match="probe='maybe' is not true/false"):
+        EscposPrinter("p", f"escpos-file:{tmp_path}/lp0", {"probe": "maybe"})
+    assert EscposPrinter("p", f"escpos-file:{tmp_path}/lp0", {"probe": "no"}).probe_on_start \
+        is False

@@ -191,3 +191,11 @@ def test_bad_options_and_pin_in_use(factory: MockFactory) -> None:
     with pytest.raises(PeripheralOffline, match="cannot be used"):
         gate({"in_pin": 17}).start()
     first.stop()
+
+
+def test_a_misspelt_boolean_option_is_refused_not_read_as_false(factory: MockFactory) -> None:
+    # one reading of booleans for every back-end (drivers/url_options.option_bool): a typo
+    # in active_high used to turn an active-high relay into an active-low one silently
+    with pytest.raises(BadPeripheralUrl, match="active_high='ture' is not true/false"):
+        gate({"in_pin": 17, "active_high": "ture"})
+    assert gate({"in_pin": 17, "active_high": "off"}).active_high is False

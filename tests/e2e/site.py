@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, select
 
+from agent.control_client import ControlClient
 from cloud_bridge.db_schema import events, make_engine
 from cloud_bridge.tenant_keys import create_tenant
-from simulators.control_client import ControlClient
 from tests.agent_process import AgentProcess
 from tests.cloud_harness import wait_until
 from tests.mqtt_broker import Broker, free_port, wait_for_port

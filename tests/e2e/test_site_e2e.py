@@ -18,8 +18,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from agent.control_client import AgentUnreachable
 from agent.errors import EdgeError
-from simulators.control_client import AgentUnreachable
 from tests.cloud_harness import wait_until
 from tests.e2e.site import TENANT, Site
 

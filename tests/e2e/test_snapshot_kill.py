@@ -31,9 +31,9 @@ from paho.mqtt.properties import Properties
 from sqlalchemy import select
 
 from agent.config import load_config
+from agent.control_client import AgentUnreachable
 from agent.fault_points import ENV as FAULT_ENV
 from cloud_bridge.db_schema import credentials, entitlements, members
-from simulators.control_client import AgentUnreachable
 from tests.cloud_harness import wait_until
 from tests.e2e.site import TENANT, Site
 from tests.e2e.test_site_e2e import add_member

@@ -11,9 +11,9 @@ import pytest
 import tomli_w
 
 from agent.config import load_config
+from agent.control_client import ControlClient
 from agent.control_socket import ControlServer
 from agent.daemon import AgentDaemon
-from simulators.control_client import ControlClient
 from simulators.furs_endpoint import FursSimulator, SimPki
 from sync.agent_link import AgentLink
 from tests.cloud_harness import CloudHarness, wait_until

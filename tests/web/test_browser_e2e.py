@@ -18,12 +18,12 @@ import pytest
 import uvicorn
 from sqlalchemy import Engine, select
 
+from agent.control_client import ControlClient
 from cloud_bridge.db_schema import tenants
 from cloud_bridge.mqtt_link import MqttSettings
 from cloud_bridge.service import Bridge, BridgeSettings
 from cloud_bridge.tenant_keys import TenantKeyStore, create_tenant
 from cloud_bridge.web.auth import WebAuth
-from simulators.control_client import ControlClient
 from tests.agent_process import AgentProcess
 from tests.browser import chromium
 from tests.cloud_harness import wait_until

@@ -1,4 +1,5 @@
-"""Client side of the agent's control socket, for the technician CLIs and tests."""
+"""Client side of the agent's control socket, for the agent's own CLI (doctor, outbox
+handover), the technician CLIs and tests."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from agent.errors import EdgeError
 
-class AgentUnreachable(Exception):
-    pass
+
+class AgentUnreachable(EdgeError):
+    """No agent answers on the control socket (the CLIs exit with 3)."""
 
 
 class ControlClient:
@@ -38,7 +41,8 @@ class ControlClient:
                 line = f.readline()
         if not line:
             raise AgentUnreachable("the agent closed the connection without answering")
-        return json.loads(line)
+        reply: dict[str, Any] = json.loads(line)
+        return reply
 
     def watch(self) -> Iterator[dict[str, Any]]:
         s = self._connect()

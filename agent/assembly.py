@@ -1,0 +1,134 @@
+"""The one place an agent is put together: from a validated config to a running daemon
+(store, readers, gates, printers, time clock, POS, print queue — see
+``agent/daemon_parts.py``), its control socket, its MQTT link and the device services
+(maintenance, watchdog, metrics).
+
+``edge-agent run``, the fleet simulator and the benchmarks all start agents here, so each
+runs the same wiring. A start-up that fails stops what it already started, then raises
+an :class:`~agent.errors.EdgeError` naming what to fix.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from agent.access.service import Clock, utc_now
+from agent.config import AgentConfig
+from agent.control_socket import ControlServer
+from agent.daemon import AgentDaemon
+from agent.errors import ConfigError, StartupError
+from agent.supervisor import DeviceOptions, DeviceServices
+
+if TYPE_CHECKING:
+    from agent.daemon_ports import (
+        ControlSubject,
+        DecisionPath,
+        HealthSubject,
+        MetricsSubject,
+        PeripheralSet,
+        SupervisedAgent,
+    )
+    from sync.agent_link import AgentLink
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentParts:
+    """Which companions of the daemon to start (the daemon itself always runs)."""
+
+    control_socket: bool = True
+    mqtt_link: bool = True  # when the config has [mqtt]
+    link_state_interval_s: float | None = None  # None: the link's own default
+    device: DeviceOptions | None = None  # None: no watchdog, maintenance or metrics
+
+
+@dataclass(slots=True)
+class RunningAgent:
+    config: AgentConfig
+    daemon: AgentDaemon
+    control: ControlServer | None = None
+    link: AgentLink | None = None
+    services: DeviceServices | None = None
+
+    def stop(self) -> None:
+        """Stop in the reverse order of start: services, socket, link, then the daemon
+        (which closes the store last)."""
+        if self.services is not None:
+            self.services.stop()
+        if self.control is not None:
+            self.control.close()
+        if self.link is not None:
+            self.link.stop()
+        self.daemon.stop()
+
+
+def build_daemon(config: AgentConfig, clock: Clock = utc_now) -> AgentDaemon:
+    """The daemon of a config, not started."""
+    return AgentDaemon(config, clock)
+
+
+def start_agent(config: AgentConfig, parts: AgentParts = AgentParts(), *,
+                clock: Clock = utc_now) -> RunningAgent:
+    """Start the daemon of ``config`` and the companions ``parts`` asks for."""
+    daemon = build_daemon(config, clock)
+    daemon.start()
+    running = RunningAgent(config, daemon)
+    try:
+        if parts.control_socket:
+            running.control = _start_control(config, daemon)
+        if parts.mqtt_link and config.mqtt is not None:
+            running.link = _start_link(daemon, parts.link_state_interval_s)
+        if parts.device is not None:
+            services = DeviceServices(daemon, running.link, parts.device)
+            try:
+                services.start()
+            except (OSError, ValueError) as exc:
+                raise StartupError(str(exc)) from exc
+            running.services = services
+    except BaseException:
+        running.stop()
+        raise
+    return running
+
+
+def _start_control(config: AgentConfig, daemon: AgentDaemon) -> ControlServer:
+    try:
+        control = ControlServer(config.socket_path, daemon)
+        control.start()
+    except OSError as exc:
+        raise ConfigError(
+            f"{config.source}: control.socket: cannot listen on {config.socket_path}: "
+            f"{exc.strerror or exc}; fix: set control.socket to a path in a folder the agent "
+            "may write in") from exc
+    return control
+
+
+def build_link(daemon: AgentDaemon, state_interval_s: float | None = None) -> AgentLink:
+    """The daemon's MQTT link to the bridge ([mqtt] of its config), not started."""
+    # imported here: a device without [mqtt] does not load paho
+    from sync.agent_link import AgentLink
+
+    mqtt = daemon.config.mqtt
+    if mqtt is None:
+        raise ConfigError(f"{daemon.config.source}: no [mqtt] table: this agent has no link")
+    if state_interval_s is None:
+        return AgentLink(daemon, mqtt)
+    return AgentLink(daemon, mqtt, state_interval_s=state_interval_s)
+
+
+def _start_link(daemon: AgentDaemon, state_interval_s: float | None) -> AgentLink:
+    link = build_link(daemon, state_interval_s)
+    link.start()
+    return link
+
+
+if TYPE_CHECKING:
+    def _daemon_ports(daemon: AgentDaemon) -> tuple[
+            ControlSubject, SupervisedAgent, HealthSubject, MetricsSubject, DecisionPath,
+            PeripheralSet]:
+        """Never called: mypy --strict checks here that the daemon is every port its
+        collaborators take (agent/daemon_ports.py)."""
+        return daemon, daemon, daemon, daemon, daemon, daemon
