@@ -27,6 +27,10 @@ from cloud_bridge.api_models import (
     MemberPatch,
 )
 from cloud_bridge.db_schema import credentials, entitlement_uses, entitlements, members
+# re-exported: the web pages import them from here
+from cloud_bridge.errors import Conflict as Conflict
+from cloud_bridge.errors import Invalid as Invalid
+from cloud_bridge.errors import NotFound as NotFound
 from cloud_bridge.records import (
     credential_record,
     delete_record,
@@ -38,18 +42,6 @@ from contracts.credential_hash import credential_hash
 from contracts.pin_hash import hash_pin
 
 Record = dict[str, Any]
-
-
-class NotFound(LookupError):
-    pass
-
-
-class Conflict(Exception):
-    pass
-
-
-class Invalid(ValueError):
-    pass
 
 
 def _now() -> int:

@@ -20,6 +20,7 @@ from cloud_bridge.api_models import ID_PATTERN
 from cloud_bridge.db_schema import write_tx
 from cloud_bridge.enrolment import issue_code
 from cloud_bridge.enrolment_service import NotReady, check_ready, enrolment_codes
+from cloud_bridge.errors import Invalid
 from cloud_bridge.web import audit
 from cloud_bridge.web.auth import Staff
 from cloud_bridge.web.context import WebContext
@@ -53,7 +54,7 @@ TEXT = {
 NAV.insert(1, NavItem("Nova naprava", "/enrolment", "fleet.enrol"))  # right after Fleet
 
 
-class FormError(Exception):
+class FormError(Invalid):
     pass
 
 
