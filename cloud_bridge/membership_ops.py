@@ -27,8 +27,7 @@ from cloud_bridge.api_models import (
     MemberPatch,
 )
 from cloud_bridge.db_schema import credentials, entitlement_uses, entitlements, members
-# re-exported: the web pages import them from here
-from cloud_bridge.errors import Conflict as Conflict
+from cloud_bridge.errors import Conflict as Conflict  # re-exported for the web pages
 from cloud_bridge.errors import Invalid as Invalid
 from cloud_bridge.errors import NotFound as NotFound
 from cloud_bridge.records import (
