@@ -1,5 +1,5 @@
 """python -m cloud_bridge == cloud-bridge."""
 
-from cloud_bridge.cli import app
+from cloud_bridge.cli_entry import main
 
-app()
+main()

@@ -38,6 +38,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from cloud_bridge.errors import Unavailable
+
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 BRIDGE_PREFIX = "@bridge/"
 DEVICE_DAYS = 825
@@ -48,7 +50,7 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "mosquitto"
 SHARE_GUARD = Path("/usr/local/lib/edge-suite/share_guard.so")
 
 
-class CaError(Exception):
+class CaError(Unavailable):
     """The CA cannot do what was asked; the message says what to do instead."""
 
 

@@ -48,8 +48,7 @@ from sqlalchemy import (
     update,
 )
 
-from agent.config import parse_config
-from agent.errors import ConfigError
+from contracts.device_config import DeviceConfigError, check_device_config
 from contracts.enrolment_code import CODE_ALPHABET, CODE_LENGTH, normalise_code
 
 HMAC_KEY_FILE = "keys/credential_hmac.key"
@@ -226,7 +225,7 @@ def check_profile(tenant: str, device: str, site: str, profile: dict[str, Any]) 
     raw = {**profile, "tenant": tenant, "device": device, "site": site,
            "keys": {"credential_hmac_key": "base64:" + base64.b64encode(b"x" * 32).decode()}}
     raw.pop("mqtt", None)
-    parse_config(raw, source="profile")
+    check_device_config(raw, source="profile")
 
 
 def _load_csr(pem: str) -> x509.CertificateSigningRequest:
@@ -260,7 +259,7 @@ def issue_code(engine: Engine, table: Table, *, tenant: str, device: str, site: 
                profile: dict[str, Any], ttl_s: int, created_by: str,
                now_ms: int) -> IssueResponse:
     """Make a code for (tenant, device, site): checks the profile, replaces the device's
-    unused codes, stores only the code's hash. Raises ConfigError for a bad profile."""
+    unused codes, stores only the code's hash. Raises DeviceConfigError for a bad profile."""
     check_profile(tenant, device, site, profile)
     code = new_code()
     expires_ms = now_ms + ttl_s * 1000
@@ -316,7 +315,7 @@ def enrolment_router(
                               site=body.site, profile=body.profile, ttl_s=body.ttl_s,
                               created_by=str(getattr(staff, "username", "?")),
                               now_ms=int(clock() * 1000))
-        except ConfigError as exc:
+        except DeviceConfigError as exc:
             raise HTTPException(422, f"device profile is invalid: {exc}") from None
 
     @router.post("/redeem", response_model=RedeemResponse)

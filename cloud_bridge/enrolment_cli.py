@@ -11,7 +11,6 @@ from typing import Annotated
 
 import typer
 
-from agent.errors import ConfigError
 from cloud_bridge.db_schema import make_engine
 from cloud_bridge.device_ca import CaError
 from cloud_bridge.enrolment import issue_code
@@ -22,6 +21,7 @@ from cloud_bridge.enrolment_service import (
     ensure_enrolment_schema,
     write_device_endpoint,
 )
+from contracts.device_config import DeviceConfigError
 
 enrolment_app = typer.Typer(help="one-time enrolment codes for new devices",
                             no_args_is_help=True)
@@ -60,7 +60,7 @@ def issue(
                             now_ms=int(time.time() * 1000))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise _fail(f"profila ni mogoče prebrati: {exc}") from None
-    except ConfigError as exc:
+    except DeviceConfigError as exc:
         raise _fail(f"profil naprave ni veljaven: {exc}") from None
     except NotReady as exc:
         raise _fail(f"vpis naprav še ni nastavljen: {exc}") from None

@@ -31,6 +31,7 @@ from cloud_bridge.enrolment import (
     enrolment_router,
     enrolment_table,
 )
+from cloud_bridge.errors import Unavailable
 from cloud_bridge.tenant_keys import TenantKeyError, TenantKeyStore
 
 enrolment_metadata = MetaData()
@@ -40,7 +41,7 @@ _SCHEMA_LOCK = 0x65646765656E726F  # pg advisory lock id ("edgeenro")
 ENDPOINT_FILE = "device-endpoint.json"
 
 
-class NotReady(Exception):
+class NotReady(Unavailable):
     """This bridge cannot enrol devices of the tenant yet; the message says what to run."""
 
 

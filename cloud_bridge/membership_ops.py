@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, RowMapping, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cloud_bridge import change_log
@@ -27,6 +26,9 @@ from cloud_bridge.api_models import (
     MemberPatch,
 )
 from cloud_bridge.db_schema import credentials, entitlement_uses, entitlements, members
+from cloud_bridge.errors import Conflict as Conflict  # re-exported for the web pages
+from cloud_bridge.errors import Invalid as Invalid
+from cloud_bridge.errors import NotFound as NotFound
 from cloud_bridge.records import (
     credential_record,
     delete_record,
@@ -40,24 +42,12 @@ from contracts.pin_hash import hash_pin
 Record = dict[str, Any]
 
 
-class NotFound(LookupError):
-    pass
-
-
-class Conflict(Exception):
-    pass
-
-
-class Invalid(ValueError):
-    pass
-
-
 def _now() -> int:
     return int(time.time() * 1000)
 
 
 def _one(conn: Connection, table: Any, tenant: str, entity_id: str, what: str,
-         lock: bool = True) -> Mapping[str, Any]:
+         lock: bool = True) -> RowMapping:
     stmt = select(table).where(table.c.tenant == tenant, table.c.id == entity_id)
     row = conn.execute(stmt.with_for_update() if lock else stmt).mappings().first()
     if row is None:
@@ -65,7 +55,7 @@ def _one(conn: Connection, table: Any, tenant: str, entity_id: str, what: str,
     return row
 
 
-def get_member(conn: Connection, tenant: str, member_id: str) -> Mapping[str, Any]:
+def get_member(conn: Connection, tenant: str, member_id: str) -> RowMapping:
     return _one(conn, members, tenant, member_id, "member", lock=False)
 
 

@@ -21,9 +21,11 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from cloud_bridge import quarantine
@@ -63,6 +65,7 @@ if TYPE_CHECKING:
     from cloud_bridge.jetstream_link import JetStreamLink, JetStreamSettings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,34 +141,36 @@ class Bridge:
                           command_lifetimes=self.settings.command_lifetimes)
 
     def app(self, api_token: str | None, *, web: bool = True,
-            secure_cookies: bool = True) -> Any:
+            secure_cookies: bool = True) -> FastAPI:
         """The JSON API and, unless ``web`` is off, the staff web modules beside it."""
         app = create_app(self.api_context(api_token))
         mount_metrics(app, self.metrics)
-        if web:
-            from cloud_bridge.member_qr import make_member_qr_router
-            from cloud_bridge.member_qr_links import credential_getter, load_link_key
-
-            link_key = load_link_key(self.settings.keys_dir)
-            ctx = WebContext(self.engine, self.keys, self.feed, self.link,
-                             self.settings.mqtt.prefix,
-                             WebAuth(self.engine, secure_cookies=secure_cookies), link_key,
-                             command_lifetimes=self.settings.command_lifetimes)
-            mount_web(app, ctx)
-            # the members' phone page: signed QR tokens that gates verify offline
-            app.include_router(make_member_qr_router(
-                lambda tenant: self.keys.get(tenant).signing_key,
-                credential_getter(self.engine), link_key))
-            from cloud_bridge.driving_school import driving_school_router
-
-            app.include_router(driving_school_router(ctx.engine, ctx.auth,
-                                                     publisher=ctx.publisher,
-                                                     prefix=ctx.prefix,
-                                                     command_lifetimes=ctx.command_lifetimes))
-        mount_enrolment(app, self.engine, self.keys, self.settings.ca_dir, api_token,
-                        web=ctx if web else None)
+        ctx = self._mount_staff_web(app, secure_cookies) if web else None
+        mount_enrolment(app, self.engine, self.keys, self.settings.ca_dir, api_token, web=ctx)
         app.add_middleware(ServerTimingMiddleware)
         return app
+
+    def _mount_staff_web(self, app: FastAPI, secure_cookies: bool) -> WebContext:
+        """The staff web modules, the members' phone page and the driving school."""
+        from cloud_bridge.driving_school import driving_school_router
+        from cloud_bridge.member_qr import make_member_qr_router
+        from cloud_bridge.member_qr_links import credential_getter, load_link_key
+
+        link_key = load_link_key(self.settings.keys_dir)
+        ctx = WebContext(self.engine, self.keys, self.feed, self.link,
+                         self.settings.mqtt.prefix,
+                         WebAuth(self.engine, secure_cookies=secure_cookies), link_key,
+                         command_lifetimes=self.settings.command_lifetimes)
+        mount_web(app, ctx)
+        # the members' phone page: signed QR tokens that gates verify offline
+        app.include_router(make_member_qr_router(
+            lambda tenant: self.keys.get(tenant).signing_key,
+            credential_getter(self.engine), link_key))
+        app.include_router(driving_school_router(ctx.engine, ctx.auth,
+                                                 publisher=ctx.publisher,
+                                                 prefix=ctx.prefix,
+                                                 command_lifetimes=ctx.command_lifetimes))
+        return ctx
 
     # -- dispatch (paho network thread) --------------------------------------------------
 
@@ -264,7 +269,7 @@ class Bridge:
             one_batch = EventBatch.model_construct(v=1, tenant=msg.tenant, device=msg.device,
                                                    events=[ev])
             try:
-                one = self._retrying(lambda b=one_batch: self.ingestor.ingest([b]))
+                one = self._retrying(partial(self.ingestor.ingest, [one_batch]))
             except Exception as exc:
                 if not is_permanent(exc):
                     raise
@@ -305,7 +310,7 @@ class Bridge:
                       len(refusals), cause(exc))
             return True
 
-    def _retrying(self, work: Callable[[], Any]) -> Any:
+    def _retrying(self, work: Callable[[], T]) -> T | None:
         """Retry while the fault is transient (db_faults); a permanent one goes to the
         caller. None when stopping."""
         delay = 0.05

@@ -18,12 +18,14 @@ import re
 import secrets
 from pathlib import Path
 
+from cloud_bridge.errors import BridgeError
+
 FILE_NAME = "mqtt-share-group"
 # one topic level, no wildcards: what Mosquitto accepts as a share name
 VALID = re.compile(r"[A-Za-z0-9_-]{16,128}")
 
 
-class ShareGroupError(Exception):
+class ShareGroupError(BridgeError):
     pass
 
 

@@ -14,13 +14,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from cloud_bridge.db_schema import make_engine, normalise_url
+from cloud_bridge.errors import BridgeError
 from cloud_bridge.member_qr_links import LINK_KEY_FILE
 
 DB_FIX = ("fix: give --db (or BRIDGE_DB) as sqlite:///path/to/bridge.sqlite3 in a folder "
           "that exists, or postgresql://user@host:5432/db of a running server")
 
 
-class StartupError(Exception):
+class StartupError(BridgeError):
     """The bridge cannot start; the message is one line for the operator."""
 
 

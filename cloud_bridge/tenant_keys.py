@@ -34,6 +34,8 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
 )
 
+from cloud_bridge.errors import Unavailable
+
 log = logging.getLogger(__name__)
 
 TENANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -45,7 +47,7 @@ HMAC_FILE = "credential_hmac.key"
 API_TOKENS_FILE = "api-tokens"
 
 
-class TenantKeyError(Exception):
+class TenantKeyError(Unavailable):
     """A tenant's keys are missing or unreadable; the message says what to do."""
 
 

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from cloud_bridge.errors import Invalid
 from contracts import strict_json
 
 MAX_EVENTS_BYTES = 256 * 1024
@@ -76,7 +77,7 @@ class CommandResult(_Msg):
     error: Annotated[str, Field(max_length=2000)] | None = None
 
 
-class Rejected(ValueError):
+class Rejected(Invalid):
     """A message that the bridge will not store; the text is safe for the log."""
 
 

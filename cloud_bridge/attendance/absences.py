@@ -18,15 +18,17 @@ from cloud_bridge.attendance import audit_trail
 from cloud_bridge.attendance.employer_rules import tenant_rules
 from cloud_bridge.attendance.schema import absences
 from cloud_bridge.attendance.timesheet import Absence, AbsenceKind, Rules, absence_days
+from cloud_bridge.errors import Invalid
+from cloud_bridge.errors import NotFound as BridgeNotFound
 
 ENTERED_KINDS = (AbsenceKind.ANNUAL_LEAVE, AbsenceKind.SICK_LEAVE, AbsenceKind.OTHER)
 
 
-class AbsenceError(ValueError):
+class AbsenceError(Invalid):
     pass
 
 
-class AbsenceNotFound(LookupError):
+class AbsenceNotFound(BridgeNotFound):
     pass
 
 

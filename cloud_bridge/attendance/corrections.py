@@ -21,17 +21,19 @@ from cloud_bridge.attendance import audit_trail
 from cloud_bridge.attendance.schema import corrections
 from cloud_bridge.attendance.timesheet import Punch
 from cloud_bridge.db_schema import events
+from cloud_bridge.errors import Invalid
+from cloud_bridge.errors import NotFound as BridgeNotFound
 from contracts.punch_chain import PUNCH_EVENT
 from contracts.punch_types import PunchType
 
 ACTIONS = ("add", "amend", "void")
 
 
-class CorrectionError(ValueError):
+class CorrectionError(Invalid):
     """A correction that cannot be recorded; the text says why."""
 
 
-class NotFound(LookupError):
+class NotFound(BridgeNotFound):
     pass
 
 

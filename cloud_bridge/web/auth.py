@@ -21,6 +21,7 @@ from fastapi import HTTPException, Request
 from sqlalchemy import Engine, and_, delete, func, insert, select, update
 
 from cloud_bridge.db_schema import write_tx
+from cloud_bridge.errors import Unauthorized
 from cloud_bridge.web.auth_schema import login_attempts, sessions, users
 from cloud_bridge.web.roles import Role, allowed
 
@@ -45,7 +46,7 @@ class Staff:
     csrf: str
 
 
-class LoginRefused(Exception):
+class LoginRefused(Unauthorized):
     def __init__(self, message: str, retry_after_s: int = 0) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s

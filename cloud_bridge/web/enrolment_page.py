@@ -15,17 +15,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from agent.errors import ConfigError
 from cloud_bridge.api_models import ID_PATTERN
 from cloud_bridge.db_schema import write_tx
 from cloud_bridge.enrolment import issue_code
 from cloud_bridge.enrolment_service import NotReady, check_ready, enrolment_codes
+from cloud_bridge.errors import Invalid
 from cloud_bridge.web import audit
 from cloud_bridge.web.auth import Staff
 from cloud_bridge.web.context import WebContext
 from cloud_bridge.web.guards import need, route_meta
 from cloud_bridge.web.nav import NAV, NavItem
 from cloud_bridge.web.rendering import render
+from contracts.device_config import DeviceConfigError
 
 TTL_HOURS = (1, 24, 72, 168)
 EXAMPLE_PROFILE = """timezone = "Europe/Ljubljana"
@@ -53,7 +54,7 @@ TEXT = {
 NAV.insert(1, NavItem("Nova naprava", "/enrolment", "fleet.enrol"))  # right after Fleet
 
 
-class FormError(Exception):
+class FormError(Invalid):
     pass
 
 
@@ -92,8 +93,8 @@ def enrolment_page_router(ctx: WebContext, ca_dir: Path | None) -> APIRouter:
                                 device=device, site=site, profile=profile,
                                 ttl_s=hours * 3600, created_by=staff.username,
                                 now_ms=int(time.time() * 1000))
-        except (FormError, NotReady, ConfigError) as exc:
-            key = {NotReady: "not_ready", ConfigError: "bad_profile"}.get(type(exc))
+        except (FormError, NotReady, DeviceConfigError) as exc:
+            key = {NotReady: "not_ready", DeviceConfigError: "bad_profile"}.get(type(exc))
             error = TEXT[key].format(error=exc) if key else str(exc)
             return render(request, "enrolment.html", staff, status_code=422,
                           form=form, ttl_hours=TTL_HOURS, issued=None, error=error[:500])

@@ -6,12 +6,13 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from cloud_bridge.errors import Invalid
 from cloud_bridge.web.context import LOCAL_TZ
 
 DAY_NAMES = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
-class FieldError(ValueError):
+class FieldError(Invalid):
     pass
 
 

@@ -21,7 +21,7 @@ from cloud_bridge.web.context import WebContext
 T = TypeVar("T")
 
 
-class FormError(ValueError):
+class FormError(Invalid):
     """A change refused for a reason the form shows back to the user."""
 
 

@@ -1,0 +1,47 @@
+"""The JSON API's app: the per-resource routers under ``/api/v1/tenants/{tenant}`` behind
+the token check, the attendance module, the health check, and the ONE place where the
+bridge's errors (cloud_bridge/errors.py) become responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from cloud_bridge.api import credentials, devices, entitlements, events, members, tenants
+from cloud_bridge.api.deps import ApiContext, authorise, known_tenant
+from cloud_bridge.attendance.api import attendance_router
+from cloud_bridge.errors import BridgeError
+from cloud_bridge.nul_guard import RefuseNulText
+
+API_PREFIX = "/api/"
+TENANT_PREFIX = "/api/v1/tenants/{tenant}"
+_RESOURCES = (tenants, members, credentials, entitlements, events, devices)
+
+
+def bridge_error_response(request: Request, exc: Exception) -> Response:
+    """A BridgeError raised by a route under /api: its status and ``{"detail": text}``.
+    Elsewhere (the staff web pages render their own errors) it stays unhandled, as any
+    other exception: a 500, and the traceback in the log."""
+    if not isinstance(exc, BridgeError) or not request.url.path.startswith(API_PREFIX):
+        raise exc
+    return JSONResponse({"detail": str(exc)}, status_code=exc.status,
+                        headers=dict(exc.headers) if exc.headers else None)
+
+
+def health() -> dict[str, Any]:
+    return {"ok": True}
+
+
+def create_app(ctx: ApiContext) -> FastAPI:
+    app = FastAPI(title="edge-suite cloud bridge", version="1")
+    app.state.api_context = ctx
+    app.add_middleware(RefuseNulText)  # PostgreSQL cannot store NUL in text: 422, not 500
+    app.add_exception_handler(BridgeError, bridge_error_response)
+    for resource in _RESOURCES:
+        app.include_router(resource.router, prefix=TENANT_PREFIX,
+                           dependencies=[Depends(authorise)])
+    app.include_router(attendance_router(ctx.engine, authorise, known_tenant))
+    app.add_api_route("/api/v1/health", health, methods=["GET"])
+    return app
