@@ -38,7 +38,7 @@ from cloud_bridge.api_models import (
     MemberPatch,
     PruneIn,
 )
-from cloud_bridge.attendance.api import attendance_router
+from cloud_bridge.attendance.api import mount_attendance
 from cloud_bridge.change_feed import ChangeFeed, Publisher
 from cloud_bridge.db_schema import (
     commands,
@@ -388,7 +388,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
                           outcome=command_outcome(dict(row), int(time.time() * 1000)))
 
     app.include_router(router)
-    app.include_router(attendance_router(ctx.engine, authorise, known_tenant))
+    mount_attendance(app, ctx.engine, authorise, known_tenant)
 
     @app.get("/api/v1/health")
     def health() -> dict[str, Any]:
