@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
 import socket
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -103,66 +105,104 @@ def serve(
 ) -> None:
     """Run one bridge process (any number may run against one broker and database)."""
     _logging(log_level)
-    if http_port and not api_token and not insecure_dev:
-        typer.echo("refusing to start: the JSON API needs a token. Set BRIDGE_API_TOKEN (or "
-                   "--api-token), or pass --insecure-dev on a development machine, or "
-                   "--http-port 0 to run without the API.", err=True)
-        raise typer.Exit(2)
-    if session_expiry and not client_id:
-        typer.echo("--session-expiry needs a stable --client-id (the session is found by it)",
-                   err=True)
-        raise typer.Exit(2)
-    if (mqtt_tls_cert or mqtt_tls_key) and not (mqtt_tls_ca and mqtt_tls_cert and mqtt_tls_key):
-        typer.echo("--mqtt-tls-cert and --mqtt-tls-key go together, with --mqtt-tls-ca",
-                   err=True)
-        raise typer.Exit(2)
-    try:
-        check_keys_dir(keys_dir, web=bool(http_port) and web)
-    except StartupError as exc:
-        typer.echo(f"cannot start: {exc}", err=True)
-        raise typer.Exit(2) from None
-    try:
-        group = check(share_group) if share_group else load_or_create(keys_dir)
-    except (ShareGroupError, OSError) as exc:
-        typer.echo(f"refusing to start: {exc}", err=True)
-        raise typer.Exit(2) from None
-    try:
-        lifetimes = CommandLifetimes(physical_s=cmd_expiry_physical,
-                                     printing_s=cmd_expiry_printing, other_s=cmd_expiry_other)
-    except ValueError as exc:
-        typer.echo(f"--cmd-expiry-*: {exc}", err=True)
-        raise typer.Exit(2) from None
-    settings = BridgeSettings(
-        db_url=db, keys_dir=keys_dir, max_lag=snapshot_lag, chunk_rows=snapshot_chunk,
-        ca_dir=ca_dir, command_lifetimes=lifetimes,
+    _refuse_bad_options(http_port=http_port, api_token=api_token, insecure_dev=insecure_dev,
+                        session_expiry=session_expiry, client_id=client_id,
+                        tls=(mqtt_tls_ca, mqtt_tls_cert, mqtt_tls_key))
+    settings = bridge_settings(
+        db=db, keys_dir=keys_dir, web=bool(http_port) and web,
+        snapshot_lag=snapshot_lag, snapshot_chunk=snapshot_chunk, ca_dir=ca_dir,
+        cmd_expiry=(cmd_expiry_physical, cmd_expiry_printing, cmd_expiry_other),
         mqtt=MqttSettings(
-            host=mqtt_host, port=mqtt_port, prefix=prefix, share_group=group,
+            host=mqtt_host, port=mqtt_port, prefix=prefix, share_group=share_group or "",
             client_id=client_id or f"cloud-bridge-{socket.gethostname()}-{os.getpid()}",
             username=mqtt_username, password=mqtt_password, tls_ca=mqtt_tls_ca,
             tls_cert=mqtt_tls_cert, tls_key=mqtt_tls_key,
             session_expiry_s=session_expiry))
+    run_bridge(settings, HttpServing(host=http_host, port=http_port,
+                                     api_token=None if insecure_dev else api_token,
+                                     web=web, secure_cookies=not insecure_dev),
+               stats_interval)
+
+
+def _refuse(message: str) -> NoReturn:
+    typer.echo(message, err=True)
+    raise typer.Exit(2)
+
+
+def _refuse_bad_options(*, http_port: int, api_token: str | None, insecure_dev: bool,
+                        session_expiry: int, client_id: str | None,
+                        tls: tuple[str | None, str | None, str | None]) -> None:
+    """Combinations of ``serve`` options that can never work (exit 2)."""
+    mqtt_tls_ca, mqtt_tls_cert, mqtt_tls_key = tls
+    if http_port and not api_token and not insecure_dev:
+        _refuse("refusing to start: the JSON API needs a token. Set BRIDGE_API_TOKEN (or "
+                "--api-token), or pass --insecure-dev on a development machine, or "
+                "--http-port 0 to run without the API.")
+    if session_expiry and not client_id:
+        _refuse("--session-expiry needs a stable --client-id (the session is found by it)")
+    if (mqtt_tls_cert or mqtt_tls_key) and not (mqtt_tls_ca and mqtt_tls_cert and mqtt_tls_key):
+        _refuse("--mqtt-tls-cert and --mqtt-tls-key go together, with --mqtt-tls-ca")
+
+
+def bridge_settings(*, db: str, keys_dir: Path, web: bool, snapshot_lag: int,
+                    snapshot_chunk: int, ca_dir: Path | None,
+                    cmd_expiry: tuple[int, int, int], mqtt: MqttSettings) -> BridgeSettings:
+    """The bridge's settings from ``serve``'s options, with the keys directory checked,
+    the MQTT share group checked (empty: read from the keys directory, or created there)
+    and the command lifetimes bounded (exit 2)."""
     try:
-        bridge = Bridge(settings, engine=open_database(db))
+        check_keys_dir(keys_dir, web=web)
     except StartupError as exc:
-        typer.echo(f"cannot start: {exc}", err=True)
-        raise typer.Exit(2) from None
+        _refuse(f"cannot start: {exc}")
+    try:
+        group = check(mqtt.share_group) if mqtt.share_group else load_or_create(keys_dir)
+    except (ShareGroupError, OSError) as exc:
+        _refuse(f"refusing to start: {exc}")
+    physical, printing, other = cmd_expiry
+    try:
+        lifetimes = CommandLifetimes(physical_s=physical, printing_s=printing,
+                                     other_s=other)
+    except ValueError as exc:
+        _refuse(f"--cmd-expiry-*: {exc}")
+    return BridgeSettings(
+        db_url=db, keys_dir=keys_dir, max_lag=snapshot_lag, chunk_rows=snapshot_chunk,
+        ca_dir=ca_dir, command_lifetimes=lifetimes,
+        mqtt=dataclasses.replace(mqtt, share_group=group))
+
+
+@dataclass(frozen=True, slots=True)
+class HttpServing:
+    """The JSON API (and the web pages) of one bridge process; port 0: none."""
+    host: str
+    port: int
+    api_token: str | None  # None: no token asked (--insecure-dev)
+    web: bool
+    secure_cookies: bool
+
+
+def run_bridge(settings: BridgeSettings, http: HttpServing, stats_interval: float) -> None:
+    """Open the database, start the bridge and its HTTP server, log the ingest figures
+    every ``stats_interval`` s until SIGTERM or SIGINT, then stop both."""
+    try:
+        bridge = Bridge(settings, engine=open_database(settings.db_url))
+    except StartupError as exc:
+        _refuse(f"cannot start: {exc}")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     bridge.start(wait_connected_s=5)
     server = None
-    if http_port:
+    if http.port:
         import uvicorn
 
-        server = uvicorn.Server(uvicorn.Config(bridge.app(None if insecure_dev else api_token,
-                                                          web=web,
-                                                          secure_cookies=not insecure_dev),
-                                               host=http_host, port=http_port,
+        server = uvicorn.Server(uvicorn.Config(bridge.app(http.api_token, web=http.web,
+                                                          secure_cookies=http.secure_cookies),
+                                               host=http.host, port=http.port,
                                                log_level="warning"))
         threading.Thread(target=server.run, name="http", daemon=True).start()
-        log.info("JSON API on http://%s:%d/api/v1", http_host, http_port)
+        log.info("JSON API on http://%s:%d/api/v1", http.host, http.port)
     log.info("bridge running (db %s, broker %s:%d)", settings.db_url.split("@")[-1],
-             mqtt_host, mqtt_port)  # the share group is a secret: not logged
+             settings.mqtt.host, settings.mqtt.port)  # the share group is a secret: not logged
     while not stop.wait(stats_interval):
         log.info("stats %s", " ".join(f"{k}={v}" for k, v in bridge.stats.items()))
     log.info("stopping; stats %s", " ".join(f"{k}={v}" for k, v in bridge.stats.items()))
