@@ -39,7 +39,7 @@ from cloud_bridge.attendance.reports import (
     report_html,
 )
 from cloud_bridge.attendance.schema import create_attendance_schema
-from cloud_bridge.attendance.timesheet import AbsenceKind, Day, Rules, Totals
+from cloud_bridge.attendance.timesheet import FIGURES, AbsenceKind, Day, Rules, Totals
 from cloud_bridge.db_schema import read_tx, write_tx
 from cloud_bridge.param_bounds import MAX_BIGINT, RowIdField, RowIdPath
 from contracts.punch_types import PunchType
@@ -108,10 +108,7 @@ _m = minutes
 
 
 def _figures(x: Day | Totals) -> dict[str, int]:
-    return {"worked_min": _m(x.worked_s), "overtime_min": _m(x.overtime_s),
-            "night_min": _m(x.night_s), "sunday_min": _m(x.sunday_s),
-            "holiday_min": _m(x.holiday_s), "break_min": _m(x.break_s),
-            "trip_min": _m(x.trip_s), "private_min": _m(x.private_s)}
+    return {f"{f.name}_min": _m(getattr(x, f.attr)) for f in FIGURES}
 
 
 def totals_json(t: Totals) -> dict[str, Any]:
