@@ -11,6 +11,7 @@ import binascii
 import os
 import re
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -178,6 +179,13 @@ class MqttConfig(_Strict):
     tls_key: str | None = None
     username: str | None = None
     password: str | None = None
+    # "3.1.1" for a broker without MQTT 5, e.g. a NATS cluster (docs/scale.md lists what
+    # the device gives up); Mosquitto sites keep the default
+    protocol: Literal["5", "3.1.1"] = "5"
+    # QoS of the downlink subscriptions; 0 on a NATS cluster, which delivers what the
+    # bridge publishes at QoS 0 anyway and spends a JetStream consumer on every QoS 1
+    # subscription (docs/scale.md)
+    subscribe_qos: Literal[0, 1] = 1
 
 
 class AgentConfig(_Strict):
@@ -247,11 +255,13 @@ class AgentConfig(_Strict):
                     f"readers[{i}].gate: '{reader.gate}' is not a gate id "
                     f"(known: {', '.join(sorted(gate_ids)) or 'none'})"
                 )
-        for kind, items in (("gates", self.gates), ("terminals", self.terminals)):
-            for i, item in enumerate(items):
-                if item.display is not None and item.display not in display_ids:
+        with_display: tuple[tuple[str, Sequence[GateConfig | TerminalConfig]], ...] = (
+            ("gates", self.gates), ("terminals", self.terminals))
+        for kind, shown_on in with_display:
+            for i, device in enumerate(shown_on):
+                if device.display is not None and device.display not in display_ids:
                     raise ValueError(
-                        f"{kind}[{i}].display: '{item.display}' is not a display id "
+                        f"{kind}[{i}].display: '{device.display}' is not a display id "
                         f"(known: {', '.join(sorted(display_ids)) or 'none'})"
                     )
         if self.terminals and self.keys.device_signing_key is None:

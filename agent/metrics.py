@@ -275,7 +275,8 @@ def health_app(metrics: AgentMetrics, health: HealthSource) -> Callable[..., Any
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         path = environ.get("PATH_INFO", "")
         if path == "/metrics":
-            return prom(environ, start_response)
+            exposition: list[bytes] = prom(environ, start_response)
+            return exposition
         if path == "/healthz":
             report = health()
             if report is None:

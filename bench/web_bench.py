@@ -1,33 +1,40 @@
-"""Web modules under load: the live-entries page and member search with 50 concurrent
-clients against 100,000 members and 1,000,000 events, next to a baseline route
-(/healthz: the same server, app and client with no database work) measured in the same
-run. Reports p50/p95/p99 latency and requests/s per route.
+"""Web modules under load: the live-entries page and member search with 50 connections
+against 100,000 members and 1,000,000 events, next to a baseline route (/healthz: the
+same server and load generator, no database work) measured in the same run.
 
     .venv/bin/python bench/web_bench.py [--members 100000] [--events 1000000]
-        [--clients 50] [--seconds 15] [--pg "host=127.0.0.1 port=5432 user=postgres"]
-        [--only sqlite|postgresql] [--servers 1]
+        [--connections 50] [--threads 2] [--duration 15] [--workers 1,2]
+        [--pg "host=127.0.0.1 port=5432 user=postgres"] [--only sqlite|postgresql]
+
+The load generator is wrk (Debian package ``wrk``, C, epoll) driven by
+bench/wrk/session.lua, which logs in through the login form as a reception user and
+keeps the session cookie. Per route: requests/s and latency p50/p95/p99 as wrk measured
+them, and the server's own time p50/p95 from each response's ``Server-Timing: app;dur=``
+header (the time inside the app, including the wait for a page thread and the GIL), and
+the server time p50 of a short run on one connection (the page's own cost, no request
+waiting for another). Each route gets a warm-up run first (not counted).
 
 A fresh database per run (a temporary SQLite file; a temporary PostgreSQL database,
 dropped afterwards), bulk-loaded with SQLAlchemy executemany (SQLite) or COPY
-(PostgreSQL). The bridge's served app (Bridge.app(): JSON API + web pages, MQTT not
-started: these pages only read) runs in its own uvicorn process; the load generator is
-httpx in this process, logged in as a reception user.
+(PostgreSQL). The bridge runs as ``cloud-bridge serve --workers N`` (the product's own
+command; no broker: these pages only read, its MQTT link keeps retrying in the
+background). Exit status 1 when a route had wrong answers or socket errors.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import random
-import statistics
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -170,17 +177,8 @@ def load(db_url: str, members_n: int, events_n: int) -> None:
     engine.dispose()
 
 
-def serve(db_url: str, keys_dir: str, port: int) -> None:
-    """The bridge's served app in this process (``web_bench.py serve``)."""
-    import uvicorn
-
-    from cloud_bridge.mqtt_link import MqttSettings
-    from cloud_bridge.service import Bridge, BridgeSettings
-
-    bridge = Bridge(BridgeSettings(db_url=db_url, keys_dir=Path(keys_dir),
-                                   mqtt=MqttSettings(client_id=f"bench-{os.getpid()}")))
-    uvicorn.run(bridge.app("bench-token-0123456789", secure_cookies=False), host="127.0.0.1",
-                port=port, log_level="warning", access_log=False, timeout_keep_alive=60)
+LUA = ROOT / "bench" / "wrk" / "session.lua"
+USER = "reception@bench.si"
 
 
 def free_port() -> int:
@@ -191,68 +189,104 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(db_url: str, keys_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, __file__, "serve", "--db", db_url,
-                             "--keys-dir", str(keys_dir), "--port", str(port)])
-    deadline = time.monotonic() + 60
+def start_server(db_url: str, keys_dir: Path, port: int, workers: int, log: Path
+                 ) -> subprocess.Popen[bytes]:
+    """``cloud-bridge serve`` with a closed MQTT port (nothing listens on a fresh free
+    port); its output goes to ``log``."""
+    with open(log, "ab") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cloud_bridge", "serve", "--db", db_url,
+             "--keys-dir", str(keys_dir), "--insecure-dev", "--http-port", str(port),
+             "--mqtt-port", str(free_port()), "--workers", str(workers),
+             "--log-level", "warning", "--stats-interval", "3600"],
+            cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the bridge exited ({proc.returncode}); see {log}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
                 return proc
         except httpx.HTTPError:
             time.sleep(0.2)
     proc.kill()
-    raise TimeoutError("the bench server did not start")
+    raise TimeoutError("the bridge did not start")
 
 
-def login(base: str) -> httpx.Cookies:
-    with httpx.Client(base_url=base) as c:
-        c.get("/login")
-        token = c.cookies.get("es_login_csrf")
-        r = c.post("/login", data={"username": "reception@bench.si", "password": PASSWORD,
-                                   "csrf_token": token})
-        assert r.status_code in (200, 303), r.text[:300]
-        return httpx.Cookies({"es_session": c.cookies["es_session"]})
+def wrk(base: str, paths: list[str], expect: str, cookie: str, seconds: float,
+        connections: int, threads: int) -> dict[str, Any]:
+    """One wrk run of session.lua; its ``BENCH {...}`` line as a dict."""
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
+           "--timeout", "30s", "-s", str(LUA), base, "--", "|".join(paths), cookie, expect,
+           USER, PASSWORD]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60,
+                         check=True).stdout
+    line = next((x for x in out.splitlines() if x.startswith("BENCH ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no result:\n{out}")
+    return dict(json.loads(line[len("BENCH "):]))
 
 
-async def hammer(bases: list[str], cookies: httpx.Cookies, clients: int, seconds: float,
-                 next_path: Callable[[random.Random], str], check: str) -> dict[str, float]:
-    """``clients`` closed-loop clients; client i talks to bridge process i % len(bases)
-    (as a load balancer in front of several bridge processes would spread them)."""
-    latencies: list[float] = []
-    errors = 0
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(cookies=cookies, limits=limits, timeout=30) as client:
-        async def worker(seed: int, until: float, record: bool) -> None:
-            nonlocal errors
-            rnd = random.Random(seed)
-            base = bases[seed % len(bases)]
-            while time.perf_counter() < until:
-                t0 = time.perf_counter()
-                try:
-                    r = await client.get(base + next_path(rnd))
-                except httpx.TransportError:
-                    errors += 1  # counted, not fatal: the run reports them
-                    continue
-                dt = time.perf_counter() - t0
-                if r.status_code != 200 or check not in r.text:
-                    errors += 1
-                elif record:
-                    latencies.append(dt)
+def log_in(base: str) -> str:
+    """A session cookie, from the Lua login on one connection (concurrent logins on one
+    SQLite file would contend for its write lock; the bench measures pages, not that)."""
+    for _ in range(3):  # a worker's first requests are slow on a loaded machine
+        res = wrk(base, ["/healthz"], '"ok"', "", 5, 1, 1)
+        if res["session"]:
+            return str(res["session"])
+    raise RuntimeError("the Lua login got no session cookie")
 
-        warm = time.perf_counter() + 2
-        await asyncio.gather(*(worker(i, warm, False) for i in range(clients)))
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker(100 + i, t0 + seconds, True) for i in range(clients)))
-        elapsed = time.perf_counter() - t0
-    latencies.sort()
 
-    def pct(p: float) -> float:
-        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
+def drain(base: str, timeout_s: float = 60) -> None:
+    """Wait until the server answers /healthz with no queue in front of it."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        timing = httpx.get(base + "/healthz", timeout=30).headers.get("server-timing", "")
+        if timing.startswith("app;dur=") and float(timing[len("app;dur="):]) < 5:
+            return
+        time.sleep(0.5)
 
-    return {"requests": len(latencies), "rps": len(latencies) / elapsed, "p50": pct(0.50),
-            "p95": pct(0.95), "p99": pct(0.99), "mean": statistics.fmean(latencies) * 1000,
-            "errors": errors}
+
+def ms(value: float) -> str:
+    return f"{value:.2f}" if value >= 0 else "—"  # -1: no timed response
+
+
+def targets() -> list[tuple[str, list[str], str]]:
+    prefixes = sorted({s[:n].lower() for s in SURNAMES for n in (1, 2, 3)})
+    search = [f"/t/{TENANT}/members?q={urllib.parse.quote(p)}&page={page}"
+              for p in prefixes for page in range(3)]
+    random.Random(3).shuffle(search)
+    return [
+        ("baseline /healthz", ["/healthz"], '"ok"'),
+        ("live entries page", [f"/t/{TENANT}/live"], "fig-occupancy"),
+        ("live entries, one site", [f"/t/{TENANT}/live?site=maribor"], "fig-occupancy"),
+        ("member search (prefix, pages 1–3)", search, 'table class="members"'),
+    ]
+
+
+def run_routes(label: str, base: str, workers: int, args: argparse.Namespace
+               ) -> list[list[str]]:
+    cookie = log_in(base)
+    rows = []
+    for name, paths, expect in targets():
+        wrk(base, paths, expect, cookie, args.warmup, args.connections, args.threads)
+        load1 = os.getloadavg()[0]
+        res = wrk(base, paths, expect, cookie, args.duration, args.connections,
+                  args.threads)
+        # the page's own cost: one connection, so no request waits for another (once
+        # the server has finished what the 50 connections left queued)
+        drain(base)
+        solo = wrk(base, paths, expect, cookie, args.solo, 1, 1)
+        rps = res["requests"] / res["seconds"] if res["seconds"] else 0.0
+        errors = int(res["bad"]) + int(res["socket_errors"]) + int(solo["bad"])
+        console.print(f"  {label} ×{workers} {name}: {rps:.0f} req/s, p95 {res['p95']:.1f} ms,"
+                      f" server p50 {res['server_p50']:.2f} ms, errors {errors}")
+        rows.append([label, str(workers), name, f"{rps:.0f}", f"{res['p50']:.1f}",
+                     f"{res['p95']:.1f}", f"{res['p99']:.1f}", ms(res["server_p50"]),
+                     ms(res["server_p95"]), ms(solo["server_p50"]), str(errors),
+                     f"{load1:.1f}"])
+    return rows
 
 
 def run_one(label: str, db_url: str, args: argparse.Namespace, work: Path) -> list[list[str]]:
@@ -264,45 +298,56 @@ def run_one(label: str, db_url: str, args: argparse.Namespace, work: Path) -> li
     load(db_url, args.members, args.events)
     console.print(f"[bold]{label}[/]: loaded {args.members:,} members and {args.events:,} "
                   f"events in {time.perf_counter() - t0:.0f} s")
-    ports = [free_port() for _ in range(args.servers)]
-    servers = [start_server(db_url, keys_dir, port) for port in ports]
-    bases = [f"http://127.0.0.1:{port}" for port in ports]
     rows = []
-    try:
-        cookies = login(bases[0])  # the session is in the database: valid on every process
-        prefixes = sorted({s[:n].lower() for s in SURNAMES for n in (1, 2, 3)})
-        targets = [
-            ("baseline /healthz", lambda r: "/healthz", '"ok"'),
-            ("live entries page", lambda r: f"/t/{TENANT}/live", "fig-occupancy"),
-            ("live entries, one site", lambda r: f"/t/{TENANT}/live?site=maribor",
-             "fig-occupancy"),
-            ("member search (prefix)", lambda r: f"/t/{TENANT}/members?q="
-             f"{r.choice(prefixes)}&page={r.randrange(3)}", "table class=\"members\""),
-        ]
-        for name, path, check in targets:
-            res = asyncio.run(hammer(bases, cookies, args.clients, args.seconds, path, check))
-            console.print(f"  {name}: {res['rps']:.0f} req/s, p50 {res['p50']:.1f} ms, "
-                          f"p95 {res['p95']:.1f} ms, errors {res['errors']}")
-            rows.append([label, str(args.servers), name, f"{res['rps']:.0f}", f"{res['p50']:.1f}",
-                         f"{res['p95']:.1f}", f"{res['p99']:.1f}", str(res["errors"])])
-    finally:
-        for server in servers:
+    for workers in args.workers:
+        port = free_port()
+        server = start_server(db_url, keys_dir, port, workers, work / f"bridge-{label}.log")
+        try:
+            rows += run_routes(label, f"http://127.0.0.1:{port}", workers, args)
+        finally:
             server.terminate()
-            server.wait(10)
+            server.wait(30)
     return rows
+
+
+COLUMNS = ("database", "workers", "route", "req/s", "p50 ms", "p95 ms", "p99 ms",
+           "server p50 ms", "server p95 ms", "server p50 ms, 1 conn", "errors", "load 1 min")
+
+
+def report(rows: list[list[str]], args: argparse.Namespace) -> None:
+    table = Table(title=f"wrk, {args.connections} connections, {args.threads} threads, "
+                        f"{args.members:,} members, {args.events:,} events")
+    for col in COLUMNS:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    print(f"\n{subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
+    print("\n| " + " | ".join(COLUMNS) + " |")
+    print("|" + "---|" * len(COLUMNS))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--members", type=int, default=100_000)
     ap.add_argument("--events", type=int, default=1_000_000)
-    ap.add_argument("--clients", type=int, default=50)
-    ap.add_argument("--seconds", type=float, default=15)
+    ap.add_argument("--connections", "--clients", type=int, default=50)
+    ap.add_argument("--threads", type=int, default=2, help="wrk threads")
+    ap.add_argument("--duration", "--seconds", type=float, default=15,
+                    help="measured seconds per route")
+    ap.add_argument("--warmup", type=float, default=2, help="uncounted seconds per route")
+    ap.add_argument("--solo", type=float, default=3,
+                    help="seconds per route on one connection (the page's own server time)")
+    ap.add_argument("--workers", default="1",
+                    type=lambda s: [int(x) for x in s.split(",")],
+                    help="comma-separated: one run per value of serve --workers")
     ap.add_argument("--pg", default="host=127.0.0.1 port=5432 user=postgres")
     ap.add_argument("--only", choices=("sqlite", "postgresql"))
-    ap.add_argument("--servers", type=int, default=1,
-                    help="bridge processes serving the pages (clients spread over them)")
     args = ap.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install wrk (scripts/setup.sh does)")
     rows: list[list[str]] = []
     with tempfile.TemporaryDirectory(prefix="web-bench-") as tmp:
         work = Path(tmp)
@@ -314,28 +359,10 @@ def main() -> None:
                 rows += run_one("PostgreSQL", url, args, work)
             finally:
                 drop()
-    table = Table(title=f"{args.clients} concurrent clients, {args.members:,} members, "
-                        f"{args.events:,} events")
-    for col in ("database", "processes", "route", "req/s", "p50 ms", "p95 ms", "p99 ms",
-                "errors"):
-        table.add_column(col)
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
-    print("\n| database | processes | route | req/s | p50 ms | p95 ms | p99 ms | errors |")
-    print("|---|---|---|---|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    report(rows, args)
+    if any(row[10] != "0" or row[3] == "0" for row in rows):
+        sys.exit("some routes had wrong answers, socket errors or no answers (see errors)")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "serve":
-        sp = argparse.ArgumentParser()
-        sp.add_argument("serve")
-        sp.add_argument("--db")
-        sp.add_argument("--keys-dir")
-        sp.add_argument("--port", type=int)
-        a = sp.parse_args()
-        serve(a.db, a.keys_dir, a.port)
-    else:
-        main()
+    main()

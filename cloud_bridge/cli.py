@@ -9,9 +9,8 @@ import signal
 import socket
 import sys
 import threading
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -26,7 +25,12 @@ from cloud_bridge.share_group import ShareGroupError, check, load_or_create
 from cloud_bridge.startup_checks import StartupError, check_keys_dir, open_database
 from cloud_bridge.tenant_keys import TenantKeyError, add_api_token, create_tenant
 from cloud_bridge.web.user_cli import user_app
+from cloud_bridge.web.web_app import ensure_web_schema
+from cloud_bridge.web_processes import WebWorkerSettings, serve_workers
 from contracts.command_expiry import DEFAULT_LIFETIME_S, CommandLifetimes
+
+if TYPE_CHECKING:
+    from cloud_bridge.jetstream_link import JetStreamSettings
 
 app = typer.Typer(help="edge-suite cloud bridge: ingest device events, publish signed "
                   "membership changes, serve the JSON API.", no_args_is_help=True)
@@ -93,35 +97,45 @@ def serve(
         envvar="BRIDGE_CA_DIR", help="device CAs (cloud-bridge ca init): enrolment codes "
         "get their certificates here (docs/technician.md)")] = None,
     cmd_expiry_physical: Annotated[int, typer.Option(
-        envvar="BRIDGE_CMD_EXPIRY_PHYSICAL",
-        help="s a device command that moves something (open) stays valid; max 60")]
-        = DEFAULT_LIFETIME_S["physical"],
+        envvar="BRIDGE_CMD_EXPIRY_PHYSICAL", help="s a device command that moves something "
+        "(open) stays valid; max 60")] = DEFAULT_LIFETIME_S["physical"],
     cmd_expiry_printing: Annotated[int, typer.Option(
         envvar="BRIDGE_CMD_EXPIRY_PRINTING",
         help="s a printing command stays valid; max 3600")] = DEFAULT_LIFETIME_S["printing"],
     cmd_expiry_other: Annotated[int, typer.Option(
         envvar="BRIDGE_CMD_EXPIRY_OTHER",
         help="s any other device command stays valid; max 600")] = DEFAULT_LIFETIME_S["other"],
+    nats: Annotated[str | None, typer.Option(
+        envvar="BRIDGE_NATS", help="comma-separated nats:// URLs of a NATS cluster: take "
+        "the uplink from its JetStream stream instead of MQTT (docs/scale.md)")] = None,
+    nats_user: Annotated[str | None, typer.Option(envvar="BRIDGE_NATS_USER")] = None,
+    nats_password: Annotated[str | None, typer.Option(envvar="BRIDGE_NATS_PASSWORD",
+                                                      show_default=False)] = None,
+    nats_replicas: Annotated[int, typer.Option(help="stream replicas (new stream)")] = 3,
+    nats_ack_wait: Annotated[float, typer.Option(
+        help="s before an unacked message goes to another bridge")] = 30.0,
+    workers: Annotated[int, typer.Option(
+        min=1, help="processes serving HTTP (the MQTT link and ingest stay in this one)")] = 1,
 ) -> None:
     """Run one bridge process (any number may run against one broker and database)."""
     _logging(log_level)
     _refuse_bad_options(http_port=http_port, api_token=api_token, insecure_dev=insecure_dev,
-                        session_expiry=session_expiry, client_id=client_id,
-                        tls=(mqtt_tls_ca, mqtt_tls_cert, mqtt_tls_key))
+                        nats=nats, workers=workers, session_expiry=session_expiry,
+                        client_id=client_id, tls=(mqtt_tls_ca, mqtt_tls_cert, mqtt_tls_key))
     settings = bridge_settings(
-        db=db, keys_dir=keys_dir, web=bool(http_port) and web,
-        snapshot_lag=snapshot_lag, snapshot_chunk=snapshot_chunk, ca_dir=ca_dir,
+        db=db, keys_dir=keys_dir, web=bool(http_port) and web, snapshot_lag=snapshot_lag,
+        snapshot_chunk=snapshot_chunk, ca_dir=ca_dir,
         cmd_expiry=(cmd_expiry_physical, cmd_expiry_printing, cmd_expiry_other),
         mqtt=MqttSettings(
             host=mqtt_host, port=mqtt_port, prefix=prefix, share_group=share_group or "",
             client_id=client_id or f"cloud-bridge-{socket.gethostname()}-{os.getpid()}",
             username=mqtt_username, password=mqtt_password, tls_ca=mqtt_tls_ca,
-            tls_cert=mqtt_tls_cert, tls_key=mqtt_tls_key,
-            session_expiry_s=session_expiry))
-    run_bridge(settings, HttpServing(host=http_host, port=http_port,
-                                     api_token=None if insecure_dev else api_token,
-                                     web=web, secure_cookies=not insecure_dev),
-               stats_interval)
+            tls_cert=mqtt_tls_cert, tls_key=mqtt_tls_key, session_expiry_s=session_expiry),
+        jetstream=_jetstream_settings(
+            nats, prefix, client_id, nats_user, nats_password, nats_replicas, nats_ack_wait,
+            mqtt_tls_ca, mqtt_tls_cert, mqtt_tls_key))
+    http = WebWorkerSettings(settings, None if insecure_dev else api_token, web, not insecure_dev)
+    run_bridge(http, http_host, http_port, workers, stats_interval)
 
 
 def _refuse(message: str) -> NoReturn:
@@ -130,7 +144,8 @@ def _refuse(message: str) -> NoReturn:
 
 
 def _refuse_bad_options(*, http_port: int, api_token: str | None, insecure_dev: bool,
-                        session_expiry: int, client_id: str | None,
+                        nats: str | None, workers: int, session_expiry: int,
+                        client_id: str | None,
                         tls: tuple[str | None, str | None, str | None]) -> None:
     """Combinations of ``serve`` options that can never work (exit 2)."""
     mqtt_tls_ca, mqtt_tls_cert, mqtt_tls_key = tls
@@ -138,6 +153,9 @@ def _refuse_bad_options(*, http_port: int, api_token: str | None, insecure_dev: 
         _refuse("refusing to start: the JSON API needs a token. Set BRIDGE_API_TOKEN (or "
                 "--api-token), or pass --insecure-dev on a development machine, or "
                 "--http-port 0 to run without the API.")
+    if nats and workers > 1:
+        _refuse("--workers > 1 with --nats is not supported yet: web workers publish over "
+                "MQTT only; run one process per bridge on the cluster")
     if session_expiry and not client_id:
         _refuse("--session-expiry needs a stable --client-id (the session is found by it)")
     if (mqtt_tls_cert or mqtt_tls_key) and not (mqtt_tls_ca and mqtt_tls_cert and mqtt_tls_key):
@@ -146,7 +164,8 @@ def _refuse_bad_options(*, http_port: int, api_token: str | None, insecure_dev: 
 
 def bridge_settings(*, db: str, keys_dir: Path, web: bool, snapshot_lag: int,
                     snapshot_chunk: int, ca_dir: Path | None,
-                    cmd_expiry: tuple[int, int, int], mqtt: MqttSettings) -> BridgeSettings:
+                    cmd_expiry: tuple[int, int, int], mqtt: MqttSettings,
+                    jetstream: JetStreamSettings | None) -> BridgeSettings:
     """The bridge's settings from ``serve``'s options, with the keys directory checked,
     the MQTT share group checked (empty: read from the keys directory, or created there)
     and the command lifetimes bounded (exit 2)."""
@@ -167,22 +186,15 @@ def bridge_settings(*, db: str, keys_dir: Path, web: bool, snapshot_lag: int,
     return BridgeSettings(
         db_url=db, keys_dir=keys_dir, max_lag=snapshot_lag, chunk_rows=snapshot_chunk,
         ca_dir=ca_dir, command_lifetimes=lifetimes,
-        mqtt=dataclasses.replace(mqtt, share_group=group))
+        mqtt=dataclasses.replace(mqtt, share_group=group), jetstream=jetstream)
 
 
-@dataclass(frozen=True, slots=True)
-class HttpServing:
-    """The JSON API (and the web pages) of one bridge process; port 0: none."""
-    host: str
-    port: int
-    api_token: str | None  # None: no token asked (--insecure-dev)
-    web: bool
-    secure_cookies: bool
-
-
-def run_bridge(settings: BridgeSettings, http: HttpServing, stats_interval: float) -> None:
-    """Open the database, start the bridge and its HTTP server, log the ingest figures
-    every ``stats_interval`` s until SIGTERM or SIGINT, then stop both."""
+def run_bridge(http: WebWorkerSettings, host: str, port: int, workers: int,
+               stats_interval: float) -> None:
+    """Open the database, start the bridge and its HTTP server (port 0: none; one
+    process, or ``workers`` processes), log the ingest figures every ``stats_interval``
+    s until SIGTERM or SIGINT, then stop."""
+    settings = http.bridge
     try:
         bridge = Bridge(settings, engine=open_database(settings.db_url))
     except StartupError as exc:
@@ -191,16 +203,18 @@ def run_bridge(settings: BridgeSettings, http: HttpServing, stats_interval: floa
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     bridge.start(wait_connected_s=5)
+    if port and workers > 1:
+        _serve_with_workers(bridge, stop, stats_interval, http, host, port, workers)
+        return
     server = None
-    if http.port:
+    if port:
         import uvicorn
 
         server = uvicorn.Server(uvicorn.Config(bridge.app(http.api_token, web=http.web,
                                                           secure_cookies=http.secure_cookies),
-                                               host=http.host, port=http.port,
-                                               log_level="warning"))
+                                               host=host, port=port, log_level="warning"))
         threading.Thread(target=server.run, name="http", daemon=True).start()
-        log.info("JSON API on http://%s:%d/api/v1", http.host, http.port)
+        log.info("JSON API on http://%s:%d/api/v1", host, port)
     log.info("bridge running (db %s, broker %s:%d)", settings.db_url.split("@")[-1],
              settings.mqtt.host, settings.mqtt.port)  # the share group is a secret: not logged
     while not stop.wait(stats_interval):
@@ -209,6 +223,43 @@ def run_bridge(settings: BridgeSettings, http: HttpServing, stats_interval: floa
     if server is not None:
         server.should_exit = True
     bridge.stop()
+
+
+def _jetstream_settings(nats: str | None, prefix: str, client_id: str | None,
+                        user: str | None, password: str | None, replicas: int,
+                        ack_wait: float, tls_ca: str | None, tls_cert: str | None,
+                        tls_key: str | None) -> JetStreamSettings | None:
+    if not nats:
+        return None
+    from cloud_bridge.jetstream_link import JetStreamSettings
+
+    return JetStreamSettings(
+        servers=tuple(u.strip() for u in nats.split(",") if u.strip()), prefix=prefix,
+        replicas=replicas, ack_wait_s=ack_wait,
+        client_id=client_id or f"cloud-bridge-{socket.gethostname()}-{os.getpid()}",
+        username=user, password=password, tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key)
+
+
+def _serve_with_workers(bridge: Bridge, stop: threading.Event, stats_interval: float,
+                        settings: WebWorkerSettings, host: str, port: int,
+                        workers: int) -> None:
+    """This process keeps MQTT and ingest; ``workers`` processes serve HTTP until
+    SIGINT/SIGTERM (uvicorn's supervisor, in this main thread, takes the signals)."""
+    if settings.web:  # the web tables exist before the workers race to create them
+        ensure_web_schema(bridge.engine)
+
+    def stats() -> None:
+        while not stop.wait(stats_interval):
+            log.info("stats %s", " ".join(f"{k}={v}" for k, v in bridge.stats.items()))
+
+    threading.Thread(target=stats, name="stats", daemon=True).start()
+    log.info("JSON API on http://%s:%d/api/v1 (%d worker processes)", host, port, workers)
+    try:
+        serve_workers(settings, host, port, workers)
+    finally:
+        stop.set()
+        log.info("stopping; stats %s", " ".join(f"{k}={v}" for k, v in bridge.stats.items()))
+        bridge.stop()
 
 
 @tenant_app.command("create")

@@ -68,6 +68,7 @@ class BridgeLink:
         self.connected = threading.Event()
         self._stopping = False
         self.generation = 0
+        self.subscribe = True  # False: publish only (a web worker process, web_processes.py)
         self._gen_lock = threading.Lock()
         self.stats = {"received": 0, "bad_topic": 0, "connects": 0}
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=settings.client_id,
@@ -127,7 +128,8 @@ class BridgeLink:
         with self._gen_lock:
             self.generation += 1
         self.stats["connects"] += 1
-        client.subscribe(self.subscriptions())
+        if self.subscribe:
+            client.subscribe(self.subscriptions())
         self.connected.set()
         log.info("connected to %s:%d as %s (session present: %s)", self.settings.host,
                  self.settings.port, self.settings.client_id, flags.session_present)

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy import RowMapping
+
 
 def member_record(row: Mapping[str, Any]) -> dict[str, Any]:
     rec: dict[str, Any] = {
@@ -44,15 +46,15 @@ def delete_record(entity: str, entity_id: str) -> dict[str, Any]:
 
 # positional snapshot rows, in the order docs/protocol.md fixes
 
-def member_row(row: Mapping[str, Any]) -> list[Any]:
+def member_row(row: RowMapping) -> list[Any]:
     return [row["id"], row["first_name"], row["waiver_signed_on"], bool(row["blocked"])]
 
 
-def credential_row(row: Mapping[str, Any]) -> list[Any]:
+def credential_row(row: RowMapping) -> list[Any]:
     return [row["id"], row["member_id"], row["kind"], row["hash"], bool(row["blocked"])]
 
 
-def entitlement_row(row: Mapping[str, Any]) -> list[Any]:
+def entitlement_row(row: RowMapping) -> list[Any]:
     return [row["id"], row["member_id"], row["kind"], row["valid_from"], row["valid_to"],
             row["valid_on"], row["entries_total"], row["zones"], row["windows"] or None,
             row["frozen_from"], row["frozen_to"], row["credential_id"],

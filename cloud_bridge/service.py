@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
@@ -43,6 +43,7 @@ from cloud_bridge.tenant_keys import TenantKeyStore
 from cloud_bridge.version_advert import VersionAdvertiser
 from cloud_bridge.web.auth import WebAuth
 from cloud_bridge.web.context import WebContext
+from cloud_bridge.web.server_timing import ServerTimingMiddleware
 from cloud_bridge.web.web_app import mount_web
 from cloud_bridge.wire import (
     CommandResult,
@@ -57,6 +58,9 @@ from cloud_bridge.wire import (
 )
 from contracts.command_expiry import CommandLifetimes
 from contracts.topics import DeviceTopics
+
+if TYPE_CHECKING:
+    from cloud_bridge.jetstream_link import JetStreamLink, JetStreamSettings
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +79,8 @@ class BridgeSettings:
     ca_dir: Path | None = None
     # seconds a device command stays valid: physical actions, printing, the rest
     command_lifetimes: CommandLifetimes = field(default_factory=CommandLifetimes)
+    # set: take the uplink from a NATS JetStream cluster instead of MQTT (docs/scale.md)
+    jetstream: JetStreamSettings | None = None
 
 
 class Bridge:
@@ -82,7 +88,13 @@ class Bridge:
         self.settings = settings
         self.engine = engine or make_engine(settings.db_url)
         self.keys = TenantKeyStore(settings.keys_dir)
-        self.link = BridgeLink(settings.mqtt, self._dispatch)
+        self.link: BridgeLink | JetStreamLink
+        if settings.jetstream is not None:
+            from cloud_bridge.jetstream_link import JetStreamLink  # nats-py only if used
+
+            self.link = JetStreamLink(settings.jetstream, self._dispatch)
+        else:
+            self.link = BridgeLink(settings.mqtt, self._dispatch)
         prefix = settings.mqtt.prefix
         self.versions = VersionAdvertiser(self.engine, self.keys, self.link, prefix)
         self.feed = ChangeFeed(self.keys, self.link, prefix, self.versions)
@@ -152,6 +164,7 @@ class Bridge:
                                                      command_lifetimes=ctx.command_lifetimes))
         mount_enrolment(app, self.engine, self.keys, self.settings.ca_dir, api_token,
                         web=ctx if web else None)
+        app.add_middleware(ServerTimingMiddleware)
         return app
 
     # -- dispatch (paho network thread) --------------------------------------------------

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, func, select
+from sqlalchemy import Connection, Engine, RowMapping, Table, func, select
 
 from cloud_bridge import change_log
 from cloud_bridge.db_schema import credentials, entitlements, members, read_tx
@@ -39,7 +39,7 @@ def _count(conn: Connection, table: Table, tenant: str, *where: Any) -> int:
                             .where(table.c.tenant == tenant, *where)).scalar_one())
 
 
-def _stream(conn: Connection, stmt: Any) -> Iterator[Mapping[str, Any]]:
+def _stream(conn: Connection, stmt: Any) -> Iterator[RowMapping]:
     result = conn.execution_options(yield_per=_FETCH).execute(stmt)
     yield from result.mappings()
 
@@ -55,7 +55,7 @@ def snapshot_envelopes(engine: Engine, keys: TenantKeys,
                  + _count(conn, entitlements, tenant) + _count(conn, members, tenant, pin_filter))
         chunks = max(1, math.ceil(total / chunk_rows))
         snapshot_id = str(uuid.uuid4())
-        sources: list[tuple[str, Any, Callable[[Mapping[str, Any]], Any]]] = [
+        sources: list[tuple[str, Any, Callable[[RowMapping], Any]]] = [
             ("members", select(members).where(members.c.tenant == tenant), member_row),
             ("credentials", select(credentials).where(credentials.c.tenant == tenant),
              credential_row),

@@ -65,7 +65,8 @@ def backend_class(role: Role, url: str) -> type[Any]:
         raise BackendUnavailable(
             f"{role} back-end '{scheme}:' cannot load ({exc}); install it with: {hint}"
         ) from exc
-    return getattr(module, class_name)
+    backend: type[Any] = getattr(module, class_name)
+    return backend
 
 
 def open_peripheral(role: Role, peripheral_id: str, url: str, options: Mapping[str, Any]) -> Any:

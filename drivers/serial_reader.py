@@ -91,7 +91,7 @@ class SerialReader(PollingReader):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         # the open port; tests and the bench write into a loop:// port through it
-        self.port: serial.SerialBase | None = None
+        self.port: serial.Serial | None = None
         self._last: tuple[str, float] | None = None
 
     # -- lifecycle ---------------------------------------------------------------
@@ -107,7 +107,9 @@ class SerialReader(PollingReader):
 
     # -- the reader thread --------------------------------------------------------
 
-    def _open(self) -> serial.SerialBase:
+    def _open(self) -> serial.Serial:
+        # typed as pyserial's stubs type serial_for_url; URL handlers (loop://, socket://)
+        # return their own classes with the same interface
         port = serial.serial_for_url(self.port_name, baudrate=self.baud,
                                      timeout=_READ_TIMEOUT_S, do_not_open=True)
         port.open()
@@ -150,7 +152,7 @@ class SerialReader(PollingReader):
                 with contextlib.suppress(Exception):  # closing a dead port may fail too
                     port.close()
 
-    def _read_loop(self, port: serial.SerialBase, framer: LineFramer,
+    def _read_loop(self, port: serial.Serial, framer: LineFramer,
                    on_read: ReadHandler) -> None:
         while not self._stop.is_set():
             data = port.read(max(1, port.in_waiting))

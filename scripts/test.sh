@@ -4,5 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 .venv/bin/ruff check .
+.venv/bin/lint-imports  # the layers and the pure contracts ([tool.importlinter])
+.venv/bin/mypy  # --strict on every product package ([tool.mypy])
 mkdir -p test-artifacts
 .venv/bin/python -m pytest -q "$@"

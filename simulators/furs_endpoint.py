@@ -338,7 +338,9 @@ class FursSimulator:
         ctx.verify_mode = ssl.CERT_OPTIONAL
         self._ctx = ctx
         self._server = _Server((host, port), _Handler, self)
-        self.host, self.port = self._server.server_address[:2]
+        bound_host, self.port = self._server.server_address[:2]
+        assert isinstance(bound_host, str)  # an AF_INET socket reports its address as text
+        self.host = bound_host
         self._thread: threading.Thread | None = None
 
     @property

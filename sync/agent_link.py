@@ -98,10 +98,14 @@ class AgentLink:
                       "reconnects": 0, "commands": 0, "membership_rejected": 0,
                       "catch_up_requests": 0}
 
+        self.mqtt5 = mqtt_config.protocol == "5"
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"edge-{cfg.tenant}-{cfg.device}",
-            protocol=mqtt.MQTTv5,
+            protocol=mqtt.MQTTv5 if self.mqtt5 else mqtt.MQTTv311,
+            # 3.1.1 has no session expiry: a persistent session (clean_session off) the
+            # broker keeps until it is told otherwise
+            clean_session=None if self.mqtt5 else False,
             reconnect_on_failure=False,
         )
         if mqtt_config.username:
@@ -183,11 +187,14 @@ class AgentLink:
         return self.rng.uniform(0.5, 1.0) * backoff
 
     def _try_connect(self, backoff: float) -> float:
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = SESSION_EXPIRY_S
         try:
-            self.client.connect(self.mqtt.host, self.mqtt.port, self.mqtt.keepalive_s,
-                                clean_start=False, properties=props)
+            if self.mqtt5:
+                props = Properties(PacketTypes.CONNECT)
+                props.SessionExpiryInterval = SESSION_EXPIRY_S
+                self.client.connect(self.mqtt.host, self.mqtt.port, self.mqtt.keepalive_s,
+                                    clean_start=False, properties=props)
+            else:
+                self.client.connect(self.mqtt.host, self.mqtt.port, self.mqtt.keepalive_s)
         except OSError as exc:
             delay = self._jitter(backoff)
             log.info("broker %s:%d unreachable (%s); retrying in %.1f s", self.mqtt.host,
@@ -205,12 +212,13 @@ class AgentLink:
         self.connected = True
         self.daemon.link_online = True
         self.stats["reconnects"] += 1
+        qos = self.mqtt.subscribe_qos
         client.subscribe([
-            (self.topics.ack, 1),
-            (self.topics.cmd_wildcard, 1),
-            (self.topics.members_sync, 1),
-            (self.topics.members_changes, 1),
-            (self.topics.members_version, 1),
+            (self.topics.ack, qos),
+            (self.topics.cmd_wildcard, qos),
+            (self.topics.members_sync, qos),
+            (self.topics.members_changes, qos),
+            (self.topics.members_version, qos),
         ])
         # resend whatever the bridge has not acknowledged, from where its ack left off
         self.acked = int(self.store.get_meta("acked_seq", "0") or 0)

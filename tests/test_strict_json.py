@@ -49,6 +49,8 @@ def test_the_agent_refuses_a_command_holding_nan() -> None:
     router = CommandRouter(lambda: 1_000)  # the device's clock, in ms
     ran: list[dict[str, object]] = []
     router.register("open", lambda rid, args: ran.append(args) or {"ok": 1})
-    result = router.handle("open", b'{"v": 1, "request_id": "r1", "expires_at": 5000, "args": {"gate": NaN}}')
+    result = router.handle(
+        "open", b'{"v": 1, "request_id": "r1", "expires_at": 5000, "args": {"gate": NaN}}')
     assert result["ok"] is False and "NaN" in result["error"] and ran == []
-    assert router.handle("open", b'{"v": 1, "request_id": "r2", "expires_at": 5000, "args": {}}')["ok"] is True
+    ok = router.handle("open", b'{"v": 1, "request_id": "r2", "expires_at": 5000, "args": {}}')
+    assert ok["ok"] is True

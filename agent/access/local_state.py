@@ -41,7 +41,13 @@ def _remote_uses(raw: str | None, device: str) -> int:
     return sum(int(n) for d, n in json.loads(raw).items() if d != device)
 
 
-def _entitlement(row: tuple, device: str) -> Entitlement:
+# the columns of _ENTITLEMENTS_SQL, in order
+_EntitlementColumns = tuple[str, str, int | None, int | None, str | None, int | None,
+                            str | None, str | None, int | None, int | None, str | None,
+                            int | None, str | None]
+
+
+def _entitlement(row: _EntitlementColumns, device: str) -> Entitlement:
     (eid, kind, vfrom, vto, von, total, zones, windows, ffrom, fto, cred_id, used,
      remote) = row
     return Entitlement(

@@ -76,15 +76,15 @@ def compose(job: PrintJobRequest) -> Sale:
                           f"({fmt_amount(total)}); nothing was printed")
     if job.totals.vat is not None:
         computed = {r.rate: r.vat_cents for r in rates}
-        for key, amount in job.totals.vat.items():
+        for key, stated_vat in job.totals.vat.items():
             try:
                 rate = VatRate.parse(key)
             except ValueError as exc:
                 raise JobRejected("unknown_vat_rate", f"totals.vat: {exc}") from None
-            if computed.get(rate, 0) != to_cents(amount):
+            if computed.get(rate, 0) != to_cents(stated_vat):
                 raise JobRejected(
                     "vat_mismatch",
-                    f"stated VAT {rate.label} {fmt_amount(to_cents(amount))} does not match "
+                    f"stated VAT {rate.label} {fmt_amount(to_cents(stated_vat))} does not match "
                     f"the lines ({fmt_amount(computed.get(rate, 0))}); nothing was printed")
         missing = [r for r in computed if r.value not in
                    {VatRate.parse(k).value for k in job.totals.vat}]

@@ -9,6 +9,7 @@ has no group commit across callers and no library adds one to the sqlite3 module
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,8 +22,9 @@ T = TypeVar("T")
 
 @dataclass(eq=False)
 class _Unit(Generic[T]):
-    work: Callable[[Any], T]
-    result: T | None = None
+    work: Callable[[sqlite3.Connection], T]
+    # a 1-tuple once the work has run, so a work that returns None is told apart
+    outcome: tuple[T] | None = None
     error: BaseException | None = None
     done: bool = False
     after: list[Callable[[], None]] = field(default_factory=list)
@@ -37,7 +39,7 @@ class GroupCommitter:
         self.batches = 0
         self.units = 0
 
-    def run(self, work: Callable[[Any], T]) -> T:
+    def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work(conn)`` inside a committed transaction; returns its result once the
         commit is durable, or raises what it (or the commit) raised."""
         unit: _Unit[T] = _Unit(work)
@@ -57,14 +59,16 @@ class GroupCommitter:
                     self._cv.notify_all()
         if unit.error is not None:
             raise unit.error
-        return unit.result  # type: ignore[return-value]
+        if unit.outcome is None:  # cannot happen: a unit is done with an outcome or an error
+            raise RuntimeError("group commit finished a unit without its result")
+        return unit.outcome[0]
 
     def _commit(self, batch: list[_Unit[Any]]) -> None:
         try:
             with self.store.transaction() as conn:
                 if len(batch) == 1:
                     # alone: the transaction is the unit, no savepoint round trips
-                    batch[0].result = batch[0].work(conn)
+                    batch[0].outcome = (batch[0].work(conn),)
                 else:
                     for i, unit in enumerate(batch):
                         self._run_in_savepoint(conn, f"u{i}", unit)
@@ -80,10 +84,10 @@ class GroupCommitter:
                 unit.done = True
 
     @staticmethod
-    def _run_in_savepoint(conn: Any, name: str, unit: _Unit[Any]) -> None:
+    def _run_in_savepoint(conn: sqlite3.Connection, name: str, unit: _Unit[Any]) -> None:
         conn.execute(f"SAVEPOINT {name}")
         try:
-            unit.result = unit.work(conn)
+            unit.outcome = (unit.work(conn),)
         except BaseException as exc:  # handed to its own caller, the others go on
             conn.execute(f"ROLLBACK TO {name}")
             unit.error = exc

@@ -26,6 +26,14 @@ from contracts.membership_changes import (
     MemberUpsert,
 )
 
+# Rows in the column order of the bulk INSERTs below (also built by the benchmarks).
+MemberRow = tuple[str, str, str | None, int]  # id, first_name, waiver_signed_on, blocked
+CredentialRow = tuple[str, str, str, str, int]  # hash, id, member_id, kind, blocked
+# id, member_id, kind, valid_from, valid_to, valid_on, entries_total, zones, windows,
+# frozen_from, frozen_to, credential_id, used_remote
+EntitlementRow = tuple[str, str, str, int | None, int | None, str | None, int | None,
+                       str | None, str | None, int | None, int | None, str | None, str | None]
+
 
 def apply_changes(conn: sqlite3.Connection, changes: Sequence[ChangeRecord]) -> None:
     """Apply inside the caller's transaction, in order."""
@@ -62,7 +70,7 @@ def apply_changes(conn: sqlite3.Connection, changes: Sequence[ChangeRecord]) -> 
             _delete(conn, ch.entity, ch.id)
 
 
-def entitlement_row(ch: EntitlementUpsert) -> tuple:
+def entitlement_row(ch: EntitlementUpsert) -> EntitlementRow:
     return (
         ch.id, ch.member_id, ch.kind, ch.valid_from, ch.valid_to,
         ch.valid_on.isoformat() if ch.valid_on else None, ch.entries_total,
@@ -120,9 +128,11 @@ class SyntheticMember(BaseModel):
 
 def synthetic_changes(
     key: bytes, members: Iterable[SyntheticMember]
-) -> tuple[list[tuple], list[tuple], list[tuple]]:
+) -> tuple[list[MemberRow], list[CredentialRow], list[EntitlementRow]]:
     """Rows for bulk insert: (members, credentials, entitlements)."""
-    mrows, crows, erows = [], [], []
+    mrows: list[MemberRow] = []
+    crows: list[CredentialRow] = []
+    erows: list[EntitlementRow] = []
     for m in members:
         mrows.append((m.id, m.first_name,
                       m.waiver_signed_on.isoformat() if m.waiver_signed_on else None, 0))
@@ -140,9 +150,9 @@ def synthetic_changes(
 
 def bulk_insert(
     conn: sqlite3.Connection,
-    mrows: list[tuple],
-    crows: list[tuple],
-    erows: list[tuple],
+    mrows: Sequence[MemberRow],
+    crows: Sequence[CredentialRow],
+    erows: Sequence[EntitlementRow],
 ) -> None:
     conn.executemany(
         "INSERT OR REPLACE INTO members(id, first_name, waiver_signed_on, blocked) "

@@ -13,26 +13,26 @@ import sqlite_utils
 
 
 def _v1(db: sqlite_utils.Database) -> None:
-    db["meta"].create({"key": str, "value": str}, pk="key")
+    db.table("meta").create({"key": str, "value": str}, pk="key")
     # The membership tables key rows by unique indexes rather than PRIMARY KEY: a snapshot
     # then loads them append-only and builds each index once, sorted, which is what makes
     # a 1,000,000-credential snapshot fit in seconds (see sync/membership_applier.py).
-    db["members"].create(
+    db.table("members").create(
         {"id": str, "first_name": str, "waiver_signed_on": str, "blocked": int},
         not_null={"id", "first_name", "blocked"},
         defaults={"blocked": 0, "first_name": ""},
     )
-    db["members"].create_index(["id"], index_name="ux_members_id", unique=True)
+    db.table("members").create_index(["id"], index_name="ux_members_id", unique=True)
     # hash = HMAC-SHA256(tenant key, kind + ":" + normalised UID/code); never the UID itself
-    db["credentials"].create(
+    db.table("credentials").create(
         {"hash": str, "id": str, "member_id": str, "kind": str, "blocked": int},
         not_null={"hash", "id", "member_id", "kind", "blocked"},
         defaults={"blocked": 0},
     )
-    db["credentials"].create_index(["hash"], index_name="ux_credentials_hash", unique=True)
-    db["credentials"].create_index(["id"], index_name="ux_credentials_id", unique=True)
-    db["credentials"].create_index(["member_id"], index_name="ix_credentials_member_id")
-    db["entitlements"].create(
+    db.table("credentials").create_index(["hash"], index_name="ux_credentials_hash", unique=True)
+    db.table("credentials").create_index(["id"], index_name="ux_credentials_id", unique=True)
+    db.table("credentials").create_index(["member_id"], index_name="ix_credentials_member_id")
+    db.table("entitlements").create(
         {
             "id": str,
             "member_id": str,
@@ -49,19 +49,19 @@ def _v1(db: sqlite_utils.Database) -> None:
         },
         not_null={"id", "member_id", "kind"},
     )
-    db["entitlements"].create_index(["id"], index_name="ux_entitlements_id", unique=True)
-    db["entitlements"].create_index(["member_id"], index_name="ix_entitlements_member_id")
+    db.table("entitlements").create_index(["id"], index_name="ux_entitlements_id", unique=True)
+    db.table("entitlements").create_index(["member_id"], index_name="ix_entitlements_member_id")
     # local consumption, kept apart from entitlements so a change batch from the
     # bridge never resets entries used here
-    db["entry_counters"].create({"entitlement_id": str, "used": int}, pk="entitlement_id",
+    db.table("entry_counters").create({"entitlement_id": str, "used": int}, pk="entitlement_id",
                                 not_null={"used"})
-    db["presence"].create(
+    db.table("presence").create(
         {"member_id": str, "direction": str, "at_ms": int, "gate": str}, pk="member_id"
     )
-    db["presence"].create_index(["direction", "at_ms"])
-    db["used_tokens"].create({"token_hash": bytes, "expires_ms": int}, pk="token_hash")
-    db["used_tokens"].create_index(["expires_ms"])
-    db["outbox"].create(
+    db.table("presence").create_index(["direction", "at_ms"])
+    db.table("used_tokens").create({"token_hash": bytes, "expires_ms": int}, pk="token_hash")
+    db.table("used_tokens").create_index(["expires_ms"])
+    db.table("outbox").create(
         {"seq": int, "id": str, "type": str, "ts": str, "data": str, "created_ms": int},
         pk="seq",
         not_null={"id", "type", "ts", "data", "created_ms"},
@@ -70,29 +70,29 @@ def _v1(db: sqlite_utils.Database) -> None:
 
 def _v2(db: sqlite_utils.Database) -> None:
     # uses of counted entitlements on other devices, as the bridge knows them (JSON map)
-    db["entitlements"].add_column("used_remote", str)
+    db.table("entitlements").add_column("used_remote", str)
     # snapshot chunks wait here until all of one snapshot are in
-    db["snapshot_staging"].create(
+    db.table("snapshot_staging").create(
         {"snapshot_id": str, "chunk": int, "changes": str}, pk=("snapshot_id", "chunk")
     )
 
 
 def _v_attendance(db: sqlite_utils.Database) -> None:
     # time clock: PIN hashes (scrypt) with their failure counters, kept across restarts
-    db["employee_pins"].create(
+    db.table("employee_pins").create(
         {"member_id": str, "pin_hash": str, "failures": int, "locked_until_ms": int},
         pk="member_id", not_null={"pin_hash", "failures"}, defaults={"failures": 0},
     )
     # each employee's last punch, for suggesting the next one (the outbox forgets acked
     # events, this does not)
-    db["punch_state"].create({"member_id": str, "last_type": str, "at_ms": int},
+    db.table("punch_state").create({"member_id": str, "last_type": str, "at_ms": int},
                              pk="member_id")
 
 
 def _v_sun_counters(db: sqlite_utils.Database) -> None:
     # NTAG 424 SUN cards: the highest read counter seen per credential, so a recorded
     # SUN message is refused (agent/access/service.py); keyed by credential id, never UID
-    db["sun_counters"].create({"credential_id": str, "counter": int, "at_ms": int},
+    db.table("sun_counters").create({"credential_id": str, "counter": int, "at_ms": int},
                               pk="credential_id", not_null={"counter", "at_ms"})
 
 

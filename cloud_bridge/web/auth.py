@@ -20,6 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from fastapi import HTTPException, Request
 from sqlalchemy import Engine, and_, delete, func, insert, select, update
 
+from cloud_bridge.db_schema import write_tx
 from cloud_bridge.web.auth_schema import login_attempts, sessions, users
 from cloud_bridge.web.roles import Role, allowed
 
@@ -100,7 +101,9 @@ class WebAuth:
         client = client[:64]
         now = self.clock_ms()
         since = now - self.window_ms
-        with self.engine.begin() as conn:
+        # a write transaction from the start: it reads the counts, then writes the attempt
+        # (deferred, another login's commit in between fails it on SQLite)
+        with write_tx(self.engine) as conn:
             for column, value, limit in (
                 (login_attempts.c.username, username, self.max_user_failures),
                 (login_attempts.c.client, client, self.max_client_failures),

@@ -68,9 +68,11 @@ def login(request: Request, auth: Auth, username: Annotated[str, Form(max_length
                               {"Retry-After": str(exc.retry_after_s)})
         return login_page(auth, request, "Wrong username or password.", 401)
     response = RedirectResponse(home_path(staff.tenant, staff.role), 303)
+    # the session cookie last: wrk (bench/wrk/session.lua) sees only the last
+    # Set-Cookie of a response; browsers do not mind the order
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     response.set_cookie(COOKIE, cookie, httponly=True, samesite="lax",
                         secure=auth.secure_cookies, max_age=auth.session_ms // 1000)
-    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response
 
 

@@ -83,6 +83,6 @@ def mount_web(app: FastAPI, ctx: WebContext, worker_threads: int | None = WORKER
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:
-        return JSONResponse({"ok": True})
+        return JSONResponse({"ok": True, "pid": os.getpid()})  # which worker answered
 
     return app

@@ -30,7 +30,9 @@ def batch_payload(tenant: str, device: str, events: list[dict[str, Any]]) -> byt
 
 class DeviceEmulator:
     def __init__(self, port: int, tenant: str, device: str, prefix: str = "es/v1",
-                 ack_timeout_s: float = 2.0) -> None:
+                 ack_timeout_s: float = 2.0, protocol: int = mqtt.MQTTv5,
+                 username: str | None = None, password: str | None = None,
+                 sub_qos: int = 1) -> None:
         self.tenant, self.device = tenant, device
         self.topics = DeviceTopics(prefix, tenant, device)
         self.ack_timeout_s = ack_timeout_s
@@ -40,16 +42,24 @@ class DeviceEmulator:
         self.down: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2,
                                   client_id=f"dev-{tenant}-{device}-{uuid.uuid4().hex[:6]}",
-                                  protocol=mqtt.MQTTv5)
+                                  protocol=protocol)
+        if username:
+            self.client.username_pw_set(username, password)
         self.client.max_inflight_messages_set(100)
         connected = threading.Event()
-        self.client.on_connect = lambda *a: connected.set()
+
+        def on_connect(client: mqtt.Client, *_a: Any) -> None:
+            # again on every reconnect: a clean session forgets the subscriptions
+            client.subscribe([(self.topics.ack, sub_qos), (self.topics.members_sync, sub_qos),
+                              (self.topics.members_changes, sub_qos),
+                              (self.topics.cmd_wildcard, sub_qos)])
+            connected.set()
+
+        self.client.on_connect = on_connect
         self.client.on_message = self._on_message
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
         assert connected.wait(10), "device emulator could not connect"
-        self.client.subscribe([(self.topics.ack, 1), (self.topics.members_sync, 1),
-                               (self.topics.members_changes, 1), (self.topics.cmd_wildcard, 1)])
         time.sleep(0.1)
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:

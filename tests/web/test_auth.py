@@ -118,3 +118,23 @@ def test_guard_roles_tenants_and_csrf(auth: WebAuth) -> None:
         == {"erased": True}
     form = client.post("/t/gym-a/members/erase", data={"csrf_token": admin.csrf})
     assert form.status_code == 200
+
+
+def test_concurrent_logins_on_one_sqlite_file(tmp_path: Path) -> None:
+    """Found by the web benchmark's wrk login: logins that read the throttle counts in a
+    deferred transaction and then write failed with "database is locked" when another
+    login committed in between."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cloud_bridge.db_schema import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'bridge.sqlite3'}")
+    web_metadata.create_all(engine)
+    auth = WebAuth(engine, secure_cookies=False)
+    auth.create_user("gym-a", "ana@gym-a.si", "correct horse battery", "reception")
+    with ThreadPoolExecutor(8) as pool:
+        logins = list(pool.map(lambda i: auth.login("ana@gym-a.si", "correct horse battery",
+                                                    f"10.0.0.{i}"), range(16)))
+    assert len({cookie for cookie, _ in logins}) == 16
+    assert all(auth.session(cookie) is not None for cookie, _ in logins)
+    engine.dispose()

@@ -24,6 +24,7 @@ from agent.pos.fiscal.messages import (
     INVOICE_PATH,
     PREMISE_PATH,
     TRANSIENT_CODES,
+    FursAnswer,
     business_premise_request,
     dumps,
     invoice_request,
@@ -87,7 +88,7 @@ class FursClient:
 
     # -- transport -------------------------------------------------------------------------
 
-    def _exchange(self, path: str, message: dict[str, Any], root: str) -> Any:
+    def _exchange(self, path: str, message: dict[str, Any], root: str) -> FursAnswer:
         token = jws.sign_for_furs(dumps(message), self.creds)
         try:
             reply = self._http.post(path, content=json.dumps({"token": token}))

@@ -76,7 +76,7 @@ class TaxpayerCredentials:
 _RFC2253_KEYWORDS = {"CN", "L", "ST", "O", "OU", "C", "STREET", "DC", "UID"}
 
 
-def _der_value(attr: x509.NameAttribute) -> bytes:
+def _der_value(attr: x509.NameAttribute[str | bytes]) -> bytes:
     raw = attr.value if isinstance(attr.value, bytes) else str(attr.value).encode("utf-8")
     tag = attr._type.value  # the ASN.1 string type, e.g. 19 = PrintableString
     n = len(raw)

@@ -171,8 +171,9 @@ def read_response(payload: bytes, root: str) -> FursAnswer:
     node = body.get(root) if isinstance(body, dict) else None
     if not isinstance(node, dict):
         raise ValueError(f"response has no {root}")
-    err = node.get("Error") if isinstance(node.get("Error"), dict) else None
-    head = node.get("Header") if isinstance(node.get("Header"), dict) else {}
+    raw_err, raw_head = node.get("Error"), node.get("Header")
+    err = raw_err if isinstance(raw_err, dict) else None
+    head = raw_head if isinstance(raw_head, dict) else {}
     return FursAnswer(
         message_id=head.get("MessageID"),
         eor=node.get("UniqueInvoiceID"),
