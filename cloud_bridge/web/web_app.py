@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
@@ -36,6 +36,14 @@ from cloud_bridge.web.deps import install_context
 
 _SCHEMA_LOCK = 0x6564676577656221  # pg advisory lock id ("edgeweb!")
 WORKER_THREADS = int(os.environ.get("BRIDGE_WEB_THREADS", "8"))  # 0: anyio's default
+
+
+health_router = APIRouter(include_in_schema=False)
+
+
+@health_router.get("/healthz")
+def healthz() -> JSONResponse:
+    return JSONResponse({"ok": True, "pid": os.getpid()})  # which worker answered
 
 
 def ensure_web_schema(engine: Engine) -> None:
@@ -80,9 +88,5 @@ def mount_web(app: FastAPI, ctx: WebContext, worker_threads: int | None = WORKER
                    member_credentials, plans, live, receipts, timesheets, staff_admin,
                    portability):
         app.include_router(module.router)
-
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> JSONResponse:
-        return JSONResponse({"ok": True, "pid": os.getpid()})  # which worker answered
-
+    app.include_router(health_router)
     return app
