@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -9,7 +10,7 @@ import socket
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -96,9 +97,8 @@ def serve(
         envvar="BRIDGE_CA_DIR", help="device CAs (cloud-bridge ca init): enrolment codes "
         "get their certificates here (docs/technician.md)")] = None,
     cmd_expiry_physical: Annotated[int, typer.Option(
-        envvar="BRIDGE_CMD_EXPIRY_PHYSICAL",
-        help="s a device command that moves something (open) stays valid; max 60")]
-        = DEFAULT_LIFETIME_S["physical"],
+        envvar="BRIDGE_CMD_EXPIRY_PHYSICAL", help="s a device command that moves something "
+        "(open) stays valid; max 60")] = DEFAULT_LIFETIME_S["physical"],
     cmd_expiry_printing: Annotated[int, typer.Option(
         envvar="BRIDGE_CMD_EXPIRY_PRINTING",
         help="s a printing command stays valid; max 3600")] = DEFAULT_LIFETIME_S["printing"],
@@ -114,85 +114,109 @@ def serve(
     nats_replicas: Annotated[int, typer.Option(help="stream replicas (new stream)")] = 3,
     nats_ack_wait: Annotated[float, typer.Option(
         help="s before an unacked message goes to another bridge")] = 30.0,
-
-
     workers: Annotated[int, typer.Option(
         min=1, help="processes serving HTTP (the MQTT link and ingest stay in this one)")] = 1,
 ) -> None:
     """Run one bridge process (any number may run against one broker and database)."""
     _logging(log_level)
-    if http_port and not api_token and not insecure_dev:
-        typer.echo("refusing to start: the JSON API needs a token. Set BRIDGE_API_TOKEN (or "
-                   "--api-token), or pass --insecure-dev on a development machine, or "
-                   "--http-port 0 to run without the API.", err=True)
-        raise typer.Exit(2)
-    if nats and workers > 1:
-        typer.echo("--workers > 1 with --nats is not supported yet: web workers publish over "
-                   "MQTT only; run one process per bridge on the cluster", err=True)
-        raise typer.Exit(2)
-    if session_expiry and not client_id:
-        typer.echo("--session-expiry needs a stable --client-id (the session is found by it)",
-                   err=True)
-        raise typer.Exit(2)
-    if (mqtt_tls_cert or mqtt_tls_key) and not (mqtt_tls_ca and mqtt_tls_cert and mqtt_tls_key):
-        typer.echo("--mqtt-tls-cert and --mqtt-tls-key go together, with --mqtt-tls-ca",
-                   err=True)
-        raise typer.Exit(2)
-    try:
-        check_keys_dir(keys_dir, web=bool(http_port) and web)
-    except StartupError as exc:
-        typer.echo(f"cannot start: {exc}", err=True)
-        raise typer.Exit(2) from None
-    try:
-        group = check(share_group) if share_group else load_or_create(keys_dir)
-    except (ShareGroupError, OSError) as exc:
-        typer.echo(f"refusing to start: {exc}", err=True)
-        raise typer.Exit(2) from None
-    try:
-        lifetimes = CommandLifetimes(physical_s=cmd_expiry_physical,
-                                     printing_s=cmd_expiry_printing, other_s=cmd_expiry_other)
-    except ValueError as exc:
-        typer.echo(f"--cmd-expiry-*: {exc}", err=True)
-        raise typer.Exit(2) from None
-    settings = BridgeSettings(
-        db_url=db, keys_dir=keys_dir, max_lag=snapshot_lag, chunk_rows=snapshot_chunk,
-        ca_dir=ca_dir, command_lifetimes=lifetimes,
+    _refuse_bad_options(http_port=http_port, api_token=api_token, insecure_dev=insecure_dev,
+                        nats=nats, workers=workers, session_expiry=session_expiry,
+                        client_id=client_id, tls=(mqtt_tls_ca, mqtt_tls_cert, mqtt_tls_key))
+    settings = bridge_settings(
+        db=db, keys_dir=keys_dir, web=bool(http_port) and web, snapshot_lag=snapshot_lag,
+        snapshot_chunk=snapshot_chunk, ca_dir=ca_dir,
+        cmd_expiry=(cmd_expiry_physical, cmd_expiry_printing, cmd_expiry_other),
         mqtt=MqttSettings(
-            host=mqtt_host, port=mqtt_port, prefix=prefix, share_group=group,
+            host=mqtt_host, port=mqtt_port, prefix=prefix, share_group=share_group or "",
             client_id=client_id or f"cloud-bridge-{socket.gethostname()}-{os.getpid()}",
             username=mqtt_username, password=mqtt_password, tls_ca=mqtt_tls_ca,
-            tls_cert=mqtt_tls_cert, tls_key=mqtt_tls_key,
-            session_expiry_s=session_expiry),
-        jetstream=_jetstream_settings(nats, prefix, client_id, nats_user, nats_password,
-                                      nats_replicas, nats_ack_wait, mqtt_tls_ca,
-                                      mqtt_tls_cert, mqtt_tls_key))
+            tls_cert=mqtt_tls_cert, tls_key=mqtt_tls_key, session_expiry_s=session_expiry),
+        jetstream=_jetstream_settings(
+            nats, prefix, client_id, nats_user, nats_password, nats_replicas, nats_ack_wait,
+            mqtt_tls_ca, mqtt_tls_cert, mqtt_tls_key))
+    http = WebWorkerSettings(settings, None if insecure_dev else api_token, web, not insecure_dev)
+    run_bridge(http, http_host, http_port, workers, stats_interval)
+
+
+def _refuse(message: str) -> NoReturn:
+    typer.echo(message, err=True)
+    raise typer.Exit(2)
+
+
+def _refuse_bad_options(*, http_port: int, api_token: str | None, insecure_dev: bool,
+                        nats: str | None, workers: int, session_expiry: int,
+                        client_id: str | None,
+                        tls: tuple[str | None, str | None, str | None]) -> None:
+    """Combinations of ``serve`` options that can never work (exit 2)."""
+    mqtt_tls_ca, mqtt_tls_cert, mqtt_tls_key = tls
+    if http_port and not api_token and not insecure_dev:
+        _refuse("refusing to start: the JSON API needs a token. Set BRIDGE_API_TOKEN (or "
+                "--api-token), or pass --insecure-dev on a development machine, or "
+                "--http-port 0 to run without the API.")
+    if nats and workers > 1:
+        _refuse("--workers > 1 with --nats is not supported yet: web workers publish over "
+                "MQTT only; run one process per bridge on the cluster")
+    if session_expiry and not client_id:
+        _refuse("--session-expiry needs a stable --client-id (the session is found by it)")
+    if (mqtt_tls_cert or mqtt_tls_key) and not (mqtt_tls_ca and mqtt_tls_cert and mqtt_tls_key):
+        _refuse("--mqtt-tls-cert and --mqtt-tls-key go together, with --mqtt-tls-ca")
+
+
+def bridge_settings(*, db: str, keys_dir: Path, web: bool, snapshot_lag: int,
+                    snapshot_chunk: int, ca_dir: Path | None,
+                    cmd_expiry: tuple[int, int, int], mqtt: MqttSettings,
+                    jetstream: JetStreamSettings | None) -> BridgeSettings:
+    """The bridge's settings from ``serve``'s options, with the keys directory checked,
+    the MQTT share group checked (empty: read from the keys directory, or created there)
+    and the command lifetimes bounded (exit 2)."""
     try:
-        bridge = Bridge(settings, engine=open_database(db))
+        check_keys_dir(keys_dir, web=web)
     except StartupError as exc:
-        typer.echo(f"cannot start: {exc}", err=True)
-        raise typer.Exit(2) from None
+        _refuse(f"cannot start: {exc}")
+    try:
+        group = check(mqtt.share_group) if mqtt.share_group else load_or_create(keys_dir)
+    except (ShareGroupError, OSError) as exc:
+        _refuse(f"refusing to start: {exc}")
+    physical, printing, other = cmd_expiry
+    try:
+        lifetimes = CommandLifetimes(physical_s=physical, printing_s=printing,
+                                     other_s=other)
+    except ValueError as exc:
+        _refuse(f"--cmd-expiry-*: {exc}")
+    return BridgeSettings(
+        db_url=db, keys_dir=keys_dir, max_lag=snapshot_lag, chunk_rows=snapshot_chunk,
+        ca_dir=ca_dir, command_lifetimes=lifetimes,
+        mqtt=dataclasses.replace(mqtt, share_group=group), jetstream=jetstream)
+
+
+def run_bridge(http: WebWorkerSettings, host: str, port: int, workers: int,
+               stats_interval: float) -> None:
+    """Open the database, start the bridge and its HTTP server (port 0: none; one
+    process, or ``workers`` processes), log the ingest figures every ``stats_interval``
+    s until SIGTERM or SIGINT, then stop."""
+    settings = http.bridge
+    try:
+        bridge = Bridge(settings, engine=open_database(settings.db_url))
+    except StartupError as exc:
+        _refuse(f"cannot start: {exc}")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     bridge.start(wait_connected_s=5)
-    if http_port and workers > 1:
-        _serve_with_workers(bridge, stop, stats_interval, WebWorkerSettings(
-            settings, None if insecure_dev else api_token, web, not insecure_dev),
-            http_host, http_port, workers)
+    if port and workers > 1:
+        _serve_with_workers(bridge, stop, stats_interval, http, host, port, workers)
         return
     server = None
-    if http_port:
+    if port:
         import uvicorn
 
-        server = uvicorn.Server(uvicorn.Config(bridge.app(None if insecure_dev else api_token,
-                                                          web=web,
-                                                          secure_cookies=not insecure_dev),
-                                               host=http_host, port=http_port,
-                                               log_level="warning"))
+        server = uvicorn.Server(uvicorn.Config(bridge.app(http.api_token, web=http.web,
+                                                          secure_cookies=http.secure_cookies),
+                                               host=host, port=port, log_level="warning"))
         threading.Thread(target=server.run, name="http", daemon=True).start()
-        log.info("JSON API on http://%s:%d/api/v1", http_host, http_port)
+        log.info("JSON API on http://%s:%d/api/v1", host, port)
     log.info("bridge running (db %s, broker %s:%d)", settings.db_url.split("@")[-1],
-             mqtt_host, mqtt_port)  # the share group is a secret: not logged
+             settings.mqtt.host, settings.mqtt.port)  # the share group is a secret: not logged
     while not stop.wait(stats_interval):
         log.info("stats %s", " ".join(f"{k}={v}" for k, v in bridge.stats.items()))
     log.info("stopping; stats %s", " ".join(f"{k}={v}" for k, v in bridge.stats.items()))

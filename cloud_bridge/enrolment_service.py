@@ -164,6 +164,6 @@ def mount_enrolment(app: FastAPI, engine: Engine, keys: TenantKeyStore, ca_dir: 
         issuer=api_issuer(keys, api_token), attempts=enrolment_failures)
     app.include_router(router)
     if web is not None:
-        from cloud_bridge.web.enrolment_page import enrolment_page_router
+        from cloud_bridge.web.enrolment_page import mount_enrolment_page
 
-        app.include_router(enrolment_page_router(web, ca_dir))
+        mount_enrolment_page(app, ca_dir)

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 
 from cloud_bridge.api import credentials, devices, entitlements, events, members, tenants
 from cloud_bridge.api.deps import ApiContext, authorise, known_tenant
-from cloud_bridge.attendance.api import attendance_router
+from cloud_bridge.attendance.api import mount_attendance
 from cloud_bridge.errors import BridgeError
 from cloud_bridge.nul_guard import RefuseNulText
 
@@ -42,6 +42,6 @@ def create_app(ctx: ApiContext) -> FastAPI:
     for resource in _RESOURCES:
         app.include_router(resource.router, prefix=TENANT_PREFIX,
                            dependencies=[Depends(authorise)])
-    app.include_router(attendance_router(ctx.engine, authorise, known_tenant))
+    mount_attendance(app, ctx.engine, authorise, known_tenant)
     app.add_api_route("/api/v1/health", health, methods=["GET"])
     return app

@@ -94,7 +94,9 @@ def create_absence(conn: Connection, tenant: str, a: AbsenceIn,
               "first_day": a.first_day.isoformat(), "last_day": a.last_day.isoformat(),
               "hours_per_day": a.hours_per_day, "note": a.note, "created_by": a.author,
               "created_at": now, "replaces": replaces}
-    new_id = int(conn.execute(insert(absences).values(**values)).inserted_primary_key[0])
+    key = conn.execute(insert(absences).values(**values)).inserted_primary_key
+    assert key is not None  # a single-row INSERT always has one
+    new_id = int(key[0])
     audit_trail.record(conn, tenant, a.author, "absence.create", f"employee {a.employee}",
                        {**values, "id": new_id}, now)
     return new_id

@@ -1,18 +1,18 @@
 """JSON and HTML endpoints of the attendance module, mounted by cloud_bridge/api.py
 under /api/v1/tenants/{tenant}/attendance with the bridge's own bearer-token check and
-tenant scoping (the dependencies are passed in, so the rules stay in one place).
+tenant scoping (the checks are passed in by ``mount_attendance`` and kept on
+``app.state``, so the rules stay in one place).
 
 The bearer token identifies a deployment, not a person, so writes carry an ``author``
 (the staff web pages will fill it from the logged-in user).
 """
 
-# no "from __future__ import annotations": FastAPI resolves the route signatures
-
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar, cast
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import Connection, Engine
@@ -39,17 +39,20 @@ from cloud_bridge.attendance.reports import (
     report_html,
 )
 from cloud_bridge.attendance.schema import create_attendance_schema
-from cloud_bridge.attendance.timesheet import AbsenceKind, Day, Rules, Totals
+from cloud_bridge.attendance.timesheet import FIGURES, AbsenceKind, Day, Rules, Totals
 from cloud_bridge.db_schema import read_tx, write_tx
 from cloud_bridge.param_bounds import MAX_BIGINT, RowIdField, RowIdPath
 from contracts.punch_types import PunchType
 
 EntityId = Annotated[str, Path(pattern=ID_PATTERN)]
+TenantId = Annotated[str, Path(pattern=ID_PATTERN, description="tenant id")]
 Month = Annotated[str, Query(pattern=r"^\d{4}-\d\d$", description="YYYY-MM")]
 Author = Annotated[str, StringConstraints(min_length=1, max_length=120, strip_whitespace=True)]
 Reason = Annotated[str, StringConstraints(min_length=3, max_length=2000,
                                           strip_whitespace=True)]
 _Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+_STATE_KEY = "attendance_context"
+T = TypeVar("T")
 
 
 class _In(BaseModel):
@@ -105,10 +108,7 @@ _m = minutes
 
 
 def _figures(x: Day | Totals) -> dict[str, int]:
-    return {"worked_min": _m(x.worked_s), "overtime_min": _m(x.overtime_s),
-            "night_min": _m(x.night_s), "sunday_min": _m(x.sunday_s),
-            "holiday_min": _m(x.holiday_s), "break_min": _m(x.break_s),
-            "trip_min": _m(x.trip_s), "private_min": _m(x.private_s)}
+    return {f"{f.name}_min": _m(getattr(x, f.attr)) for f in FIGURES}
 
 
 def totals_json(t: Totals) -> dict[str, Any]:
@@ -136,152 +136,204 @@ def report_json(r: MonthReport, days: bool) -> dict[str, Any]:
                           for e in r.employees]}
 
 
-def attendance_router(engine: Engine, authorise: Callable[..., None],
-                      known_tenant: Callable[..., str], rules: Rules | None = None
-                      ) -> APIRouter:
-    """The router; creates the attendance tables when they are missing. ``rules``
-    overrides every tenant's own (``employer_rules``); normally None."""
+@dataclass(frozen=True, slots=True)
+class AttendanceContext:
+    """What the routes need, kept on ``app.state`` by ``mount_attendance``."""
+    engine: Engine
+    authorise: Callable[[Request, str], None]  # the bridge's token check
+    known_tenant: Callable[[str], str]  # the tenant, or HTTPException 404
+    rules: Rules | None = None  # overrides every tenant's own (employer_rules); normally None
+
+
+def mount_attendance(app: FastAPI, engine: Engine, authorise: Callable[[Request, str], None],
+                     known_tenant: Callable[[str], str], rules: Rules | None = None) -> None:
+    """Mount the routes; creates the attendance tables when they are missing."""
     create_attendance_schema(engine)
-    Tenant = Annotated[str, Depends(known_tenant)]
-    router = APIRouter(prefix="/api/v1/tenants/{tenant}/attendance",
-                       dependencies=[Depends(authorise)], tags=["attendance"])
+    setattr(app.state, _STATE_KEY, AttendanceContext(engine, authorise, known_tenant, rules))
+    app.include_router(router)
 
-    def read(work: Callable[[Connection], Any]) -> Any:
-        with read_tx(engine) as conn:
+
+def attendance_context(request: Request) -> AttendanceContext:
+    return cast(AttendanceContext, getattr(request.app.state, _STATE_KEY))
+
+
+Ctx = Annotated[AttendanceContext, Depends(attendance_context)]
+
+
+def authorised(request: Request, tenant: str) -> None:
+    attendance_context(request).authorise(request, tenant)
+
+
+def known_tenant(request: Request, tenant: TenantId) -> str:
+    return attendance_context(request).known_tenant(tenant)
+
+
+Tenant = Annotated[str, Depends(known_tenant)]
+
+
+router = APIRouter(prefix="/api/v1/tenants/{tenant}/attendance",
+                   dependencies=[Depends(authorised)], tags=["attendance"])
+
+
+def read(ctx: AttendanceContext, work: Callable[[Connection], T]) -> T:
+    with read_tx(ctx.engine) as conn:
+        return work(conn)
+
+
+def write(ctx: AttendanceContext, work: Callable[[Connection], T]) -> T:
+    try:
+        with write_tx(ctx.engine) as conn:
             return work(conn)
+    except (NotFound, absence_ops.AbsenceNotFound) as exc:
+        raise HTTPException(404, str(exc)) from None
+    except (CorrectionError, absence_ops.AbsenceError, ValueError) as exc:
+        raise HTTPException(422, str(exc)) from None
 
-    def write(work: Callable[[Connection], Any]) -> Any:
-        try:
-            with write_tx(engine) as conn:
-                return work(conn)
-        except (NotFound, absence_ops.AbsenceNotFound) as exc:
-            raise HTTPException(404, str(exc)) from None
-        except (CorrectionError, absence_ops.AbsenceError, ValueError) as exc:
-            raise HTTPException(422, str(exc)) from None
 
-    def report(tenant: str, month: str, employee: str | None = None) -> MonthReport:
-        try:
-            year, mon = parse_month(month)
-        except ValueError as exc:
-            raise HTTPException(422, str(exc)) from None
-        return read(lambda c: month_report(c, tenant, year, mon, rules, employee=employee))
+def report(ctx: AttendanceContext, tenant: str, month: str, employee: str | None = None
+           ) -> MonthReport:
+    try:
+        year, mon = parse_month(month)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return read(ctx, lambda c: month_report(c, tenant, year, mon, ctx.rules, employee=employee))
 
-    # -- timesheets and reports ------------------------------------------------------
 
-    @router.get("/timesheets/{employee}")
-    def employee_timesheet(tenant: Tenant, employee: EntityId, month: Month
-                           ) -> dict[str, Any]:
-        r = report(tenant, month, employee)
-        e = r.employees[0]
-        return {"tenant": tenant, "month": r.label, "employee": employee, "name": e.name,
-                "totals": totals_json(e.sheet.totals),
-                "days": [day_json(d) for d in e.sheet.days]}
+# -- timesheets and reports ------------------------------------------------------
 
-    @router.get("/timesheets/{employee}/html", response_class=HTMLResponse)
-    def employee_timesheet_html(tenant: Tenant, employee: EntityId, month: Month) -> str:
-        return report_html(report(tenant, month, employee))
 
-    @router.get("/report")
-    def company_report(tenant: Tenant, month: Month,
-                       fmt: Annotated[str, Query(alias="format",
-                                                 pattern="^(json|csv|csv-days|html)$")
-                                      ] = "json") -> Any:
-        r = report(tenant, month)
-        if fmt == "csv":
-            return PlainTextResponse(company_csv(r), media_type="text/csv; charset=utf-8")
-        if fmt == "csv-days":
-            return PlainTextResponse(employee_csv(r), media_type="text/csv; charset=utf-8")
-        if fmt == "html":
-            return HTMLResponse(report_html(r))
-        return report_json(r, days=False)
-
-    @router.get("/alerts")
-    def alerts(tenant: Tenant, month: Month) -> list[dict[str, Any]]:
-        """Missing departures and other records to check, per employee and day."""
-        r = report(tenant, month)
-        return [{"employee": e.employee, "name": e.name, "date": day.isoformat(),
-                 "alert": text, "missing_departure": text.startswith("missing departure")}
-                for e in r.employees for day, text in e.sheet.alerts]
-
-    @router.get("/rules")
-    def get_rules(tenant: Tenant) -> dict[str, Any]:
-        return rules_json(read(lambda c: rules or tenant_rules(c, tenant)))
-
-    @router.put("/rules")
-    def put_rules(tenant: Tenant, body: RulesBody) -> dict[str, Any]:
-        """The employer's overtime basis and hours (audited; the newest counts)."""
-        write(lambda c: set_tenant_rules(c, tenant, body.overtime_basis, body.daily_hours,
-                                         body.weekly_hours, body.author))
-        return get_rules(tenant)
-
-    # -- absences ------------------------------------------------------------------------
-
-    def absence_in(body: AbsenceBody) -> absence_ops.AbsenceIn:
-        return absence_ops.AbsenceIn(body.employee, AbsenceKind(body.kind), body.first_day,
-                                     body.last_day, body.author, body.hours_per_day,
-                                     body.note)
-
-    @router.get("/absences")
-    def get_absences(tenant: Tenant,
-                     employee: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
-                     include_withdrawn: bool = False) -> list[dict[str, Any]]:
-        return read(lambda c: absence_ops.list_absences(
-            c, tenant, employee, include_withdrawn=include_withdrawn))
-
-    @router.post("/absences", status_code=201)
-    def post_absence(tenant: Tenant, body: AbsenceBody) -> dict[str, Any]:
-        return {"id": write(lambda c: absence_ops.create_absence(c, tenant, absence_in(body)))}
-
-    @router.put("/absences/{absence_id}")
-    def put_absence(tenant: Tenant, absence_id: RowIdPath, body: AbsenceReplaceBody
-                    ) -> dict[str, Any]:
-        """Replace an absence: the old row is withdrawn (kept), a new one names it."""
-        new_id = write(lambda c: absence_ops.replace_absence(
-            c, tenant, absence_id, absence_in(body), body.reason))
-        return {"id": new_id, "replaces": absence_id}
-
-    @router.delete("/absences/{absence_id}")
-    def delete_absence(tenant: Tenant, absence_id: RowIdPath, body: WithdrawBody
+@router.get("/timesheets/{employee}")
+def employee_timesheet(tenant: Tenant, ctx: Ctx, employee: EntityId, month: Month
                        ) -> dict[str, Any]:
-        write(lambda c: absence_ops.withdraw_absence(c, tenant, absence_id, body.author,
-                                                     body.reason))
-        return {"withdrawn": absence_id}
+    r = report(ctx, tenant, month, employee)
+    e = r.employees[0]
+    return {"tenant": tenant, "month": r.label, "employee": employee, "name": e.name,
+            "totals": totals_json(e.sheet.totals),
+            "days": [day_json(d) for d in e.sheet.days]}
 
-    # -- corrections ---------------------------------------------------------------------
 
-    @router.get("/corrections")
-    def get_corrections(tenant: Tenant,
-                        employee: Annotated[str | None, Query(pattern=ID_PATTERN)] = None
-                        ) -> list[dict[str, Any]]:
-        return read(lambda c: list_corrections(c, tenant, employee))
+@router.get("/timesheets/{employee}/html", response_class=HTMLResponse)
+def employee_timesheet_html(tenant: Tenant, ctx: Ctx, employee: EntityId, month: Month) -> str:
+    return report_html(report(ctx, tenant, month, employee))
 
-    @router.post("/corrections", status_code=201)
-    def post_correction(tenant: Tenant, body: CorrectionBody) -> dict[str, Any]:
-        c_in = CorrectionIn(body.action, body.author, body.reason, body.employee,
-                            body.ref_device, body.ref_seq, body.ref_correction, body.at,
-                            body.punch_type)
-        return {"id": write(lambda c: create_correction(c, tenant, c_in))}
 
-    @router.get("/audit")
-    def get_audit(tenant: Tenant, limit: Annotated[int, Query(ge=1, le=5000)] = 500
-                  ) -> list[dict[str, Any]]:
-        return read(lambda c: audit_trail.trail(c, tenant, limit))
+@router.get("/report")
+def company_report(tenant: Tenant, ctx: Ctx, month: Month,
+                   fmt: Annotated[str, Query(alias="format",
+                                             pattern="^(json|csv|csv-days|html)$")
+                                  ] = "json") -> Any:
+    r = report(ctx, tenant, month)
+    if fmt == "csv":
+        return PlainTextResponse(company_csv(r), media_type="text/csv; charset=utf-8")
+    if fmt == "csv-days":
+        return PlainTextResponse(employee_csv(r), media_type="text/csv; charset=utf-8")
+    if fmt == "html":
+        return HTMLResponse(report_html(r))
+    return report_json(r, days=False)
 
-    # -- chain verification ------------------------------------------------------------
 
-    @router.get("/chain")
-    def verify_all(tenant: Tenant) -> list[dict[str, Any]]:
-        return read(lambda c: [audit_chain(c, tenant, d).as_dict()
-                               for d in chain_devices(c, tenant)])
+@router.get("/alerts")
+def alerts(tenant: Tenant, ctx: Ctx, month: Month) -> list[dict[str, Any]]:
+    """Missing departures and other records to check, per employee and day."""
+    r = report(ctx, tenant, month)
+    return [{"employee": e.employee, "name": e.name, "date": day.isoformat(),
+             "alert": text, "missing_departure": text.startswith("missing departure")}
+            for e in r.employees for day, text in e.sheet.alerts]
 
-    @router.get("/chain/{device}")
-    def verify_device(tenant: Tenant, device: EntityId) -> dict[str, Any]:
-        return read(lambda c: audit_chain(c, tenant, device).as_dict())
 
-    @router.put("/devices/{device}/key")
-    def put_device_key(tenant: Tenant, device: EntityId, body: DeviceKeyBody
-                       ) -> dict[str, Any]:
-        write(lambda c: set_device_key(c, tenant, device, body.public_key, body.author))
-        return {"device": device, "registered_at": datetime.now(UTC).isoformat()}
+@router.get("/rules")
+def get_rules(tenant: Tenant, ctx: Ctx) -> dict[str, Any]:
+    return rules_json(read(ctx, lambda c: ctx.rules or tenant_rules(c, tenant)))
 
-    return router
+
+@router.put("/rules")
+def put_rules(tenant: Tenant, ctx: Ctx, body: RulesBody) -> dict[str, Any]:
+    """The employer's overtime basis and hours (audited; the newest counts)."""
+    write(ctx, lambda c: set_tenant_rules(c, tenant, body.overtime_basis, body.daily_hours,
+                                     body.weekly_hours, body.author))
+    return get_rules(tenant, ctx)
+
+
+# -- absences ------------------------------------------------------------------------
+
+
+def absence_in(body: AbsenceBody) -> absence_ops.AbsenceIn:
+    return absence_ops.AbsenceIn(body.employee, AbsenceKind(body.kind), body.first_day,
+                                 body.last_day, body.author, body.hours_per_day,
+                                 body.note)
+
+
+@router.get("/absences")
+def get_absences(tenant: Tenant, ctx: Ctx,
+                 employee: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+                 include_withdrawn: bool = False) -> list[dict[str, Any]]:
+    return read(ctx, lambda c: absence_ops.list_absences(
+        c, tenant, employee, include_withdrawn=include_withdrawn))
+
+
+@router.post("/absences", status_code=201)
+def post_absence(tenant: Tenant, ctx: Ctx, body: AbsenceBody) -> dict[str, Any]:
+    return {"id": write(ctx, lambda c: absence_ops.create_absence(c, tenant, absence_in(body)))}
+
+
+@router.put("/absences/{absence_id}")
+def put_absence(tenant: Tenant, ctx: Ctx, absence_id: RowIdPath, body: AbsenceReplaceBody
+                ) -> dict[str, Any]:
+    """Replace an absence: the old row is withdrawn (kept), a new one names it."""
+    new_id = write(ctx, lambda c: absence_ops.replace_absence(
+        c, tenant, absence_id, absence_in(body), body.reason))
+    return {"id": new_id, "replaces": absence_id}
+
+
+@router.delete("/absences/{absence_id}")
+def delete_absence(tenant: Tenant, ctx: Ctx, absence_id: RowIdPath, body: WithdrawBody
+                   ) -> dict[str, Any]:
+    write(ctx, lambda c: absence_ops.withdraw_absence(c, tenant, absence_id, body.author,
+                                                 body.reason))
+    return {"withdrawn": absence_id}
+
+
+# -- corrections ---------------------------------------------------------------------
+
+
+@router.get("/corrections")
+def get_corrections(tenant: Tenant, ctx: Ctx,
+                    employee: Annotated[str | None, Query(pattern=ID_PATTERN)] = None
+                    ) -> list[dict[str, Any]]:
+    return read(ctx, lambda c: list_corrections(c, tenant, employee))
+
+
+@router.post("/corrections", status_code=201)
+def post_correction(tenant: Tenant, ctx: Ctx, body: CorrectionBody) -> dict[str, Any]:
+    c_in = CorrectionIn(body.action, body.author, body.reason, body.employee,
+                        body.ref_device, body.ref_seq, body.ref_correction, body.at,
+                        body.punch_type)
+    return {"id": write(ctx, lambda c: create_correction(c, tenant, c_in))}
+
+
+@router.get("/audit")
+def get_audit(tenant: Tenant, ctx: Ctx, limit: Annotated[int, Query(ge=1, le=5000)] = 500
+              ) -> list[dict[str, Any]]:
+    return read(ctx, lambda c: audit_trail.trail(c, tenant, limit))
+
+
+# -- chain verification ------------------------------------------------------------
+
+
+@router.get("/chain")
+def verify_all(tenant: Tenant, ctx: Ctx) -> list[dict[str, Any]]:
+    return read(ctx, lambda c: [audit_chain(c, tenant, d).as_dict()
+                           for d in chain_devices(c, tenant)])
+
+
+@router.get("/chain/{device}")
+def verify_device(tenant: Tenant, ctx: Ctx, device: EntityId) -> dict[str, Any]:
+    return read(ctx, lambda c: audit_chain(c, tenant, device).as_dict())
+
+
+@router.put("/devices/{device}/key")
+def put_device_key(tenant: Tenant, ctx: Ctx, device: EntityId, body: DeviceKeyBody
+                   ) -> dict[str, Any]:
+    write(ctx, lambda c: set_device_key(c, tenant, device, body.public_key, body.author))
+    return {"device": device, "registered_at": datetime.now(UTC).isoformat()}
+

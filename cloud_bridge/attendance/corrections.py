@@ -132,7 +132,9 @@ def create_correction(conn: Connection, tenant: str, c: CorrectionIn) -> int:
               "ts": format_ts(c.at) if c.at is not None else None,
               "punch_type": c.punch_type.value if c.punch_type is not None else None,
               "reason": c.reason.strip(), "author": c.author.strip(), "created_at": now}
-    new_id = int(conn.execute(insert(corrections).values(**values)).inserted_primary_key[0])
+    key = conn.execute(insert(corrections).values(**values)).inserted_primary_key
+    assert key is not None  # a single-row INSERT always has one
+    new_id = int(key[0])
     ref = (f"{c.ref_device}#{c.ref_seq}" if has_punch_ref
            else f"correction#{c.ref_correction}" if c.ref_correction else "")
     audit_trail.record(conn, tenant, c.author.strip(), f"correction.{c.action}",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -20,6 +21,8 @@ from cloud_bridge.attendance.absences import current_absences
 from cloud_bridge.attendance.employer_rules import tenant_rules
 from cloud_bridge.attendance.shift_punches import shift_punches
 from cloud_bridge.attendance.timesheet import (
+    ABSENCE_COLUMNS,
+    FIGURES,
     Absence,
     AbsenceKind,
     Day,
@@ -135,17 +138,17 @@ def hm(at: datetime | None) -> str:
 
 # -- CSV -----------------------------------------------------------------------------------
 
-_TOTAL_HEAD = ["worked_h", "overtime_h", "night_h", "sunday_h", "holiday_h", "break_h",
-               "trip_h", "private_h", "annual_leave_h", "sick_leave_h", "other_absence_h",
-               "holiday_leave_h"]
+_TOTAL_HEAD = [*(f"{f.name}_h" for f in FIGURES), *(a.csv_name for a in ABSENCE_COLUMNS)]
+
+
+def _cells(row: Day | Totals, absences: Mapping[str, float]) -> list[str]:
+    """The figures, then the absences (seconds per kind), in the order of _TOTAL_HEAD."""
+    return [*(hours(getattr(row, f.attr)) for f in FIGURES),
+            *(hours(absences.get(a.kind.value, 0)) for a in ABSENCE_COLUMNS)]
 
 
 def _total_cells(t: Totals) -> list[str]:
-    a = t.absences
-    return [hours(t.worked_s), hours(t.overtime_s), hours(t.night_s), hours(t.sunday_s),
-            hours(t.holiday_s), hours(t.break_s), hours(t.trip_s), hours(t.private_s),
-            hours(a.get("annual_leave", 0)), hours(a.get("sick_leave", 0)),
-            hours(a.get("other", 0)), hours(a.get("holiday", 0))]
+    return _cells(t, t.absences)
 
 
 def company_csv(report: MonthReport) -> str:
@@ -163,11 +166,7 @@ def company_csv(report: MonthReport) -> str:
 
 
 def _day_cells(d: Day) -> list[str]:
-    kinds = {k.value: s for k, s in d.absences}
-    return [hours(d.worked_s), hours(d.overtime_s), hours(d.night_s), hours(d.sunday_s),
-            hours(d.holiday_s), hours(d.break_s), hours(d.trip_s), hours(d.private_s),
-            hours(kinds.get("annual_leave", 0)), hours(kinds.get("sick_leave", 0)),
-            hours(kinds.get("other", 0)), hours(kinds.get("holiday", 0))]
+    return _cells(d, {k.value: s for k, s in d.absences})
 
 
 def employee_csv(report: MonthReport) -> str:
@@ -196,7 +195,9 @@ _env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
 _env.filters["h"] = hours
 _env.filters["hz"] = hours_or_blank
 _env.filters["hm"] = hm
-_env.globals.update(weekdays=_WEEKDAYS, absence_labels=ABSENCE_LABELS)
+_env.globals.update(weekdays=_WEEKDAYS, absence_labels=ABSENCE_LABELS, figures=FIGURES,
+                    absence_columns=ABSENCE_COLUMNS, hours=hours,
+                    hours_or_blank=hours_or_blank)
 
 
 def report_html(report: MonthReport, detail: bool = True) -> str:

@@ -130,8 +130,46 @@ class Day:
         return sum(s for _, s in self.absences)
 
 
-TOTAL_FIELDS = ("worked_s", "break_s", "trip_s", "private_s", "overtime_s", "night_s",
-                "sunday_s", "holiday_s")
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """One time figure of a day row and of the totals. FIGURES is the one list of them:
+    the totals add them up, and the CSV, the HTML and the JSON print them in its order."""
+    name: str  # attribute name + "_s"; CSV column name + "_h"; JSON key name + "_min"
+    heading: str  # the printed report's summary column (Slovenian)
+    short: str  # the printed report's day table column
+
+    @property
+    def attr(self) -> str:
+        return f"{self.name}_s"
+
+
+FIGURES = (
+    Figure("worked", "Opravljene ure", "Opravljene"),
+    Figure("overtime", "Nadure", "Nadure"),
+    Figure("night", "Nočne", "Nočne"),
+    Figure("sunday", "Nedeljske", "Nedeljske"),
+    Figure("holiday", "Praznične", "Praznične"),
+    Figure("break", "Odmor", "Odmor"),
+    Figure("trip", "Službeni izhod", "Službeni"),
+    Figure("private", "Zasebni izhod", "Zasebni"),
+)
+TOTAL_FIELDS = tuple(f.attr for f in FIGURES)
+
+
+@dataclass(frozen=True, slots=True)
+class AbsenceColumn:
+    """An absence kind as a column of the CSV and of the printed summary."""
+    kind: AbsenceKind
+    csv_name: str
+    heading: str
+
+
+ABSENCE_COLUMNS = (
+    AbsenceColumn(AbsenceKind.ANNUAL_LEAVE, "annual_leave_h", "Dopust"),
+    AbsenceColumn(AbsenceKind.SICK_LEAVE, "sick_leave_h", "Bolniška"),
+    AbsenceColumn(AbsenceKind.OTHER, "other_absence_h", "Druga odsotnost"),
+    AbsenceColumn(AbsenceKind.HOLIDAY, "holiday_leave_h", "Praznik"),
+)
 
 
 @dataclass(frozen=True, slots=True)

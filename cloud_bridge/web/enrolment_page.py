@@ -3,16 +3,13 @@ device id, site, how long the code lives, and the device's peripherals as TOML. 
 is shown once, with the command the technician runs on the device; only its hash is kept.
 """
 
-# no "from __future__ import annotations": FastAPI resolves the route signatures, whose
-# dependencies are local to the router factory
-
 import re
 import time
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 
 from cloud_bridge.api_models import ID_PATTERN
@@ -22,7 +19,7 @@ from cloud_bridge.enrolment_service import NotReady, check_ready, enrolment_code
 from cloud_bridge.errors import Invalid
 from cloud_bridge.web import audit
 from cloud_bridge.web.auth import Staff
-from cloud_bridge.web.context import WebContext
+from cloud_bridge.web.deps import Ctx
 from cloud_bridge.web.guards import need, route_meta
 from cloud_bridge.web.nav import NAV, NavItem
 from cloud_bridge.web.rendering import render
@@ -73,36 +70,49 @@ def _read_form(form: dict[str, str]) -> tuple[str, str, int, dict[str, Any]]:
     return device, site, int(hours), profile
 
 
-def enrolment_page_router(ctx: WebContext, ca_dir: Path | None) -> APIRouter:
-    router = APIRouter(prefix="/t/{tenant}")
-    enrol = need(ctx.auth, "fleet.enrol")
+router = APIRouter(prefix="/t/{tenant}")
+_CA_DIR_KEY = "enrolment_ca_dir"
 
-    @router.get("/enrolment", **route_meta("fleet.enrol"))
-    def form_page(request: Request, staff: Annotated[Staff, Depends(enrol)]) -> Response:
-        return render(request, "enrolment.html", staff, form={"profile": EXAMPLE_PROFILE,
-                                                              "ttl_hours": "24"},
-                      ttl_hours=TTL_HOURS, issued=None)
 
-    @router.post("/enrolment", **route_meta("fleet.enrol"))
-    async def issue(request: Request, staff: Annotated[Staff, Depends(enrol)]) -> Response:
-        form = {k: str(v) for k, v in (await request.form()).items() if k != "csrf_token"}
-        try:
-            device, site, hours, profile = _read_form(form)
-            check_ready(ca_dir, staff.tenant)
-            issued = issue_code(ctx.engine, enrolment_codes, tenant=staff.tenant,
-                                device=device, site=site, profile=profile,
-                                ttl_s=hours * 3600, created_by=staff.username,
-                                now_ms=int(time.time() * 1000))
-        except (FormError, NotReady, DeviceConfigError) as exc:
-            key = {NotReady: "not_ready", DeviceConfigError: "bad_profile"}.get(type(exc))
-            error = TEXT[key].format(error=exc) if key else str(exc)
-            return render(request, "enrolment.html", staff, status_code=422,
-                          form=form, ttl_hours=TTL_HOURS, issued=None, error=error[:500])
-        with write_tx(ctx.engine) as conn:  # the code itself is never audited
-            audit.record(conn, staff, "device.enrolment_code", device,
-                         {"site": site, "expires_at": issued.expires_at})
-        bridge_url = str(request.base_url).rstrip("/")
-        return render(request, "enrolment.html", staff, form={**form, "device": ""},
-                      ttl_hours=TTL_HOURS, issued=issued, bridge_url=bridge_url)
+def mount_enrolment_page(app: FastAPI, ca_dir: Path | None) -> None:
+    """Called once by the app factory, after ``mount_web``."""
+    setattr(app.state, _CA_DIR_KEY, ca_dir)
+    app.include_router(router)
 
-    return router
+
+def enrolment_ca_dir(request: Request) -> Path | None:
+    return cast(Path | None, getattr(request.app.state, _CA_DIR_KEY))
+
+
+CaDir = Annotated[Path | None, Depends(enrolment_ca_dir)]
+Enroller = Annotated[Staff, Depends(need("fleet.enrol"))]
+
+
+@router.get("/enrolment", **route_meta("fleet.enrol"))
+def form_page(request: Request, staff: Enroller) -> Response:
+    return render(request, "enrolment.html", staff, form={"profile": EXAMPLE_PROFILE,
+                                                          "ttl_hours": "24"},
+                  ttl_hours=TTL_HOURS, issued=None)
+
+
+@router.post("/enrolment", **route_meta("fleet.enrol"))
+async def issue(request: Request, staff: Enroller, ctx: Ctx, ca_dir: CaDir) -> Response:
+    form = {k: str(v) for k, v in (await request.form()).items() if k != "csrf_token"}
+    try:
+        device, site, hours, profile = _read_form(form)
+        check_ready(ca_dir, staff.tenant)
+        issued = issue_code(ctx.engine, enrolment_codes, tenant=staff.tenant,
+                            device=device, site=site, profile=profile,
+                            ttl_s=hours * 3600, created_by=staff.username,
+                            now_ms=int(time.time() * 1000))
+    except (FormError, NotReady, DeviceConfigError) as exc:
+        key = {NotReady: "not_ready", DeviceConfigError: "bad_profile"}.get(type(exc))
+        error = TEXT[key].format(error=exc) if key else str(exc)
+        return render(request, "enrolment.html", staff, status_code=422,
+                      form=form, ttl_hours=TTL_HOURS, issued=None, error=error[:500])
+    with write_tx(ctx.engine) as conn:  # the code itself is never audited
+        audit.record(conn, staff, "device.enrolment_code", device,
+                     {"site": site, "expires_at": issued.expires_at})
+    bridge_url = str(request.base_url).rstrip("/")
+    return render(request, "enrolment.html", staff, form={**form, "device": ""},
+                  ttl_hours=TTL_HOURS, issued=issued, bridge_url=bridge_url)

@@ -2,9 +2,6 @@
 outbox depth and membership version; remote commands and their results; what the
 bridge refused from the tenant's devices and keeps in the quarantine."""
 
-# no "from __future__ import annotations": FastAPI resolves the route signatures, whose
-# dependencies are local to the router factory
-
 import time
 from typing import Annotated, Any
 
@@ -17,7 +14,7 @@ from cloud_bridge.api_models import ID_PATTERN
 from cloud_bridge.db_schema import device_cursor, devices, read_tx, tenants, write_tx
 from cloud_bridge.web import audit
 from cloud_bridge.web.auth import Staff
-from cloud_bridge.web.context import WebContext
+from cloud_bridge.web.deps import Ctx
 from cloud_bridge.web.device_commands import (
     OUTCOME_LABELS,
     UNANSWERED_NOTE,
@@ -56,48 +53,47 @@ def fleet_rows(conn: Any, tenant: str) -> dict[str, list[dict[str, Any]]]:
     return by_site
 
 
-def fleet_router(ctx: WebContext) -> APIRouter:
-    router = APIRouter(prefix="/t/{tenant}")
-    view = need(ctx.auth, "fleet.view")
-    command = need(ctx.auth, "fleet.command")
+router = APIRouter(prefix="/t/{tenant}")
+Viewer = Annotated[Staff, Depends(need("fleet.view"))]
+Commander = Annotated[Staff, Depends(need("fleet.command"))]
 
-    @router.get("/fleet", **route_meta("fleet.view"))
-    def fleet(request: Request, staff: Annotated[Staff, Depends(view)]) -> Response:
-        with read_tx(ctx.engine) as conn:
-            sites = fleet_rows(conn, staff.tenant)
-            cmds = recent_commands(conn, staff.tenant)
-            version = conn.execute(select(tenants.c.version).where(
-                tenants.c.tenant == staff.tenant)).scalar() or 0
-            held = quarantine.recent(conn, staff.tenant)
-            held_total = quarantine.count(conn, staff.tenant)
-        now = int(time.time() * 1000)
-        # refresh while a command waits (one sent before expiries: for a minute)
-        waiting = any(c["outcome"] == "pending" and now - c["sent_at"] < 600_000
-                      for c in cmds)
-        return render(request, "fleet.html", staff, sites=sites, commands=cmds,
-                      tenant_version=version, refresh=waiting, outcome_labels=OUTCOME_LABELS,
-                      unanswered_note=UNANSWERED_NOTE,
-                      quarantined=held, quarantined_total=held_total)
 
-    @router.post("/fleet/command", **route_meta("fleet.command"))
-    def send(staff: Annotated[Staff, Depends(command)], device: DeviceId,
-             name: Annotated[str, Form(pattern=r"^(open|reload|resend-state)$")],
-             gate: Annotated[str | None, Form(pattern=ID_PATTERN)] = None,
-             direction: Annotated[str, Form(pattern=r"^(in|out)$")] = "in") -> Response:
-        if name == "open" and not gate:
-            raise HTTPException(422, "open needs a gate")
-        args: dict[str, Any] = {"gate": gate, "direction": direction} if name == "open" else {}
-        with write_tx(ctx.engine) as conn:
-            if not known_device(conn, staff.tenant, device):
-                raise HTTPException(404, "no such device")
-            if name in PHYSICAL_COMMANDS and not device_online(conn, staff.tenant, device):
-                raise HTTPException(409, OFFLINE_REFUSAL)
-            expires_at = ctx.command_lifetimes.expires_at_ms(name)
-            request_id = record_command(conn, staff.tenant, device, name, args, expires_at)
-            audit.record(conn, staff, f"command.{name}", device,
-                         {**args, "request_id": request_id})
-        ctx.publisher.publish(*command_message(ctx.prefix, staff.tenant, device, name,
-                                               request_id, args, expires_at))
-        return RedirectResponse(f"/t/{staff.tenant}/fleet", 303)
+@router.get("/fleet", **route_meta("fleet.view"))
+def fleet(request: Request, staff: Viewer, ctx: Ctx) -> Response:
+    with read_tx(ctx.engine) as conn:
+        sites = fleet_rows(conn, staff.tenant)
+        cmds = recent_commands(conn, staff.tenant)
+        version = conn.execute(select(tenants.c.version).where(
+            tenants.c.tenant == staff.tenant)).scalar() or 0
+        held = quarantine.recent(conn, staff.tenant)
+        held_total = quarantine.count(conn, staff.tenant)
+    now = int(time.time() * 1000)
+    # refresh while a command waits (one sent before expiries: for a minute)
+    waiting = any(c["outcome"] == "pending" and now - c["sent_at"] < 600_000
+                  for c in cmds)
+    return render(request, "fleet.html", staff, sites=sites, commands=cmds,
+                  tenant_version=version, refresh=waiting, outcome_labels=OUTCOME_LABELS,
+                  unanswered_note=UNANSWERED_NOTE,
+                  quarantined=held, quarantined_total=held_total)
 
-    return router
+
+@router.post("/fleet/command", **route_meta("fleet.command"))
+def send(staff: Commander, ctx: Ctx, device: DeviceId,
+         name: Annotated[str, Form(pattern=r"^(open|reload|resend-state)$")],
+         gate: Annotated[str | None, Form(pattern=ID_PATTERN)] = None,
+         direction: Annotated[str, Form(pattern=r"^(in|out)$")] = "in") -> Response:
+    if name == "open" and not gate:
+        raise HTTPException(422, "open needs a gate")
+    args: dict[str, Any] = {"gate": gate, "direction": direction} if name == "open" else {}
+    with write_tx(ctx.engine) as conn:
+        if not known_device(conn, staff.tenant, device):
+            raise HTTPException(404, "no such device")
+        if name in PHYSICAL_COMMANDS and not device_online(conn, staff.tenant, device):
+            raise HTTPException(409, OFFLINE_REFUSAL)
+        expires_at = ctx.command_lifetimes.expires_at_ms(name)
+        request_id = record_command(conn, staff.tenant, device, name, args, expires_at)
+        audit.record(conn, staff, f"command.{name}", device,
+                     {**args, "request_id": request_id})
+    ctx.publisher.publish(*command_message(ctx.prefix, staff.tenant, device, name,
+                                           request_id, args, expires_at))
+    return RedirectResponse(f"/t/{staff.tenant}/fleet", 303)

@@ -9,14 +9,15 @@ from typing import Any
 
 from fastapi import Request
 
-from cloud_bridge.web.auth import Staff, WebAuth
+from cloud_bridge.web.auth import Staff
+from cloud_bridge.web.deps import web_context
 
 PERMISSION_KEY = "x-permission"
 
 
-def need(auth: WebAuth, permission: str) -> Callable[[Request, str], Awaitable[Staff]]:
+def need(permission: str) -> Callable[[Request, str], Awaitable[Staff]]:
     async def dependency(request: Request, tenant: str) -> Staff:
-        return await auth.guard(request, permission, tenant)
+        return await web_context(request).auth.guard(request, permission, tenant)
 
     return dependency
 

@@ -2,9 +2,6 @@
 templates for entitlements. Applying a plan to a member creates an ordinary entitlement
 through membership_ops; devices never see plans."""
 
-# no "from __future__ import annotations": FastAPI resolves the route signatures, whose
-# dependencies are local to the router factory
-
 import time
 import uuid
 from typing import Annotated, Any
@@ -21,7 +18,7 @@ from cloud_bridge.db_schema import read_tx, write_tx
 from cloud_bridge.web import audit
 from cloud_bridge.web.auth import Staff
 from cloud_bridge.web.auth_schema import web_metadata
-from cloud_bridge.web.context import WebContext
+from cloud_bridge.web.deps import Ctx
 from cloud_bridge.web.entitlement_forms import (
     FieldError,
     format_windows,
@@ -60,70 +57,71 @@ def get_plan(conn: Any, tenant: str, plan_id: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
-def plans_router(ctx: WebContext) -> APIRouter:
-    router = APIRouter(prefix="/t/{tenant}")
-    view = need(ctx.auth, "members.view")
-    edit = need(ctx.auth, "plans.edit")
+router = APIRouter(prefix="/t/{tenant}")
+Viewer = Annotated[Staff, Depends(need("members.view"))]
+Editor = Annotated[Staff, Depends(need("plans.edit"))]
 
-    @router.get("/plans", **route_meta("members.view"))
-    def list_plans(request: Request, staff: Annotated[Staff, Depends(view)],
-                   error: str = "", notice: str = "") -> Response:
-        with read_tx(ctx.engine) as conn:
-            rows = tenant_plans(conn, staff.tenant)
-        for r in rows:
-            r["windows_text"] = format_windows(r["windows"])
-        return render(request, "plans.html", staff, plans=rows, error=error[:300],
-                      notice=notice[:200])
 
-    @router.post("/plans", **route_meta("plans.edit"))
-    async def create_plan(request: Request, staff: Annotated[Staff, Depends(edit)]
-                          ) -> Response:
-        form = {k: str(v) for k, v in (await request.form()).items()}
-        back = f"/t/{staff.tenant}/plans"
-        try:
-            name = form.get("name", "").strip()[:80]
-            if not name:
-                raise FieldError("a plan needs a name")
-            duration = form.get("duration_days", "").strip()
-            entries = form.get("entries_total", "").strip()
-            values = {
-                "kind": form.get("kind", ""),
-                "duration_days": int(duration) if duration.isdigit() else None,
-                "entries_total": int(entries) if entries.isdigit() else None,
-                "zones": parse_zones(form.get("zones", "")),
-                "windows": parse_windows(form.get("windows", "")) or None,
-            }
-            # validated as an entitlement would be, so applying the plan cannot fail
-            EntitlementFields.model_validate({
-                "member_id": "x", "kind": values["kind"], "valid_on": "2000-01-01",
-                "entries_total": values["entries_total"], "zones": values["zones"],
-                "windows": values["windows"] or []})
-            if values["kind"] in ("punch_card", "gift_voucher") and not values["entries_total"]:
-                raise FieldError("this kind needs a number of entries")
-        except ValidationError as exc:
-            return RedirectResponse(f"{back}?error={quote(first_error(exc))}", 303)
-        except FieldError as exc:
-            return RedirectResponse(f"{back}?error={quote(str(exc))}", 303)
-        plan_id = f"p-{uuid.uuid4().hex[:12]}"
-        with write_tx(ctx.engine) as conn:
-            conn.execute(insert(plans).values(tenant=staff.tenant, id=plan_id, name=name,
-                                              active=True, created_ms=int(time.time() * 1000),
-                                              **values))
-            audit.record(conn, staff, "plan.create", plan_id, {"name": name, **values})
-        return RedirectResponse(f"{back}?notice={quote(f'Plan {name} created')}", 303)
+@router.get("/plans", **route_meta("members.view"))
+def list_plans(request: Request, staff: Viewer, ctx: Ctx,
+               error: str = "", notice: str = "") -> Response:
+    with read_tx(ctx.engine) as conn:
+        rows = tenant_plans(conn, staff.tenant)
+    for r in rows:
+        r["windows_text"] = format_windows(r["windows"])
+    return render(request, "plans.html", staff, plans=rows, error=error[:300],
+                  notice=notice[:200])
 
-    @router.post("/plans/{plan_id}/active", **route_meta("plans.edit"))
-    async def toggle_plan(plan_id: str, staff: Annotated[Staff, Depends(edit)]) -> Response:
-        with write_tx(ctx.engine) as conn:
-            plan = get_plan(conn, staff.tenant, plan_id[:64])
-            if plan is None:
-                raise HTTPException(404, "no such plan")
-            if plan is not None:
-                conn.execute(sql_update(plans).where(
-                    plans.c.tenant == staff.tenant, plans.c.id == plan["id"]).values(
-                    active=not plan["active"]))
-                audit.record(conn, staff, "plan.active", plan["id"],
-                             {"active": not plan["active"]})
-        return RedirectResponse(f"/t/{staff.tenant}/plans", 303)
 
-    return router
+@router.post("/plans", **route_meta("plans.edit"))
+async def create_plan(request: Request, staff: Editor, ctx: Ctx
+                      ) -> Response:
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    back = f"/t/{staff.tenant}/plans"
+    try:
+        name = form.get("name", "").strip()[:80]
+        if not name:
+            raise FieldError("a plan needs a name")
+        duration = form.get("duration_days", "").strip()
+        entries = form.get("entries_total", "").strip()
+        values = {
+            "kind": form.get("kind", ""),
+            "duration_days": int(duration) if duration.isdigit() else None,
+            "entries_total": int(entries) if entries.isdigit() else None,
+            "zones": parse_zones(form.get("zones", "")),
+            "windows": parse_windows(form.get("windows", "")) or None,
+        }
+        # validated as an entitlement would be, so applying the plan cannot fail
+        EntitlementFields.model_validate({
+            "member_id": "x", "kind": values["kind"], "valid_on": "2000-01-01",
+            "entries_total": values["entries_total"], "zones": values["zones"],
+            "windows": values["windows"] or []})
+        if values["kind"] in ("punch_card", "gift_voucher") and not values["entries_total"]:
+            raise FieldError("this kind needs a number of entries")
+    except ValidationError as exc:
+        return RedirectResponse(f"{back}?error={quote(first_error(exc))}", 303)
+    except FieldError as exc:
+        return RedirectResponse(f"{back}?error={quote(str(exc))}", 303)
+    plan_id = f"p-{uuid.uuid4().hex[:12]}"
+    with write_tx(ctx.engine) as conn:
+        conn.execute(insert(plans).values(tenant=staff.tenant, id=plan_id, name=name,
+                                          active=True, created_ms=int(time.time() * 1000),
+                                          **values))
+        audit.record(conn, staff, "plan.create", plan_id, {"name": name, **values})
+    return RedirectResponse(f"{back}?notice={quote(f'Plan {name} created')}", 303)
+
+
+@router.post("/plans/{plan_id}/active", **route_meta("plans.edit"))
+async def toggle_plan(plan_id: str, staff: Editor, ctx: Ctx) -> Response:
+    with write_tx(ctx.engine) as conn:
+        plan = get_plan(conn, staff.tenant, plan_id[:64])
+        if plan is None:
+            raise HTTPException(404, "no such plan")
+        if plan is not None:
+            conn.execute(sql_update(plans).where(
+                plans.c.tenant == staff.tenant, plans.c.id == plan["id"]).values(
+                active=not plan["active"]))
+            audit.record(conn, staff, "plan.active", plan["id"],
+                         {"active": not plan["active"]})
+    return RedirectResponse(f"/t/{staff.tenant}/plans", 303)
+

@@ -4,9 +4,6 @@ included), each as JSON and CSV; secrets (password, PIN and session hashes) are 
 out. Erasure is membership_ops.erase_member: the person's rows and their past change
 records go, and the delete record reaches every device in the next signed batch."""
 
-# no "from __future__ import annotations": FastAPI resolves the route signatures, whose
-# dependencies are local to the router factory
-
 import csv
 import io
 import json
@@ -29,7 +26,7 @@ from cloud_bridge.api_models import ID_PATTERN
 from cloud_bridge.db_schema import read_tx, write_tx
 from cloud_bridge.web import audit
 from cloud_bridge.web.auth import Staff
-from cloud_bridge.web.context import WebContext
+from cloud_bridge.web.deps import Ctx
 from cloud_bridge.web.guards import need, route_meta
 from cloud_bridge.web.membership_changes import FormError, apply_change
 from cloud_bridge.web.rendering import render
@@ -100,37 +97,36 @@ def _chunks(f: IO[bytes]) -> Iterator[bytes]:
         f.close()
 
 
-def portability_router(ctx: WebContext) -> APIRouter:
-    router = APIRouter(prefix="/t/{tenant}")
-    export = need(ctx.auth, "tenant.export")
-    erase = need(ctx.auth, "members.erase")
+router = APIRouter(prefix="/t/{tenant}")
+Exporter = Annotated[Staff, Depends(need("tenant.export"))]
+Eraser = Annotated[Staff, Depends(need("members.erase"))]
 
-    @router.get("/data", **route_meta("tenant.export"))
-    def data_page(request: Request, staff: Annotated[Staff, Depends(export)]) -> Response:
-        return render(request, "data.html", staff,
-                      tables=[t.name for t in tenant_tables(ctx.engine)])
+@router.get("/data", **route_meta("tenant.export"))
+def data_page(request: Request, staff: Exporter, ctx: Ctx) -> Response:
+    return render(request, "data.html", staff,
+                  tables=[t.name for t in tenant_tables(ctx.engine)])
 
-    @router.get("/data/export.zip", **route_meta("tenant.export"))
-    def export_zip(staff: Annotated[Staff, Depends(export)]) -> Response:
-        spool = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)  # noqa: SIM115
-        counts = write_export(ctx.engine, staff.tenant, spool)
-        with write_tx(ctx.engine) as conn:
-            audit.record(conn, staff, "tenant.export", staff.tenant, {"rows": counts})
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        return StreamingResponse(_chunks(spool), media_type="application/zip", headers={
-            "Content-Disposition": f'attachment; filename="{staff.tenant}-{stamp}.zip"',
-            "Cache-Control": "no-store"})
 
-    @router.post("/members/{member_id}/erase", **route_meta("members.erase"))
-    def erase_member(staff: Annotated[Staff, Depends(erase)],
-                     member_id: Annotated[str, Path(pattern=ID_PATTERN)]) -> Response:
-        try:
-            apply_change(ctx, staff, "member.erase", member_id, {},
-                         lambda c: (None, membership_ops.erase_member(c, staff.tenant,
-                                                                      member_id)))
-        except FormError as exc:
-            return RedirectResponse(f"/t/{staff.tenant}/members/{member_id}?error="
-                                    f"{quote(str(exc))}", 303)
-        return RedirectResponse(f"/t/{staff.tenant}/members?q=", 303)
+@router.get("/data/export.zip", **route_meta("tenant.export"))
+def export_zip(staff: Exporter, ctx: Ctx) -> Response:
+    spool = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)  # noqa: SIM115
+    counts = write_export(ctx.engine, staff.tenant, spool)
+    with write_tx(ctx.engine) as conn:
+        audit.record(conn, staff, "tenant.export", staff.tenant, {"rows": counts})
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return StreamingResponse(_chunks(spool), media_type="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="{staff.tenant}-{stamp}.zip"',
+        "Cache-Control": "no-store"})
 
-    return router
+
+@router.post("/members/{member_id}/erase", **route_meta("members.erase"))
+def erase_member(staff: Eraser, ctx: Ctx,
+                 member_id: Annotated[str, Path(pattern=ID_PATTERN)]) -> Response:
+    try:
+        apply_change(ctx, staff, "member.erase", member_id, {},
+                     lambda c: (None, membership_ops.erase_member(c, staff.tenant,
+                                                                  member_id)))
+    except FormError as exc:
+        return RedirectResponse(f"/t/{staff.tenant}/members/{member_id}?error="
+                                f"{quote(str(exc))}", 303)
+    return RedirectResponse(f"/t/{staff.tenant}/members?q=", 303)

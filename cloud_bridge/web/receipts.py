@@ -3,9 +3,6 @@ issued (always fiscal_state "pending" then), ``pos.fiscalised`` with the EOR (li
 later by subsequent submit), ``pos.fiscal_rejected`` with the FURS error code. A reprint
 is a device command ("reprint", args {invoice_id}); the agent prints "KOPIJA n"."""
 
-# no "from __future__ import annotations": FastAPI resolves the route signatures, whose
-# dependencies are local to the router factory
-
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -17,7 +14,7 @@ from cloud_bridge.api_models import ID_PATTERN
 from cloud_bridge.db_schema import events, read_tx, write_tx
 from cloud_bridge.web import audit
 from cloud_bridge.web.auth import Staff
-from cloud_bridge.web.context import WebContext
+from cloud_bridge.web.deps import Ctx
 from cloud_bridge.web.device_commands import command_message, recent_commands, record_command
 from cloud_bridge.web.guards import need, route_meta
 from cloud_bridge.web.rendering import render
@@ -61,82 +58,82 @@ def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
-def receipts_router(ctx: WebContext) -> APIRouter:
-    router = APIRouter(prefix="/t/{tenant}")
-    view = need(ctx.auth, "receipts.view")
-    reprint_perm = need(ctx.auth, "receipts.reprint")
-    Device = Annotated[str, Path(pattern=ID_PATTERN)]
-    Seq = Annotated[int, Path(ge=1, le=2**62)]
+router = APIRouter(prefix="/t/{tenant}")
+Viewer = Annotated[Staff, Depends(need("receipts.view"))]
+Reprinter = Annotated[Staff, Depends(need("receipts.reprint"))]
+Device = Annotated[str, Path(pattern=ID_PATTERN)]
+Seq = Annotated[int, Path(ge=1, le=2**62)]
 
-    def one_receipt(conn: Connection, tenant: str, device: str, seq: int) -> dict[str, Any]:
-        row = conn.execute(select(events).where(
-            events.c.tenant == tenant, events.c.device == device, events.c.seq == seq,
-            events.c.type == "pos.receipt")).mappings().first()
-        if row is None:
-            raise HTTPException(404, "no such receipt")
-        return dict(row)
+def one_receipt(conn: Connection, tenant: str, device: str, seq: int) -> dict[str, Any]:
+    row = conn.execute(select(events).where(
+        events.c.tenant == tenant, events.c.device == device, events.c.seq == seq,
+        events.c.type == "pos.receipt")).mappings().first()
+    if row is None:
+        raise HTTPException(404, "no such receipt")
+    return dict(row)
 
-    @router.get("/receipts", **route_meta("receipts.view"))
-    def list_receipts(request: Request, staff: Annotated[Staff, Depends(view)],
-                      page: Annotated[int, Query(ge=0, le=10_000)] = 0,
-                      state: Annotated[str, Query(max_length=32)] = "") -> Response:
-        """Newest first. The fiscal state comes from later events, so a state filter
-        reads receipts in chunks (newest STATE_SCAN at most) and keeps the matching."""
-        now = now_iso()
-        wanted = range(page * PAGE, (page + 1) * PAGE + 1)  # one more: is there a next page
-        matched: list[dict[str, Any]] = []
-        scanned = 0
-        chunk = PAGE + 1 if not state else 200
-        with read_tx(ctx.engine) as conn:
-            while len(matched) < wanted.stop and scanned < (STATE_SCAN if state else 1 << 62):
-                offset = scanned if state else page * PAGE
-                rows = conn.execute(select(events).where(
-                    events.c.tenant == staff.tenant, events.c.type == "pos.receipt")
-                    .order_by(events.c.ts.desc(), events.c.device, events.c.seq)
-                    .offset(offset).limit(chunk)).mappings().all()
-                outcomes = outcomes_for(conn, staff.tenant, list(rows))
-                for r in rows:
-                    fiscal = fiscal_state(r["data"], outcomes.get(
-                        (r["device"], r["data"].get("invoice_id"))), now)
-                    if not state or fiscal["state"] == state:
-                        matched.append({"device": r["device"], "seq": r["seq"], "ts": r["ts"],
-                                        "data": r["data"], "fiscal": fiscal})
-                scanned += len(rows)
-                if not state or len(rows) < chunk:
-                    break
-        receipts = matched[page * PAGE:(page + 1) * PAGE] if state else matched[:PAGE]
-        has_next = len(matched) > (page + 1) * PAGE if state else len(matched) > PAGE
-        return render(request, "receipts.html", staff, receipts=receipts, page=page,
-                      has_next=has_next, state=state,
-                      scan_limited=bool(state) and scanned >= STATE_SCAN)
 
-    @router.get("/receipts/{device}/{seq}", **route_meta("receipts.view"))
-    def receipt(request: Request, staff: Annotated[Staff, Depends(view)], device: Device,
-                seq: Seq, notice: str = "") -> Response:
-        with read_tx(ctx.engine) as conn:
-            row = one_receipt(conn, staff.tenant, device, seq)
-            outcomes = outcomes_for(conn, staff.tenant, [row])
-            invoice = row["data"].get("invoice_id")
-            reprints = [c for c in recent_commands(conn, staff.tenant, 200, device)
-                        if c["name"] == "reprint" and c["args"].get("invoice_id") == invoice]
-        fiscal = fiscal_state(row["data"], outcomes.get((device, invoice)), now_iso())
-        return render(request, "receipt.html", staff, r=row, d=row["data"], fiscal=fiscal,
-                      reprints=reprints, notice=notice[:200])
+@router.get("/receipts", **route_meta("receipts.view"))
+def list_receipts(request: Request, staff: Viewer, ctx: Ctx,
+                  page: Annotated[int, Query(ge=0, le=10_000)] = 0,
+                  state: Annotated[str, Query(max_length=32)] = "") -> Response:
+    """Newest first. The fiscal state comes from later events, so a state filter
+    reads receipts in chunks (newest STATE_SCAN at most) and keeps the matching."""
+    now = now_iso()
+    wanted = range(page * PAGE, (page + 1) * PAGE + 1)  # one more: is there a next page
+    matched: list[dict[str, Any]] = []
+    scanned = 0
+    chunk = PAGE + 1 if not state else 200
+    with read_tx(ctx.engine) as conn:
+        while len(matched) < wanted.stop and scanned < (STATE_SCAN if state else 1 << 62):
+            offset = scanned if state else page * PAGE
+            rows = conn.execute(select(events).where(
+                events.c.tenant == staff.tenant, events.c.type == "pos.receipt")
+                .order_by(events.c.ts.desc(), events.c.device, events.c.seq)
+                .offset(offset).limit(chunk)).mappings().all()
+            outcomes = outcomes_for(conn, staff.tenant, list(rows))
+            for r in rows:
+                fiscal = fiscal_state(r["data"], outcomes.get(
+                    (r["device"], r["data"].get("invoice_id"))), now)
+                if not state or fiscal["state"] == state:
+                    matched.append({"device": r["device"], "seq": r["seq"], "ts": r["ts"],
+                                    "data": r["data"], "fiscal": fiscal})
+            scanned += len(rows)
+            if not state or len(rows) < chunk:
+                break
+    receipts = matched[page * PAGE:(page + 1) * PAGE] if state else matched[:PAGE]
+    has_next = len(matched) > (page + 1) * PAGE if state else len(matched) > PAGE
+    return render(request, "receipts.html", staff, receipts=receipts, page=page,
+                  has_next=has_next, state=state,
+                  scan_limited=bool(state) and scanned >= STATE_SCAN)
 
-    @router.post("/receipts/{device}/{seq}/reprint", **route_meta("receipts.reprint"))
-    def reprint(staff: Annotated[Staff, Depends(reprint_perm)], device: Device,
-                seq: Seq) -> Response:
-        with write_tx(ctx.engine) as conn:
-            row = one_receipt(conn, staff.tenant, device, seq)
-            args = {"invoice_id": row["data"].get("invoice_id")}
-            expires_at = ctx.command_lifetimes.expires_at_ms("reprint")
-            request_id = record_command(conn, staff.tenant, device, "reprint", args,
-                                        expires_at)
-            audit.record(conn, staff, "receipt.reprint", f"{device}/{seq}",
-                         {**args, "request_id": request_id})
-        ctx.publisher.publish(*command_message(ctx.prefix, staff.tenant, device, "reprint",
-                                               request_id, args, expires_at))
-        return RedirectResponse(f"/t/{staff.tenant}/receipts/{device}/{seq}?notice="
-                                "Reprint sent to the device", 303)
 
-    return router
+@router.get("/receipts/{device}/{seq}", **route_meta("receipts.view"))
+def receipt(request: Request, staff: Viewer, ctx: Ctx, device: Device,
+            seq: Seq, notice: str = "") -> Response:
+    with read_tx(ctx.engine) as conn:
+        row = one_receipt(conn, staff.tenant, device, seq)
+        outcomes = outcomes_for(conn, staff.tenant, [row])
+        invoice = row["data"].get("invoice_id")
+        reprints = [c for c in recent_commands(conn, staff.tenant, 200, device)
+                    if c["name"] == "reprint" and c["args"].get("invoice_id") == invoice]
+    fiscal = fiscal_state(row["data"], outcomes.get((device, invoice)), now_iso())
+    return render(request, "receipt.html", staff, r=row, d=row["data"], fiscal=fiscal,
+                  reprints=reprints, notice=notice[:200])
+
+
+@router.post("/receipts/{device}/{seq}/reprint", **route_meta("receipts.reprint"))
+def reprint(staff: Reprinter, ctx: Ctx, device: Device,
+            seq: Seq) -> Response:
+    with write_tx(ctx.engine) as conn:
+        row = one_receipt(conn, staff.tenant, device, seq)
+        args = {"invoice_id": row["data"].get("invoice_id")}
+        expires_at = ctx.command_lifetimes.expires_at_ms("reprint")
+        request_id = record_command(conn, staff.tenant, device, "reprint", args,
+                                    expires_at)
+        audit.record(conn, staff, "receipt.reprint", f"{device}/{seq}",
+                     {**args, "request_id": request_id})
+    ctx.publisher.publish(*command_message(ctx.prefix, staff.tenant, device, "reprint",
+                                           request_id, args, expires_at))
+    return RedirectResponse(f"/t/{staff.tenant}/receipts/{device}/{seq}?notice="
+                            "Reprint sent to the device", 303)

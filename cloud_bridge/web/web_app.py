@@ -9,27 +9,41 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from sqlalchemy.schema import CreateIndex
 
+from cloud_bridge.attendance.schema import create_attendance_schema
 from cloud_bridge.db_schema import create_schema, is_sqlite, lock_schema, metadata, write_tx
+from cloud_bridge.web import (
+    fleet,
+    live,
+    member_credentials,
+    member_entitlements,
+    members_pages,
+    plans,
+    portability,
+    receipts,
+    session_routes,
+    staff_admin,
+    timesheets,
+)
 from cloud_bridge.web.auth_schema import web_metadata
 from cloud_bridge.web.context import WebContext
-from cloud_bridge.web.fleet import fleet_router
-from cloud_bridge.web.live import live_router
-from cloud_bridge.web.members_pages import members_router
-from cloud_bridge.web.plans import plans_router
-from cloud_bridge.web.portability import portability_router
-from cloud_bridge.web.receipts import receipts_router
-from cloud_bridge.web.session_routes import session_router
-from cloud_bridge.web.staff_admin import staff_router
-from cloud_bridge.web.timesheets import timesheets_router
+from cloud_bridge.web.deps import install_context
 
 _SCHEMA_LOCK = 0x6564676577656221  # pg advisory lock id ("edgeweb!")
 WORKER_THREADS = int(os.environ.get("BRIDGE_WEB_THREADS", "8"))  # 0: anyio's default
+
+
+health_router = APIRouter(include_in_schema=False)
+
+
+@health_router.get("/healthz")
+def healthz() -> JSONResponse:
+    return JSONResponse({"ok": True, "pid": os.getpid()})  # which worker answered
 
 
 def ensure_web_schema(engine: Engine) -> None:
@@ -64,15 +78,15 @@ def limit_worker_threads(app: FastAPI, threads: int) -> None:
 def mount_web(app: FastAPI, ctx: WebContext, worker_threads: int | None = WORKER_THREADS
               ) -> FastAPI:
     ensure_web_schema(ctx.engine)
+    create_attendance_schema(ctx.engine)  # the timesheet pages read it
+    install_context(app, ctx)
+    live.install_live_caches(app)
     if worker_threads:
         limit_worker_threads(app, worker_threads)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    for make in (session_router, fleet_router, members_router, plans_router, live_router,
-                 receipts_router, timesheets_router, staff_router, portability_router):
-        app.include_router(make(ctx))
-
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> JSONResponse:
-        return JSONResponse({"ok": True, "pid": os.getpid()})  # which worker answered
-
+    for module in (session_routes, fleet, members_pages, member_entitlements,
+                   member_credentials, plans, live, receipts, timesheets, staff_admin,
+                   portability):
+        app.include_router(module.router)
+    app.include_router(health_router)
     return app

@@ -1,0 +1,125 @@
+"""A member's entitlements: add one (from a plan or by hand, a gift voucher with its own
+code), change its validity or freeze, remove it. Every change goes through
+membership_ops, so it reaches the devices signed."""
+
+from datetime import date, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+from sqlalchemy import Connection, select
+
+from cloud_bridge import membership_ops
+from cloud_bridge.api_models import CredentialIn, EntitlementIn, EntitlementPatch
+from cloud_bridge.db_schema import entitlements
+from cloud_bridge.membership_ops import NotFound
+from cloud_bridge.web.deps import Ctx
+from cloud_bridge.web.entitlement_forms import (
+    FieldError,
+    day_start_s,
+    entitlement_fields,
+    parse_day,
+)
+from cloud_bridge.web.guards import route_meta
+from cloud_bridge.web.member_forms import (
+    Editor,
+    MemberId,
+    RowId,
+    changed,
+    form_dict,
+    member_url,
+)
+from cloud_bridge.web.membership_changes import FormError, apply_change, first_error
+from cloud_bridge.web.plans import get_plan
+
+router = APIRouter(prefix="/t/{tenant}")
+
+
+def from_plan(conn: Connection, tenant: str, form: dict[str, str]) -> dict[str, Any]:
+    plan = get_plan(conn, tenant, form.get("plan_id", "")[:64])
+    if plan is None or not plan["active"]:
+        raise FieldError("choose an active plan")
+    start = parse_day(form.get("start", ""), "start") or date.today()
+    fields: dict[str, Any] = {"kind": plan["kind"], "entries_total": plan["entries_total"],
+                              "zones": plan["zones"], "windows": plan["windows"] or []}
+    if plan["kind"] == "day_ticket":
+        fields["valid_on"] = start
+    else:
+        fields["valid_from"] = day_start_s(start)
+        if plan["duration_days"]:
+            fields["valid_to"] = day_start_s(start + timedelta(days=plan["duration_days"]))
+    return fields
+
+
+@router.post("/members/{member_id}/entitlements", **route_meta("members.edit"))
+async def add_entitlement(request: Request, staff: Editor, ctx: Ctx, member_id: MemberId
+                          ) -> Response:
+    form = await form_dict(request)
+    code = form.get("voucher_code", "").strip()
+    hmac_key = ctx.keys.get(staff.tenant).hmac_key
+
+    def work(conn: Connection) -> tuple[str, list[dict[str, Any]]]:
+        fields = (from_plan(conn, staff.tenant, form) if form.get("plan_id")
+                  else entitlement_fields(form))
+        records: list[dict[str, Any]] = []
+        if code and fields["kind"] == "gift_voucher":
+            # the voucher's own code: only this credential can use the entitlement
+            cred_id, records = membership_ops.issue_credential(
+                conn, staff.tenant, hmac_key,
+                CredentialIn(member_id=member_id, kind="voucher", code=code))
+            fields["credential_id"] = cred_id
+        try:
+            body = EntitlementIn.model_validate({**fields, "member_id": member_id})
+        except ValidationError as exc:
+            raise FieldError(first_error(exc)) from None
+        ent_id, more = membership_ops.create_entitlement(conn, staff.tenant, body)
+        return ent_id, records + more
+
+    try:
+        apply_change(ctx, staff, "entitlement.create", member_id,
+                     {"plan": form.get("plan_id"), "kind": form.get("kind"),
+                      "code": code}, work)
+    except (FormError, FieldError) as exc:
+        return RedirectResponse(member_url(staff, member_id, error=str(exc)), 303)
+    return RedirectResponse(member_url(staff, member_id, notice="Entitlement added"), 303)
+
+
+def owned_entitlement(conn: Connection, tenant: str, member_id: str, ent_id: str) -> None:
+    owner = conn.execute(select(entitlements.c.member_id).where(
+        entitlements.c.tenant == tenant, entitlements.c.id == ent_id)).scalar()
+    if owner != member_id:
+        raise NotFound(f"entitlement {ent_id!r} is not this member's")
+
+
+@router.post("/members/{member_id}/entitlements/{ent_id}", **route_meta("members.edit"))
+async def edit_entitlement(request: Request, staff: Editor, ctx: Ctx,
+                           member_id: MemberId, ent_id: RowId) -> Response:
+    form = await form_dict(request)
+    try:
+        fields = entitlement_fields(form)
+        patch = EntitlementPatch.model_validate(fields)
+    except FieldError as exc:
+        return RedirectResponse(member_url(staff, member_id, error=str(exc)), 303)
+    except ValidationError as exc:
+        return RedirectResponse(member_url(staff, member_id, error=first_error(exc)), 303)
+
+    def work(conn: Connection) -> tuple[None, list[dict[str, Any]]]:
+        owned_entitlement(conn, staff.tenant, member_id, ent_id)
+        return None, membership_ops.update_entitlement(conn, staff.tenant, ent_id, patch)
+
+    return changed(ctx, staff, member_id, "entitlement.update", ent_id,
+                   {"frozen_from": fields["frozen_from"], "frozen_to": fields["frozen_to"]},
+                   work, "Entitlement saved")
+
+
+@router.post("/members/{member_id}/entitlements/{ent_id}/delete",
+             **route_meta("members.edit"))
+def delete_entitlement(staff: Editor, ctx: Ctx, member_id: MemberId,
+                       ent_id: RowId) -> Response:
+    def work(conn: Connection) -> tuple[None, list[dict[str, Any]]]:
+        owned_entitlement(conn, staff.tenant, member_id, ent_id)
+        return None, membership_ops.delete_entitlement(conn, staff.tenant, ent_id)
+
+    return changed(ctx, staff, member_id, "entitlement.delete", ent_id, {}, work,
+                   "Entitlement removed")
