@@ -75,9 +75,9 @@ def run(
         raise typer.Exit(2) from None
     link = None
     if cfg.mqtt is not None:
-        from sync.agent_link import AgentLink
+        from agent.sync_link import build_agent_link
 
-        link = AgentLink(daemon, cfg.mqtt)
+        link = build_agent_link(daemon, cfg.mqtt)
         link.start()
     services = DeviceServices(daemon, link, DeviceOptions(metrics, min_free_mb, keep_backups,
                                                            reserve_mb))

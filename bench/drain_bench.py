@@ -46,9 +46,9 @@ from pg_scratch import pg_database  # noqa: E402 - bench/ is on sys.path as a sc
 
 from agent.config import parse_config  # noqa: E402
 from agent.daemon import AgentDaemon  # noqa: E402
+from agent.sync_link import build_agent_link  # noqa: E402
 from cloud_bridge.db_schema import events, make_engine  # noqa: E402
 from cloud_bridge.tenant_keys import create_tenant  # noqa: E402
-from sync.agent_link import AgentLink  # noqa: E402
 from tests.mqtt_broker import Broker  # noqa: E402
 
 console = Console(stderr=True)
@@ -113,7 +113,7 @@ def drain_once(db_url: str, count: int, workdir: Path) -> dict[str, float]:
     daemon.start()
     try:
         fill_outbox(daemon, count)
-        link = AgentLink(daemon, daemon.config.mqtt, state_interval_s=3600)  # type: ignore[arg-type]
+        link = build_agent_link(daemon, daemon.config.mqtt, state_interval_s=3600)  # type: ignore[arg-type]
         engine = make_engine(db_url, create=False)
         t0 = time.perf_counter()
         link.start()

@@ -14,6 +14,7 @@ from typing import Any
 
 from agent.config import parse_config
 from agent.daemon import AgentDaemon
+from agent.sync_link import build_agent_link
 from sync.agent_link import AgentLink
 
 
@@ -56,7 +57,7 @@ class Fleet:
         for i in range(self.spec.devices):
             daemon = AgentDaemon(parse_config(device_config(self.spec, i)))
             daemon.start()
-            link = AgentLink(daemon, daemon.config.mqtt, state_interval_s=30)  # type: ignore[arg-type]
+            link = build_agent_link(daemon, daemon.config.mqtt, state_interval_s=30)  # type: ignore[arg-type]
             link.start()
             self.agents.append((daemon, link))
 
