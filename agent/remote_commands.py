@@ -10,17 +10,19 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from agent.access.service import AccessService
 from agent.errors import EdgeError
-from agent.pos.pos_runtime import PosRuntime
-from agent.print_queue import PrintQueue
-from agent.record_card import handle_print_record_card
 from contracts.messages import OpenArgs
 from drivers.errors import DriverError
 from drivers.protocols import Printer
 from sync.commands import CommandRefused, CommandRouter, Handler
+
+if TYPE_CHECKING:  # the POS and the record card import ESC/POS and web libraries: seconds
+    # on a Pi, so only when a command needs them
+    from agent.access.service import AccessService
+    from agent.pos.pos_runtime import PosRuntime
+    from agent.print_queue import PrintQueue
 
 
 class CommandedDevice(Protocol):
@@ -89,6 +91,8 @@ def daemon_commands(daemon: CommandedDevice, resend_state: Callable[[], None]) -
     def print_record_card(request_id: str, args: dict[str, Any]) -> dict[str, Any]:
         # E-SV: the office's "print record card"; through the durable print queue, so a
         # printer that is off prints it later and a redelivered command prints once
+        from agent.record_card import handle_print_record_card
+
         return handle_print_record_card(args, daemon.printers, request_id=request_id,
                                         queue=daemon.print_queue)
 

@@ -7,16 +7,18 @@ sync/ knows nothing of the agent: this maps ``[mqtt]`` into the link's settings
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from agent.access.service import AccessService
 from agent.config import AgentConfig, MqttConfig
 from agent.remote_commands import CommandedDevice, daemon_commands
 from agent.store.sync_store import SyncStore
 from sync.agent_link import AgentLink, AgentLinkSettings, DeviceStatus
 from sync.mqtt_client import BrokerSettings
+
+if TYPE_CHECKING:
+    from agent.access.service import AccessService
 
 
 class LinkedDaemon(CommandedDevice, Protocol):

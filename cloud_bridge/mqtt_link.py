@@ -37,31 +37,20 @@ KINDS = ("events", "state", "cmd-result", "members/request")
 
 
 @dataclass(frozen=True, slots=True)
-class MqttSettings:
-    host: str = "127.0.0.1"
-    port: int = 1883
+class MqttSettings(BrokerSettings):
+    """The broker connection (host, port, login, TLS files with the client certificate of
+    ``cloud-bridge ca bridge``, whose CN the broker maps to the ACL, keepalive) and the
+    bridge's own: topic prefix, share group, session."""
+
+    client_id: str = "cloud-bridge"
     prefix: str = "es/v1"
     share_group: str = "bridge"
-    client_id: str = "cloud-bridge"
-    username: str | None = None
-    password: str | None = None
-    tls_ca: str | None = None
-    # client certificate (``cloud-bridge ca bridge``): the broker maps its CN to the ACL
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    keepalive_s: int = 30
     session_expiry_s: int = 0
     receive_maximum: int = 1000  # unacked messages the broker may have out to us
 
     def __repr__(self) -> str:
         return (f"MqttSettings(host={self.host!r}, port={self.port}, prefix={self.prefix!r}, "
                 f"share_group=<secret>, client_id={self.client_id!r})")
-
-    def broker(self) -> BrokerSettings:
-        return BrokerSettings(host=self.host, port=self.port, client_id=self.client_id,
-                              username=self.username, password=self.password,
-                              tls_ca=self.tls_ca, tls_cert=self.tls_cert, tls_key=self.tls_key,
-                              keepalive_s=self.keepalive_s)
 
 
 class BridgeLink:
@@ -73,7 +62,7 @@ class BridgeLink:
         self.generation = 0
         self._gen_lock = threading.Lock()
         self.stats = {"received": 0, "bad_topic": 0, "connects": 0}
-        self.client = MqttClient(settings.broker(), manual_ack=True, max_inflight=200,
+        self.client = MqttClient(settings, manual_ack=True, max_inflight=200,
                                  on_connected=self._on_connect, on_refused=self._on_refused,
                                  on_disconnected=self._on_disconnect,
                                  on_message=self._on_message)
