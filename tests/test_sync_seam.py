@@ -1,0 +1,24 @@
+"""sync/ sits below the agent (DESIGN.md's layers): it imports nothing from agent/, not
+even lazily, and talks to the device only through its own interfaces
+(sync/device_store.py, sync/agent_link.py's LinkHost, sync/commands.py's router)."""
+
+from __future__ import annotations
+
+import grimp
+
+
+def test_sync_imports_nothing_from_the_agent() -> None:
+    graph = grimp.build_graph("sync", "agent", "contracts", "drivers")
+    crossings = graph.find_illegal_dependencies_for_layers(layers=("agent", "sync"))
+    assert not crossings, [
+        (route.importer, route.imported) for dep in crossings for route in dep.routes]
+
+
+def test_the_agent_store_implements_the_sync_interfaces() -> None:
+    # structural: every method sync calls exists on the agent's classes
+    from agent.store.sync_store import MembershipData, SyncStore
+    from sync.device_store import DeviceStore, MembershipStore
+
+    for protocol, cls in ((MembershipStore, MembershipData), (DeviceStore, SyncStore)):
+        wanted = {name for name in dir(protocol) if not name.startswith("_")}
+        assert wanted <= set(dir(cls)), wanted - set(dir(cls))
