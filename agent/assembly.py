@@ -109,14 +109,14 @@ def _start_control(config: AgentConfig, daemon: AgentDaemon) -> ControlServer:
 def build_link(daemon: AgentDaemon, state_interval_s: float | None = None) -> AgentLink:
     """The daemon's MQTT link to the bridge ([mqtt] of its config), not started."""
     # imported here: a device without [mqtt] does not load paho
-    from sync.agent_link import AgentLink
+    from agent.sync_link import build_agent_link
 
     mqtt = daemon.config.mqtt
     if mqtt is None:
         raise ConfigError(f"{daemon.config.source}: no [mqtt] table: this agent has no link")
     if state_interval_s is None:
-        return AgentLink(daemon, mqtt)
-    return AgentLink(daemon, mqtt, state_interval_s=state_interval_s)
+        return build_agent_link(daemon, mqtt)
+    return build_agent_link(daemon, mqtt, state_interval_s=state_interval_s)
 
 
 def _start_link(daemon: AgentDaemon, state_interval_s: float | None) -> AgentLink:

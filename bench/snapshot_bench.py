@@ -29,6 +29,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from agent.store.local_store import LocalStore
+from agent.store.sync_store import MembershipData
 from contracts.credential_hash import credential_hash
 from contracts.signed_envelope import sign_payload
 from sync.membership_applier import MembershipApplier, Outcome
@@ -66,7 +67,8 @@ def apply_child(store_path: str, chunks_path: str, public: bytes, q: mp.Queue) -
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     store = LocalStore(store_path, "full")
-    applier = MembershipApplier(store, "t", Ed25519PublicKey.from_public_bytes(public))
+    applier = MembershipApplier(MembershipData(store), "t",
+                                Ed25519PublicKey.from_public_bytes(public))
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
     last = None

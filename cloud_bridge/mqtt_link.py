@@ -1,5 +1,5 @@
-"""The bridge's MQTT connection (paho-mqtt 2.x, MQTT 5): shared subscriptions, manual
-acks, reconnects.
+"""The bridge's MQTT connection (sync/mqtt_client.py's client, driven by paho's own
+network thread): shared subscriptions, manual acks, reconnects.
 
 Messages are PUBACKed only when the caller says so (``manual_ack=True`` and
 :meth:`BridgeLink.ack`), i.e. after their effect is committed. A PUBACK belongs to the
@@ -22,17 +22,14 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.subscribeoptions import SubscribeOptions
+from paho.mqtt.reasoncodes import ReasonCode
 
 from cloud_bridge.tenant_keys import TENANT_ID
 from cloud_bridge.wire import Inbound
 from contracts.topics import split_device_topic
+from sync.mqtt_client import BrokerSettings, MqttClient, SessionOptions
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +37,14 @@ KINDS = ("events", "state", "cmd-result", "members/request")
 
 
 @dataclass(frozen=True, slots=True)
-class MqttSettings:
-    host: str = "127.0.0.1"
-    port: int = 1883
+class MqttSettings(BrokerSettings):
+    """The broker connection (host, port, login, TLS files with the client certificate of
+    ``cloud-bridge ca bridge``, whose CN the broker maps to the ACL, keepalive) and the
+    bridge's own: topic prefix, share group, session."""
+
+    client_id: str = "cloud-bridge"
     prefix: str = "es/v1"
     share_group: str = "bridge"
-    client_id: str = "cloud-bridge"
-    username: str | None = None
-    password: str | None = None
-    tls_ca: str | None = None
-    # client certificate (``cloud-bridge ca bridge``): the broker maps its CN to the ACL
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    keepalive_s: int = 30
     session_expiry_s: int = 0
     receive_maximum: int = 1000  # unacked messages the broker may have out to us
 
@@ -71,43 +63,32 @@ class BridgeLink:
         self.subscribe = True  # False: publish only (a web worker process, web_processes.py)
         self._gen_lock = threading.Lock()
         self.stats = {"received": 0, "bad_topic": 0, "connects": 0}
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=settings.client_id,
-                                  protocol=mqtt.MQTTv5, manual_ack=True)
-        if settings.username:
-            self.client.username_pw_set(settings.username, settings.password)
-        if settings.tls_ca:
-            self.client.tls_set(ca_certs=settings.tls_ca, certfile=settings.tls_cert,
-                                keyfile=settings.tls_key)
-        self.client.max_inflight_messages_set(200)
-        self.client.reconnect_delay_set(1, 30)
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_message = self._on_message
+        self.client = MqttClient(settings, manual_ack=True, max_inflight=200,
+                                 on_connected=self._on_connect, on_refused=self._on_refused,
+                                 on_disconnected=self._on_disconnect,
+                                 on_message=self._on_message)
 
-    def subscriptions(self) -> list[tuple[str, SubscribeOptions]]:
-        s = self.settings
-        return [(f"$share/{s.share_group}/{s.prefix}/+/+/{kind}", SubscribeOptions(qos=1))
-                for kind in KINDS]
+    def subscriptions(self) -> list[str]:
+        """The topics, each shared in the bridges' group (``$share/<group>/`` in front)."""
+        return [f"{self.settings.prefix}/+/+/{kind}" for kind in KINDS]
 
     def start(self, wait_s: float = 0.0) -> None:
         s = self.settings
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = s.session_expiry_s
-        props.ReceiveMaximum = s.receive_maximum
-        self.client.connect_async(s.host, s.port, s.keepalive_s,
-                                  clean_start=s.session_expiry_s == 0, properties=props)
-        self.client.loop_start()
+        self.client.start_background(
+            SessionOptions(clean_start=s.session_expiry_s == 0,
+                           session_expiry_s=s.session_expiry_s,
+                           receive_maximum=s.receive_maximum),
+            reconnect_delay_s=(1, 30))
         if wait_s and not self.connected.wait(wait_s):
             log.warning("broker %s:%d not reachable yet; still trying", s.host, s.port)
 
     def stop(self) -> None:
         self._stopping = True
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.client.stop_background()
 
     def publish(self, topic: str, payload: bytes | str, retain: bool = False
                 ) -> mqtt.MQTTMessageInfo:
-        return self.client.publish(topic, payload, qos=1, retain=retain)
+        return self.client.publish(topic, payload, retain=retain)
 
     def ack(self, msg: Inbound) -> None:
         if msg.qos == 0:
@@ -119,27 +100,26 @@ class BridgeLink:
 
     # -- paho callbacks (network thread) ------------------------------------------
 
-    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any,
-                    _p: Any) -> None:
-        if reason.is_failure:
-            log.error("broker refused the bridge: %s (check --mqtt-host/--mqtt-port and "
-                      "the broker's ACL for this client)", reason)
-            return
+    def _on_refused(self, reason: ReasonCode) -> None:
+        log.error("broker refused the bridge: %s (check --mqtt-host/--mqtt-port and "
+                  "the broker's ACL for this client)", reason)
+
+    def _on_connect(self, session_present: bool) -> None:
         with self._gen_lock:
             self.generation += 1
         self.stats["connects"] += 1
         if self.subscribe:
-            client.subscribe(self.subscriptions())
+            self.client.subscribe(self.subscriptions(), shared_group=self.settings.share_group)
         self.connected.set()
         log.info("connected to %s:%d as %s (session present: %s)", self.settings.host,
-                 self.settings.port, self.settings.client_id, flags.session_present)
+                 self.settings.port, self.settings.client_id, session_present)
 
-    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+    def _on_disconnect(self, reason: ReasonCode) -> None:
         if self.connected.is_set() and not self._stopping:
             log.warning("disconnected from the broker: %s; reconnecting", reason)
         self.connected.clear()
 
-    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, msg: mqtt.MQTTMessage) -> None:
         self.stats["received"] += 1
         inbound = self._inbound(msg)
         if inbound is None:
@@ -171,4 +151,5 @@ class BridgeLink:
             return None
         with self._gen_lock:
             generation = self.generation
-        return Inbound(tenant, device, kind, msg.payload, msg.mid, msg.qos, generation)
+        # paho types the payload bytes | bytearray; it is bytes, so this copies nothing
+        return Inbound(tenant, device, kind, bytes(msg.payload), msg.mid, msg.qos, generation)

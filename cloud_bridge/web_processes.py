@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from cloud_bridge.mqtt_link import MqttSettings
+from cloud_bridge.mqtt_link import BridgeLink, MqttSettings
 from cloud_bridge.service import Bridge, BridgeSettings
 from contracts.command_expiry import CommandLifetimes
 
@@ -73,6 +73,7 @@ def worker_app() -> Any:
     """The app of one web worker process (uvicorn calls this in the worker)."""
     settings = WebWorkerSettings.from_json(os.environ[SETTINGS_ENV])
     bridge = Bridge(settings.bridge)
+    assert isinstance(bridge.link, BridgeLink)  # workers never carry JetStream settings
     bridge.link.subscribe = False
     app = bridge.app(settings.api_token, web=settings.web,
                      secure_cookies=settings.secure_cookies)

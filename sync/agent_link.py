@@ -2,9 +2,14 @@
 down, and publishes the device state. It runs in one thread of its own with its own
 SQLite connection, so a slow or absent network never delays a gate decision.
 
-paho-mqtt's network loop is driven by hand (``client.loop``) rather than
-``loop_start``: reconnects then use our backoff with jitter, and the outbox pump, the
-ack handling and the callbacks all run on this one thread with no locking between them.
+paho-mqtt's network loop is driven by hand (sync/mqtt_client.py, ``MqttClient.loop``)
+rather than in the background: reconnects then use our backoff with jitter, and the
+outbox pump, the ack handling and the callbacks all run on this one thread with no
+locking between them.
+
+The link knows the device only through typed interfaces: :class:`LinkHost` (online
+flag, status, "membership changed"), sync/device_store.py's ``DeviceStore`` (outbox and
+membership data) and a command router; the agent builds it (agent/sync_link.py).
 """
 
 from __future__ import annotations
@@ -14,27 +19,27 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
+from paho.mqtt.enums import MQTTErrorCode
+from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import ValidationError
 
-from agent.config import MqttConfig
-from agent.store.local_store import LocalStore
-from agent.store.outbox import Outbox
 from contracts import strict_json
 from contracts.errors import BadInput
-from contracts.events import utc_ts
+from contracts.events import Event, utc_ts
 from contracts.messages import MAX_ACK_BYTES, MAX_VERSION_BYTES, Ack, MembersVersion
 from contracts.signed_envelope import MAX_ENVELOPE_BYTES, verify_envelope
 from contracts.topics import DeviceTopics
-from sync.commands import CommandRouter, daemon_commands
+from sync.commands import CommandRouter
+from sync.device_store import DeviceStore
 from sync.membership_applier import MembershipApplier, Outcome
+from sync.mqtt_client import BrokerSettings, LastWill, MqttClient, SessionOptions
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +50,49 @@ CATCH_UP_FIRST_S = 5.0
 CATCH_UP_MAX_S = 60.0
 
 
+@dataclass(frozen=True, slots=True)
+class AgentLinkSettings:
+    """The device's link: its broker connection, topics and identity."""
+
+    broker: BrokerSettings
+    tenant: str
+    device: str
+    topic_prefix: str = "es/v1"
+    batch_size: int = 200
+    # QoS of the downlink subscriptions; 0 on a NATS cluster (docs/scale.md)
+    subscribe_qos: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStatus:
+    """What the link reports of the device in its state message."""
+
+    version: str
+    site: str
+    peripherals: Any  # the device's own report, passed through as JSON
+    chain_public_key: str | None = None
+
+
+class LinkHost(Protocol):
+    """The device, as the link sees it."""
+
+    def set_link_online(self, online: bool) -> None: ...
+
+    def link_status(self) -> DeviceStatus: ...
+
+    def membership_changed(self) -> None:
+        """Membership data was applied: forget what was decided on the old data."""
+        ...
+
+
 class AgentLink:
     def __init__(
         self,
-        daemon: Any,
-        mqtt_config: MqttConfig,
+        host: LinkHost,
+        store: DeviceStore,
+        settings: AgentLinkSettings,
+        commands: Callable[[Callable[[], None]], CommandRouter],
+        public_key: Ed25519PublicKey | None,
         *,
         ack_timeout_s: float = 10.0,
         state_interval_s: float = 60.0,
@@ -59,21 +102,19 @@ class AgentLink:
         catch_up_max_s: float = CATCH_UP_MAX_S,
         rng: random.Random | None = None,
     ) -> None:
-        cfg = daemon.config
-        self.daemon = daemon
-        self.mqtt = mqtt_config
-        self.topics = DeviceTopics(mqtt_config.topic_prefix, cfg.tenant, cfg.device)
-        self.store = LocalStore(cfg.store_path, cfg.durability)  # a connection of our own
-        self.outbox = Outbox(self.store, cfg.tenant, cfg.device)
-        public = cfg.tenant_public_key()
-        self.public_key = Ed25519PublicKey.from_public_bytes(public) if public else None
+        self.host = host
+        self.settings = settings
+        self.tenant, self.device = settings.tenant, settings.device
+        self.topics = DeviceTopics(settings.topic_prefix, settings.tenant, settings.device)
+        self.store = store  # a connection of our own
+        self.public_key = public_key
         self.applier = MembershipApplier(
-            self.store, cfg.tenant, self.public_key, on_applied=daemon.access.forget_recent,
+            store, settings.tenant, public_key, on_applied=host.membership_changed,
         )
-        self.commands: CommandRouter = daemon_commands(daemon, self.publish_state)
+        self.commands: CommandRouter = commands(self.publish_state)
         self.ack_timeout_s = ack_timeout_s
         self.state_interval_s = state_interval_s
-        self.window = window_batches * mqtt_config.batch_size
+        self.window = window_batches * settings.batch_size
         self.max_backoff_s = max_backoff_s
         self.catch_up_first_s = catch_up_first_s
         self.catch_up_max_s = catch_up_max_s
@@ -83,7 +124,7 @@ class AgentLink:
         # True once the broker confirmed our subscriptions (commands, acks, membership
         # data): a command published before that would not reach us on a fresh session
         self.subscribed = False
-        self.acked = int(self.store.get_meta("acked_seq", "0") or 0)
+        self.acked = self.store.acked_seq()
         self.sent_upto = self.acked
         self._last_progress = time.monotonic()
         self._last_state = 0.0
@@ -98,36 +139,22 @@ class AgentLink:
                       "reconnects": 0, "commands": 0, "membership_rejected": 0,
                       "catch_up_requests": 0}
 
-        self.mqtt5 = mqtt_config.protocol == "5"
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"edge-{cfg.tenant}-{cfg.device}",
-            protocol=mqtt.MQTTv5 if self.mqtt5 else mqtt.MQTTv311,
-            # 3.1.1 has no session expiry: a persistent session (clean_session off) the
-            # broker keeps until it is told otherwise
-            clean_session=None if self.mqtt5 else False,
+        self.client = MqttClient(
+            settings.broker,
             reconnect_on_failure=False,
+            will=LastWill(self.topics.state, json.dumps({"v": 1, "online": False})),
+            on_connected=self._on_connect,
+            on_refused=self._on_refused,
+            on_disconnected=self._on_disconnect,
+            on_message=self._on_message,
+            on_subscribed=self._on_subscribe,
         )
-        if mqtt_config.username:
-            self.client.username_pw_set(mqtt_config.username, mqtt_config.password)
-        if mqtt_config.tls_ca:
-            self.client.tls_set(
-                ca_certs=str(cfg.path(mqtt_config.tls_ca)),
-                certfile=str(cfg.path(mqtt_config.tls_cert)) if mqtt_config.tls_cert else None,
-                keyfile=str(cfg.path(mqtt_config.tls_key)) if mqtt_config.tls_key else None,
-            )
-        self.client.will_set(self.topics.state, json.dumps({"v": 1, "online": False}), qos=1,
-                             retain=True)
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_message = self._on_message
-        self.client.on_subscribe = self._on_subscribe
         self._thread = threading.Thread(target=self._run, name="mqtt-link", daemon=True)
 
     # -- lifecycle ---------------------------------------------------------------
 
     def start(self) -> None:
-        self.daemon.link_online = False
+        self.host.set_link_online(False)
         self._thread.start()
 
     def stop(self) -> None:
@@ -155,7 +182,7 @@ class AgentLink:
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 socket_open = False
                 self.connected = False
-                self.daemon.link_online = False
+                self.host.set_link_online(False)
                 delay = self._jitter(backoff)
                 backoff = min(backoff * 2, self.max_backoff_s)
                 log.warning("mqtt link lost (%s); retrying in %.1f s", rc.name, delay)
@@ -175,11 +202,8 @@ class AgentLink:
             self.wake.clear()
         if self.client.is_connected():
             # a clean goodbye: the last will is only for when we vanish
-            info = self.client.publish(self.topics.state, self._state_payload(online=False),
-                                       qos=1, retain=True)
-            deadline = time.monotonic() + 3
-            while not info.is_published() and time.monotonic() < deadline:
-                self.client.loop(timeout=0.05)
+            self.client.publish_and_wait(self.topics.state, self._state_payload(online=False),
+                                         retain=True, timeout_s=3)
             self.client.disconnect()
 
     def _jitter(self, backoff: float) -> float:
@@ -188,75 +212,69 @@ class AgentLink:
 
     def _try_connect(self, backoff: float) -> float:
         try:
-            if self.mqtt5:
-                props = Properties(PacketTypes.CONNECT)
-                props.SessionExpiryInterval = SESSION_EXPIRY_S
-                self.client.connect(self.mqtt.host, self.mqtt.port, self.mqtt.keepalive_s,
-                                    clean_start=False, properties=props)
-            else:
-                self.client.connect(self.mqtt.host, self.mqtt.port, self.mqtt.keepalive_s)
+            self.client.connect(SessionOptions(clean_start=False,
+                                               session_expiry_s=SESSION_EXPIRY_S))
         except OSError as exc:
             delay = self._jitter(backoff)
-            log.info("broker %s:%d unreachable (%s); retrying in %.1f s", self.mqtt.host,
-                     self.mqtt.port, exc.strerror or exc, delay)
+            log.info("broker %s:%d unreachable (%s); retrying in %.1f s",
+                     self.settings.broker.host, self.settings.broker.port,
+                     exc.strerror or exc, delay)
             return delay
         return 0.0
 
     # -- callbacks (run inside client.loop, on this thread) -------------------------
 
-    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any,
-                    _p: Any) -> None:
-        if reason.is_failure:
-            log.error("broker refused the connection: %s", reason)
-            return
+    def _on_refused(self, reason: ReasonCode) -> None:
+        log.error("broker refused the connection: %s", reason)
+
+    def _on_connect(self, session_present: bool) -> None:
         self.connected = True
-        self.daemon.link_online = True
+        self.host.set_link_online(True)
         self.stats["reconnects"] += 1
-        qos = self.mqtt.subscribe_qos
-        client.subscribe([
-            (self.topics.ack, qos),
-            (self.topics.cmd_wildcard, qos),
-            (self.topics.members_sync, qos),
-            (self.topics.members_changes, qos),
-            (self.topics.members_version, qos),
-        ])
+        self.client.subscribe([
+            self.topics.ack,
+            self.topics.cmd_wildcard,
+            self.topics.members_sync,
+            self.topics.members_changes,
+            self.topics.members_version,
+        ], qos=self.settings.subscribe_qos)
         # resend whatever the bridge has not acknowledged, from where its ack left off
-        self.acked = int(self.store.get_meta("acked_seq", "0") or 0)
+        self.acked = self.store.acked_seq()
         self.sent_upto = self.acked
         self._last_progress = time.monotonic()
         self.publish_state()
         self._request_members(force=True)
         self._ask_delay = self.catch_up_first_s
         self._next_ask = time.monotonic() + self._jitter(self._ask_delay)
-        log.info("mqtt connected to %s:%d (session present: %s)", self.mqtt.host,
-                 self.mqtt.port, flags.session_present)
+        log.info("mqtt connected to %s:%d (session present: %s)", self.settings.broker.host,
+                 self.settings.broker.port, session_present)
 
-    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, reasons: Any,
-                      _p: Any) -> None:
+    def _on_subscribe(self, reasons: list[ReasonCode]) -> None:
         refused = [r for r in reasons if r.is_failure]
         if refused:
             # a broker ACL that does not grant our topics: say so, it will not fix itself
             log.error("broker refused subscriptions: %s (check the device's ACL)", refused)
         self.subscribed = not refused
 
-    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+    def _on_disconnect(self, reason: ReasonCode) -> None:
         if self.connected:
             log.warning("mqtt disconnected: %s", reason)
         self.connected = False
         self.subscribed = False
-        self.daemon.link_online = False
+        self.host.set_link_online(False)
 
-    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, msg: mqtt.MQTTMessage) -> None:
         topic = msg.topic
+        payload = bytes(msg.payload)  # typed bytes | bytearray; it is bytes, so no copy
         try:
             if topic == self.topics.ack:
-                self._on_ack(msg.payload)
+                self._on_ack(payload)
             elif topic.startswith(self.topics.base + "/cmd/"):
-                self._on_command(topic.rsplit("/", 1)[1], msg.payload)
+                self._on_command(topic.rsplit("/", 1)[1], payload)
             elif topic in (self.topics.members_sync, self.topics.members_changes):
-                self._on_membership(msg.payload)
+                self._on_membership(payload)
             elif topic == self.topics.members_version:
-                self._on_version(msg.payload)
+                self._on_version(payload)
         except Exception:  # a bad message must never stop the link
             log.exception("handling a message on %s failed", topic)
 
@@ -269,13 +287,13 @@ class AgentLink:
         except (ValidationError, strict_json.StrictJsonError):
             log.warning("malformed ack ignored")
             return
-        last = self.outbox.last_seq()
+        last = self.store.last_seq()
         if ack.acked_seq > last:
             log.warning("ack %d is beyond the last event %d: ignored", ack.acked_seq, last)
             return
         if ack.acked_seq <= self.acked:
             return
-        self.outbox.ack(ack.acked_seq)
+        self.store.ack(ack.acked_seq)
         self.acked = ack.acked_seq
         self.sent_upto = max(self.sent_upto, self.acked)
         self._last_progress = time.monotonic()
@@ -284,7 +302,7 @@ class AgentLink:
     def _on_command(self, name: str, payload: bytes) -> None:
         self.stats["commands"] += 1
         result = self.commands.handle(name, payload)
-        self.client.publish(self.topics.cmd_result, json.dumps(result), qos=1)
+        self.client.publish(self.topics.cmd_result, json.dumps(result))
 
     def _on_membership(self, payload: bytes) -> None:
         if len(payload) > MAX_ENVELOPE_BYTES:
@@ -314,7 +332,7 @@ class AgentLink:
                 raise BadInput("no keys.tenant_public_key configured: cannot verify")
             advert = MembersVersion.model_validate_json(verify_envelope(payload,
                                                                         self.public_key))
-            if advert.tenant != self.outbox.tenant:
+            if advert.tenant != self.tenant:
                 raise BadInput(f"for tenant {advert.tenant!r}")
         except (BadInput, ValidationError, ValueError) as exc:
             self.stats["membership_rejected"] += 1
@@ -339,14 +357,14 @@ class AgentLink:
             self._last_progress = now
             self.stats["resends"] += 1
         while self.sent_upto - self.acked < self.window:
-            events = self.outbox.pending(self.sent_upto, self.mqtt.batch_size)
+            events = self.store.pending(self.sent_upto, self.settings.batch_size)
             if not events:
                 return
             payload = self._batch_payload(events)
             while len(payload) > MAX_BATCH_BYTES and len(events) > 1:
                 events = events[: len(events) // 2]
                 payload = self._batch_payload(events)
-            info = self.client.publish(self.topics.events, payload, qos=1)
+            info = self.client.publish(self.topics.events, payload)
             if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 return  # not connected after all; the next connect rewinds
             if self.sent_upto == self.acked:
@@ -355,9 +373,9 @@ class AgentLink:
             self.stats["batches_sent"] += 1
             self.stats["events_sent"] += len(events)
 
-    def _batch_payload(self, events: list[Any]) -> bytes:
+    def _batch_payload(self, events: Sequence[Event]) -> bytes:
         return json.dumps({
-            "v": 1, "tenant": self.outbox.tenant, "device": self.outbox.device,
+            "v": 1, "tenant": self.tenant, "device": self.device,
             "events": [json.loads(e.to_json()) for e in events],
         }, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -384,27 +402,27 @@ class AgentLink:
         self._ask_delay = min(self._ask_delay * 2, self.catch_up_max_s)
 
     def _state_payload(self, online: bool = True) -> str:
-        status = self.daemon.status()
+        status = self.host.link_status()
         return json.dumps({
             "v": 1,
             "online": online,
             "ts": utc_ts(datetime.now(UTC)),
-            "version": status["version"],
-            "site": status["site"],
-            "outbox_depth": self.outbox.depth(),
-            "last_seq": self.outbox.last_seq(),
+            "version": status.version,
+            "site": status.site,
+            "outbox_depth": self.store.depth(),
+            "last_seq": self.store.last_seq(),
             "acked_seq": self.acked,
             "membership_version": self.store.membership_version(),
-            "peripherals": status["peripherals"],
+            "peripherals": status.peripherals,
             # the public half of the time clock's chain key, so the bridge can check the
             # signed chain heads without a technician copying it over
-            **({"chain_public_key": status["chain_public_key"]}
-               if status.get("chain_public_key") else {}),
+            **({"chain_public_key": status.chain_public_key}
+               if status.chain_public_key else {}),
         }, ensure_ascii=False)
 
     def publish_state(self) -> None:
         self._last_state = time.monotonic()
-        self.client.publish(self.topics.state, self._state_payload(), qos=1, retain=True)
+        self.client.publish(self.topics.state, self._state_payload(), retain=True)
 
     def _request_members(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -413,4 +431,4 @@ class AgentLink:
             return  # the same question was just asked; its answer is on its way
         self._last_request = (now, version)
         self.client.publish(self.topics.members_request,
-                            json.dumps({"v": 1, "since_version": version}), qos=1)
+                            json.dumps({"v": 1, "since_version": version}))

@@ -3,26 +3,32 @@
 Each command has a request id and gets exactly one result; a malformed or unknown
 command gets an error result and never reaches the daemon. Every command carries an
 expiry, checked on this device's clock before anything runs: one past it is answered
-``"error": "expired"`` (contracts/command_expiry.py)."""
+``"error": "expired"`` (contracts/command_expiry.py).
+
+The router is here; the handlers that know the daemon are the agent's
+(agent/remote_commands.py), registered with :meth:`CommandRouter.register`. A handler
+refuses with :class:`CommandRefused` (or ValueError): its text is the result's error."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
 
-from agent.errors import EdgeError
 from contracts import strict_json
 from contracts.command_expiry import EXPIRED, expiry_refusal, wall_ms
-from contracts.messages import MAX_COMMAND_BYTES, Command, OpenArgs
-from drivers.errors import DriverError
+from contracts.messages import MAX_COMMAND_BYTES, Command
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
+class CommandRefused(Exception):
+    """A command that cannot run here (no such peripheral, the daemon says no, ...);
+    the message goes into the result as it is."""
 
 
 class CommandRouter:
@@ -67,7 +73,7 @@ class CommandRouter:
         except ValidationError as exc:
             first = exc.errors()[0]
             error = f"invalid command: {'.'.join(map(str, first['loc']))}: {first['msg']}"
-        except (EdgeError, DriverError, ValueError) as exc:
+        except (CommandRefused, ValueError) as exc:
             error = str(exc)
         except Exception as exc:  # a command must never take the agent down
             log.exception("command %s failed", name[:40])
@@ -75,49 +81,3 @@ class CommandRouter:
         log.warning("command %s refused: %s", name[:40], error)
         return {"v": 1, "request_id": request_id, "name": name[:40], "ok": False, "error": error}
 
-
-def daemon_commands(daemon: Any, resend_state: Callable[[], None]) -> CommandRouter:
-    router = CommandRouter(lambda: int(daemon.access.clock().timestamp() * 1000))
-
-    def open_gate(request_id: str, args: dict[str, Any]) -> dict[str, Any]:
-        parsed = OpenArgs.model_validate(args)
-        seq = daemon.remote_open(parsed.gate, parsed.direction, request_id)
-        return {"gate": parsed.gate, "direction": parsed.direction, "pulsed": True, "seq": seq}
-
-    def reload(request_id: str, args: dict[str, Any]) -> dict[str, Any]:
-        return daemon.reload()
-
-    def state(request_id: str, args: dict[str, Any]) -> dict[str, Any]:
-        resend_state()
-        return {"sent": True}
-
-    def pos_runtime() -> Any:
-        if daemon.pos is None:
-            raise ValueError("this device has no [pos] table: it does not print receipts")
-        return daemon.pos
-
-    def print_receipt(request_id: str, args: dict[str, Any]) -> dict[str, Any]:
-        # the job carries its own idempotency key: a resent command never numbers twice
-        return dataclasses.asdict(pos_runtime().service.submit(args))
-
-    def reprint(request_id: str, args: dict[str, Any]) -> dict[str, Any]:
-        invoice_id = args.get("invoice_id")
-        if not isinstance(invoice_id, str) or not invoice_id:
-            raise ValueError("reprint needs args.invoice_id, e.g. 'P1-BLAG1-42'")
-        return dataclasses.asdict(pos_runtime().service.reprint(invoice_id))
-
-    def print_record_card(request_id: str, args: dict[str, Any]) -> dict[str, Any]:
-        # E-SV: the office's "print record card"; through the durable print queue, so a
-        # printer that is off prints it later and a redelivered command prints once
-        from agent.record_card import handle_print_record_card
-
-        return handle_print_record_card(args, daemon.printers, request_id=request_id,
-                                        queue=daemon.print_queue)
-
-    router.register("open", open_gate)
-    router.register("print-record-card", print_record_card)
-    router.register("print", print_receipt)
-    router.register("reprint", reprint)
-    router.register("reload", reload)
-    router.register("resend-state", state)
-    return router

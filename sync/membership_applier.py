@@ -1,29 +1,28 @@
-"""Applies signed membership data to the agent's store: change batches in version order,
+"""Applies signed membership data to the device's store: change batches in version order,
 snapshots by building shadow tables in short transactions and swapping them in at once,
-so taps keep being decided (against the old data) while a large snapshot arrives. The
-snapshot SQL, restartable after a kill at any instruction, is in
-agent/store/snapshot_staging.py."""
+so taps keep being decided (against the old data) while a large snapshot arrives.
+
+This is the protocol half (verify, order, gap -> ask); the data half is behind
+sync/device_store.py's MembershipStore, which the agent's store implements (the snapshot
+SQL, restartable after a kill at any instruction, is in agent/store/snapshot_staging.py)."""
 
 from __future__ import annotations
 
 import enum
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
-from agent.store.local_store import LocalStore
-from agent.store.membership import apply_changes
-from agent.store.snapshot_staging import SnapshotRows, SnapshotStaging
 from contracts.errors import BadInput, SignatureError
 from contracts.messages import SIGNED_PAYLOAD, ChangeBatch, SnapshotChunk
 from contracts.signed_envelope import verify_envelope
+from sync.device_store import MembershipStore
 
 log = logging.getLogger(__name__)
+
 
 class Outcome(enum.StrEnum):
     APPLIED = "applied"
@@ -41,14 +40,13 @@ class ApplyResult:
 
 
 class MembershipApplier:
-    def __init__(self, store: LocalStore, tenant: str, public_key: Ed25519PublicKey | None,
+    def __init__(self, store: MembershipStore, tenant: str, public_key: Ed25519PublicKey | None,
                  on_applied: Callable[[], None] = lambda: None) -> None:
         self.store = store
         self.tenant = tenant
         self.public_key = public_key
         self.on_applied = on_applied
         self.rejected = 0
-        self.staging = SnapshotStaging(store)
 
     def handle(self, message: bytes) -> ApplyResult:
         version = self.store.membership_version()
@@ -74,28 +72,26 @@ class MembershipApplier:
     def _batch(self, batch: ChangeBatch) -> ApplyResult:
         if batch.to_version <= batch.from_version:
             raise BadInput("to_version must be above from_version")
-        changes = batch.changes
-        with self.store.transaction() as conn:
-            version = int(LocalStore.get_meta_in(conn, "membership_version", "0"))
-            if batch.to_version <= version:
-                log.info("membership batch %d..%d ignored: already at %d",
-                         batch.from_version, batch.to_version, version)
-                return ApplyResult(Outcome.OLD, version)
-            if batch.from_version != version:
-                return ApplyResult(Outcome.GAP, version,
-                                   f"have {version}, batch starts at {batch.from_version}")
-            apply_changes(conn, changes)
-            LocalStore.set_meta(conn, "membership_version", str(batch.to_version))
+        # the store applies it only at exactly from_version, in one transaction with the
+        # check; what it found decides the answer
+        version = self.store.apply_change_batch(batch)
+        if batch.to_version <= version:
+            log.info("membership batch %d..%d ignored: already at %d",
+                     batch.from_version, batch.to_version, version)
+            return ApplyResult(Outcome.OLD, version)
+        if batch.from_version != version:
+            return ApplyResult(Outcome.GAP, version,
+                               f"have {version}, batch starts at {batch.from_version}")
         self.on_applied()
         log.info("membership version %d -> %d (%d changes)", version, batch.to_version,
-                 len(changes))
+                 len(batch.changes))
         return ApplyResult(Outcome.APPLIED, batch.to_version)
 
     # -- snapshots -------------------------------------------------------------------
 
     def recover(self) -> None:
         """At start: finish or drop what a kill left of a snapshot apply."""
-        done = self.staging.recover()
+        done = self.store.recover_snapshot()
         if done:
             log.info("membership snapshot staging at start: %s", "; ".join(done))
             self.on_applied()
@@ -108,14 +104,13 @@ class MembershipApplier:
             # already there (a chunk redelivered after the swap, or an answer to a request
             # made before it); an equal version holds the very same data
             return ApplyResult(Outcome.OLD, current, "snapshot not newer than local data")
-        staged = self.staging.stage(chunk.snapshot_id, chunk.version, chunk.chunk,
-                                    chunk.chunks, _rows(chunk))
+        staged = self.store.stage_snapshot_chunk(chunk)
         if staged.snapshot_id != chunk.snapshot_id:
             return ApplyResult(Outcome.OLD, current, "older than the snapshot being staged")
         if not staged.complete:
             return ApplyResult(Outcome.STAGED, current, f"{staged.have}/{staged.chunks} chunks")
-        self.staging.build_indexes()
-        version = self.staging.swap_in()
+        self.store.build_snapshot_indexes()
+        version = self.store.swap_in_snapshot()
         if version is None:
             return ApplyResult(Outcome.OLD, self.store.membership_version(),
                                "local data moved past the snapshot while it was staged")
@@ -123,25 +118,3 @@ class MembershipApplier:
         log.info("membership snapshot applied: version %d (%d chunks)", version, chunk.chunks)
         return ApplyResult(Outcome.APPLIED, version)
 
-
-def _rows(chunk: SnapshotChunk) -> SnapshotRows:
-    # The validated tuples go to SQLite as they are (positional parameters put them in
-    # column order); only the rare entitlement with lists or maps needs a Python touch.
-    # At a million rows, any per-row Python work shows in the snapshot time.
-    return SnapshotRows(
-        members=chunk.members, credentials=chunk.credentials,
-        entitlements=[row if row[7] is None and not row[8] and not row[12]
-                      else _entitlement_text(row) for row in chunk.entitlements],
-        pins=chunk.pins)
-
-
-def _entitlement_text(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    zones, windows, used = row[7], row[8], row[12]
-    return (
-        *row[:7],
-        json.dumps(zones, separators=(",", ":")) if zones is not None else None,
-        json.dumps([w.model_dump() for w in windows], separators=(",", ":")) if windows
-        else None,
-        *row[9:12],
-        json.dumps(used, sort_keys=True) if used else None,
-    )

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from agent.config import load_config
 from agent.daemon import AgentDaemon
+from agent.sync_link import build_agent_link
 from contracts.credential_hash import credential_hash
 from sync.agent_link import AgentLink
 from tests.cloud_harness import CloudHarness, wait_until
@@ -83,7 +84,7 @@ def make_site(tmp_path: Path, write_config: Callable[..., Path], hmac_key: bytes
     daemon = AgentDaemon(load_config(cfg_path))
     daemon.start()
     cloud = CloudHarness(broker.port, auto_ack=auto_ack)
-    link = AgentLink(daemon, daemon.config.mqtt, ack_timeout_s=1.0,  # type: ignore[arg-type]
+    link = build_agent_link(daemon, daemon.config.mqtt, ack_timeout_s=1.0,  # type: ignore[arg-type]
                      state_interval_s=3600, max_backoff_s=1.0, **link_kw)
     link.start()
     wait_until(lambda: link.subscribed, what="link connected and subscribed")
@@ -279,7 +280,7 @@ def test_agent_without_broker_keeps_deciding_then_delivers(
     cfg = write_config(f"[mqtt]\nport = {broker.port}\n", public_key=public)
     daemon = AgentDaemon(load_config(cfg))
     daemon.start()
-    link = AgentLink(daemon, daemon.config.mqtt, max_backoff_s=0.5)  # type: ignore[arg-type]
+    link = build_agent_link(daemon, daemon.config.mqtt, max_backoff_s=0.5)  # type: ignore[arg-type]
     link.start()
     try:
         for i in range(30):

@@ -10,7 +10,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.store.local_store import LocalStore
-from agent.store.snapshot_staging import SnapshotRows
+from agent.store.snapshot_staging import SnapshotRows, SnapshotStaging
+from agent.store.sync_store import MembershipData
 from contracts.signed_envelope import sign_payload
 from sync.membership_applier import MembershipApplier, Outcome
 
@@ -38,7 +39,7 @@ def live_indexes(store: LocalStore) -> list[str]:
 def test_a_store_wedged_by_the_old_apply_is_repaired_and_takes_the_next_snapshot(
         tmp_path: Path) -> None:
     store = LocalStore(tmp_path / "agent.sqlite3")
-    applier = MembershipApplier(store, "t1", KEY.public_key())
+    applier = MembershipApplier(MembershipData(store), "t1", KEY.public_key())
     assert applier.handle(chunk("a", 5, 0, 1, range(3))).outcome is Outcome.APPLIED
     # what the old apply left after a kill between index build and swap, then a second
     # swap: each live table carrying its indexes twice, and a half-built shadow set
@@ -72,14 +73,14 @@ def test_a_store_wedged_by_the_old_apply_is_repaired_and_takes_the_next_snapshot
 
 def test_a_complete_staged_snapshot_is_finished_at_start(tmp_path: Path) -> None:
     store = LocalStore(tmp_path / "agent.sqlite3")
-    applier = MembershipApplier(store, "t1", KEY.public_key())
+    staging = SnapshotStaging(store)
     rows = range(5)
-    staged = applier.staging.stage("s", 3, 0, 1, _rows(rows))
+    staged = staging.stage("s", 3, 0, 1, _rows(rows))
     assert staged.complete
-    applier.staging.build_indexes()  # and then the process died before the swap
+    staging.build_indexes()  # and then the process died before the swap
     store.close()
     store = LocalStore(tmp_path / "agent.sqlite3")
-    applier = MembershipApplier(store, "t1", KEY.public_key())
+    applier = MembershipApplier(MembershipData(store), "t1", KEY.public_key())
     applier.recover()
     assert store.membership_version() == 3
     assert store.conn.execute("SELECT COUNT(*) FROM members").fetchone()[0] == 5

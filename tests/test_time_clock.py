@@ -230,9 +230,9 @@ terminal = "t1"
     with daemon.store.transaction() as conn:
         apply_changes(conn, parse_changes(employee(hmac_key, "101", "04AA000000000A", "Špela")))
     daemon.start()
-    from sync.agent_link import AgentLink
+    from agent.sync_link import build_agent_link
 
-    link = AgentLink(daemon, daemon.config.mqtt, max_backoff_s=0.5)  # type: ignore[arg-type]
+    link = build_agent_link(daemon, daemon.config.mqtt, max_backoff_s=0.5)  # type: ignore[arg-type]
     link.start()
     yield daemon
     link.stop()

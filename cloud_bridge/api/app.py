@@ -42,6 +42,9 @@ def create_app(ctx: ApiContext) -> FastAPI:
     for resource in _RESOURCES:
         app.include_router(resource.router, prefix=TENANT_PREFIX,
                            dependencies=[Depends(authorise)])
-    mount_attendance(app, ctx.engine, authorise, known_tenant)
+    # the attendance module checks the same token and tenant, with this app's context
+    mount_attendance(app, ctx.engine,
+                     lambda request, tenant: authorise(request, tenant, ctx),
+                     lambda tenant: known_tenant(tenant, ctx))
     app.add_api_route("/api/v1/health", health, methods=["GET"])
     return app

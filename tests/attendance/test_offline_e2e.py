@@ -20,13 +20,13 @@ from sqlalchemy import Engine, select
 from agent.config import load_config
 from agent.daemon import AgentDaemon
 from agent.store.membership import apply_changes
+from agent.sync_link import build_agent_link
 from cloud_bridge.attendance.chain_audit import audit_chain, set_device_key
 from cloud_bridge.attendance.reports import month_report
 from cloud_bridge.attendance.timesheet import Rules
 from cloud_bridge.db_schema import events, read_tx, write_tx
 from cloud_bridge.service import Bridge
 from contracts.membership_changes import parse_changes
-from sync.agent_link import AgentLink
 from tests.attendance.punch_plan import LJ
 from tests.bridge.conftest import bridge_settings
 from tests.cloud_harness import wait_until
@@ -89,7 +89,7 @@ terminal = "t1"
     with daemon.store.transaction() as conn:
         apply_changes(conn, parse_changes(changes))
     daemon.start()
-    link = AgentLink(daemon, daemon.config.mqtt, max_backoff_s=0.5, ack_timeout_s=2)
+    link = build_agent_link(daemon, daemon.config.mqtt, max_backoff_s=0.5, ack_timeout_s=2)
     link.start()
     bridge: Bridge | None = None
     try:

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from agent.store.local_store import LocalStore
+from agent.store.sync_store import MembershipData
 from cloud_bridge import change_log, membership_ops
 from cloud_bridge.api_models import CredentialIn, EntitlementIn, MemberIn
 from cloud_bridge.db_schema import write_tx
@@ -110,7 +111,7 @@ def test_answers_apply_on_a_real_agent_store(
     """What the bridge sends is what the agent's applier accepts: snapshot, then changes."""
     fill(engine, tenant_keys, 30)
     store = LocalStore(tmp_path / "agent.db")
-    applier = MembershipApplier(store, tenant_keys.tenant, tenant_keys.public_key)
+    applier = MembershipApplier(MembershipData(store), tenant_keys.tenant, tenant_keys.public_key)
     ms = sync_for(engine, keys_dir, published, max_lag=5, chunk_rows=16)
     ms.handle(tenant_keys.tenant, "gate-1", _req(0))
     outcomes = [applier.handle(p).outcome for _, p in published.messages]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from agent.config import load_config
 from agent.daemon import AgentDaemon
+from agent.sync_link import build_agent_link
 from simulators.virtual_printer import VirtualPrinter
-from sync.agent_link import AgentLink
 from tests.cloud_harness import CloudHarness, wait_until
 from tests.command_helpers import expires_soon
 from tests.mqtt_broker import Broker
@@ -30,7 +30,7 @@ def test_record_card_command_prints_once_on_the_office_printer(
              f'[[printers]]\nid = "office"\nurl = "escpos-net://127.0.0.1:{port}"\n')
     daemon = AgentDaemon(load_config(write_config(extra)))
     daemon.start()
-    link = AgentLink(daemon, daemon.config.mqtt, max_backoff_s=1.0)  # type: ignore[arg-type]
+    link = build_agent_link(daemon, daemon.config.mqtt, max_backoff_s=1.0)  # type: ignore[arg-type]
     link.start()
     cloud = CloudHarness(broker.port)
     try:

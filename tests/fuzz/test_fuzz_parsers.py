@@ -35,6 +35,7 @@ from agent.credentials.read_parser import (
 )
 from agent.errors import ConfigError
 from agent.store.local_store import LocalStore
+from agent.store.sync_store import MembershipData
 from contracts.messages import Ack
 from contracts.qr_token import PREFIX, TokenRejected, issue_token, verify_token
 from contracts.reasons import Reason
@@ -153,7 +154,7 @@ def test_sun_messages_with_any_bit_flipped_are_refused(uid: bytes, counter: int,
 @pytest.fixture
 def applier(tmp_path: Path) -> Iterator[MembershipApplier]:
     store = LocalStore(tmp_path / "fuzz.db")
-    yield MembershipApplier(store, "t1", KEY.public_key())
+    yield MembershipApplier(MembershipData(store), "t1", KEY.public_key())
     store.close()
 
 
@@ -235,7 +236,7 @@ FAR_FUTURE_MS = int(time.time() * 1000) + 300_000
        raw=st.none() | st.binary(max_size=100))
 def test_commands_never_crash_the_router(daemon: Any, name: str, body: Any,
                                           raw: bytes | None) -> None:
-    from sync.commands import daemon_commands
+    from agent.remote_commands import daemon_commands
 
     router = daemon_commands(daemon, lambda: None)
     result = router.handle(name, raw if raw is not None else json.dumps(body).encode())

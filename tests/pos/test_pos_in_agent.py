@@ -14,8 +14,8 @@ from agent.config import load_config
 from agent.control_client import ControlClient
 from agent.control_socket import ControlServer
 from agent.daemon import AgentDaemon
+from agent.sync_link import build_agent_link
 from simulators.furs_endpoint import FursSimulator, SimPki
-from sync.agent_link import AgentLink
 from tests.cloud_harness import CloudHarness, wait_until
 from tests.command_helpers import expires_soon
 from tests.mqtt_broker import Broker
@@ -36,7 +36,7 @@ def agent(tmp_path: Path, write_config: Callable[..., Path], furs: FursSimulator
     socket_path = tmp_path / "control.sock"
     control = ControlServer(socket_path, daemon)
     control.start()
-    link = AgentLink(daemon, daemon.config.mqtt, ack_timeout_s=1.0,  # type: ignore[arg-type]
+    link = build_agent_link(daemon, daemon.config.mqtt, ack_timeout_s=1.0,  # type: ignore[arg-type]
                      state_interval_s=3600, max_backoff_s=1.0)
     link.start()
     cloud = CloudHarness(broker.port)
@@ -98,7 +98,7 @@ def test_device_without_pos_answers_print_with_an_error(
         daemon = AgentDaemon(load_config(write_config(
             f"[mqtt]\nhost = \"127.0.0.1\"\nport = {broker.port}\n")))
         daemon.start()
-        link = AgentLink(daemon, daemon.config.mqtt, max_backoff_s=1.0)  # type: ignore[arg-type]
+        link = build_agent_link(daemon, daemon.config.mqtt, max_backoff_s=1.0)  # type: ignore[arg-type]
         link.start()
         cloud = CloudHarness(broker.port)
         wait_until(lambda: link.subscribed, what="link connected and subscribed")

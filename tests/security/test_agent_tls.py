@@ -13,9 +13,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from agent.config import load_config
 from agent.daemon import AgentDaemon
+from agent.sync_link import build_agent_link
 from contracts.credential_hash import credential_hash
 from contracts.signed_envelope import sign_payload
-from sync.agent_link import AgentLink
 from tests.cloud_harness import wait_until
 from tests.security.fleet_broker import Client, FleetBroker
 
@@ -39,7 +39,7 @@ def test_agent_with_device_certificate_delivers_events(
         assert bridge.subscribe("es/v1/+/+/members/request") == 1
         daemon = AgentDaemon(load_config(cfg))
         daemon.start()
-        link = AgentLink(daemon, daemon.config.mqtt, ack_timeout_s=1.0,  # type: ignore[arg-type]
+        link = build_agent_link(daemon, daemon.config.mqtt, ack_timeout_s=1.0,  # type: ignore[arg-type]
                          state_interval_s=3600, max_backoff_s=1.0)
         link.start()
         wait_until(lambda: link.subscribed, what="agent connected over TLS and subscribed")
