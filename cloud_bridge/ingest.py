@@ -11,7 +11,8 @@ other devices of the tenant count them too.
 Events refused for good (cloud_bridge/quarantine.py) are recorded in the same transaction,
 so their seqs count for the ack together with the events stored beside them. An event
 id is unique per tenant (index ``ux_events_tenant_id``; ``ux_event_keys_tenant_id`` on
-PostgreSQL): the same id under another seq makes the statement fail, and the caller retries without it (cloud_bridge/service.py).
+PostgreSQL): the same id under another seq makes the statement fail, and the caller
+retries without it (cloud_bridge/service.py).
 
 On PostgreSQL ``events`` is partitioned by month and the keys above live in the ledger
 ``event_keys`` written in the same transaction (cloud_bridge/partitions.py); an event
