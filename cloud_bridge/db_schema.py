@@ -229,6 +229,14 @@ for _col in ("last_name", "first_name", "email"):
           func.lower(members.c[_col]).collate("C"), members.c.id).ddl_if(dialect="postgresql")
 
 
+def index_applies(index: Index, engine: Engine) -> bool:
+    """Whether a bridge index exists on this dialect: not the other dialect's twin, and on
+    PostgreSQL not (tenant, id) on the partitioned events (event_keys holds it there)."""
+    if is_sqlite(engine):
+        return not str(index.name).endswith("_pg")
+    return not str(index.name).endswith("_sqlite") and index is not EVENT_ID_INDEX
+
+
 def normalise_url(url: str) -> str:
     """postgresql:// means psycopg 3 here (psycopg2 is not a dependency)."""
     for plain in ("postgresql://", "postgres://"):
