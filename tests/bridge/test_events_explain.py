@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event, select
 
+from bench.events_seed import seed_events
 from cloud_bridge.attendance.corrections import corrected_punches
 from cloud_bridge.attendance.schema import create_attendance_schema
 from cloud_bridge.attendance.shift_punches import _stored_span
@@ -27,7 +28,6 @@ from cloud_bridge.web.entry_stats import (
     today_figures,
 )
 from cloud_bridge.web.members_pages import member_events
-from tests.bridge.events_seed import seed_events
 
 pytestmark = pytest.mark.slow
 

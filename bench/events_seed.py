@@ -1,6 +1,6 @@
-"""A million events on PostgreSQL in one SQL statement (generate_series), for the EXPLAIN
-test and bench/events_pg_scale.py: one tenant, 20 devices, 12 months up to now, the
-types and JSON members the web pages read."""
+"""A million events on PostgreSQL from generate_series (SQL, no Python loop), for the
+EXPLAIN test (tests/bridge/test_events_explain.py) and bench/events_pg_scale.py: one
+tenant, 20 devices, 12 months up to now, the types and JSON members the web pages read."""
 
 from __future__ import annotations
 
