@@ -107,6 +107,25 @@ def scans(plan: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+def print_storage(engine: Engine, n: int) -> None:
+    """Bytes on disk per event: the partitions (heap, TOAST, indexes) and the key ledger
+    the ingest writes beside them (filled here from the events, as a migration does)."""
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO event_keys (tenant, device, seq, id, ts) "
+                             "SELECT tenant, device, seq, id, ts FROM events")
+    filled = time.perf_counter() - started
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
+        parts = conn.exec_driver_sql(
+            "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_inherits i "
+            "JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'events'::regclass").scalar()
+        keys = conn.exec_driver_sql("SELECT pg_total_relation_size('event_keys')").scalar()
+    print(f"storage per event: partitions {int(parts) / n:.0f} B, key ledger "
+          f"{int(keys) / n:.0f} B (ledger filled in {filled:.1f} s)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -133,6 +152,7 @@ def main() -> None:
             parts = len({rel for _, rel in found if rel.startswith("events_")})
             kinds = sorted({kind for kind, _ in found})
             print(f"{name:30} {on:10.2f} {off:14.2f}  {parts:10}  {', '.join(kinds)}")
+        print_storage(engine, args.events)
         print("load:", os.getloadavg())
     finally:
         engine.dispose()
