@@ -56,6 +56,7 @@ from cloud_bridge.db_schema import (  # noqa: E402
     members,
     write_tx,
 )
+from cloud_bridge.partitions import PartitionKeeper, current_month, months_back  # noqa: E402
 from cloud_bridge.web.auth import WebAuth  # noqa: E402
 from cloud_bridge.web.web_app import ensure_web_schema  # noqa: E402
 
@@ -148,6 +149,9 @@ def load(db_url: str, members_n: int, events_n: int) -> None:
                     conn.execute(events.insert(), batch)
                 bar.advance(task, len(batch))
         else:
+            with write_tx(engine) as conn:  # the 30 days' months, not events_default
+                PartitionKeeper(engine).ensure(
+                    conn, [months_back(current_month(), k) for k in (1, 2)])
             raw = engine.raw_connection()
             try:
                 cur = raw.cursor()

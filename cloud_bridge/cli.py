@@ -19,6 +19,7 @@ from cloud_bridge.attendance.cli import attendance_app
 from cloud_bridge.db_schema import make_engine, write_tx
 from cloud_bridge.device_ca import ca_app
 from cloud_bridge.enrolment_cli import enrolment_app
+from cloud_bridge.events_cli import events_app
 from cloud_bridge.mqtt_link import MqttSettings
 from cloud_bridge.service import Bridge, BridgeSettings
 from cloud_bridge.share_group import ShareGroupError, check, load_or_create
@@ -42,6 +43,7 @@ app.add_typer(ca_app, name="ca")
 app.add_typer(user_app, name="user")
 app.add_typer(attendance_app, name="attendance")
 app.add_typer(enrolment_app, name="enrolment")
+app.add_typer(events_app, name="events")
 
 log = logging.getLogger("cloud_bridge")
 

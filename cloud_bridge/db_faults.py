@@ -75,6 +75,7 @@ def is_transient(exc: BaseException) -> bool:
 def refusal_reason(exc: BaseException) -> str:
     """The quarantine reason for a statement the database refused for good."""
     text = cause(exc)
-    if "ux_events_tenant_id" in text or "events.tenant, events.id" in text:
+    if ("ux_events_tenant_id" in text or "ux_event_keys_tenant_id" in text
+            or "events.tenant, events.id" in text):
         return "event id already stored under another seq (ids are unique per tenant)"
     return f"database refused it: {text}"

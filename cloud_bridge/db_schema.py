@@ -198,7 +198,8 @@ quarantine = Table(
     Index("ix_quarantine_seen", "tenant", "last_seen"),
 )
 
-# an event's UUID is unique per tenant: the same id under another seq is refused
+# an event's UUID is unique per tenant: the same id under another seq is refused (on
+# PostgreSQL, where events is partitioned, by ux_event_keys_tenant_id: partitions.py)
 EVENT_ID_INDEX = Index("ux_events_tenant_id", events.c.tenant, events.c.id, unique=True)
 
 
@@ -226,6 +227,14 @@ for _col in ("last_name", "first_name", "email"):
           members.c.id).ddl_if(dialect="sqlite")
     Index(f"ix_members_{_col}_prefix_pg", members.c.tenant,
           func.lower(members.c[_col]).collate("C"), members.c.id).ddl_if(dialect="postgresql")
+
+
+def index_applies(index: Index, engine: Engine) -> bool:
+    """Whether a bridge index exists on this dialect: not the other dialect's twin, and on
+    PostgreSQL not (tenant, id) on the partitioned events (event_keys holds it there)."""
+    if is_sqlite(engine):
+        return not str(index.name).endswith("_pg")
+    return not str(index.name).endswith("_sqlite") and index is not EVENT_ID_INDEX
 
 
 def normalise_url(url: str) -> str:
@@ -287,6 +296,10 @@ def create_schema(engine: Engine) -> None:
     """Create the bridge's missing tables; safe when several bridges start at once."""
     if is_sqlite(engine):
         _sweep_before_json_index(engine)
+    else:  # events partitioned by month, with its key ledger (cloud_bridge/partitions.py)
+        from cloud_bridge.partitions import prepare
+
+        prepare(engine)
     create_tables(engine, metadata, _SCHEMA_LOCK)
     with write_tx(engine) as conn:
         lock_schema(conn, _SCHEMA_LOCK)
@@ -294,7 +307,8 @@ def create_schema(engine: Engine) -> None:
             present = {c["name"] for c in inspect(conn).get_columns(table)}
             if column not in present:
                 conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
-    _ensure_event_id_index(engine)
+    if is_sqlite(engine):  # on PostgreSQL the ledger event_keys holds (tenant, id) unique
+        _ensure_event_id_index(engine)
 
 
 def _sweep_before_json_index(engine: Engine) -> None:

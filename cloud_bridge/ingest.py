@@ -10,8 +10,13 @@ other devices of the tenant count them too.
 
 Events refused for good (cloud_bridge/quarantine.py) are recorded in the same transaction,
 so their seqs count for the ack together with the events stored beside them. An event
-id is unique per tenant (index ``ux_events_tenant_id``): the same id under another seq
-makes the statement fail, and the caller retries without it (cloud_bridge/service.py).
+id is unique per tenant (index ``ux_events_tenant_id``; ``ux_event_keys_tenant_id`` on
+PostgreSQL): the same id under another seq makes the statement fail, and the caller
+retries without it (cloud_bridge/service.py).
+
+On PostgreSQL ``events`` is partitioned by month and the keys above live in the ledger
+``event_keys`` written in the same transaction (cloud_bridge/partitions.py); an event
+older than the retention horizon is refused into the quarantine with the reason.
 
 The ack is computed only from committed rows: on SQLite inside the same write
 transaction (one writer at a time, so it sees everything committed); on PostgreSQL in a
@@ -39,6 +44,7 @@ from cloud_bridge.db_schema import (
     is_sqlite,
     write_tx,
 )
+from cloud_bridge.partitions import PartitionKeeper, event_keys, horizon, month_of
 from cloud_bridge.quarantine import Refusal
 from cloud_bridge.records import entitlement_record
 from cloud_bridge.wire import EventBatch, EventIn
@@ -65,45 +71,91 @@ def entitlement_delta(ev: EventIn) -> tuple[str, int] | None:
     return None
 
 
+def _event_row(ev: EventIn, now: int) -> dict[str, Any]:
+    return {"tenant": ev.tenant, "device": ev.device, "seq": ev.seq, "id": ev.id,
+            "ts": ev.ts, "type": ev.type, "data": ev.data, "received_at": now}
+
+
+def _use_row(ev: EventIn) -> dict[str, Any] | None:
+    delta = entitlement_delta(ev)
+    if delta is None:
+        return None
+    return {"tenant": ev.tenant, "device": ev.device, "seq": ev.seq,
+            "entitlement": delta[0], "delta": delta[1]}
+
+
 class Ingestor:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sqlite = is_sqlite(engine)
+        # PostgreSQL: events are partitioned by month (cloud_bridge/partitions.py)
+        self.keeper = None if self.sqlite else PartitionKeeper(engine)
 
     def ingest(self, batches: Sequence[EventBatch],
                refusals: Sequence[Refusal] = ()) -> IngestResult:
-        now = int(time.time() * 1000)
-        rows: list[dict[str, Any]] = []
-        uses: list[dict[str, Any]] = []
-        for batch in batches:
-            for ev in batch.events:
-                rows.append({"tenant": ev.tenant, "device": ev.device, "seq": ev.seq,
-                             "id": ev.id, "ts": ev.ts, "type": ev.type, "data": ev.data,
-                             "received_at": now})
-                delta = entitlement_delta(ev)
-                if delta is not None:
-                    uses.append({"tenant": ev.tenant, "device": ev.device, "seq": ev.seq,
-                                 "entitlement": delta[0], "delta": delta[1]})
-        if not rows and not refusals:
+        evs = sorted((ev for batch in batches for ev in batch.events),
+                     key=lambda e: (e.tenant, e.device, e.seq))
+        if not evs and not refusals:
             return IngestResult({})
-        rows.sort(key=lambda r: (r["tenant"], r["device"], r["seq"]))
-        keys = sorted({(r["tenant"], r["device"]) for r in rows}
-                      | {(r.tenant, r.device) for r in refusals if r.settles})
+        refused = list(refusals)
         with write_tx(self.engine) as conn:
+            if evs and self.keeper is not None:
+                evs, expired = self._before_horizon(conn, evs)
+                refused += expired
+            now = int(time.time() * 1000)
+            rows = [_event_row(ev, now) for ev in evs]
+            uses = [u for u in map(_use_row, evs) if u is not None]
+            keys = sorted({(r["tenant"], r["device"]) for r in rows}
+                          | {(r.tenant, r.device) for r in refused if r.settles})
+            created: set[str] = set()
             if rows:  # a duplicate (tenant, device, seq) is ignored; a reused id is not
-                conn.execute(dialect_insert(conn, events).on_conflict_do_nothing(
-                    index_elements=["tenant", "device", "seq"]), rows)
-            quarantine.record(conn, refusals)
+                created = self._store_events(conn, rows)
+            quarantine.record(conn, refused)
             entries: list[Entry] = []
             if uses:
-                uses.sort(key=lambda r: (r["tenant"], r["device"], r["seq"]))
                 conn.execute(insert_ignore(conn, entitlement_uses), uses)
                 entries = self._update_used(conn, uses)
             if self.sqlite:
                 acks = {k: cursor.advance(conn, *k) for k in keys}
+        if self.keeper is not None and created:
+            self.keeper.committed(created)
         if not self.sqlite:
             acks = self.advance(keys)
-        return IngestResult(acks, entries, len(rows), list(refusals))
+        return IngestResult(acks, entries, len(rows), refused)
+
+    def _store_events(self, conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
+        """Store the new rows; returns the month partitions made in this transaction."""
+        if self.keeper is None:
+            conn.execute(dialect_insert(conn, events).on_conflict_do_nothing(
+                index_elements=["tenant", "device", "seq"]), rows)
+            return set()
+        # PostgreSQL: the ledger decides what is new (its unique (tenant, id) refuses a
+        # reused id), and only the new events go into their month's partition
+        created = self.keeper.ensure(conn, {month_of(r["ts"]) for r in rows})
+        new = {tuple(k) for k in conn.execute(
+            dialect_insert(conn, event_keys).on_conflict_do_nothing(
+                index_elements=["tenant", "device", "seq"])
+            .returning(event_keys.c.tenant, event_keys.c.device, event_keys.c.seq),
+            [{k: r[k] for k in ("tenant", "device", "seq", "id", "ts")} for r in rows])}
+        fresh = [r for r in rows if (r["tenant"], r["device"], r["seq"]) in new]
+        if fresh:
+            conn.execute(events.insert(), fresh)
+        return created
+
+    def _before_horizon(self, conn: Connection, evs: list[EventIn]
+                        ) -> tuple[list[EventIn], list[Refusal]]:
+        """Events older than the retention horizon are refused with a reason: their month
+        was dropped, so storing them again would resurrect a fraction of it."""
+        cut = horizon(conn)
+        if cut is None:
+            return evs, []
+        keep = [ev for ev in evs if ev.ts >= cut]
+        expired = [Refusal(ev.tenant, ev.device, "events",
+                           f"older than the retention horizon {cut} (events before it were "
+                           "deleted; docs/scale.md)", ev.model_dump_json().encode(),
+                           ev.seq, ev.id, settles=True)
+                   for ev in evs if ev.ts < cut]
+        return keep, expired
 
     def advance(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
         with write_tx(self.engine) as conn:

@@ -16,6 +16,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from cloud_bridge.db_schema import make_engine, normalise_url
 from cloud_bridge.errors import BridgeError
 from cloud_bridge.member_qr_links import LINK_KEY_FILE
+from cloud_bridge.partitions import UnpartitionedEvents
 
 DB_FIX = ("fix: give --db (or BRIDGE_DB) as sqlite:///path/to/bridge.sqlite3 in a folder "
           "that exists, or postgresql://user@host:5432/db of a running server")
@@ -44,6 +45,8 @@ def open_database(db: str) -> Engine:
         return make_engine(db)
     except ArgumentError:
         raise StartupError(f"--db {shown_url(db)}: not a database URL; {DB_FIX}") from None
+    except UnpartitionedEvents as exc:
+        raise StartupError(f"--db {shown_url(db)}: {exc}") from None
     except (SQLAlchemyError, ValueError, OSError, ImportError) as exc:
         raise StartupError(f"--db {shown_url(db)}: cannot open the database: "
                            f"{_first_line(exc)}; {DB_FIX}") from None

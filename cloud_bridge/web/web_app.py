@@ -16,7 +16,13 @@ from sqlalchemy import Engine
 from sqlalchemy.schema import CreateIndex
 
 from cloud_bridge.attendance.schema import create_attendance_schema
-from cloud_bridge.db_schema import create_schema, is_sqlite, lock_schema, metadata, write_tx
+from cloud_bridge.db_schema import (
+    create_schema,
+    index_applies,
+    lock_schema,
+    metadata,
+    write_tx,
+)
 from cloud_bridge.web import (
     fleet,
     live,
@@ -53,10 +59,9 @@ def ensure_web_schema(engine: Engine) -> None:
     with write_tx(engine) as conn:
         lock_schema(conn, _SCHEMA_LOCK)
         web_metadata.create_all(conn)
-        other = "_pg" if is_sqlite(engine) else "_sqlite"  # per-dialect twins (db_schema)
         for table in metadata.sorted_tables:
             for index in table.indexes:
-                if not str(index.name).endswith(other):
+                if index_applies(index, engine):
                     conn.execute(CreateIndex(index, if_not_exists=True))
 
 
