@@ -14,10 +14,12 @@ in queries). Wiring, in the ingest code::
 
 from __future__ import annotations
 
+import hmac
 import threading
 import time
 from typing import Any
 
+from fastapi import Request, Response
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 ACK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -83,13 +85,21 @@ class BridgeMetrics:
         return generate_latest(self.registry)
 
 
-def mount_metrics(app: Any, metrics: BridgeMetrics, path: str = "/metrics") -> None:
-    """Add ``GET /metrics`` (Prometheus text format) to a FastAPI app. Put it behind the
-    reverse proxy's internal-only location: it carries tenant ids, no personal data."""
-    from fastapi import Response
+def mount_metrics(app: Any, metrics: BridgeMetrics, path: str = "/metrics",
+                  token: str | None = None) -> None:
+    """Add ``GET /metrics`` (Prometheus text format) to a FastAPI app. Its labels carry
+    tenant ids (no personal data), so with ``token`` (the operator's API token) a scrape
+    must send ``Authorization: Bearer <token>``; tenants' own tokens do not open it."""
     from prometheus_client import CONTENT_TYPE_LATEST
 
-    def _metrics() -> Response:
+    def _metrics(request: Request) -> Response:
+        if token is not None:
+            scheme, _, given = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                    given.strip().encode(), token.encode()):
+                return Response("operator token required (Authorization: Bearer …)\n",
+                                status_code=401, media_type="text/plain",
+                                headers={"WWW-Authenticate": "Bearer"})
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     app.add_api_route(path, _metrics, methods=["GET"], include_in_schema=False)

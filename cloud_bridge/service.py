@@ -144,7 +144,7 @@ class Bridge:
             secure_cookies: bool = True) -> FastAPI:
         """The JSON API and, unless ``web`` is off, the staff web modules beside it."""
         app = create_app(self.api_context(api_token))
-        mount_metrics(app, self.metrics)
+        mount_metrics(app, self.metrics, token=api_token)
         ctx = self._mount_staff_web(app, secure_cookies) if web else None
         mount_enrolment(app, self.engine, self.keys, self.settings.ca_dir, api_token, web=ctx)
         app.add_middleware(ServerTimingMiddleware)

@@ -32,3 +32,13 @@ def test_bridge_metrics_served_from_fastapi() -> None:
     assert samples[("bridge_ack_latency_seconds_count", ())] == 2
     assert samples[("bridge_ack_latency_seconds_bucket", (("le", "0.025"),))] == 1
     assert samples[("bridge_devices_online", (("tenant", "gym"),))] == 2
+
+
+def test_metrics_need_the_operator_token_when_the_bridge_has_one() -> None:
+    app = FastAPI()
+    mount_metrics(app, BridgeMetrics(), token="operator-secret")
+    client = TestClient(app)
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    ok = client.get("/metrics", headers={"Authorization": "Bearer operator-secret"})
+    assert ok.status_code == 200 and "bridge_events_ingested_total" in ok.text

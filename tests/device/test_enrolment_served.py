@@ -32,6 +32,7 @@ from tests.agent_process import AgentProcess
 from tests.bridge.conftest import db_url, pg_url  # noqa: F401 - fixtures
 from tests.browser import chromium
 from tests.mqtt_broker import MOSQUITTO, free_port, wait_for_port
+from tests.security.fleet_broker import build_share_guard
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "enrolment test password"
@@ -81,7 +82,8 @@ def _broker(work: Path, ca_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
     _bridge_cli("ca", "broker-config", "--dir", str(ca_dir), "--tenant", "t1", "--out",
                 str(out / "conf.d"), "--port", str(port), "--server-cert",
                 str(out / "server.crt"), "--server-key", str(out / "server.key"),
-                "--bridge", "b1", "--bind", "127.0.0.1")
+                "--bridge", "b1", "--bind", "127.0.0.1",
+                "--share-guard", str(build_share_guard(out / "plugin")))
     main = ["per_listener_settings true", "persistence false", "log_type all",
             f"include_dir {out / 'conf.d'}"]
     if os.geteuid() == 0:  # Mosquitto would switch to its own user, who cannot read tmp

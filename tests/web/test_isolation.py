@@ -28,7 +28,10 @@ PUBLIC = {("GET", "/"), ("GET", "/login"), ("POST", "/login"), ("POST", "/logout
           ("POST", "/member-qr/{tenant}/{member_id}/token"),
           # a device redeems its one-time enrolment code: the code is the credential
           # (tests/device/test_enrolment.py, tests/device/test_enrolment_served.py)
-          ("POST", "/api/enrolment/redeem")}
+          ("POST", "/api/enrolment/redeem"),
+          # Prometheus scrape: behind the operator's API token, not a session
+          # (tests/device/test_bridge_metrics.py)
+          ("GET", "/metrics")}
 WEB_PREFIX = "/t/{tenant}"
 # the E-SV driving school takes its tenant from the session, not the URL; its own tests
 # (tests/driving_school/test_lesson_sync.py, test_office_pages.py) check tenants, roles

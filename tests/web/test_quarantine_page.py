@@ -9,7 +9,7 @@ import re
 from cloud_bridge.service import Bridge, BridgeSettings
 from cloud_bridge.wire import Inbound
 from tests.bridge.device_emulator import make_event
-from tests.web.conftest import WebSite
+from tests.web.conftest import API_TOKEN, WebSite
 
 
 def test_fleet_page_lists_the_tenants_quarantine_and_metrics_count_it(site: WebSite) -> None:
@@ -29,6 +29,8 @@ def test_fleet_page_lists_the_tenants_quarantine_and_metrics_count_it(site: WebS
     other, _ = site.login(site.user(b, "administrator"))
     assert "karanteni" not in other.get(f"/t/{b}/fleet").text  # another tenant's: not shown
 
-    metrics = site.client().get("/metrics").text
+    operator = {"Authorization": f"Bearer {API_TOKEN}"}
+    assert site.client().get("/metrics").status_code == 401  # tenant ids: operator only
+    metrics = site.client().get("/metrics", headers=operator).text
     found = re.search(r"^bridge_quarantine_rows (\S+)$", metrics, re.M)
     assert found is not None and float(found.group(1)) >= 1
