@@ -326,10 +326,10 @@ def test_agent_with_mqtt_311_syncs_through_the_cluster(
 
     from agent.config import load_config
     from agent.daemon import AgentDaemon
+    from agent.sync_link import build_agent_link
     from cloud_bridge.jetstream_link import JetStreamSettings
     from cloud_bridge.mqtt_link import MqttSettings
     from cloud_bridge.service import Bridge, BridgeSettings
-    from sync.agent_link import AgentLink
 
     keys_dir = tmp_path / "keys"
     created = create_tenant(keys_dir, AGENT[0])
@@ -346,16 +346,16 @@ def test_agent_with_mqtt_311_syncs_through_the_cluster(
         public_key=base64.b64decode(created.public_key_b64))
     daemon = AgentDaemon(load_config(cfg))
     daemon.start()
-    link = AgentLink(daemon, daemon.config.mqtt, ack_timeout_s=2.0,  # type: ignore[arg-type]
-                     state_interval_s=3600, max_backoff_s=1.0)
+    link = build_agent_link(daemon, daemon.config.mqtt, ack_timeout_s=2.0,  # type: ignore[arg-type]
+                            state_interval_s=3600, max_backoff_s=1.0)
     try:
         assert bridge.link.connected.is_set()
         link.start()
         wait_until(lambda: link.subscribed, 20, "the agent connected and subscribed")
         for i in range(3):  # unknown cards: three denials, three events
             daemon.readers["entry"].inject("uid", f"04A1B2C3D4E5F{i}")  # type: ignore[attr-defined]
-        wait_until(lambda: link.outbox.last_seq() >= 3, 10, "three events in the outbox")
-        last = link.outbox.last_seq()
+        wait_until(lambda: link.store.last_seq() >= 3, 10, "three events in the outbox")
+        last = link.store.last_seq()
         wait_until(lambda: link.acked == last, 30, "the bridge's ack back on the device")
         with bridge.engine.connect() as conn:
             seqs = conn.execute(select(events.c.seq).where(
