@@ -1,8 +1,11 @@
-"""The one enumeration of access reason codes, with the short text a gate display shows."""
+"""The one enumeration of access reason codes, with the short text a gate display shows
+and what each means for staff, both through the gettext catalogs."""
 
 from __future__ import annotations
 
 import enum
+
+from contracts.i18n import N_, gettext
 
 
 class Reason(enum.StrEnum):
@@ -26,26 +29,63 @@ class Reason(enum.StrEnum):
     SECURE_CARD_REQUIRED = "secure_card_required"
 
 
-# Short messages for a 2x16 or small LCD: Slovenian first, as members read them.
+# Short messages for a 2x16 or small LCD, and what each code means for staff explaining
+# a denied tap. English msgids, translated where shown (contracts/locale/*/reasons.po):
+# members read the display in the device's language, Slovenian by default.
 DISPLAY_TEXT: dict[Reason, str] = {
-    Reason.GRANTED: "Dobrodošli",
-    Reason.UNKNOWN_CREDENTIAL: "Neznana kartica",
-    Reason.MALFORMED_CREDENTIAL: "Neberljiva koda",
-    Reason.BAD_SIGNATURE: "Neveljavna koda",
-    Reason.REPLAYED: "Koda že uporabljena",
-    Reason.BLOCKED: "Kartica blokirana",
-    Reason.WAIVER_MISSING: "Podpišite izjavo",
-    Reason.ANTI_PASSBACK: "Že ste vstopili",
-    Reason.NO_ENTITLEMENT: "Ni veljavne karte",
-    Reason.NOT_YET_VALID: "Karta še ni veljavna",
-    Reason.EXPIRED: "Karta je potekla",
-    Reason.FROZEN: "Članarina zamrznjena",
-    Reason.WRONG_ZONE: "Ni dostopa v to cono",
-    Reason.OUTSIDE_TIME_WINDOW: "Izven dovoljenega časa",
-    Reason.NO_ENTRIES_LEFT: "Ni več vstopov",
-    Reason.OCCUPANCY_FULL: "Objekt je poln",
-    Reason.SECURE_CARD_REQUIRED: "Uporabite varno kartico",
+    Reason.GRANTED: N_("Welcome"),
+    Reason.UNKNOWN_CREDENTIAL: N_("Unknown card"),
+    Reason.MALFORMED_CREDENTIAL: N_("Unreadable code"),
+    Reason.BAD_SIGNATURE: N_("Invalid code"),
+    Reason.REPLAYED: N_("Code already used"),
+    Reason.BLOCKED: N_("Card blocked"),
+    Reason.WAIVER_MISSING: N_("Sign the waiver"),
+    Reason.ANTI_PASSBACK: N_("Already inside"),
+    Reason.NO_ENTITLEMENT: N_("No valid ticket"),
+    Reason.NOT_YET_VALID: N_("Ticket not valid yet"),
+    Reason.EXPIRED: N_("Ticket expired"),
+    Reason.FROZEN: N_("Membership frozen"),
+    Reason.WRONG_ZONE: N_("No access to this zone"),
+    Reason.OUTSIDE_TIME_WINDOW: N_("Outside allowed hours"),
+    Reason.NO_ENTRIES_LEFT: N_("No entries left"),
+    Reason.OCCUPANCY_FULL: N_("Site is full"),
+    Reason.SECURE_CARD_REQUIRED: N_("Use a secure card"),
 }
+
+EXPLANATION: dict[Reason, str] = {
+    Reason.GRANTED: N_("Entry granted."),
+    Reason.UNKNOWN_CREDENTIAL: N_("The card or code is not issued to anybody."),
+    Reason.MALFORMED_CREDENTIAL: N_("The read could not be parsed (damaged card or QR)."),
+    Reason.BAD_SIGNATURE: N_("The QR token's signature did not verify."),
+    Reason.REPLAYED: N_("The QR token or card message was used before (copy or replay)."),
+    Reason.BLOCKED: N_("The member or the card is blocked."),
+    Reason.WAIVER_MISSING: N_("No signed waiver on file."),
+    Reason.ANTI_PASSBACK: N_("Already inside (anti-passback)."),
+    Reason.NO_ENTITLEMENT: N_("No membership, card or ticket."),
+    Reason.NOT_YET_VALID: N_("The membership starts later."),
+    Reason.EXPIRED: N_("The membership has expired."),
+    Reason.FROZEN: N_("The membership is frozen."),
+    Reason.WRONG_ZONE: N_("The membership does not include this zone."),
+    Reason.OUTSIDE_TIME_WINDOW: N_("Outside the membership's hours (e.g. off-peak only)."),
+    Reason.NO_ENTRIES_LEFT: N_("All entries of the punch card or voucher are used."),
+    Reason.OCCUPANCY_FULL: N_("The site was full."),
+    Reason.SECURE_CARD_REQUIRED: N_("This gate accepts only secure cards or signed QR codes."),
+}
+
+
+def display_text(reason: Reason) -> str:
+    """The display's short text in the current language."""
+    return gettext(DISPLAY_TEXT[reason])
+
+
+def explain(reason: str | None) -> str:
+    """What a reason code means, for staff, in the current language; an unknown code
+    is shown as it is."""
+    try:
+        return gettext(EXPLANATION[Reason(reason or "")])
+    except ValueError:
+        return reason or ""
+
 
 # When no entitlement grants, report the failure closest to a grant: a member whose
 # punch card is only out of entries should hear that, not that an old pass expired.

@@ -20,7 +20,8 @@ from agent.access.model import (
     SiteRules,
     TimeWindow,
 )
-from contracts.reasons import DISPLAY_TEXT, Reason
+from contracts.i18n import use_language
+from contracts.reasons import DISPLAY_TEXT, Reason, display_text
 
 LJ = ZoneInfo("Europe/Ljubljana")
 NOW = datetime(2026, 6, 10, 10, 0, tzinfo=UTC)  # a Wednesday, 12:00 in Ljubljana
@@ -183,7 +184,8 @@ def test_secure_card_required_only_where_the_gate_asks() -> None:
     assert decide(secure_gate, NOW, st, RULES, Reason.REPLAYED, True).reason is Reason.REPLAYED
     assert decide(GATE_IN, NOW, st, RULES).granted
     assert decide(replace(GATE_OUT, require_secure_card=True), NOW, st, RULES).granted
-    assert DISPLAY_TEXT[Reason.SECURE_CARD_REQUIRED] == "Uporabite varno kartico"
+    with use_language("sl"):
+        assert display_text(Reason.SECURE_CARD_REQUIRED) == "Uporabite varno kartico"
 
 
 def test_every_reason_code_has_a_test_and_display_text() -> None:

@@ -17,11 +17,11 @@ from agent.access.model import (
     Member,
     SiteRules,
 )
-from contracts.reasons import DISPLAY_TEXT, ENTITLEMENT_FAILURE_RANK, Reason
+from contracts.reasons import ENTITLEMENT_FAILURE_RANK, Reason, display_text
 
 
 def deny(reason: Reason) -> Decision:
-    return Decision(reason=reason, message=DISPLAY_TEXT[reason])
+    return Decision(reason=reason, message=display_text(reason))
 
 
 def check_entitlement(
@@ -63,7 +63,7 @@ def _preference(ent: Entitlement) -> tuple[int, float, str]:
 
 
 def _greeting(member: Member, ent: Entitlement, left_after: int | None) -> str:
-    text = f"{DISPLAY_TEXT[Reason.GRANTED]}, {member.first_name}".rstrip(", ")
+    text = f"{display_text(Reason.GRANTED)}, {member.first_name}".rstrip(", ")
     if left_after is not None:
         text += f" (še {left_after})"
     return text

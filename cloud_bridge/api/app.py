@@ -22,9 +22,15 @@ _RESOURCES = (tenants, members, credentials, entitlements, events, devices)
 
 def bridge_error_response(request: Request, exc: Exception) -> Response:
     """A BridgeError raised by a route under /api: its status and ``{"detail": text}``.
-    Elsewhere (the staff web pages render their own errors) it stays unhandled, as any
-    other exception: a 500, and the traceback in the log."""
-    if not isinstance(exc, BridgeError) or not request.url.path.startswith(API_PREFIX):
+    Elsewhere, when the web pages are mounted, an HTML page in the reader's language
+    (``cloud_bridge/web/error_pages.py``); without them, unhandled (a 500, logged)."""
+    if not isinstance(exc, BridgeError):
+        raise exc
+    html_page = getattr(request.app.state, "bridge_error_page", None)
+    if html_page is not None and not request.url.path.startswith(API_PREFIX) \
+            and "application/json" not in request.headers.get("accept", ""):
+        return html_page(request, exc)  # type: ignore[no-any-return]
+    if not request.url.path.startswith(API_PREFIX) and html_page is None:
         raise exc
     return JSONResponse({"detail": str(exc)}, status_code=exc.status,
                         headers=dict(exc.headers) if exc.headers else None)

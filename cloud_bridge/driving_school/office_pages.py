@@ -14,14 +14,14 @@ from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from fastapi.templating import Jinja2Templates
 
 from cloud_bridge.driving_school.access import BASE
 from cloud_bridge.driving_school.lesson_sync import CONFLICT_RULE, LESSON_TYPES, LOCAL_TZ
 from cloud_bridge.web.auth import Staff
+from cloud_bridge.web.page_templates import page_templates
 from cloud_bridge.web.roles import allowed
 
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates = page_templates(Path(__file__).parent / "templates")
 
 
 def today() -> str:

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, func, select
 
 from cloud_bridge.db_schema import devices, events, members, read_tx
 from cloud_bridge.web.context import LOCAL_TZ
-from cloud_bridge.web.reason_text import explain
+from contracts.reasons import explain
 
 ACCESS_TYPES = ("access.decision", "access.remote_open")
 T = TypeVar("T")

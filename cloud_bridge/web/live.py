@@ -33,7 +33,8 @@ from cloud_bridge.web.entry_stats import (
     site_devices,
 )
 from cloud_bridge.web.guards import need, route_meta
-from cloud_bridge.web.rendering import local_ts, render
+from cloud_bridge.web.page_templates import moment_iso as local_ts
+from cloud_bridge.web.rendering import render
 
 OVERLAP_MS = 5_000
 POLL_S = 1.0

@@ -38,9 +38,10 @@ from cloud_bridge.web.member_forms import (
 )
 from cloud_bridge.web.member_search import search_members
 from cloud_bridge.web.membership_changes import FormError, apply_change, first_error
+from cloud_bridge.web.page_templates import day_of as local_day_s
 from cloud_bridge.web.plans import tenant_plans
-from cloud_bridge.web.reason_text import explain
-from cloud_bridge.web.rendering import local_day_s, render
+from cloud_bridge.web.rendering import render
+from contracts.reasons import explain
 
 ACCESS_TYPES = ("access.decision", "access.remote_open")
 

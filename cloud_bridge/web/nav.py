@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cloud_bridge.web.roles import allowed
+from contracts.i18n import N_
 
 
 @dataclass(frozen=True, slots=True)
 class NavItem:
-    label: str
+    label: str  # an English msgid, translated in the template
     path: str  # below /t/{tenant}, unless absolute
     permission: str
     # modules whose tenant comes from the session, not the URL (the E-SV driving school)
@@ -21,17 +22,17 @@ class NavItem:
 
 
 NAV: list[NavItem] = [
-    NavItem("Fleet", "/fleet", "fleet.view"),
-    NavItem("Members", "/members", "members.view"),
-    NavItem("Plans", "/plans", "members.view"),
-    NavItem("Live", "/live", "live.view"),
-    NavItem("Statistics", "/stats", "live.view"),
-    NavItem("Receipts", "/receipts", "receipts.view"),
-    NavItem("Timesheets", "/timesheets", "attendance.view"),
-    NavItem("Users", "/users", "users.manage"),
-    NavItem("Audit", "/audit", "audit.view"),
-    NavItem("Data", "/data", "tenant.export"),
-    NavItem("Driving school", "/driving-school/", "lessons.view", absolute=True),
+    NavItem(N_("Fleet"), "/fleet", "fleet.view"),
+    NavItem(N_("Members"), "/members", "members.view"),
+    NavItem(N_("Plans"), "/plans", "members.view"),
+    NavItem(N_("Live"), "/live", "live.view"),
+    NavItem(N_("Statistics"), "/stats", "live.view"),
+    NavItem(N_("Receipts"), "/receipts", "receipts.view"),
+    NavItem(N_("Timesheets"), "/timesheets", "attendance.view"),
+    NavItem(N_("Users"), "/users", "users.manage"),
+    NavItem(N_("Audit"), "/audit", "audit.view"),
+    NavItem(N_("Data"), "/data", "tenant.export"),
+    NavItem(N_("Driving school"), "/driving-school/", "lessons.view", absolute=True),
 ]
 
 

@@ -4,12 +4,27 @@ from __future__ import annotations
 
 import enum
 
+from contracts.i18n import N_, gettext
+
 
 class Role(enum.StrEnum):
     ADMIN = "administrator"
     RECEPTION = "reception"
     ACCOUNTANT = "accountant"
     INSTRUCTOR = "instructor"  # E-SV driving school
+
+
+ROLE_NAMES: dict[str, str] = {
+    Role.ADMIN: N_("administrator"),
+    Role.RECEPTION: N_("reception"),
+    Role.ACCOUNTANT: N_("accountant"),
+    Role.INSTRUCTOR: N_("instructor"),
+}
+
+
+def role_name(role: str) -> str:
+    """The role as staff read it, in the current language."""
+    return gettext(ROLE_NAMES.get(role, role))
 
 
 PERMISSIONS: dict[str, frozenset[Role]] = {

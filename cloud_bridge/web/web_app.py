@@ -25,6 +25,7 @@ from cloud_bridge.db_schema import (
 )
 from cloud_bridge.web import (
     fleet,
+    language,
     live,
     member_credentials,
     member_entitlements,
@@ -39,6 +40,8 @@ from cloud_bridge.web import (
 from cloud_bridge.web.auth_schema import web_metadata
 from cloud_bridge.web.context import WebContext
 from cloud_bridge.web.deps import install_context
+from cloud_bridge.web.error_pages import install_error_pages
+from cloud_bridge.web.language import LanguageMiddleware
 
 _SCHEMA_LOCK = 0x6564676577656221  # pg advisory lock id ("edgeweb!")
 WORKER_THREADS = int(os.environ.get("BRIDGE_WEB_THREADS", "8"))  # 0: anyio's default
@@ -88,8 +91,10 @@ def mount_web(app: FastAPI, ctx: WebContext, worker_threads: int | None = WORKER
     live.install_live_caches(app)
     if worker_threads:
         limit_worker_threads(app, worker_threads)
+    app.add_middleware(LanguageMiddleware)
+    install_error_pages(app)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    for module in (session_routes, fleet, members_pages, member_entitlements,
+    for module in (language, session_routes, fleet, members_pages, member_entitlements,
                    member_credentials, plans, live, receipts, timesheets, staff_admin,
                    portability):
         app.include_router(module.router)

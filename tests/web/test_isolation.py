@@ -20,6 +20,7 @@ from tests.web.seed import Seeded, seed
 
 # routes anyone may call: the login itself, health checks, the API's own docs
 PUBLIC = {("GET", "/"), ("GET", "/login"), ("POST", "/login"), ("POST", "/logout"),
+          ("GET", "/lang/{code}"),  # the language switch: sets a cookie, nothing else
           ("GET", "/healthz"), ("GET", "/api/v1/health"), ("GET", "/openapi.json"),
           ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc"),
           # the member's phone QR page: authenticated by the secret link token instead
@@ -141,7 +142,8 @@ def test_every_route_is_guarded_by_session_tenant_role_and_csrf(
                     assert r.status_code == 403, (role, path, r.status_code)
             else:
                 # without the token: an allowed role meets the CSRF check, others the role
-                r = client.request(method, url, follow_redirects=False)
+                r = client.request(method, url, follow_redirects=False,
+                                   headers={"accept": "application/json"})
                 assert r.status_code == 403, (role, method, path, r.status_code)
                 expected = "CSRF" if may else "role"
                 assert expected in r.json()["detail"], (role, path, r.json())
