@@ -29,3 +29,13 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 .venv/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/pip install -q -e ".[all]"
+
+# axe-core, the accessibility checker the browser tests run inside every page
+# (tests/a11y.py); npm comes with Node.js, from Debian when missing
+if ! command -v npm >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+if [[ ! -f .cache/npm/node_modules/axe-core/axe.min.js ]]; then
+  npm install --prefix .cache/npm --no-audit --no-fund --silent axe-core@4
+fi
