@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import signal
 import sys
@@ -10,8 +9,6 @@ import threading
 from pathlib import Path
 
 import typer
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from rich.console import Console
 
 from agent.assembly import AgentParts, start_agent
@@ -73,92 +70,36 @@ def check_config(config: Path) -> None:
     }, indent=2))
 
 
-DEMO_CONFIG = """\
-# Demo device: two simulated readers on one turnstile, a simulated display.
-tenant = "demo-gym"
-device = "gate-01"
-site = "ljubljana-center"
-data_dir = "."
-timezone = "Europe/Ljubljana"
-
-[keys]
-credential_hmac_key = "file:keys/credential_hmac.key"
-tenant_public_key = "base64:{public}"
-
-[site_policy]
-anti_passback = true
-reentry_after_s = 0
-waiver_required = false
-occupancy_limit = 150
-
-[[gates]]
-id = "turnstile-1"
-url = "sim:"
-zone = "main"
-pulse_ms = 500
-display = "display-1"
-
-[[displays]]
-id = "display-1"
-url = "sim:"
-
-[[readers]]
-id = "entry"
-url = "sim:"
-gate = "turnstile-1"
-direction = "in"
-
-[[readers]]
-id = "exit"
-url = "sim:"
-gate = "turnstile-1"
-direction = "out"
-"""
-
-
 @app.command("demo-config")
 def demo_config(
     out: Path = typer.Option(Path("demo/data"), help="folder for config, keys and store"),
+    kind: str = typer.Option("gate", "--kind", help="gate, timeclock or pos"),
     tenant_keys: Path | None = typer.Option(
         None, help="a tenant folder made by 'cloud-bridge tenant create' (its HMAC and "
         "public key are used, so the agent trusts that bridge)"),
     mqtt_port: int | None = typer.Option(None, help="add an [mqtt] table for this local port"),
+    http_port: int = typer.Option(8088, min=0, max=65535,
+                                  help="timeclock: port of the kiosk page's web server"),
+    furs_port: int = typer.Option(9002, min=1, max=65535,
+                                  help="pos: port of the FURS simulator (edge-sim furs serve)"),
+    language: str = typer.Option("sl", help="the device's language: sl or en"),
 ) -> None:
-    """Write a demo config with fresh keys (kept if already there)."""
-    out.mkdir(parents=True, exist_ok=True)
-    keys = out / "keys"
-    keys.mkdir(exist_ok=True, mode=0o700)
-    hmac_file = keys / "credential_hmac.key"
-    if tenant_keys is not None and not hmac_file.exists():
-        import shutil
+    """Write a demo config (a gate, a time clock or a POS) with fresh keys (kept if
+    already there)."""
+    from agent.demo_config import KINDS, DemoOptions, write_demo
 
-        # the bridge hashes card UIDs with the tenant's key; the device must use the same
-        shutil.copyfile(tenant_keys / "credential_hmac.key", hmac_file)
-        hmac_file.chmod(0o600)
-    if not hmac_file.exists():
-        import os
-
-        hmac_file.write_text(base64.b64encode(os.urandom(32)).decode())
-        hmac_file.chmod(0o600)
-    signing_file = keys / "tenant_signing.key"
-    if not signing_file.exists():
-        signing_file.write_text(base64.b64encode(Ed25519PrivateKey.generate().private_bytes_raw())
-                                .decode())
-        signing_file.chmod(0o600)
-    if tenant_keys is not None:
-        public_b64 = (tenant_keys / "public.key").read_text().strip()
-    else:
-        private = Ed25519PrivateKey.from_private_bytes(
-            base64.b64decode(signing_file.read_text()))
-        public_b64 = base64.b64encode(
-            private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
-    config_file = out / "agent.toml"
-    if not config_file.exists():
-        text = DEMO_CONFIG.format(public=public_b64)
-        if mqtt_port is not None:
-            text += f'\n[mqtt]\nhost = "127.0.0.1"\nport = {mqtt_port}\n'
-        config_file.write_text(text)
+    if kind not in KINDS:
+        err.print(f"[red]--kind must be one of {', '.join(KINDS)}[/red]")
+        raise typer.Exit(2)
+    if language not in ("sl", "en"):
+        err.print("[red]--language must be sl or en[/red]")
+        raise typer.Exit(2)
+    options = DemoOptions(kind, tenant_keys, mqtt_port, http_port, furs_port,
+                          language=language)
+    config_file, hint = write_demo(out, options)
     print(config_file)
+    if hint:
+        err.print(hint)
 
 
 @app.command()

@@ -13,7 +13,7 @@ import binascii
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from agent.errors import ConfigError
 from agent.key_files import check_key_file
@@ -46,7 +46,13 @@ __all__ = [
 
 
 class AgentConfig(DeviceConfig):
-    """The device config as the agent runs it: the schema, and the keys read."""
+    """The device config as the agent runs it: the schema, and the keys read.
+
+    ``language`` is what the device's own screens, displays and printouts speak (the
+    kiosk page starts in it and may be switched per use); ``timezone`` (the schema's) is
+    the site's zone, which the kiosk clock shows whatever the browser's zone is."""
+
+    language: Literal["sl", "en"] = "sl"
 
     def hmac_key(self) -> bytes:
         return load_key(self.keys.credential_hmac_key, self, "keys.credential_hmac_key")

@@ -32,6 +32,7 @@ from agent.daemon_parts import (
 from agent.daemon_ports import peripherals_by_role
 from agent.errors import BadInput, ConfigError
 from agent.live_feed import LiveFeed
+from contracts.i18n import set_process_language
 from drivers.errors import DriverError
 from drivers.protocols import (
     CardRead,
@@ -65,6 +66,8 @@ class _Grant:
 class AgentDaemon:
     def __init__(self, config: AgentConfig, clock: Clock = utc_now) -> None:
         self.config = config
+        # displays, the kiosk page's default and printouts speak the device's language
+        set_process_language(config.language)
         self.feed = LiveFeed()
         self.store, self.outbox = open_store(config.store_path, config.durability,
                                              config.tenant, config.device)
@@ -291,6 +294,7 @@ class AgentDaemon:
                 except Exception:
                     log.exception("stopping %s failed", peripheral.id)
         self.config = new
+        set_process_language(new.language)
         self.access.rules = site_rules(new)
         self._use(replacement)
         if self.print_queue is not None:

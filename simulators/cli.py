@@ -47,9 +47,32 @@ def _call(client: ControlClient, op: str, **fields: Any) -> dict[str, Any]:
     return reply
 
 
+def _show_punch(reply: dict[str, Any]) -> None:
+    """A time-clock reader answers with a punch (pending, recorded or refused), not a
+    gate decision."""
+    colour = "red" if reply["status"] == "refused" else "green"
+    table = Table(show_header=False)
+    table.add_row("punch", f"[{colour}]{reply['status'].upper()}[/]")
+    table.add_row("terminal", reply["terminal"])
+    table.add_row("display", reply["message"])
+    if reply.get("punch_type"):
+        table.add_row("type", reply["punch_type"])
+    if reply.get("problem"):
+        table.add_row("reason", reply["problem"])
+    if reply["status"] == "pending":
+        table.add_row("note", "recorded with this type when the choose window ends, or "
+                      "change it on the kiosk page")
+    if reply.get("seq") is not None:
+        table.add_row("event seq", str(reply["seq"]))
+    out.print(table)
+
+
 def _show_decision(reply: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps(reply))
+        return
+    if reply.get("kind") == "punch":
+        _show_punch(reply)
         return
     colour = "green" if reply["granted"] else "red"
     table = Table(show_header=False)

@@ -1,12 +1,17 @@
 """The time-clock kiosk page, served on localhost for Chromium in kiosk mode.
 
 Plain HTML and a little JavaScript (no CDN: it must work with no internet); live
-updates arrive by Server-Sent Events from the agent's LiveFeed.
+updates arrive by Server-Sent Events from the agent's LiveFeed. The page's texts come
+from the catalogs (``/kiosk/i18n/<lang>``, the ``kiosk`` and ``agent`` domains among
+them); it starts in the device's language (the process language, set from the config's
+``language``) and shows the time of the site's zone (the config's ``timezone``), not the
+browser's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import queue
 from collections.abc import AsyncIterator, Callable
@@ -14,17 +19,27 @@ from importlib import resources
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.attendance.pin_guard import EMPLOYEE_ID_PATTERN
 from agent.attendance.time_clock import TimeClock
 from agent.live_feed import LiveFeed
+from contracts.i18n import (
+    LANGUAGE_NAMES,
+    LANGUAGES,
+    current_language,
+    negotiate,
+    plural_rule,
+    script_catalog,
+)
+from contracts.i18n import gettext as _
 
 
 class PinRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     terminal: str = Field(min_length=1, max_length=64)
-    employee: str = Field(min_length=1, max_length=64)
+    employee: str = Field(min_length=1, max_length=64, pattern=EMPLOYEE_ID_PATTERN)
     pin: str = Field(min_length=1, max_length=12)
 
 
@@ -33,16 +48,49 @@ class ChooseRequest(BaseModel):
     punch_type: str = Field(min_length=1, max_length=32)
 
 
+def _static(name: str) -> str:
+    return resources.files("agent.attendance").joinpath(f"static/{name}").read_text("utf-8")
+
+
+def page_settings(terminal: str, zone: str, lang: str | None) -> dict[str, Any]:
+    """What the page script needs to start: its terminal, the site's zone, the device's
+    language (or one asked for with ?lang=) and the languages it may switch to."""
+    return {"terminal": terminal, "zone": zone, "lang": negotiate(lang or current_language()),
+            "default_lang": current_language(), "languages": list(LANGUAGES),
+            "language_names": LANGUAGE_NAMES}
+
+
+def catalog_json(lang: str) -> dict[str, Any]:
+    chosen = negotiate(lang)
+    return {"lang": chosen, "plural": plural_rule(chosen), "messages": script_catalog(chosen)}
+
+
 def make_kiosk_router(clock: TimeClock, feed: LiveFeed,
                       online: Callable[[], bool | None]) -> APIRouter:
     router = APIRouter()
-    page = resources.files("agent.attendance").joinpath("static/kiosk.html").read_text("utf-8")
+    page = _static("kiosk.html")
+    script = _static("kiosk.js")
+    zone = clock.rules.tz.key
+
+    @router.get("/kiosk/static/kiosk.js")
+    def kiosk_script() -> Response:
+        return Response(script, media_type="text/javascript; charset=utf-8",
+                        headers={"Cache-Control": "no-cache"})
+
+    @router.get("/kiosk/i18n/{lang}")
+    def kiosk_catalog(lang: str) -> dict[str, Any]:
+        return catalog_json(lang)
 
     @router.get("/kiosk/{terminal}", response_class=HTMLResponse)
-    def kiosk_page(terminal: str) -> str:
+    def kiosk_page(terminal: str, lang: str | None = None) -> HTMLResponse:
         if terminal not in clock.terminals:
-            raise HTTPException(404, f"no terminal '{terminal[:40]}'")
-        return page.replace("__TERMINAL__", json.dumps(terminal))
+            text = html.escape(_("This device has no time-clock terminal '%(terminal)s'.")
+                               % {"terminal": terminal[:40]})
+            return HTMLResponse(f'<!doctype html><html lang="{current_language()}"><meta '
+                                f'charset="utf-8"><title>E-EDC</title><p>{text}</p></html>',
+                                status_code=404)
+        settings = json.dumps(page_settings(terminal, zone, lang)).replace("<", "\\u003c")
+        return HTMLResponse(page.replace("__SETTINGS__", settings))
 
     @router.post("/kiosk/api/pin")
     def pin(req: PinRequest) -> dict[str, Any]:

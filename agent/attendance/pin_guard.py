@@ -8,6 +8,7 @@ terminal cannot be used to sweep many employee numbers quickly.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 import time
@@ -16,6 +17,11 @@ from dataclasses import dataclass
 
 from agent.store.local_store import LocalStore
 from contracts.pin_hash import check_pin, hash_pin
+
+# what an employee number typed at a terminal may be: new member ids are digits; older
+# ones look like "m-3f9a…" (the kiosk pad has a letters page for them)
+EMPLOYEE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_EMPLOYEE_ID = re.compile(EMPLOYEE_ID_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +55,7 @@ class PinGuard:
             wait = self._terminal_blocked(terminal, now)
             if wait:
                 return PinResult(False, problem="terminal_locked", retry_after_s=wait)
-        if not (employee.isalnum() and 0 < len(employee) <= 64 and pin.isdigit()
+        if not (_EMPLOYEE_ID.fullmatch(employee) and pin.isdigit()
                 and 4 <= len(pin) <= 12):
             self._count_terminal(terminal, now)
             return PinResult(False, problem="malformed")

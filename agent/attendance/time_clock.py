@@ -31,8 +31,10 @@ from agent.credentials.replay_guard import is_replayed, remember
 from agent.live_feed import LiveFeed
 from agent.store.local_store import LocalStore
 from agent.store.outbox import Outbox
+from contracts.i18n import N_
+from contracts.i18n import gettext as _
 from contracts.punch_chain import GENESIS, HEAD_EVENT, PUNCH_EVENT, punch_hash, sign_head
-from contracts.punch_types import LABELS, PunchType, suggest
+from contracts.punch_types import PunchType, suggest
 from contracts.reasons import Reason
 
 log = logging.getLogger(__name__)
@@ -48,17 +50,36 @@ _READ_PROBLEMS = {
     Reason.NOT_YET_VALID: "expired",
 }
 
+# what the terminal shows for a refusal, translated where shown (the kiosk page has the
+# same texts through its catalog)
 REFUSAL_TEXT = {
-    "unknown": "Neznana kartica",
-    "malformed": "Neberljiva koda",
-    "blocked": "Kartica blokirana",
-    "bad_signature": "Neveljavna koda",
-    "replayed": "Koda že uporabljena",
-    "expired": "Koda je potekla",
-    "wrong": "Napačna številka ali PIN",
-    "locked": "PIN zaklenjen, poskusite pozneje",
-    "terminal_locked": "Preveč poskusov, počakajte",
+    "unknown": N_("Unknown card"),
+    "malformed": N_("Unreadable code"),
+    "blocked": N_("Card blocked"),
+    "bad_signature": N_("Invalid code"),
+    "replayed": N_("Code already used"),
+    "expired": N_("Code has expired"),
+    "wrong": N_("Wrong number or PIN"),
+    "locked": N_("PIN locked, try again later"),
+    "terminal_locked": N_("Too many attempts, please wait"),
 }
+REFUSED = N_("Refused")
+
+# the punch types as the terminal names them
+PUNCH_LABELS: dict[PunchType, str] = {
+    PunchType.ARRIVAL: N_("Arrival"),
+    PunchType.DEPARTURE: N_("Departure"),
+    PunchType.BREAK_START: N_("Start of break"),
+    PunchType.BREAK_END: N_("End of break"),
+    PunchType.TRIP_START: N_("Leaving on business"),
+    PunchType.TRIP_END: N_("Back from business"),
+    PunchType.PRIVATE_START: N_("Leaving on private matters"),
+    PunchType.PRIVATE_END: N_("Back from private matters"),
+}
+
+
+def punch_label(punch_type: PunchType) -> str:
+    return _(PUNCH_LABELS[punch_type])
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,14 +95,15 @@ class PunchView:
     choices: tuple[str, ...] = ()
     seq: int | None = None
     retry_after_s: int = 0
+    problem: str | None = None  # a refusal's code (REFUSAL_TEXT), for pages that translate
 
     def as_dict(self) -> dict[str, Any]:
         return {"kind": "punch", "status": self.status, "terminal": self.terminal,
                 "message": self.message, "pending_id": self.pending_id,
                 "first_name": self.first_name, "punch_type": self.punch_type,
                 "choices": list(self.choices), "seq": self.seq,
-                "retry_after_s": self.retry_after_s,
-                "labels": {c: LABELS[PunchType(c)] for c in self.choices}}
+                "retry_after_s": self.retry_after_s, "problem": self.problem,
+                "labels": {c: punch_label(PunchType(c)) for c in self.choices}}
 
 
 @dataclass(slots=True)
@@ -211,7 +233,7 @@ class TimeClock:
             pending = _Pending(str(uuid.uuid4()), terminal, member_id, first_name, suggest(last),
                                method, now, time.monotonic() + cfg.choose_window_s)
             self._pending[pending.id] = pending
-        view = PunchView("pending", terminal, f"Pozdravljeni, {first_name}",
+        view = PunchView("pending", terminal, _("Hello, %(name)s") % {"name": first_name},
                          pending.id, first_name, pending.suggested.value,
                          tuple(t.value for t in PunchType))
         self.feed.publish(view.as_dict())
@@ -227,7 +249,8 @@ class TimeClock:
         if chain_len % self.head_every == 0:
             self.sign_head()
         view = PunchView("recorded", pending.terminal,
-                         f"{LABELS[punch_type]} zabeležen, {pending.first_name}",
+                         _("%(type)s recorded, %(name)s") % {
+                             "type": punch_label(punch_type), "name": pending.first_name},
                          None, pending.first_name, punch_type.value, (), event.seq)
         self.feed.publish(view.as_dict())
         log.info("punch recorded terminal=%s type=%s seq=%d", pending.terminal,
@@ -275,8 +298,8 @@ class TimeClock:
         with self.store.transaction() as conn:
             self.outbox.append(conn, "attendance.refused",
                                {"terminal": terminal, "reason": problem, "method": method}, now)
-        view = PunchView("refused", terminal, REFUSAL_TEXT.get(problem, "Zavrnjeno"),
-                         retry_after_s=retry_after_s)
+        view = PunchView("refused", terminal, _(REFUSAL_TEXT.get(problem, REFUSED)),
+                         retry_after_s=retry_after_s, problem=problem)
         self.feed.publish(view.as_dict())
         return view
 
