@@ -194,8 +194,8 @@ function renderPin() {
   for (const k of letters ? LETTERS : DIGITS) keys.appendChild(keyButton(k, () => type(k), {"data-key": k}));
   if (pin.stage === "emp") {
     keys.appendChild(letters
-      ? keyButton("123", () => { pin.letters = false; renderPin(); }, {aria: t("Digits"), "data-key": "digits", class: "key-wide"})
-      : keyButton("ABC", () => { pin.letters = true; renderPin(); }, {aria: t("Letters"), "data-key": "letters", class: "key-wide"}));
+      ? keyButton("123", () => { pin.letters = false; renderPin(); }, {aria: t("Digits") + " 123", "data-key": "digits", class: "key-wide"})
+      : keyButton("ABC", () => { pin.letters = true; renderPin(); }, {aria: t("Letters") + " ABC", "data-key": "letters", class: "key-wide"}));
   } else {
     keys.appendChild(keyButton("⌫", () => back(), {aria: t("Delete last character"), "data-key": "back"}));
   }
