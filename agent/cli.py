@@ -48,10 +48,12 @@ def run(
     cfg = load_config(config)
     prepare_data_dir(cfg)
     device = DeviceOptions(metrics, min_free_mb, keep_backups, reserve_mb)
-    agent = start_agent(cfg, AgentParts(device=device))
+    # handlers first: a SIGTERM while the agent starts (its socket is already open) stops
+    # it cleanly once started, instead of killing it half-way
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    agent = start_agent(cfg, AgentParts(device=device))
     err.print(f"agent {cfg.device} running; control socket {cfg.socket_path}")
     while not stop.wait(1.0):
         pass

@@ -186,6 +186,7 @@ function renderPin() {
   $("empfield").value = pin.emp; $("pinfield").value = pin.pin;
   $("empfield").className = pin.stage === "emp" ? "active" : "";
   $("pinfield").className = pin.stage === "pin" ? "active" : "";
+  $("pinmsg").className = pin.note ? "error" : "";
   $("pinmsg").textContent = pin.note || (pin.stage === "emp"
     ? t("Type your employee number, then press Next.") : t("Type your PIN, then press Confirm."));
   const keys = $("keys"); keys.innerHTML = "";
