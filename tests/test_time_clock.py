@@ -261,3 +261,29 @@ def test_kiosk_shows_greeting_and_result_with_broker_down(
         "SELECT data FROM outbox WHERE type = 'attendance.punch'")]
     assert [p["type"] for p in punches] == ["break_start"]
     assert kiosk_daemon.link_online is False
+
+
+def test_terminal_texts_follow_the_language(setup) -> None:
+    from contracts.i18n import use_language
+
+    tc, _, _ = setup
+    with use_language("en"):
+        view = tc.read("t1", "uid", "04AA000000000A")
+        assert view.message == "Hello, Ana" and view.as_dict()["labels"]["arrival"] == "Arrival"
+        recorded = tc.choose(view.pending_id, "break_start")  # type: ignore[arg-type]
+        assert recorded.message == "Start of break recorded, Ana"
+        refused = tc.read("t1", "uid", "04DEADBEEF0001")
+        assert refused.message == "Unknown card" and refused.problem == "unknown"
+    assert tc.read("t1", "uid", "04DEADBEEF0001").message == "Neznana kartica"
+
+
+def test_pin_accepts_older_member_ids_with_letters(setup, hmac_key: bytes) -> None:
+    """Member ids made before digits-only numbers (m-3f9a…) can still punch by PIN."""
+    tc, _, store = setup
+    with store.transaction() as conn:
+        apply_changes(conn, parse_changes(employee(hmac_key, "m-3f9a0c", "04CC000000000C",
+                                                   "Luka", "5173")))
+    assert tc.pin("t1", "m-3f9a0c", "5173").first_name == "Luka"
+    assert tc.pin("t1", "m-3f9a0c", "0000").problem == "wrong"
+    assert tc.pin("t1", "-m", "5173").problem == "malformed"
+    assert tc.pin("t1", "m 3f", "5173").problem == "malformed"

@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.a11y import assert_accessible, assert_in_viewport
 from tests.browser import chromium
-from tests.kiosk.conftest import ANA, OLD_ID, UNKNOWN_UID, KioskAgent
+from tests.kiosk.conftest import ANA, OLD_ID, UNKNOWN_UID, KioskAgent, start_kiosk_agent
 
 SIZES = [(800, 480), (1024, 600), (1280, 800)]
 
@@ -168,3 +168,20 @@ def test_the_catalog_route_and_an_unknown_terminal(browser: Browser,
     assert "nima terminala" in page.inner_text("body")
     assert_accessible(page, "unknown terminal page")
     page.close()
+
+
+def test_a_device_set_to_english_starts_its_kiosk_in_english(
+        browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> None:
+    agent = start_kiosk_agent(tmp_path_factory.mktemp("kiosk-en"), "--language", "en")
+    try:
+        page = open_kiosk(browser, agent)
+        expect(page.get_by_test_id("greeting")).to_have_text("Hold your card to the reader")
+        assert page.evaluate("document.documentElement.lang") == "en"
+        agent.tap(ANA.uid)
+        expect(page.get_by_test_id("greeting")).to_have_text("Hello, Ana")
+        page.get_by_role("button", name="Slovenščina").click()  # switched for one person
+        expect(page.get_by_test_id("greeting")).to_have_text("Pozdravljeni, Ana")
+        check(page, "pending screen after switching to Slovenian")
+        page.context.close()
+    finally:
+        agent.process.stop()
