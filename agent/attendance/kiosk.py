@@ -52,10 +52,13 @@ def _static(name: str) -> str:
     return resources.files("agent.attendance").joinpath(f"static/{name}").read_text("utf-8")
 
 
-def page_settings(terminal: str, zone: str, lang: str | None) -> dict[str, Any]:
+def page_settings(terminal: str, zone: str, lang: str | None,
+                  choose_window_s: float) -> dict[str, Any]:
     """What the page script needs to start: its terminal, the site's zone, the device's
-    language (or one asked for with ?lang=) and the languages it may switch to."""
-    return {"terminal": terminal, "zone": zone, "lang": negotiate(lang or current_language()),
+    language (or one asked for with ?lang=), the languages it may switch to and how long
+    a suggested punch type may be changed."""
+    return {"terminal": terminal, "zone": zone, "choose_window_s": choose_window_s,
+            "lang": negotiate(lang or current_language()),
             "default_lang": current_language(), "languages": list(LANGUAGES),
             "language_names": LANGUAGE_NAMES}
 
@@ -89,7 +92,9 @@ def make_kiosk_router(clock: TimeClock, feed: LiveFeed,
             return HTMLResponse(f'<!doctype html><html lang="{current_language()}"><meta '
                                 f'charset="utf-8"><title>E-EDC</title><p>{text}</p></html>',
                                 status_code=404)
-        settings = json.dumps(page_settings(terminal, zone, lang)).replace("<", "\\u003c")
+        window_s = clock.terminals[terminal].choose_window_s
+        settings = json.dumps(page_settings(terminal, zone, lang, window_s))
+        settings = settings.replace("<", "\\u003c")
         return HTMLResponse(page.replace("__SETTINGS__", settings))
 
     @router.post("/kiosk/api/pin")

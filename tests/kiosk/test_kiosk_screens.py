@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.a11y import assert_accessible, assert_in_viewport
+from tests.a11y import assert_accessible, assert_in_viewport, screenshot
 from tests.browser import chromium
 from tests.kiosk.conftest import ANA, OLD_ID, UNKNOWN_UID, KioskAgent, start_kiosk_agent
 
@@ -39,6 +39,7 @@ def open_kiosk(browser: Browser, agent: KioskAgent, width: int = 800, height: in
 def check(page: Page, what: str) -> None:
     assert_in_viewport(page)
     assert_accessible(page, what)
+    screenshot(page, "kiosk-" + what)
 
 
 def type_on_pad(page: Page, text: str) -> None:

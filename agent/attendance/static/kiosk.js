@@ -137,6 +137,7 @@ function showPending(msg) {
   state.screen = "pending"; state.msg = msg; render();
   const bar = $("bar").firstElementChild;
   bar.classList.remove("running");
+  bar.style.transitionDuration = K.choose_window_s + "s";
   requestAnimationFrame(() => requestAnimationFrame(() => bar.classList.add("running")));
   idleSoon(15000);
 }
