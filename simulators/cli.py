@@ -148,6 +148,10 @@ def gate(
                 out.print(f"[{colour}]{item['reason']}[/] gate={item['gate']} "
                           f"reader={item['reader']} \"{item['message']}\" "
                           f"{item['latency_ms']} ms")
+            elif item["kind"] == "punch":
+                colour = "red" if item["status"] == "refused" else "green"
+                out.print(f"[{colour}]punch {item['status']}[/] terminal={item['terminal']} "
+                          f"\"{item['message']}\" type={item.get('punch_type') or '-'}")
             else:
                 out.print(str(item))
             seen += 1

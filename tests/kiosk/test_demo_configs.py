@@ -43,7 +43,14 @@ def test_timeclock_demo_starts_and_takes_a_punch_from_edge_sim(tmp_path: Path) -
     add_employees(config, (ANA,))
     agent = AgentProcess(config, tmp_path / "agent.log")
     try:
+        watch = subprocess.Popen(  # the technician's live view of the device
+            [sys.executable, "-m", "simulators", "gate", "--count", "1", "--config",
+             str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert watch.stderr is not None and "watching" in watch.stderr.readline()
         tapped = edge_sim("tap", ANA.uid, "--reader", "wall", config=config)
+        watched, _ = watch.communicate(timeout=30)
+        assert watch.returncode == 0
+        assert "punch pending" in watched and "Pozdravljeni, Ana" in watched
         assert tapped.returncode == 0 and tapped.stderr == "", tapped.stderr
         assert "PENDING" in tapped.stdout and "Pozdravljeni, Ana" in tapped.stdout
         assert "arrival" in tapped.stdout

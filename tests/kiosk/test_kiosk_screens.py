@@ -183,6 +183,13 @@ def test_a_device_set_to_english_starts_its_kiosk_in_english(
         page.get_by_role("button", name="Slovenščina").click()  # switched for one person
         expect(page.get_by_test_id("greeting")).to_have_text("Pozdravljeni, Ana")
         check(page, "pending screen after switching to Slovenian")
+        page.click("#types button.suggested")
+        expect(page.get_by_test_id("result")).to_have_text("Prihod zabeležen, Ana")
+        # a few seconds after the result the terminal waits for the next person, in the
+        # device's language again
+        expect(page.get_by_test_id("greeting")).to_have_text(
+            "Hold your card to the reader", timeout=15_000)
+        assert page.evaluate("document.documentElement.lang") == "en"
         page.context.close()
     finally:
         agent.process.stop()

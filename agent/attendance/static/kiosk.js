@@ -204,7 +204,7 @@ function renderPin() {
   if (!letters) keys.appendChild(keyButton("0", () => type("0"), {"data-key": "0"}));
   if (pin.stage === "emp") keys.appendChild(keyButton("⌫", () => back(), {aria: t("Delete last character"), "data-key": "back"}));
   keys.appendChild(keyButton(pin.stage === "emp" ? t("Next") : t("Confirm"), () => submit(),
-    {"data-key": "ok", class: "key-wide key-ok"}));
+    {"data-key": "ok", class: pin.stage === "emp" && !letters ? "key-wide key-ok key-full" : "key-wide key-ok"}));
 }
 
 function type(k) {
