@@ -13,7 +13,7 @@ import binascii
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from agent.errors import ConfigError
 from agent.key_files import check_key_file
@@ -50,9 +50,8 @@ class AgentConfig(DeviceConfig):
 
     ``language`` is what the device's own screens, displays and printouts speak (the
     kiosk page starts in it and may be switched per use); ``timezone`` (the schema's) is
-    the site's zone, which the kiosk clock shows whatever the browser's zone is."""
-
-    language: Literal["sl", "en"] = "sl"
+    the site's zone, which the kiosk clock shows whatever the browser's zone is. Both are
+    in the schema (contracts/device_config.py), so the bridge checks them in profiles."""
 
     def hmac_key(self) -> bytes:
         return load_key(self.keys.credential_hmac_key, self, "keys.credential_hmac_key")

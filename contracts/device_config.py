@@ -197,12 +197,13 @@ class MqttConfig(_Strict):
 class DeviceConfig(_Strict):
     """One device's config as a whole (the TOML file); the agent adds key loading."""
 
-
     tenant: Ident
     device: Ident
     site: Ident
     data_dir: Annotated[str, Field(min_length=1)] = "data"
     timezone: str = "Europe/Ljubljana"
+    # what the device's own screens, displays and printouts speak (contracts/i18n.py)
+    language: Literal["sl", "en"] = "sl"
     durability: Literal["full", "normal"] = "full"
     keys: KeyMaterial
     site_policy: SitePolicy = SitePolicy()

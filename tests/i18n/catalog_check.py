@@ -131,8 +131,14 @@ def script_literals(source: str) -> list[str]:
     """Strings in a script that read like text for a person and are not the argument of
     a translating call (``t("...")``)."""
     found = []
-    for callee, paren, _quote, value in _JS_STRING.findall(_JS_COMMENT.sub(" ", source)):
-        if paren and callee in _TRANSLATING_CALLS:
+    previous_end, previous_was_tn = -1, False
+    code = _JS_COMMENT.sub(" ", source)
+    for match in _JS_STRING.finditer(code):
+        callee, paren, _quote, value = match.groups()
+        # the plural form: the string right after tn("one", ...
+        plural_arg = previous_was_tn and code[previous_end:match.start()].strip() == ","
+        previous_end, previous_was_tn = match.end(), bool(paren) and callee == "tn"
+        if (paren and callee in _TRANSLATING_CALLS) or plural_arg:
             continue
         if value == "use strict" or _CLASS_LIST.match(value):
             continue

@@ -65,3 +65,23 @@ def test_catalogs_parse_and_format_for_sl_si() -> None:
             parse_day("31. 2. 2026")
     with use_language("en"):
         assert format_money(1250) == "€12.50"
+
+
+def test_a_text_reads_the_same_in_every_domain() -> None:
+    """Domains are merged into one catalog: a msgid in two domains must not have two
+    Slovenian texts (which one wins would depend on file order)."""
+    from babel.messages.pofile import read_po
+
+    seen: dict[str, tuple[str, str]] = {}
+    clashes = []
+    for path in catalog_files("sl"):
+        with path.open("rb") as fh:
+            for message in read_po(fh, locale="sl"):
+                if not message.id:
+                    continue
+                key, text = str(message.id), str(message.string)
+                if key in seen and seen[key][1] != text:
+                    clashes.append(f"{key!r}: {seen[key][0]} {seen[key][1]!r}, "
+                                   f"{path.stem} {text!r}")
+                seen.setdefault(key, (path.stem, text))
+    assert not clashes, "\n".join(clashes)
