@@ -24,7 +24,6 @@ from cloud_bridge.attendance.timesheet import (
     ABSENCE_COLUMNS,
     FIGURES,
     Absence,
-    AbsenceKind,
     Day,
     Punch,
     Rules,

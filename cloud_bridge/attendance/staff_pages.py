@@ -13,12 +13,12 @@ from typing import Annotated, Any
 from babel.dates import format_date
 from fastapi import Depends, Query, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, Engine, or_, select
 
 from cloud_bridge.attendance.reports import templates
-from cloud_bridge.attendance.schema import absences, corrections
+from cloud_bridge.attendance.schema import absences, corrections, employees
 from cloud_bridge.attendance.timesheet import LJUBLJANA
-from cloud_bridge.db_schema import members
+from cloud_bridge.db_schema import members, read_tx
 from cloud_bridge.web.auth import Staff
 from cloud_bridge.web.guards import need
 from cloud_bridge.web.nav import nav_for
@@ -122,10 +122,11 @@ class Employee:
 
 
 def tenant_employees(conn: Connection, tenant: str) -> list[Employee]:
-    """The members who use the time clock: those with a PIN and those with absences or
-    corrections recorded (a card-only employee appears once anything is recorded)."""
+    """The members who use the time clock: those entered as employees, those with a PIN
+    and those with absences or corrections recorded."""
     recorded = select(absences.c.employee).where(absences.c.tenant == tenant).union(
-        select(corrections.c.employee).where(corrections.c.tenant == tenant))
+        select(corrections.c.employee).where(corrections.c.tenant == tenant),
+        select(employees.c.employee).where(employees.c.tenant == tenant))
     rows = conn.execute(select(members.c.id, members.c.first_name, members.c.last_name,
                                members.c.pin_hash).where(
         members.c.tenant == tenant,
@@ -136,3 +137,11 @@ def tenant_employees(conn: Connection, tenant: str) -> list[Employee]:
 
 def employee_choices(employees: list[Employee]) -> list[tuple[str, str]]:
     return [(e.number, f"{e.number} · {e.name}") for e in employees]
+
+
+def unknown_employee(engine: Engine, tenant: str, number: str) -> dict[str, str]:
+    """A form error when a posted employee number is not one of the tenant's."""
+    with read_tx(engine) as conn:
+        if any(e.number == number for e in tenant_employees(conn, tenant)):
+            return {}
+    return {"__all__": _("Choose an employee from the list first.")}

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from cloud_bridge.attendance import absences_page, corrections_page, employees_page
 from cloud_bridge.attendance.presence import present_now
 from cloud_bridge.attendance.reports import month_report
 from cloud_bridge.attendance.staff_csv import staff_csv
@@ -61,3 +62,9 @@ def timesheets_csv(request: Request, staff: Viewer, ctx: Ctx, month: MonthText =
                     media_type="text/csv; charset=utf-8",
                     headers={"content-disposition": "attachment; filename="
                              f"timesheets-{staff.tenant}-{chosen.iso}.csv"})
+
+
+# the other attendance staff pages (employees, corrections, absences) are served with
+# this router, so mount_web needs no line per page
+for _page_module in (employees_page, corrections_page, absences_page):
+    router.include_router(_page_module.router)
