@@ -39,6 +39,7 @@ from cloud_bridge.attendance.reports import (
     report_html,
 )
 from cloud_bridge.attendance.schema import create_attendance_schema
+from cloud_bridge.attendance.staff_forms import REASON_MAX, REASON_MIN
 from cloud_bridge.attendance.timesheet import FIGURES, AbsenceKind, Day, Rules, Totals
 from cloud_bridge.db_schema import read_tx, write_tx
 from cloud_bridge.param_bounds import MAX_BIGINT, RowIdField, RowIdPath
@@ -48,8 +49,8 @@ EntityId = Annotated[str, Path(pattern=ID_PATTERN)]
 TenantId = Annotated[str, Path(pattern=ID_PATTERN, description="tenant id")]
 Month = Annotated[str, Query(pattern=r"^\d{4}-\d\d$", description="YYYY-MM")]
 Author = Annotated[str, StringConstraints(min_length=1, max_length=120, strip_whitespace=True)]
-Reason = Annotated[str, StringConstraints(min_length=3, max_length=2000,
-                                          strip_whitespace=True)]
+Reason = Annotated[str, StringConstraints(min_length=REASON_MIN, max_length=REASON_MAX,
+                                          strip_whitespace=True)]  # as on the staff pages
 _Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 _STATE_KEY = "attendance_context"
 T = TypeVar("T")

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, select
 
 from cloud_bridge.attendance import labels
 from cloud_bridge.attendance.absences import current_absences
+from cloud_bridge.attendance.alert_texts import alert_text
 from cloud_bridge.attendance.employer_rules import tenant_rules
 from cloud_bridge.attendance.shift_punches import shift_punches
 from cloud_bridge.attendance.timesheet import (
@@ -189,7 +190,7 @@ templates = page_templates(Path(__file__).parent / "templates")
 _env = templates.env
 _env.trim_blocks = True
 _env.lstrip_blocks = True
-_env.filters.update({"h": hours, "hz": hours_or_blank, "hm": hm})
+_env.filters.update({"h": hours, "hz": hours_or_blank, "hm": hm, "alert": alert_text})
 _env.globals.update(figures=FIGURES, absence_columns=ABSENCE_COLUMNS,
                     figure_names=labels.FIGURE_NAMES, absence_headings=labels.ABSENCE_HEADINGS,
                     absence_names=labels.ABSENCE_NAMES, punch_names=labels.PUNCH_NAMES,

@@ -3,6 +3,7 @@ value, and the templates show the same limits (each limit is one constant here).
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -63,12 +64,18 @@ class CorrectionForm(_Form):
     action: Literal["add", "amend", "void"]
     punch: Annotated[str, Field(max_length=200)] | None = None  # "clock-1#5", "correction#3"
     day: date | None = None
-    time: Annotated[str, StringConstraints(strip_whitespace=True,
-                                           pattern=TIME_PATTERN)] | None = None
+    time: str | None = None
     punch_type: PunchType | None = None
     reason: Reason
 
     _parse_day = field_validator("day", mode="before")(_day)
+
+    @field_validator("time")
+    @classmethod
+    def _clock(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(TIME_PATTERN, value.strip()):
+            raise ValueError(_("Enter the time as hours:minutes, for example 7:30."))
+        return value.strip() if value is not None else None
 
     def missing(self) -> dict[str, str]:
         """What this action needs and the form left empty, per field."""

@@ -111,6 +111,16 @@ def test_absence_and_correction_are_marked_on_the_timesheet(site: WebSite) -> No
                      reason="x")
     assert no_reason.status_code == 422  # type: ignore[attr-defined]
     assert field_error(no_reason.text, "reason") == "Vnesite vsaj 3 znake."  # type: ignore[attr-defined]
+    bad_time = post(admin, csrf, f"/t/{a}/corrections?month=2026-11", employee="5",
+                    action="add", day="4. 11. 2026", time="25:70", punch_type="arrival",
+                    reason="pozabil")
+    assert field_error(bad_time.text, "time") == (  # type: ignore[attr-defined]
+        "Vnesite uro kot ure:minute, na primer 7:30.")
+    assert 'value="25:70"' in bad_time.text  # type: ignore[attr-defined]
+    stranger = post(admin, csrf, f"/t/{a}/corrections?month=2026-11", employee="nobody",
+                    action="add", day="4. 11. 2026", time="7:00", punch_type="arrival",
+                    reason="pozabil")
+    assert stranger.status_code == 422  # type: ignore[attr-defined]
     page = admin.get(f"/t/{a}/corrections", params={"employee": "5", "month": "2026-11"})
     ref = re.search(r'<option value="(clock-1#\d+)">[^<]*odhod', page.text)
     assert ref, page.text
