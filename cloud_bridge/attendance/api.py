@@ -41,6 +41,7 @@ from cloud_bridge.attendance.reports import (
 from cloud_bridge.attendance.schema import create_attendance_schema
 from cloud_bridge.attendance.staff_forms import REASON_MAX, REASON_MIN
 from cloud_bridge.attendance.timesheet import FIGURES, AbsenceKind, Day, Rules, Totals
+from cloud_bridge.attendance.timesheet_marks import month_marks
 from cloud_bridge.db_schema import read_tx, write_tx
 from cloud_bridge.param_bounds import MAX_BIGINT, RowIdField, RowIdPath
 from contracts.punch_types import PunchType
@@ -215,7 +216,8 @@ def employee_timesheet(tenant: Tenant, ctx: Ctx, employee: EntityId, month: Mont
 
 @router.get("/timesheets/{employee}/html", response_class=HTMLResponse)
 def employee_timesheet_html(tenant: Tenant, ctx: Ctx, employee: EntityId, month: Month) -> str:
-    return report_html(report(ctx, tenant, month, employee))
+    r = report(ctx, tenant, month, employee)
+    return report_html(r, marks=read(ctx, lambda c: month_marks(c, r)))
 
 
 @router.get("/report")
@@ -229,7 +231,7 @@ def company_report(tenant: Tenant, ctx: Ctx, month: Month,
     if fmt == "csv-days":
         return PlainTextResponse(employee_csv(r), media_type="text/csv; charset=utf-8")
     if fmt == "html":
-        return HTMLResponse(report_html(r))
+        return HTMLResponse(report_html(r, marks=read(ctx, lambda c: month_marks(c, r))))
     return report_json(r, days=False)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -197,7 +197,10 @@ _env.globals.update(figures=FIGURES, absence_columns=ABSENCE_COLUMNS,
                     weekdays=labels.WEEKDAYS, hours=hours, hours_or_blank=hours_or_blank)
 
 
-def report_html(report: MonthReport, detail: bool = True) -> str:
-    """A printable page: the company summary, then (``detail``) one page per employee."""
-    return _env.get_template("attendance_report.html").render(r=report, detail=detail,
-                                                              rules=report.rules, marks={})
+def report_html(report: MonthReport, detail: bool = True,
+                marks: Mapping[tuple[str, date], Sequence[object]] | None = None) -> str:
+    """A printable page: the company summary, then (``detail``) one page per employee;
+    ``marks`` (timesheet_marks.month_marks) flag corrected punches and absences."""
+    return _env.get_template("attendance_report.html").render(
+        r=report, detail=detail, rules=report.rules, marks=marks or {},
+        month_label=None)
