@@ -177,6 +177,11 @@ def accountant_journey(page: Page, site: Site, right: datetime, tmp: Path) -> No
     assert "dodan vpis: pozabila se je prijaviti ob prihodu" in marked
     assert "popravljen vpis" in (page.text_content("[data-testid=legend]") or "")
     check(page, "journey-accountant-1-timesheet-now")
+    page.emulate_media(media="print")  # what the Print button prints
+    assert not page.is_visible("header") and not page.is_visible("nav.months")
+    assert page.is_visible("tr.marked .note") and page.is_visible("[data-testid=legend]")
+    screenshot(page, "journey-accountant-1-timesheet-print")
+    page.emulate_media(media="screen")
 
     page.click("[data-testid=prev-month]")
     page.wait_for_selector("section[data-employee='101']")
