@@ -103,17 +103,17 @@ def _member(ctx: Ctx, tenant: str, number: str) -> dict[str, Any]:
             raise HTTPException(404, "no such employee") from None
 
 
-@router.get("/employees/{number}", **route_meta("attendance.edit"))
-def edit_employee(request: Request, staff: Editor, ctx: Ctx, number: Number) -> Response:
-    member = _member(ctx, staff.tenant, number)
+@router.get("/employees/{member_id}", **route_meta("attendance.edit"))
+def edit_employee(request: Request, staff: Editor, ctx: Ctx, member_id: Number) -> Response:
+    member = _member(ctx, staff.tenant, member_id)
     values = {"first_name": member["first_name"], "last_name": member["last_name"]}
     return _form_page(request, staff, values=values, errors={}, employee=member)
 
 
-@router.post("/employees/{number}", **route_meta("attendance.edit"))
-async def update_employee(request: Request, staff: Editor, ctx: Ctx, number: Number
+@router.post("/employees/{member_id}", **route_meta("attendance.edit"))
+async def update_employee(request: Request, staff: Editor, ctx: Ctx, member_id: Number
                           ) -> Response:
-    member = _member(ctx, staff.tenant, number)
+    member = _member(ctx, staff.tenant, member_id)
     typed = await form_dict(request)
     body, errors = validate_form(forms.EmployeeEdit, {
         **forms.blanks_to_none(typed, "pin"), "remove_pin": typed.get("remove_pin") == "1"})
@@ -128,8 +128,8 @@ async def update_employee(request: Request, staff: Editor, ctx: Ctx, number: Num
     elif body.remove_pin:
         fields["pin"] = None
     patch = MemberPatch.model_validate(fields)
-    apply_change(ctx, staff, "member.update", number,
+    apply_change(ctx, staff, "member.update", member_id,
                  {"fields": sorted(patch.model_fields_set)},
-                 lambda c: (None, membership_ops.update_member(c, staff.tenant, number,
+                 lambda c: (None, membership_ops.update_member(c, staff.tenant, member_id,
                                                                patch)))
     return RedirectResponse(f"/t/{staff.tenant}/employees?saved=saved", 303)
