@@ -61,7 +61,7 @@ def _punch_rows(conn: Connection, tenant: str, employee: str, month: Month
 
 def _page(request: Request, staff: Staff, ctx: Ctx, employee: str, month: Month,
           values: dict[str, Any], errors: FieldErrors, status: int = 200,
-          notice: str = "") -> Response:
+          notice: str = "", error: str = "") -> Response:
     with read_tx(ctx.engine) as conn:
         people = tenant_employees(conn, staff.tenant)
         known = any(e.number == employee for e in people)
@@ -70,7 +70,7 @@ def _page(request: Request, staff: Staff, ctx: Ctx, employee: str, month: Month,
     return render(request, "corrections.html", staff, status, forms=forms,
                   employees=employee_choices(people), employee=employee if known else "",
                   month=month, punches=punches, corrections=done, values=values,
-                  errors=errors, notice=notice, actions=CORRECTION_ACTIONS,
+                  errors=errors, notice=notice, error=error, actions=CORRECTION_ACTIONS,
                   action_choices=[(k, _(v)) for k, v in CORRECTION_ACTIONS.items()],
                   punch_choices=[("", _("— none (a new punch) —"))]
                   + [(p["ref"], p["label"]) for p in punches],
@@ -84,7 +84,7 @@ def corrections_page(request: Request, staff: Viewer, ctx: Ctx, employee: Employ
         chosen = parse_month_text(month)
     except ValueError as exc:
         return _page(request, staff, ctx, employee, this_month(), {"employee": employee},
-                     {"__all__": str(exc)}, 422)
+                     {}, 422, error=str(exc))
     return _page(request, staff, ctx, employee, chosen, {"employee": employee, "action": "add"},
                  {}, notice=_("The correction was saved.") if saved else "")
 

@@ -176,6 +176,8 @@ def test_month_navigation_bad_months_and_csv(site: WebSite) -> None:
                            headers={"accept": "text/html"})
         assert r.status_code == 422 and r.headers["content-type"].startswith("text/html")
         assert "ni mesec" in text_of(r.text) or "Ni meseca" in text_of(r.text), r.text
+    r = accountant.get(f"/t/{a}/corrections", params={"employee": "emp7", "month": "abc"})
+    assert r.status_code == 422 and "»abc« ni mesec" in text_of(r.text)
     r = accountant.get(f"/t/{a}/timesheets.csv", params={"month": "2026-11"})
     assert r.status_code == 200 and r.content.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig")), delimiter=";"))
