@@ -209,10 +209,15 @@ def accountant_journey(page: Page, site: Site, right: datetime, tmp: Path) -> No
     page.goto(f"{site.base}/t/{site.tenant}/employees")
     assert "da" in (page.text_content("tr[data-employee='101']") or "")
     check(page, "journey-accountant-4-employees")
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    page.goto(f"{site.base}/t/{site.tenant}/timesheets")
+    page.wait_for_selector("[data-testid=present-now]")
+    check(page, "journey-accountant-5-phone-timesheet")  # the tables scroll, not the page
+    page.set_viewport_size({"width": 1280, "height": 900})
     page.click("a[href^='/lang/en']")
     page.goto(f"{site.base}/t/{site.tenant}/timesheets")
     assert "At work right now" in (page.text_content("main") or "")
-    check(page, "journey-accountant-5-english")
+    check(page, "journey-accountant-6-english")
 
 
 def test_employer_and_accountant_journeys(site: Site, tmp_path: Path) -> None:
