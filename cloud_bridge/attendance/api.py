@@ -39,7 +39,9 @@ from cloud_bridge.attendance.reports import (
     report_html,
 )
 from cloud_bridge.attendance.schema import create_attendance_schema
+from cloud_bridge.attendance.staff_forms import REASON_MAX, REASON_MIN
 from cloud_bridge.attendance.timesheet import FIGURES, AbsenceKind, Day, Rules, Totals
+from cloud_bridge.attendance.timesheet_marks import month_marks
 from cloud_bridge.db_schema import read_tx, write_tx
 from cloud_bridge.param_bounds import MAX_BIGINT, RowIdField, RowIdPath
 from contracts.punch_types import PunchType
@@ -48,8 +50,8 @@ EntityId = Annotated[str, Path(pattern=ID_PATTERN)]
 TenantId = Annotated[str, Path(pattern=ID_PATTERN, description="tenant id")]
 Month = Annotated[str, Query(pattern=r"^\d{4}-\d\d$", description="YYYY-MM")]
 Author = Annotated[str, StringConstraints(min_length=1, max_length=120, strip_whitespace=True)]
-Reason = Annotated[str, StringConstraints(min_length=3, max_length=2000,
-                                          strip_whitespace=True)]
+Reason = Annotated[str, StringConstraints(min_length=REASON_MIN, max_length=REASON_MAX,
+                                          strip_whitespace=True)]  # as on the staff pages
 _Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 _STATE_KEY = "attendance_context"
 T = TypeVar("T")
@@ -214,7 +216,8 @@ def employee_timesheet(tenant: Tenant, ctx: Ctx, employee: EntityId, month: Mont
 
 @router.get("/timesheets/{employee}/html", response_class=HTMLResponse)
 def employee_timesheet_html(tenant: Tenant, ctx: Ctx, employee: EntityId, month: Month) -> str:
-    return report_html(report(ctx, tenant, month, employee))
+    r = report(ctx, tenant, month, employee)
+    return report_html(r, marks=read(ctx, lambda c: month_marks(c, r)))
 
 
 @router.get("/report")
@@ -228,7 +231,7 @@ def company_report(tenant: Tenant, ctx: Ctx, month: Month,
     if fmt == "csv-days":
         return PlainTextResponse(employee_csv(r), media_type="text/csv; charset=utf-8")
     if fmt == "html":
-        return HTMLResponse(report_html(r))
+        return HTMLResponse(report_html(r, marks=read(ctx, lambda c: month_marks(c, r))))
     return report_json(r, days=False)
 
 

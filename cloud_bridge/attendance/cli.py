@@ -27,6 +27,7 @@ from cloud_bridge.attendance.reports import (
     report_html,
 )
 from cloud_bridge.attendance.schema import create_attendance_schema
+from cloud_bridge.attendance.timesheet_marks import month_marks
 from cloud_bridge.db_schema import make_engine, read_tx, write_tx
 
 attendance_app = typer.Typer(help="E-EDC working-time records: chain audit and reports",
@@ -102,9 +103,10 @@ def report_cmd(
         if daily_hours is not None:
             rules = replace(rules, daily_hours=daily_hours)
         report = month_report(conn, tenant, year, mon, rules, employee=employee)
+        marks = month_marks(conn, report)
     engine.dispose()
     if fmt == "html":
-        text = report_html(report)
+        text = report_html(report, marks=marks)
     else:
         text = employee_csv(report) if detail else company_csv(report)
     if output:

@@ -9,22 +9,22 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Connection, select
 
+from cloud_bridge.attendance import labels
 from cloud_bridge.attendance.absences import current_absences
+from cloud_bridge.attendance.alert_texts import alert_text
 from cloud_bridge.attendance.employer_rules import tenant_rules
 from cloud_bridge.attendance.shift_punches import shift_punches
 from cloud_bridge.attendance.timesheet import (
     ABSENCE_COLUMNS,
     FIGURES,
     Absence,
-    AbsenceKind,
     Day,
     Punch,
     Rules,
@@ -36,13 +36,8 @@ from cloud_bridge.attendance.timesheet import (
     whole_minutes,
 )
 from cloud_bridge.db_schema import members
+from cloud_bridge.web.page_templates import page_templates
 
-ABSENCE_LABELS = {
-    AbsenceKind.ANNUAL_LEAVE: "letni dopust",
-    AbsenceKind.SICK_LEAVE: "bolniška odsotnost",
-    AbsenceKind.OTHER: "druga odsotnost",
-    AbsenceKind.HOLIDAY: "praznik (nadomestilo)",
-}
 _WEEKDAYS = ("pon", "tor", "sre", "čet", "pet", "sob", "ned")
 
 
@@ -189,18 +184,23 @@ def employee_csv(report: MonthReport) -> str:
 
 # -- HTML ----------------------------------------------------------------------------------
 
-_env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
-                   autoescape=select_autoescape(["html"]), trim_blocks=True,
-                   lstrip_blocks=True)
-_env.filters["h"] = hours
-_env.filters["hz"] = hours_or_blank
-_env.filters["hm"] = hm
-_env.globals.update(weekdays=_WEEKDAYS, absence_labels=ABSENCE_LABELS, figures=FIGURES,
-                    absence_columns=ABSENCE_COLUMNS, hours=hours,
-                    hours_or_blank=hours_or_blank)
+# the page templates of the bridge (translations, date filters), the attendance folder
+# first; the staff pages (staff_pages.py) render from the same set
+templates = page_templates(Path(__file__).parent / "templates")
+_env = templates.env
+_env.trim_blocks = True
+_env.lstrip_blocks = True
+_env.filters.update({"h": hours, "hz": hours_or_blank, "hm": hm, "alert": alert_text})
+_env.globals.update(figures=FIGURES, absence_columns=ABSENCE_COLUMNS,
+                    figure_names=labels.FIGURE_NAMES, absence_headings=labels.ABSENCE_HEADINGS,
+                    absence_names=labels.ABSENCE_NAMES, punch_names=labels.PUNCH_NAMES,
+                    weekdays=labels.WEEKDAYS, hours=hours, hours_or_blank=hours_or_blank)
 
 
-def report_html(report: MonthReport, detail: bool = True) -> str:
-    """A printable page: the company summary, then (``detail``) one page per employee."""
-    return _env.get_template("attendance_report.html").render(r=report, detail=detail,
-                                                              rules=report.rules)
+def report_html(report: MonthReport, detail: bool = True,
+                marks: Mapping[tuple[str, date], Sequence[object]] | None = None) -> str:
+    """A printable page: the company summary, then (``detail``) one page per employee;
+    ``marks`` (timesheet_marks.month_marks) flag corrected punches and absences."""
+    return _env.get_template("attendance_report.html").render(
+        r=report, detail=detail, rules=report.rules, marks=marks or {},
+        month_label=None)

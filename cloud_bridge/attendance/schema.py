@@ -105,6 +105,17 @@ employer_rules = Table(
     Index("ix_attendance_employer_rules_tenant", "tenant", "id"),
 )
 
+# the members entered as employees on the staff pages (attendance/employees_page.py), so
+# that one stays on the employee list when their PIN is removed; the person's own data
+# stays in ``members``
+employees = Table(
+    "attendance_employees", attendance_metadata,
+    Column("tenant", String(_ID), primary_key=True),
+    Column("employee", String(_ID), primary_key=True),
+    Column("added_by", String(120), nullable=False),
+    Column("added_at", BigInteger, nullable=False),
+)
+
 _SCHEMA_LOCK = 0x6564676561747464  # pg advisory lock id ("edgeattd")
 
 

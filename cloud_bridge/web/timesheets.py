@@ -1,50 +1,70 @@
-"""E-EDC timesheets for staff: the month report of cloud_bridge/attendance/ as the
-printable page and as CSV, for administrators and accountants of the tenant."""
+"""E-EDC timesheets for staff: a month of the report of cloud_bridge/attendance/ as a page
+(previous/next month, a month picker, who is at work now, corrections and absences
+marked with their reasons, a print stylesheet) and as a CSV file for a spreadsheet, for
+administrators and accountants of the tenant."""
 
 from datetime import UTC, datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query
-from fastapi.responses import HTMLResponse, Response
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
 
-from cloud_bridge.attendance.reports import (
-    MonthReport,
-    company_csv,
-    month_report,
-    parse_month,
-    report_html,
+from cloud_bridge.attendance import absences_page, corrections_page, employees_page
+from cloud_bridge.attendance.presence import present_now
+from cloud_bridge.attendance.reports import month_report
+from cloud_bridge.attendance.staff_csv import staff_csv
+from cloud_bridge.attendance.staff_pages import (
+    MonthText,
+    Viewer,
+    month_choices,
+    parse_month_text,
+    render,
+    this_month,
 )
+from cloud_bridge.attendance.timesheet_marks import month_marks
 from cloud_bridge.db_schema import read_tx
-from cloud_bridge.web.auth import Staff
-from cloud_bridge.web.context import WebContext
 from cloud_bridge.web.deps import Ctx
-from cloud_bridge.web.guards import need, route_meta
-
-Month = Annotated[str, Query(pattern=r"^\d{4}-\d{2}$")]
-
+from cloud_bridge.web.guards import route_meta
 
 router = APIRouter(prefix="/t/{tenant}")
-Viewer = Annotated[Staff, Depends(need("attendance.view"))]
-
-
-def report_for(ctx: WebContext, staff: Staff, month: str | None) -> MonthReport:
-    try:
-        year, mon = parse_month(month or datetime.now(UTC).strftime("%Y-%m"))
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from None
-    with read_tx(ctx.engine) as conn:
-        return month_report(conn, staff.tenant, year, mon)
 
 
 @router.get("/timesheets", **route_meta("attendance.view"))
-def timesheets(staff: Viewer, ctx: Ctx, month: Month | None = None,
+def timesheets(request: Request, staff: Viewer, ctx: Ctx, month: MonthText = None,
                detail: bool = True) -> Response:
-    return HTMLResponse(report_html(report_for(ctx, staff, month), detail=detail))
+    try:
+        chosen = parse_month_text(month)
+    except ValueError as exc:
+        current = this_month()
+        return render(request, "timesheet_page.html", staff, 422, error=str(exc),
+                      month=current, choices=month_choices(current), r=None, typed=month)
+    with read_tx(ctx.engine) as conn:
+        report = month_report(conn, staff.tenant, chosen.year, chosen.month)
+        marks = month_marks(conn, report)
+        present = present_now(conn, staff.tenant)
+    return render(request, "timesheet_page.html", staff, month=chosen,
+                  choices=month_choices(chosen), r=report, rules=report.rules,
+                  marks=marks, detail=detail, present=present, month_label=chosen.label(),
+                  now=datetime.now(UTC))
 
 
 @router.get("/timesheets.csv", **route_meta("attendance.view"))
-def timesheets_csv(staff: Viewer, ctx: Ctx, month: Month | None = None) -> Response:
-    report = report_for(ctx, staff, month)
-    return Response(company_csv(report), media_type="text/csv; charset=utf-8",
+def timesheets_csv(request: Request, staff: Viewer, ctx: Ctx, month: MonthText = None
+                   ) -> Response:
+    try:
+        chosen = parse_month_text(month)
+    except ValueError as exc:
+        current = this_month()
+        return render(request, "timesheet_page.html", staff, 422, error=str(exc),
+                      month=current, choices=month_choices(current), r=None, typed=month)
+    with read_tx(ctx.engine) as conn:
+        report = month_report(conn, staff.tenant, chosen.year, chosen.month)
+    return Response(staff_csv(report, chosen.label()).encode("utf-8"),
+                    media_type="text/csv; charset=utf-8",
                     headers={"content-disposition": "attachment; filename="
-                             f"timesheets-{staff.tenant}-{report.label}.csv"})
+                             f"timesheets-{staff.tenant}-{chosen.iso}.csv"})
+
+
+# the other attendance staff pages (employees, corrections, absences) are served with
+# this router, so mount_web needs no line per page
+for _page_module in (employees_page, corrections_page, absences_page):
+    router.include_router(_page_module.router)

@@ -173,3 +173,20 @@ def test_absences_are_replaced_and_withdrawn_never_edited(api: TestClient) -> No
     actions = [t["action"] for t in api.get("audit").json()]
     assert actions == ["absence.withdraw", "absence.create", "absence.withdraw",
                        "absence.create"]
+
+
+def test_the_printed_report_marks_corrections_and_voided_punches(
+        api: TestClient) -> None:
+    admin = {"author": "admin:maja"}
+    assert api.post("corrections", json={**admin, "action": "amend", "ref_device": "clock-1",
+                                         "ref_seq": 5, "at": "2026-11-03T16:00:00+01:00",
+                                         "reason": "left at four"}).status_code == 201
+    assert api.post("corrections", json={**admin, "action": "void", "ref_device": "clock-1",
+                                         "ref_seq": 4, "reason": "double tap"}
+                    ).status_code == 201
+    html = api.get("timesheets/e2/html", params={"month": "2026-11"}).text
+    assert 'data-marked="2026-11-03"' in html and "spremenjen vpis: left at four" in html
+    voided = api.get("report", params={"month": "2026-11", "format": "html"}).text
+    section = voided.split('data-employee="e3"')[1].split("</section>")[0]
+    assert "odstranjen vpis: double tap (admin:maja)" in section  # in no shift any more
+    assert 'data-marked="2026-11-03"' in section

@@ -240,7 +240,7 @@ def test_random_months_print_rows_that_add_up_in_csv_html_and_json(
         assert hm(days[-1]["month_to_date_h"]) == hm(total["worked_h"])
         # the HTML day rows of this employee carry the same worked figures
         section = html.split(f'data-employee="{emp}"')[1].split("</section>")[0]
-        cells = re.findall(r'<td class="l">\d\d\.\d\d\. \w+</td>\n'
+        cells = re.findall(r'<td class="l">\d{1,2}\. \d{1,2}\. \d{4} \w+</td>\n'
                            r"<td>([\d:]*)</td><td>([\d:]*)</td><td>([\d:]*)</td>", section)
         assert [hm(w) for _a, _d, w in cells] == [hm(r["worked_h"]) for r in days]
         assert (f"<td>{total['worked_h']}</td>\n<td>{total['overtime_h']}</td>"
