@@ -4,7 +4,6 @@ log as CSV, an instructor's day (page and CSV)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -19,6 +18,7 @@ from cloud_bridge.driving_school.office_rows import listing, one
 from cloud_bridge.driving_school.schema import candidates, instructors
 from cloud_bridge.param_bounds import RowIdPath
 from cloud_bridge.web.auth import Staff
+from contracts.i18n import parse_day
 
 router = APIRouter(prefix=BASE, include_in_schema=False)
 
@@ -62,9 +62,9 @@ async def instructor_day(request: Request, school: SchoolSettings, instructor_id
     day = day or today()
     teacher = one(school.engine, instructors, staff.tenant, instructor_id)
     try:
-        datetime.strptime(day, "%Y-%m-%d")
-    except ValueError:
-        raise HTTPException(422, "day must be YYYY-MM-DD") from None
+        day = parse_day(day).isoformat()
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
     with read_tx(school.engine) as conn:
         rows = log_rows(conn, staff.tenant, instructor_id=instructor_id, day=day)
     return InstructorDay(staff, teacher, day, rows)
