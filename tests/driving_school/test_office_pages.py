@@ -150,3 +150,82 @@ def test_logs_csv_and_printable_card(school: School) -> None:
                      "20. 10. 2026", "Tomaž Žagar", "UV-1234", "3 od 20", "@media print",
                      "data:image/png;base64,"):
         assert expected in card.text, expected
+
+
+def test_forms_answer_beside_the_field_in_the_readers_language(school: School) -> None:
+    admin, csrf = school.client("admin")
+    r = admin.post(f"{DS}/candidates", data={
+        "csrf_token": csrf, "register_no": "2026/060", "first_name": "", "last_name": "Kos",
+        "birth_date": "31. 2. 2008", "emso": "123", "phone": "0" * 41})
+    assert r.status_code == 422
+    page = r.text
+    for field, text in (("first_name", "Izpolnite to polje."),
+                        ("birth_date", "Ta datum ne obstaja."),
+                        ("emso", "Ta oblika ni sprejeta"),
+                        ("phone", "največ 40 znakov")):
+        assert f'id="e-{field}"' in page, field
+        error = page.split(f'id="e-{field}"', 1)[1].split("</small>", 1)[0]
+        assert text in error, (field, error)
+    assert "Input should" not in page and "first_name:" not in page  # no developer text
+    assert 'value="31. 2. 2008"' in page and 'value="Kos"' in page  # typed values stay
+    assert 'type="date"' not in page and 'maxlength="40"' in page  # limits shown
+    assert "3. 12. 2026" in page.split('id="h-birth_date"', 1)[1].split("</small>", 1)[0]
+    admin.cookies.set("lang", "en")
+    english = admin.post(f"{DS}/candidates", data={"csrf_token": csrf, "register_no": "x",
+                                                   "first_name": "Ana", "last_name": "Kos",
+                                                   "birth_date": "12/03/2026"})
+    assert english.status_code == 422 and '<html lang="en">' in english.text
+    assert "Enter a date as day. month. year" in english.text
+    admin.cookies.delete("lang")
+
+
+def test_instructors_and_vehicles_are_edited_and_deactivated(school: School) -> None:
+    admin, csrf = school.client("admin")
+    teacher = school.instructor_id
+    form = admin.get(f"{DS}/instructors/{teacher}")
+    assert form.status_code == 200 and 'value="UV-1234"' in form.text
+    bad = admin.post(f"{DS}/instructors/{teacher}", data={
+        "csrf_token": csrf, "name": "Tomaž Žagar", "licence_no": "", "categories": "B Q"})
+    assert bad.status_code == 422 and 'id="e-licence_no"' in bad.text
+    assert 'id="e-categories"' in bad.text and 'value="B Q"' in bad.text
+    ok = admin.post(f"{DS}/instructors/{teacher}", data={
+        "csrf_token": csrf, "name": "Tomaž Žagar ml.", "licence_no": "UV-1235",
+        "categories": "b, be"}, follow_redirects=False)
+    assert ok.status_code == 303
+    short = admin.post(f"{DS}/instructors", data={
+        "csrf_token": csrf, "name": "Nov", "username": "ab", "password": "kratko",
+        "licence_no": "UV-1"})
+    assert short.status_code == 422
+    assert all(f'id="e-{f}"' in short.text for f in ("username", "password"))
+    taken = admin.post(f"{DS}/instructors", data={
+        "csrf_token": csrf, "name": "Drugi", "username": school.users["ucitelj"],
+        "password": "dolgo geslo 123", "licence_no": "UV-2"})
+    assert taken.status_code == 422 and "uporabniško ime je že zasedeno" in taken.text
+    # deactivated, the instructor's tablet is refused
+    tablet, _ = school.client("ucitelj")
+    assert tablet.get(f"{DS}/app/api/bootstrap").status_code == 200
+    assert admin.post(f"{DS}/instructors/{teacher}/active", data={"csrf_token": csrf},
+                      follow_redirects=False).status_code == 303
+    refused = tablet.get(f"{DS}/app/api/bootstrap")
+    assert refused.status_code == 403 and "ni aktiven učitelj" in refused.json()["detail"]
+    with school.engine.connect() as conn:
+        row = conn.execute(select(instructors).where(instructors.c.id == teacher)
+                           ).mappings().one()
+    assert (row["name"], row["licence_no"], row["categories"], row["active"]) == (
+        "Tomaž Žagar ml.", "UV-1235", "B BE", False)
+
+    car = school.vehicle_ids[0]
+    assert 'value="KR ŠV-101"' in admin.get(f"{DS}/vehicles/{car}").text
+    clash = admin.post(f"{DS}/vehicles/{car}", data={
+        "csrf_token": csrf, "registration": "KR ŽČ-202", "category": "B"})
+    assert clash.status_code == 422 and "že na seznamu" in clash.text
+    moved = admin.post(f"{DS}/vehicles/{car}", data={
+        "csrf_token": csrf, "registration": "kr šv-111", "make_model": "Škoda Scala",
+        "category": "B"}, follow_redirects=False)
+    assert moved.status_code == 303
+    assert admin.post(f"{DS}/vehicles/{car}/active", data={"csrf_token": csrf},
+                      follow_redirects=False).status_code == 303
+    with school.engine.connect() as conn:
+        v = conn.execute(select(vehicles).where(vehicles.c.id == car)).mappings().one()
+    assert (v["registration"], v["make_model"], v["active"]) == (
+        "KR ŠV-111", "Škoda Scala", False)

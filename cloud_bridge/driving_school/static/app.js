@@ -436,7 +436,7 @@ async function sync() {
       if (done === null) {
         show(t("Your sign-in has expired: sign in again; the unsent lessons stay on the tablet."), true);
         await setMeta("boot", { ...boot, expired: true });
-        break;
+        return;
       }
       refused += done.refused;
       sent += done.sent;
@@ -520,7 +520,7 @@ async function renderForm(boot, candidates, vehicles, cars) {
     $("km-start").value = (cars.get(Number($("vehicle").value)) || vehicles[0]).last_km;
   }
   $("candidates").replaceChildren(...candidates.filter((c) => c.mine).map((c) => el("li", { "data-candidate": c.id },
-    `${c.last_name} ${c.first_name} — ${c.category} — ` + (c.required_lessons
+    `${c.last_name} ${c.first_name} — ` + (c.category ? `${c.category} — ` : "") + (c.required_lessons
       ? t("lesson hours done: %(done)s of %(required)s", { done: c.lessons_done, required: c.required_lessons })
       : t("lesson hours done: %(done)s", { done: c.lessons_done })))));
   const running = await meta("running");
