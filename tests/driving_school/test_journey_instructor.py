@@ -121,9 +121,12 @@ def test_journey_instructor(school: School, served: str, size: str) -> None:
 
         page.click(".lang-btn[data-lang='en']")  # the same cookie as the office pages
         page.wait_for_selector("h1:text('Lesson log')")
+        assert "lang=en" in page.evaluate("document.cookie")
+        # the data (lesson types, the rule) come again in English, then the list is drawn
+        page.wait_for_selector("#conflict-rule:has-text('The first edit to reach the server')")
         assert page.locator("#lessons tr").first.locator(".state").inner_text().startswith(
             "saved")
-        assert "lang=en" in page.evaluate("document.cookie")
+        assert "Driving off public roads" in page.locator("#lessons tr").first.inner_text()
         check(page, size, 8, "in-english")
         ctx.close()
 

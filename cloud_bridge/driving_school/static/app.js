@@ -61,6 +61,8 @@ async function loadTexts(lang) {
 async function switchLanguage(lang) {
   document.cookie = `${LANG_COOKIE}=${lang}; path=/; max-age=31536000; samesite=lax`;
   await loadTexts(lang);
+  // lesson types and the conflict rule come with the data: fetch them in this language
+  if (navigator.onLine && (await meta("boot"))) await refresh();
   await render();
 }
 
