@@ -13,7 +13,7 @@ from cloud_bridge.db_schema import read_tx
 from cloud_bridge.driving_school.access import BASE
 from cloud_bridge.driving_school.deps import School, SchoolSettings
 from cloud_bridge.driving_school.lesson_log import log_csv, log_rows
-from cloud_bridge.driving_school.office_pages import page, today
+from cloud_bridge.driving_school.office_pages import page, today, typed_day
 from cloud_bridge.driving_school.office_rows import listing, one
 from cloud_bridge.driving_school.schema import candidates, instructors
 from cloud_bridge.param_bounds import RowIdPath
@@ -75,7 +75,8 @@ async def instructor_log(request: Request, school: School, instructor_id: RowIdP
                          day: str = "") -> HTMLResponse:
     log = await instructor_day(request, school, instructor_id, day)
     return page(request, "instructor_log.html", log.staff, teacher=log.teacher,
-                rows=log.rows, day=log.day, total=sum(r["lesson_count"] for r in log.rows))
+                rows=log.rows, day=log.day, values={"day": typed_day(log.day)},
+                total=sum(r["lesson_count"] for r in log.rows))
 
 
 @router.get("/instructors/{instructor_id}/log.csv")

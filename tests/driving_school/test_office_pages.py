@@ -142,6 +142,9 @@ def test_logs_csv_and_printable_card(school: School) -> None:
     assert rows[0]["opombe"] == "Prednost; “križišče”" and rows[1]["vrsta_ure"] == "Nočna vožnja"
     day = office.get(f"{DS}/instructors/{school.instructor_id}/log?day=2026-12-02")
     assert day.text.count("data-lesson-id=") == 2 and "Skupaj učnih ur: 2" in day.text
+    typed = office.get(f"{DS}/instructors/{school.instructor_id}/log?day=2.+12.+2026")
+    assert typed.text.count("data-lesson-id=") == 2 and 'value="2. 12. 2026"' in typed.text
+    assert 'type="date"' not in typed.text
     day_csv = office.get(f"{DS}/instructors/{school.instructor_id}/log.csv?day=2026-12-02")
     assert len(list(csv.reader(io.StringIO(day_csv.text), delimiter=";"))) == 3
     assert office.get(f"{DS}/instructors/{school.instructor_id}/log?day=x").status_code == 422
