@@ -15,6 +15,7 @@ from sqlalchemy import Engine, select
 
 from cloud_bridge.driving_school.schema import instructors
 from cloud_bridge.web.auth import COOKIE, Staff, WebAuth
+from contracts.i18n import gettext as _
 
 BASE = "/driving-school"
 LOGIN_PATH = f"{BASE}/login"
@@ -34,7 +35,7 @@ class SchoolAccess:
                 target = quote(request.url.path + (f"?{request.url.query}"
                                                    if request.url.query else ""))
                 raise HTTPException(303, headers={"Location": f"{LOGIN_PATH}?next={target}"})
-            raise HTTPException(401, "sign in first")
+            raise HTTPException(401, _("Please sign in first."))
         return await self.auth.guard(request, permission, staff.tenant)
 
     def instructor(self, staff: Staff) -> dict[str, Any]:
@@ -43,7 +44,8 @@ class SchoolAccess:
                 instructors.c.tenant == staff.tenant, instructors.c.user_id == staff.user_id,
                 instructors.c.active.is_(True))).mappings().first()
         if row is None:
-            raise HTTPException(403, "this login is not an active instructor of the school")
+            raise HTTPException(403, _("This sign-in is not an active instructor of the "
+                                       "school; ask the office."))
         return dict(row)
 
 

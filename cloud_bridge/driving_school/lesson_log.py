@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from cloud_bridge.driving_school.lesson_sync import LESSON_TYPES, LOCAL_TZ, conflict_notes
+from cloud_bridge.driving_school.lesson_sync import LOCAL_TZ, conflict_notes, lesson_types
 from cloud_bridge.driving_school.schema import (
     candidates,
     courses,
@@ -48,10 +48,11 @@ def log_rows(conn: Connection, tenant: str, *, candidate_id: int | None = None,
         stmt = stmt.where(lessons.c.day == day)
     rows = [dict(r) for r in conn.execute(stmt.order_by(lessons.c.started_at)).mappings()]
     notes = conflict_notes(conn, tenant, [r["id"] for r in rows])
+    types = lesson_types()
     for r in rows:
         r["candidate"] = f"{r['last_name']} {r['first_name']}"
         r["start_hm"], r["end_hm"] = local_hm(r["started_at"]), local_hm(r["ended_at"])
-        r["type_label"] = LESSON_TYPES.get(r["lesson_type"], r["lesson_type"])
+        r["type_label"] = types.get(r["lesson_type"], r["lesson_type"])
         r["km"] = r["km_end"] - r["km_start"]
         r["conflicts"] = notes.get(r["id"], [])
     return rows

@@ -30,11 +30,14 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 from sqlalchemy import Connection, and_, insert, select, update
 
 from cloud_bridge.db_schema import insert_ignore
 from cloud_bridge.driving_school.schema import candidates, lesson_edits, lessons, vehicles
 from cloud_bridge.param_bounds import MAX_ROW_ID, BigIntField, RowIdField
+from contracts.i18n import N_
+from contracts.i18n import gettext as _
 
 LOCAL_TZ = ZoneInfo("Europe/Ljubljana")
 MAX_SIGNATURE_CHARS = 400_000  # a 600 x 200 PNG of a scribble is ~10-40 kB
@@ -42,20 +45,73 @@ SIGNATURE_PREFIX = "data:image/png;base64,"
 
 # Lesson types of the practical part (assumed list, see docs/driving_school.md)
 LESSON_TYPES: dict[str, str] = {
-    "poligon": "Vožnja na neprometni površini",
-    "promet": "Vožnja v cestnem prometu",
-    "avtocesta": "Vožnja po avtocesti",
-    "nocna": "Nočna vožnja",
-    "preizkus": "Preverjanje pred izpitom",
+    "poligon": N_("Driving off public roads"),
+    "promet": N_("Driving in road traffic"),
+    "avtocesta": N_("Motorway driving"),
+    "nocna": N_("Night driving"),
+    "preizkus": N_("Check before the test"),
 }
 
-CONFLICT_RULE = (
-    "Prva sprememba, ki prispe na strežnik, velja. Sprememba, narejena na starejši "
-    "različici ure (ker jo je medtem spremenila druga tablica), se ne uveljavi, ampak se "
-    "shrani kot opomba o sporu, ki jo vidita učitelj in pisarna. / The first edit to reach "
-    "the server wins; an edit made on an older version of the lesson (another tablet "
-    "changed it meanwhile) is not applied but kept as a conflict note shown on the "
-    "tablet and in the office.")
+CONFLICT_RULE = N_(
+    "The first edit to reach the server wins. An edit made on an older version of the "
+    "lesson (because another tablet changed it meanwhile) is not applied but kept as a "
+    "conflict note that the instructor and the office see.")
+
+# Why a lesson or an edit was refused: a stable code for the tablet and a text for the
+# instructor (translated when it is sent). The tablet shows it and offers to fix it.
+REFUSALS: dict[str, str] = {
+    "too_many_hours": N_("A lesson has at most 4 lesson hours; enter at most 4 and send "
+                         "it again, or record a second lesson."),
+    "too_few_hours": N_("A lesson has at least 1 lesson hour."),
+    "km_order": N_("The km at the end are below the km at the start."),
+    "km_range": N_("The km reading is not possible (0 to 3,000,000)."),
+    "time_order": N_("The lesson ends before it starts."),
+    "lesson_type": N_("This lesson type is not known; choose one from the list."),
+    "signature": N_("The candidate's signature is missing."),
+    "remarks": N_("The remarks are too long (at most 2000 characters)."),
+    "unknown_candidate_or_vehicle": N_("The candidate or the vehicle is no longer in the "
+                                      "school's list; choose another one."),
+    "other_instructor": N_("This lesson belongs to another instructor."),
+    "id_in_use": N_("This lesson cannot be saved under its id; record it again."),
+    "invalid": N_("The tablet sent data the server cannot read; record the lesson again."),
+}
+# the field of the lesson each refusal is about (the tablet opens it for correcting)
+REFUSAL_FIELD = {"too_many_hours": "lesson_count", "too_few_hours": "lesson_count",
+                 "km_order": "km_end", "km_range": "km_end", "time_order": "ended_at",
+                 "lesson_type": "lesson_type", "signature": "signature",
+                 "remarks": "remarks"}
+
+
+def lesson_types() -> dict[str, str]:
+    """The lesson types in the reader's language."""
+    return {k: _(v) for k, v in LESSON_TYPES.items()}
+
+
+def conflict_rule() -> str:
+    return _(CONFLICT_RULE)
+
+
+def refusal(code: str) -> dict[str, str]:
+    """A refused edit's ``code``, ``error`` (the reason, translated) and ``field``."""
+    return {"code": code, "error": _(REFUSALS[code]), "field": REFUSAL_FIELD.get(code, "")}
+
+
+def refusal_code(exc: ValidationError) -> str:
+    """The first error of an edit as one of ``REFUSALS``."""
+    first = exc.errors()[0]
+    where = [str(p) for p in first["loc"]]
+    kind = first["type"]
+    if kind in REFUSALS:  # raised by a validator below with its code as the type
+        return kind
+    field = where[1] if len(where) > 1 and where[0] == "lesson" else ""
+    if field == "lesson_count":
+        return "too_many_hours" if kind.startswith("less_than") else "too_few_hours"
+    if field in ("km_start", "km_end"):
+        return "km_range"
+    if field in ("remarks", "signature", "lesson_type"):
+        return field
+    return "invalid"
+
 
 _UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 _DEVICE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -97,7 +153,7 @@ class LessonIn(BaseModel):
     @classmethod
     def _type(cls, v: str) -> str:
         if v not in LESSON_TYPES:
-            raise ValueError(f"unknown lesson type (known: {', '.join(LESSON_TYPES)})")
+            raise PydanticCustomError("lesson_type", "unknown lesson type")
         return v
 
     @field_validator("signature")
@@ -105,15 +161,15 @@ class LessonIn(BaseModel):
     def _png(cls, v: str) -> str:
         body = v.removeprefix(SIGNATURE_PREFIX)
         if body == v or len(body) < 100 or not _B64.match(body):
-            raise ValueError("the candidate's signature must be a PNG data URL")
+            raise PydanticCustomError("signature", "the signature must be a PNG data URL")
         return v
 
     @model_validator(mode="after")
     def _order(self) -> LessonIn:
         if self.ended_at < self.started_at:
-            raise ValueError("a lesson cannot end before it starts")
+            raise PydanticCustomError("time_order", "a lesson cannot end before it starts")
         if self.km_end < self.km_start:
-            raise ValueError("km at the end is below km at the start")
+            raise PydanticCustomError("km_order", "km at the end is below km at the start")
         return self
 
     def row(self) -> dict[str, Any]:
@@ -183,11 +239,11 @@ def conflict_notes(conn: Connection, tenant: str, lesson_ids: list[str]
 
 
 def _result(edit_id: str, lesson_id: str, outcome: Outcome, conn: Connection, tenant: str,
-            *, duplicate: bool = False, error: str = "") -> dict[str, Any]:
+            *, duplicate: bool = False, code: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {"edit_id": edit_id, "lesson_id": lesson_id, "outcome": outcome,
                            "duplicate": duplicate}
-    if error:
-        out["error"] = error
+    if code:
+        out.update(refusal(code))
     row = conn.execute(select(lessons).where(lessons.c.tenant == tenant,
                                              lessons.c.id == lesson_id)).mappings().first()
     if row is not None:
@@ -204,7 +260,7 @@ def _prior(conn: Connection, editor: Editor, edit_id: str, lesson_id: str
         return None
     if row.tenant != editor.tenant:
         return _result(edit_id, lesson_id, "rejected", conn, editor.tenant,
-                       error="edit id already used")
+                       code="id_in_use")
     return _result(edit_id, lesson_id, row.outcome, conn, editor.tenant, duplicate=True)
 
 
@@ -217,10 +273,8 @@ def apply_edit(conn: Connection, editor: Editor, raw: dict[str, Any], now_ms: in
     try:
         edit = EditIn.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
         return {"edit_id": edit_id, "lesson_id": lesson_id, "outcome": "rejected",
-                "duplicate": False,
-                "error": f"{'.'.join(map(str, first['loc']))}: {first['msg']}"}
+                "duplicate": False, **refusal(refusal_code(exc))}
     lesson = edit.lesson
     values = lesson.row()
     known = conn.execute(select(candidates.c.id).where(
@@ -229,7 +283,7 @@ def apply_edit(conn: Connection, editor: Editor, raw: dict[str, Any], now_ms: in
         vehicles.c.tenant == editor.tenant, vehicles.c.id == lesson.vehicle_id)).first()
     if known is None or car is None:
         return _result(edit.edit_id, lesson.id, "rejected", conn, editor.tenant,
-                       error="unknown candidate or vehicle")
+                       code="unknown_candidate_or_vehicle")
     note = {k: v for k, v in values.items() if k in NOTE_FIELDS}
     record = {"edit_id": edit.edit_id, "tenant": editor.tenant, "lesson_id": lesson.id,
               "device": editor.device, "username": editor.username,
@@ -250,13 +304,13 @@ def apply_edit(conn: Connection, editor: Editor, raw: dict[str, Any], now_ms: in
                            .with_for_update()).mappings().first()
     if current is None or current["tenant"] != editor.tenant:
         return {"edit_id": edit.edit_id, "lesson_id": lesson.id, "outcome": "rejected",
-                "duplicate": False, "error": "lesson id already used"}
+                "duplicate": False, **refusal("id_in_use")}
     prior = _prior(conn, editor, edit.edit_id, lesson.id)
     if prior is not None:
         return prior
     if current["instructor_id"] != editor.instructor_id:
         return _result(edit.edit_id, lesson.id, "rejected", conn, editor.tenant,
-                       error="another instructor's lesson")
+                       code="other_instructor")
     version = int(current["version"])
     foreign = conn.execute(select(lesson_edits.c.edit_id).where(and_(
         lesson_edits.c.tenant == editor.tenant, lesson_edits.c.lesson_id == lesson.id,

@@ -1,9 +1,11 @@
 """The office's candidates: the list, a new candidate, a candidate's page (details,
-courses, lesson log) and its edit form."""
+courses, lesson log) and its edit form. A refused form comes back (422) with the
+messages beside the fields and what was typed."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,69 +14,95 @@ from sqlalchemy import Engine, select
 
 from cloud_bridge.db_schema import read_tx
 from cloud_bridge.driving_school.access import BASE
-from cloud_bridge.driving_school.deps import School
+from cloud_bridge.driving_school.deps import School, SchoolSettings
 from cloud_bridge.driving_school.forms import CandidateForm
 from cloud_bridge.driving_school.lesson_log import log_rows
-from cloud_bridge.driving_school.office_pages import form_of, page
-from cloud_bridge.driving_school.office_rows import OfficeForm, listing, one, save_row
+from cloud_bridge.driving_school.office_pages import back, form_of, page, shown
+from cloud_bridge.driving_school.office_rows import OfficeForm, exists, listing, one, save_row
 from cloud_bridge.driving_school.schema import candidates, courses, instructors
 from cloud_bridge.param_bounds import RowIdPath
+from cloud_bridge.web.auth import Staff
+from cloud_bridge.web.form_errors import FieldErrors, validate_form
+from contracts.i18n import N_
+from contracts.i18n import gettext as _
 
 router = APIRouter(prefix=BASE, include_in_schema=False)
 
 
-def candidate_values(engine: Engine, form: dict[str, Any], tenant: str) -> dict[str, Any]:
-    values = CandidateForm.model_validate({**form, "active": "active" in form}).model_dump()
-    if values["instructor_id"] is not None:
-        one(engine, instructors, tenant, values["instructor_id"])
-    return values
+def candidate_values(engine: Engine, form: Mapping[str, Any], tenant: str
+                     ) -> tuple[dict[str, Any] | None, FieldErrors]:
+    model, errors = validate_form(CandidateForm, {**form, "active": "active" in form})
+    if model is None:
+        return None, errors
+    if not exists(engine, instructors, tenant, model.instructor_id):
+        return None, {"instructor_id": _("Choose one of the offered options.")}
+    return model.model_dump(), {}
 
 
-CANDIDATE = OfficeForm(candidates, candidate_values, in_use="register number in use")
+CANDIDATE = OfficeForm(candidates, candidate_values,
+                       in_use=("register_no", N_("This register number is already in use.")))
 
 
-@router.get("/candidates")
-async def candidate_list(request: Request, school: School, error: str = "") -> HTMLResponse:
-    staff = await school.access.staff(request, "lessons.view")
-    return page(request, "candidates.html", staff, error=error,
+def list_page(request: Request, school: SchoolSettings, staff: Staff, status: int = 200,
+              **ctx: Any) -> HTMLResponse:
+    return page(request, "candidates.html", staff, status,
                 rows=listing(school.engine, candidates, staff.tenant,
                              candidates.c.last_name, candidates.c.first_name),
                 teachers=listing(school.engine, instructors, staff.tenant,
-                                 instructors.c.name))
+                                 instructors.c.name), **ctx)
+
+
+@router.get("/candidates")
+async def candidate_list(request: Request, school: School) -> HTMLResponse:
+    staff = await school.access.staff(request, "lessons.view")
+    return list_page(request, school, staff)
 
 
 @router.post("/candidates")
 async def candidate_create(request: Request, school: School) -> Response:
     staff = await school.access.staff(request, "members.edit")
     form = await form_of(request)
-    return save_row(school.engine, CANDIDATE, staff.tenant, {**form, "active": "on"},
-                    error_path="/candidates", done="/candidates/{id}",
-                    extra={"created_ms": int(time.time() * 1000)})
+    new_id, errors = save_row(school.engine, CANDIDATE, staff.tenant,
+                              {**form, "active": "on"},
+                              extra={"created_ms": int(time.time() * 1000)})
+    if new_id is None:
+        return list_page(request, school, staff, 422, values=form, errors=errors)
+    return back(f"/candidates/{new_id}")
+
+
+def candidate_view(request: Request, school: SchoolSettings, staff: Staff,
+                   person: dict[str, Any], status: int = 200, **ctx: Any) -> HTMLResponse:
+    with read_tx(school.engine) as conn:
+        rows = log_rows(conn, staff.tenant, candidate_id=person["id"])
+        their = [dict(r) for r in conn.execute(select(courses).where(
+            courses.c.tenant == staff.tenant, courses.c.candidate_id == person["id"])
+            .order_by(courses.c.id)).mappings()]
+    ctx.setdefault("values", shown(person))
+    return page(request, "candidate.html", staff, status, person=person, rows=rows,
+                courses=their,
+                teachers=listing(school.engine, instructors, staff.tenant,
+                                 instructors.c.name),
+                total=sum(r["lesson_count"] for r in rows),
+                can_print=school.publisher is not None, **ctx)
 
 
 @router.get("/candidates/{candidate_id}")
 async def candidate_page(request: Request, school: School, candidate_id: RowIdPath,
-                         error: str = "", sent: str = "") -> HTMLResponse:
+                         sent: str = "") -> HTMLResponse:
     staff = await school.access.staff(request, "lessons.view")
     person = one(school.engine, candidates, staff.tenant, candidate_id)
-    with read_tx(school.engine) as conn:
-        rows = log_rows(conn, staff.tenant, candidate_id=candidate_id)
-        their = [dict(r) for r in conn.execute(select(courses).where(
-            courses.c.tenant == staff.tenant, courses.c.candidate_id == candidate_id)
-            .order_by(courses.c.id)).mappings()]
-    return page(request, "candidate.html", staff, person=person, rows=rows,
-                courses=their, error=error, sent=sent,
-                teachers=listing(school.engine, instructors, staff.tenant,
-                                 instructors.c.name),
-                total=sum(r["lesson_count"] for r in rows),
-                can_print=school.publisher is not None)
+    return candidate_view(request, school, staff, person, sent=sent[:40])
 
 
 @router.post("/candidates/{candidate_id}")
 async def candidate_update(request: Request, school: School, candidate_id: RowIdPath
                            ) -> Response:
     staff = await school.access.staff(request, "members.edit")
-    one(school.engine, candidates, staff.tenant, candidate_id)
-    path = f"/candidates/{candidate_id}"
-    return save_row(school.engine, CANDIDATE, staff.tenant, await form_of(request),
-                    row_id=candidate_id, error_path=path, done=path)
+    person = one(school.engine, candidates, staff.tenant, candidate_id)
+    form = await form_of(request)
+    saved, errors = save_row(school.engine, CANDIDATE, staff.tenant, form,
+                             row_id=candidate_id)
+    if saved is None:
+        return candidate_view(request, school, staff, person, 422, values=form,
+                              errors=errors)
+    return back(f"/candidates/{candidate_id}")

@@ -4,7 +4,6 @@ log as CSV, an instructor's day (page and CSV)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -14,11 +13,12 @@ from cloud_bridge.db_schema import read_tx
 from cloud_bridge.driving_school.access import BASE
 from cloud_bridge.driving_school.deps import School, SchoolSettings
 from cloud_bridge.driving_school.lesson_log import log_csv, log_rows
-from cloud_bridge.driving_school.office_pages import page, today
+from cloud_bridge.driving_school.office_pages import page, today, typed_day
 from cloud_bridge.driving_school.office_rows import listing, one
 from cloud_bridge.driving_school.schema import candidates, instructors
 from cloud_bridge.param_bounds import RowIdPath
 from cloud_bridge.web.auth import Staff
+from contracts.i18n import parse_day
 
 router = APIRouter(prefix=BASE, include_in_schema=False)
 
@@ -62,9 +62,9 @@ async def instructor_day(request: Request, school: SchoolSettings, instructor_id
     day = day or today()
     teacher = one(school.engine, instructors, staff.tenant, instructor_id)
     try:
-        datetime.strptime(day, "%Y-%m-%d")
-    except ValueError:
-        raise HTTPException(422, "day must be YYYY-MM-DD") from None
+        day = parse_day(day).isoformat()
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
     with read_tx(school.engine) as conn:
         rows = log_rows(conn, staff.tenant, instructor_id=instructor_id, day=day)
     return InstructorDay(staff, teacher, day, rows)
@@ -75,7 +75,8 @@ async def instructor_log(request: Request, school: School, instructor_id: RowIdP
                          day: str = "") -> HTMLResponse:
     log = await instructor_day(request, school, instructor_id, day)
     return page(request, "instructor_log.html", log.staff, teacher=log.teacher,
-                rows=log.rows, day=log.day, total=sum(r["lesson_count"] for r in log.rows))
+                rows=log.rows, day=log.day, values={"day": typed_day(log.day)},
+                total=sum(r["lesson_count"] for r in log.rows))
 
 
 @router.get("/instructors/{instructor_id}/log.csv")

@@ -1,7 +1,7 @@
 """Rows of the office's tables, always within the signed-in staff member's tenant: one
-row or 404, a listing, and saving a posted form as a row (candidates, vehicles and
-courses are stored alike: validate, insert or update, a reason back to the form when
-it is refused)."""
+row or 404, a listing, and saving a posted form as a row (candidates, instructors,
+vehicles and courses are stored alike: validate, insert or update; a refused form comes
+back as one message per field, for the page to show beside the fields)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import HTTPException
-from fastapi.responses import RedirectResponse
-from pydantic import ValidationError
 from sqlalchemy import Engine, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cloud_bridge.db_schema import read_tx, write_tx
-from cloud_bridge.driving_school.forms import form_error
-from cloud_bridge.driving_school.office_pages import back
+from cloud_bridge.web.form_errors import FieldErrors
+from contracts.i18n import gettext as _
 
 
 def one(engine: Engine, table: Table, tenant: str, row_id: int) -> dict[str, Any]:
@@ -29,14 +27,24 @@ def one(engine: Engine, table: Table, tenant: str, row_id: int) -> dict[str, Any
     return dict(row)
 
 
+def exists(engine: Engine, table: Table, tenant: str, row_id: int | None) -> bool:
+    if row_id is None:
+        return True
+    with read_tx(engine) as conn:
+        return conn.execute(select(table.c.id).where(
+            table.c.tenant == tenant, table.c.id == row_id)).first() is not None
+
+
 def listing(engine: Engine, table: Table, tenant: str, *order: Any) -> list[dict[str, Any]]:
     with read_tx(engine) as conn:
         return [dict(r) for r in conn.execute(
             select(table).where(table.c.tenant == tenant).order_by(*order)).mappings()]
 
 
-# a form's columns, validated (ValidationError) and checked against the tenant's rows
-FormValues = Callable[[Engine, dict[str, Any], str], dict[str, Any]]
+# a form's columns, validated and checked against the tenant's rows: (values, {}) or
+# (None, {field: message})
+FormValues = Callable[[Engine, Mapping[str, Any], str],
+                      tuple[dict[str, Any] | None, FieldErrors]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,18 +53,21 @@ class OfficeForm:
 
     table: Table
     values: FormValues
-    in_use: str | None = None  # the reason for a unique-key clash; None: none expected
+    # the field and the message for a unique-key clash; None: none expected
+    in_use: tuple[str, str] | None = None
 
 
-def save_row(engine: Engine, kind: OfficeForm, tenant: str, form: dict[str, Any], *,
-             error_path: str, done: str, row_id: int | None = None,
-             extra: Mapping[str, Any] | None = None) -> RedirectResponse:
-    """Insert (``row_id`` None, with ``extra`` columns) or update the row, then 303 to
-    ``done`` ("{id}" becomes the row's id); a refused form goes back to ``error_path``
-    with the reason."""
+def save_row(engine: Engine, kind: OfficeForm, tenant: str, form: Mapping[str, Any], *,
+             row_id: int | None = None, extra: Mapping[str, Any] | None = None
+             ) -> tuple[int | None, FieldErrors]:
+    """Insert (``row_id`` None, with ``extra`` columns) or update the row: its id, or
+    None and the messages for the fields."""
     table = kind.table
+    values, errors = kind.values(engine, form, tenant)
+    if values is None:
+        return None, errors
+    values = {**values, **(extra or {})}
     try:
-        values = {**kind.values(engine, form, tenant), **(extra or {})}
         with write_tx(engine) as conn:
             if row_id is None:
                 row_id = int(conn.execute(insert(table).values(tenant=tenant, **values)
@@ -64,10 +75,9 @@ def save_row(engine: Engine, kind: OfficeForm, tenant: str, form: dict[str, Any]
             else:
                 conn.execute(update(table).where(table.c.tenant == tenant,
                                                  table.c.id == row_id).values(**values))
-    except ValidationError as exc:
-        return back(error_path, error=form_error(exc))
     except IntegrityError:
         if kind.in_use is None:
             raise
-        return back(error_path, error=kind.in_use)
-    return back(done.format(id=row_id))
+        field, message = kind.in_use
+        return None, {field: _(message)}
+    return row_id, {}

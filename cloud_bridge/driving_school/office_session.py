@@ -12,6 +12,7 @@ from cloud_bridge.driving_school.access import BASE, safe_next, set_session_cook
 from cloud_bridge.driving_school.deps import School, SchoolSettings
 from cloud_bridge.driving_school.office_pages import form_of, page
 from cloud_bridge.web.auth import COOKIE, LoginRefused
+from contracts.i18n import gettext as _
 
 LOGIN_CSRF_COOKIE = "es_ds_login_csrf"
 
@@ -41,13 +42,18 @@ async def login(request: Request, school: School) -> Response:
     target = safe_next(form.get("next"))
     sent, expected = form.get("login_csrf", ""), request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not sent or not hmac.compare_digest(sent, expected):
-        return login_page(request, school, target, "the form expired; sign in again", 403)
+        return login_page(request, school, target,
+                          _("The form expired; please sign in again."), 403)
     client = request.client.host if request.client else "unknown"
     try:
         cookie, _staff = school.auth.login(form.get("username", ""),
                                            form.get("password", ""), client)
     except LoginRefused as exc:
-        return login_page(request, school, target, str(exc), 401)
+        if exc.retry_after_s:
+            return login_page(request, school, target, _(
+                "Too many failed sign-ins; try again in %(s)d s.") % {"s": exc.retry_after_s},
+                429)
+        return login_page(request, school, target, _("Wrong username or password."), 401)
     response = RedirectResponse(target, 303)
     set_session_cookie(response, cookie, school.auth)
     return response

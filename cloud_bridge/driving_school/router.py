@@ -11,6 +11,7 @@ from cloud_bridge.driving_school import (
     office_instructors,
     office_lessons,
     office_record_card,
+    office_school,
     office_session,
     office_vehicles,
     tablet_api,
@@ -27,7 +28,8 @@ from contracts.topics import DEFAULT_PREFIX
 # the tablet's shell first: its /app/{name} must not shadow anything, nor be shadowed
 RESOURCES = (tablet_shell.router, tablet_api.router, office_session.router,
              office_lessons.router, office_candidates.router, office_record_card.router,
-             office_instructors.router, office_vehicles.router, office_courses.router)
+             office_instructors.router, office_vehicles.router, office_courses.router,
+             office_school.router)
 
 
 def driving_school_router(engine: Engine, auth: WebAuth, *, publisher: Publisher | None = None,

@@ -133,6 +133,16 @@ lesson_edits = Table(
     Index("ix_ds_lesson_edits_lesson", "tenant", "lesson_id", "received_ms"),
 )
 
+school_profile = Table(
+    "ds_school", ds_metadata,
+    # the school's own data, one row per tenant: its name heads the record card
+    Column("tenant", String(_T), primary_key=True),
+    Column("name", String(120), nullable=False),
+    Column("address", String(200), nullable=False, default=""),
+    Column("registration_no", String(40), nullable=False, default=""),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
 _SCHEMA_LOCK = 0x6564676564737363  # pg advisory lock id, distinct from the bridge's
 
 

@@ -16,18 +16,19 @@ from cloud_bridge.db_schema import read_tx, write_tx
 from cloud_bridge.driving_school.access import SchoolAccess, set_session_cookie
 from cloud_bridge.driving_school.deps import School
 from cloud_bridge.driving_school.lesson_sync import (
-    CONFLICT_RULE,
-    LESSON_TYPES,
     LOCAL_TZ,
     Editor,
     SyncIn,
     apply_edit,
     conflict_notes,
+    conflict_rule,
     lesson_out,
+    lesson_types,
 )
 from cloud_bridge.driving_school.schema import candidates, courses, lessons, vehicles
 from cloud_bridge.driving_school.tablet_shell import APP
 from cloud_bridge.web.auth import COOKIE, LoginRefused, Staff
+from contracts.i18n import gettext as _
 
 RECENT_DAYS = 7  # lessons a tablet keeps to show and to edit
 
@@ -73,7 +74,7 @@ def bootstrap(engine: Engine, access: SchoolAccess, staff: Staff) -> dict[str, A
     return {"username": staff.username, "tenant": staff.tenant, "csrf": staff.csrf,
             "instructor": {"id": me["id"], "name": me["name"]},
             "candidates": people, "vehicles": cars, "lessons": mine,
-            "lesson_types": LESSON_TYPES, "conflict_rule": CONFLICT_RULE,
+            "lesson_types": lesson_types(), "conflict_rule": conflict_rule(),
             "server_time": datetime.now(UTC).isoformat()}
 
 
@@ -95,8 +96,9 @@ async def login(request: Request, school: School) -> JSONResponse:
                                           str(body.get("password", "")), client)
     except LoginRefused as exc:
         headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else None
-        raise HTTPException(429 if exc.retry_after_s else 401, str(exc),
-                            headers=headers) from None
+        text = (_("Too many failed sign-ins; try again in %(s)d s.") % {"s": exc.retry_after_s}
+                if exc.retry_after_s else _("Wrong username or password."))
+        raise HTTPException(429 if exc.retry_after_s else 401, text, headers=headers) from None
     try:
         data = bootstrap(school.engine, school.access, staff)
     except HTTPException:

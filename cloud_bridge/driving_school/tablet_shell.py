@@ -1,9 +1,11 @@
-"""The instructor's tablet app shell (HTML, JS, CSS, manifest, icons) and its service
-worker, which caches the shell so the app opens without a network."""
+"""The instructor's tablet app shell (HTML, JS, CSS, manifest, icons), its texts in
+every language (``i18n/<lang>.json``: the catalogs' ``script_catalog`` and plural rule)
+and its service worker, which caches all of them so the app opens without a network."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -12,6 +14,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response
 
 from cloud_bridge.driving_school.access import BASE
+from contracts.i18n import LANGUAGES, negotiate, plural_rule, script_catalog
 
 APP = f"{BASE}/app"
 STATIC = Path(__file__).parent / "static"
@@ -27,12 +30,21 @@ SHELL = {  # file name -> media type; all of these are cached by the service wor
 router = APIRouter(prefix=APP)
 
 
+def catalog_json(lang: str) -> bytes:
+    """The app's texts in ``lang``: {"lang", "plural" (a C expression of n), "messages"}."""
+    return json.dumps({"lang": lang, "plural": plural_rule(lang),
+                       "messages": script_catalog(lang)}, ensure_ascii=False,
+                      sort_keys=True).encode()
+
+
 def shell_version() -> str:
-    """Hash of the shell files: a changed app gives a changed sw.js, which the browser
-    installs, which caches the new shell under a new name."""
+    """Hash of the shell files and texts: a changed app gives a changed sw.js, which the
+    browser installs, which caches the new shell under a new name."""
     h = hashlib.sha256()
     for name in sorted(SHELL):
         h.update((STATIC / name).read_bytes())
+    for lang in LANGUAGES:
+        h.update(catalog_json(lang))
     return h.hexdigest()[:12]
 
 
@@ -40,15 +52,17 @@ def shell_version() -> str:
 class Shell:
     files: dict[str, bytes]
     worker: str  # sw.js with the shell's version
+    catalogs: dict[str, bytes]  # language -> catalog_json
 
 
 @cache
 def load_shell() -> Shell:
     """The shell's files, read once (``driving_school_router`` reads them at mount, so a
     broken install fails at start, not on a tablet)."""
-    return Shell({name: (STATIC / name).read_bytes() for name in SHELL},
-                 (STATIC / "sw.js").read_text().replace("__SHELL_VERSION__",
-                                                        shell_version()))
+    catalogs = {lang: catalog_json(lang) for lang in LANGUAGES}
+    worker = (STATIC / "sw.js").read_text().replace("__SHELL_VERSION__", shell_version()) \
+        .replace('"__CATALOGS__"', ", ".join(f'"i18n/{lang}.json"' for lang in LANGUAGES))
+    return Shell({name: (STATIC / name).read_bytes() for name in SHELL}, worker, catalogs)
 
 
 def static(name: str) -> Response:
@@ -65,6 +79,15 @@ def index() -> Response:
 @router.get("/sw.js")
 def service_worker() -> Response:
     return Response(load_shell().worker, media_type="text/javascript; charset=utf-8",
+                    headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/i18n/{lang}.json")
+def catalog(lang: str) -> Response:
+    chosen = negotiate(lang)
+    if chosen != lang:
+        raise HTTPException(404, "not found")
+    return Response(load_shell().catalogs[chosen], media_type="application/json",
                     headers={"Cache-Control": "no-cache"})
 
 

@@ -12,15 +12,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert
 
 from cloud_bridge.db_schema import make_engine, write_tx
 from cloud_bridge.driving_school import driving_school_router
 from cloud_bridge.driving_school.schema import candidates, courses, instructors, vehicles
+from cloud_bridge.web import language
 from cloud_bridge.web.auth import COOKIE, WebAuth
 from cloud_bridge.web.auth_schema import web_metadata
+from cloud_bridge.web.error_pages import install_error_pages
+from cloud_bridge.web.language import LanguageMiddleware
 from tests.bridge.conftest import db_url, pg_url  # noqa: F401 - fixtures
 
 SCHOOL = "Šola vožnje Čuk d.o.o."
@@ -57,11 +60,9 @@ class School:
     publisher: FakePublisher = field(default_factory=FakePublisher)
 
     def app(self) -> FastAPI:
-        app = FastAPI()
-        app.include_router(driving_school_router(self.engine, self.auth,
-                                                 publisher=self.publisher,
-                                                 school_name=SCHOOL))
-        return app
+        return school_app(driving_school_router(self.engine, self.auth,
+                                                publisher=self.publisher,
+                                                school_name=SCHOOL))
 
     def client(self, who: str | None = None) -> tuple[TestClient, str]:
         """A test client signed in as ``who`` and its CSRF token."""
@@ -71,6 +72,17 @@ class School:
         cookie, staff = self.auth.login(self.users[who], PASSWORDS[who], "testclient")
         client.cookies.set(COOKIE, cookie)
         return client, staff.csrf
+
+
+def school_app(router: APIRouter) -> FastAPI:
+    """An app as the bridge mounts the module: the language switch (``lang`` cookie,
+    /lang/{code}) and HTML error pages for human routes, as ``mount_web`` installs them."""
+    app = FastAPI()
+    app.add_middleware(LanguageMiddleware)
+    install_error_pages(app)
+    app.include_router(language.router)
+    app.include_router(router)
+    return app
 
 
 def make_school(engine: Engine, *, throttle: int = 50) -> School:

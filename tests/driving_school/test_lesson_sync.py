@@ -98,12 +98,26 @@ def test_bad_edits_are_rejected_one_by_one(school: School) -> None:
                    edit(lesson(c, v, started_at="2026-12-02T07:00:00")),
                    good)
     assert [r["outcome"] for r in results] == ["rejected"] * 6 + ["applied"]
-    assert all(r["error"] for r in results[:6])
+    # a stable code for the tablet and the reason in Slovenian (the default language)
+    assert [r["code"] for r in results[:6]] == [
+        "signature", "km_order", "lesson_type", "unknown_candidate_or_vehicle", "time_order",
+        "invalid"]
+    assert results[1]["error"] == "Km ob koncu so manjši od km ob začetku."
+    assert results[1]["field"] == "km_end"
+    [nine] = post(client, csrf, "tablet-a", edit(lesson(c, v, lesson_count=9)))
+    assert (nine["outcome"], nine["code"], nine["field"]) == (
+        "rejected", "too_many_hours", "lesson_count")
+    assert nine["error"].startswith("Ena vožnja ima največ 4 učne ure")
+    client.cookies.set("lang", "en")  # the reason follows the instructor's language
+    [nine] = post(client, csrf, "tablet-a", edit(lesson(c, v, lesson_count=9)))
+    assert nine["error"].startswith("A lesson has at most 4 lesson hours")
+    client.cookies.delete("lang")
     assert counts(school) == (1, 1)
     # another instructor may not change this instructor's lesson
     other, csrf2 = school.client("ucitelj2")
     [r] = post(other, csrf2, "tablet-x", edit(good["lesson"], 1, remarks="tuje"))
-    assert r["outcome"] == "rejected" and "another instructor" in r["error"]
+    assert r["outcome"] == "rejected" and r["code"] == "other_instructor"
+    assert r["error"] == "Ta ura pripada drugemu učitelju."
 
 
 def test_sessions_csrf_roles_and_tenants(school: School) -> None:

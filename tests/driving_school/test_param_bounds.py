@@ -32,7 +32,17 @@ def test_ids_in_office_page_urls_are_bounded(school: School) -> None:
     r = office.post(f"{DS}/courses", data={"csrf_token": csrf, "candidate_id": str(HUGE),
                                            "category": "B", "started_on": "2026-10-01"},
                     follow_redirects=False)
-    assert r.status_code == 303 and "error=" in r.headers["location"], r.text
+    assert r.status_code == 422 and 'id="e-candidate_id"' in r.text, r.text
+    # a page answers HTML in the reader's language, never JSON
+    bad = office.get(f"{DS}/candidates/{HUGE}", headers={"accept": "text/html"})
+    assert bad.headers["content-type"].startswith("text/html") and "<html" in bad.text
+    gone = office.get(f"{DS}/candidates/{MAX_ROW_ID}", headers={"accept": "text/html"})
+    assert gone.status_code == 404 and "Strani ni mogoče najti" in gone.text
+    for path in ("/candidates/abc", "/candidates/abc/card", "/vehicles/-1",
+                 f"/instructors/{school.instructor_id}/log?day=32.+13.+2026"):
+        r = office.get(f"{DS}{path}", headers={"accept": "text/html"})
+        assert r.status_code in (404, 422) and r.headers["content-type"].startswith(
+            "text/html"), path
 
 
 def test_a_tablet_edit_with_an_impossible_id_is_rejected(school: School) -> None:

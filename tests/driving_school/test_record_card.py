@@ -138,3 +138,54 @@ def test_through_the_print_queue_a_redelivered_command_prints_once(tmp_path: Pat
         store.close()
         printer.stop()
         vp.stop()
+
+
+def test_the_school_name_from_its_settings_page_is_printed_on_the_card(school: School) -> None:
+    """Before the school fills in its data, the mount's name (or the tenant's id) stands
+    in; once saved on the school's page, that name heads the page and the printed card."""
+
+    class Paper:
+        id = "office"
+
+        def __init__(self) -> None:
+            self.jobs: list[bytes] = []
+
+        def print_job(self, job) -> None:  # type: ignore[no-untyped-def]
+            self.jobs.append(job.payload)
+
+    admin, csrf = school.client("admin")
+    person = school.candidate_ids[0]
+    page = admin.get("/driving-school/school")
+    assert page.status_code == 200 and f'value="{SCHOOL}"' in page.text
+    assert "Ime šole še ni vpisano" in page.text
+    refused = admin.post("/driving-school/school", data={"csrf_token": csrf, "name": "",
+                                                         "address": "Trubarjeva 3"})
+    assert refused.status_code == 422 and 'id="e-name"' in refused.text
+    assert 'value="Trubarjeva 3"' in refused.text
+    name = "Avtošola Žarek d.o.o."
+    saved = admin.post("/driving-school/school", data={
+        "csrf_token": csrf, "name": name, "address": "Trubarjeva 3, 1000 Ljubljana",
+        "registration_no": "1234567000"}, follow_redirects=False)
+    assert saved.status_code == 303
+    assert name in admin.get(f"/driving-school/candidates/{person}/card").text
+    # only the administrator manages the school's data
+    reception, rcsrf = school.client("recepcija")
+    assert reception.post("/driving-school/school", data={"csrf_token": rcsrf, "name": "X"}
+                          ).status_code == 403
+
+    sent = reception.post(f"/driving-school/candidates/{person}/print-card",
+                          data={"csrf_token": rcsrf, "device": "office-1"},
+                          follow_redirects=False)
+    assert sent.status_code == 303
+    [(_topic, payload)] = school.publisher.messages
+    message = json.loads(payload)
+    assert message["args"]["card"]["school"] == name
+    paper = Paper()
+    handle_print_record_card(message["args"], {"office": paper})  # type: ignore[dict-item]
+    [job] = paper.jobs
+    assert f"Šola vožnje: {name}".encode("cp852") in job
+    # a wrong device name comes back beside the field, in Slovenian
+    bad = reception.post(f"/driving-school/candidates/{person}/print-card",
+                         data={"csrf_token": rcsrf, "device": "office 1!"})
+    assert bad.status_code == 422 and 'id="e-device"' in bad.text
+    assert 'value="office 1!"' in bad.text and "Vpiši ime, kot je office-1" in bad.text

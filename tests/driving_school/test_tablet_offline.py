@@ -249,7 +249,7 @@ def test_a_running_lesson_survives_a_reload_and_an_expired_session_keeps_the_out
         page.fill("#username", school.users["ucitelj2"])
         page.fill("#password", PASSWORDS["ucitelj2"])
         page.click("#login-form button[type=submit]")
-        page.wait_for_selector("#login-error:has-text('neposlanih')")
+        page.wait_for_selector("#login-error:has-text('Neposlane ure')")
         page.screenshot(path=shots / f"{db}-6-session-expired.png", full_page=True)
         page.fill("#username", school.users["ucitelj"])
         page.fill("#password", PASSWORDS["ucitelj"])

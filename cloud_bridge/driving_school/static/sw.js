@@ -3,7 +3,9 @@
 // version is a new sw.js, installed by the browser, caching the new files.
 "use strict";
 const CACHE = "lesson-log-__SHELL_VERSION__";
-const SHELL = ["./", "app.js", "app.css", "manifest.webmanifest", "icon-192.png", "icon-512.png"];
+// the texts of every language ("__CATALOGS__" becomes "i18n/sl.json", "i18n/en.json")
+const SHELL = ["./", "app.js", "app.css", "manifest.webmanifest", "icon-192.png", "icon-512.png",
+               "__CATALOGS__"];
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));
