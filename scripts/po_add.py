@@ -30,11 +30,15 @@ def main(domain: str, source: str) -> int:
         catalog = Catalog(locale="sl", domain=domain, project="edge-suite", fuzzy=False)
     entries = json.loads(Path(source).read_text(encoding="utf-8"))
     for key, text in entries.items():
+        msgid: str | tuple[str, str] = key
         if isinstance(text, list):
             singular, plural = key.split("|", 1)
-            catalog.add((singular, plural), tuple(text))
+            msgid, text = (singular, plural), tuple(text)
+        found = catalog.get(singular if isinstance(msgid, tuple) else msgid)
+        if found is not None:
+            found.string = text  # Catalog.add keeps an existing entry's old text
         else:
-            catalog.add(key, text)
+            catalog.add(msgid, text)
     LOCALE.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as fh:
         write_po(fh, catalog, width=100, sort_output=True)

@@ -41,11 +41,24 @@ def marked_messages() -> Iterator[tuple[str, str, int]]:
                     yield msgid, f"{package}/{filename}", lineno
 
 
+_DATA_T = re.compile(r'data-t(?:-[a-z-]+)?="([^"]+)"')
+
+
+def static_attribute_messages() -> Iterator[tuple[str, str, int]]:
+    """Texts a static page names in ``data-t`` attributes (its script translates them)."""
+    for page in served_pages():
+        if "static" not in page.parts:
+            continue
+        for number, line in enumerate(page.read_text("utf-8").splitlines(), 1):
+            for msgid in _DATA_T.findall(line):
+                yield msgid, str(page.relative_to(ROOT)), number
+
+
 def untranslated() -> list[tuple[str, str, int]]:
     catalog = script_catalog("sl")
     singulars = {key.split("|", 1)[0] for key in catalog if "|" in key}
     missing = []
-    for msgid, where, line in marked_messages():
+    for msgid, where, line in [*marked_messages(), *static_attribute_messages()]:
         if catalog.get(msgid) or msgid in singulars:
             continue
         missing.append((msgid, where, line))
