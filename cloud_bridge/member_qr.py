@@ -29,24 +29,27 @@ import base64
 import hashlib
 import hmac
 import io
-import json
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 import segno
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fastapi import APIRouter, Header, HTTPException, Path
+from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from cloud_bridge.web.page_templates import page_templates
+from contracts.i18n import negotiate, use_language
 from contracts.qr_token import STEP_S, issue_token
 
 LINK_TOKEN_CHARS = 22  # 132 bits of base64url
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-TenantId = Annotated[str, Path(pattern=_ID)]
-MemberId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+TenantId = Annotated[str, PathParam(pattern=_ID)]
+MemberId = Annotated[str, PathParam(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,50 +90,16 @@ def qr_svg(text: str) -> str:
     return out.getvalue().decode()
 
 
-_PAGE = """<!doctype html>
-<html lang="sl"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex">
-<title>Vstopna koda</title>
-<style nonce="{nonce}">
-body{{font-family:system-ui,sans-serif;text-align:center;margin:1em;background:#fff}}
-#qr svg{{width:min(90vw,420px);height:auto}}
-#state{{color:#555}} .stale{{opacity:.15}}
-</style></head>
-<body>
-<h1 id="hello">Vstopna koda</h1>
-<div id="qr" aria-live="polite"></div>
-<p id="state">Nalagam…</p>
-<noscript>Za prikaz kode omogočite JavaScript.</noscript>
-<script nonce="{nonce}">
-(function () {{
-  var params = new URLSearchParams(location.hash.slice(1));
-  var key = params.get("k");
-  var qr = document.getElementById("qr"), state = document.getElementById("state");
-  if (!key) {{ state.textContent = "Povezava ni popolna."; return; }}
-  function refresh() {{
-    fetch({token_url}, {{method: "POST", cache: "no-store",
-                         headers: {{"Authorization": "Bearer " + key}}}})
-      .then(function (r) {{ if (!r.ok) throw r.status; return r.json(); }})
-      .then(function (data) {{
-        qr.innerHTML = data.svg;
-        qr.classList.remove("stale");
-        if (data.first_name) document.getElementById("hello").textContent = data.first_name;
-        state.textContent = "Koda se osveži vsakih " + data.refresh_s + " s.";
-        setTimeout(refresh, data.refresh_s * 1000);
-      }})
-      .catch(function (status) {{
-        qr.classList.add("stale");
-        state.textContent = status === 404 ? "Povezava ni veljavna." :
-          "Brez povezave: koda ni sveža.";
-        if (status !== 404) setTimeout(refresh, 5000);
-      }});
-  }}
-  refresh();
-}})();
-</script>
-</body></html>
-"""
+_PAGE = page_templates(Path(__file__).parent / "web" / "templates")
+
+
+def phone_language(request: Request) -> str:
+    """The language switch's cookie when the member used it, else the phone's own
+    language (Accept-Language), else Slovenian."""
+    chosen = request.cookies.get("lang")
+    if not chosen:
+        chosen = request.headers.get("accept-language", "").split(",")[0]
+    return negotiate(chosen)
 
 
 def _security_headers(nonce: str | None = None) -> dict[str, str]:
@@ -159,13 +128,15 @@ def make_member_qr_router(
                               headers={"Cache-Control": "no-store"})
 
     @router.get("/{tenant}/{member_id}", response_class=HTMLResponse)
-    def page(tenant: TenantId, member_id: MemberId) -> HTMLResponse:
+    def page(request: Request, tenant: TenantId, member_id: MemberId) -> HTMLResponse:
         # the page itself holds no secret; the link token stays in the fragment
         nonce = secrets.token_urlsafe(16)
-        # ids are pattern-checked above; json.dumps makes them a safe JS string anyway
-        token_url = json.dumps(f"/member-qr/{tenant}/{member_id}/token").replace("<", "\\u003c")
-        body = _PAGE.format(nonce=nonce, token_url=token_url)
-        return HTMLResponse(body, headers=_security_headers(nonce))
+        # ids are pattern-checked above; the template escapes the attribute anyway
+        token_url = f"/member-qr/{tenant}/{member_id}/token"
+        with use_language(phone_language(request)):
+            return _PAGE.TemplateResponse(request, "member_qr.html",
+                                          {"nonce": nonce, "token_url": token_url},
+                                          headers=_security_headers(nonce))
 
     @router.post("/{tenant}/{member_id}/token")
     def token(tenant: TenantId, member_id: MemberId,
@@ -180,8 +151,9 @@ def make_member_qr_router(
             raise not_found
         now = int(clock())
         if cred.blocked or not cred.valid_from <= now < cred.valid_to:
-            raise HTTPException(403, "this entry code is not valid now",
-                                headers={"Cache-Control": "no-store"})
+            # JSON for the page's script (which says so in the member's language)
+            return JSONResponse({"error": "not_valid_now"}, status_code=403,
+                                headers=_security_headers())
         text = issue_token(get_signing_key(tenant), cred.credential_id, cred.valid_from,
                            cred.valid_to, now)
         refresh_s = STEP_S - now % STEP_S  # 1..30: right when the next time step starts
