@@ -95,6 +95,9 @@ def entitlement_fields(form: dict[str, str]) -> dict[str, Any]:
     if entries and (not entries.isdigit() or not 1 <= int(entries) <= ENTRIES_MAX):
         raise FieldError(_("A whole number from 1 to %(n)s.") % {"n": ENTRIES_MAX},
                          "entries_total")
+    if not entries and form.get("kind") in ("punch_card", "gift_voucher"):
+        raise FieldError(_("A punch card or voucher needs a number of entries."),
+                         "entries_total")
     return {
         "kind": form.get("kind", ""),
         "valid_from": day_start_s(valid_from) if valid_from else None,

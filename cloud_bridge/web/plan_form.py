@@ -16,6 +16,7 @@ from cloud_bridge.web.entitlement_forms import (
     FieldError,
     parse_windows,
     parse_zones,
+    windows_hint,
 )
 from cloud_bridge.web.form_errors import FieldErrors, validate_form
 from contracts.i18n import N_, format_money, format_number
@@ -101,8 +102,7 @@ def check_plan(form: dict[str, str]) -> tuple[dict[str, Any] | None, FieldErrors
     try:
         windows = parse_windows(plan.windows) or None
     except FieldError:
-        return None, {"windows": _("Write hours like mon-fri 06:00-14:00; sat,sun "
-                                   "08:00-12:00.")}
+        return None, {"windows": windows_hint()}
     values = {"name": plan.name, "kind": plan.kind, "duration_days": plan.duration_days,
               "entries_total": plan.entries_total, "zones": parse_zones(plan.zones),
               "windows": windows}
@@ -113,6 +113,7 @@ def check_plan(form: dict[str, str]) -> tuple[dict[str, Any] | None, FieldErrors
             "windows": windows or []})
     except ValidationError as exc:
         field = str(exc.errors()[0]["loc"][0]) if exc.errors()[0]["loc"] else "windows"
-        where = field if field in ("zones", "windows", "entries_total") else "windows"
-        return None, {where: _("This value is not accepted.")}
+        where = field if field in ("zones", "entries_total") else "windows"
+        return None, {where: windows_hint() if where == "windows"
+                      else _("This value is not accepted.")}
     return {**values, "price_cents": plan.price, "vat_rate_bp": plan.vat_rate_bp}, {}
