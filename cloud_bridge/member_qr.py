@@ -43,7 +43,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from cloud_bridge.web.page_templates import page_templates
-from contracts.i18n import negotiate, use_language
+from contracts.i18n import N_, gettext, use_language
 from contracts.qr_token import STEP_S, issue_token
 
 LINK_TOKEN_CHARS = 22  # 132 bits of base64url
@@ -62,6 +62,9 @@ class MemberQrCredential:
     first_name: str = ""  # shown on the page, so the member sees it is theirs
     blocked: bool = False
     link_epoch: int = 0  # bump to revoke this member's link
+    # the member has a membership or ticket valid now (the gate would let them in);
+    # without one the page says so instead of showing a code the gate refuses
+    has_pass: bool = True
 
 
 SigningKeyGetter = Callable[[str], Ed25519PrivateKey]
@@ -93,13 +96,22 @@ def qr_svg(text: str) -> str:
 _PAGE = page_templates(Path(__file__).parent / "web" / "templates")
 
 
-def phone_language(request: Request) -> str:
-    """The language switch's cookie when the member used it, else the phone's own
-    language (Accept-Language), else Slovenian."""
-    chosen = request.cookies.get("lang")
-    if not chosen:
-        chosen = request.headers.get("accept-language", "").split(",")[0]
-    return negotiate(chosen)
+# what the page's script says, in the page's language (templates/member_qr.html)
+PAGE_TEXTS = (
+    N_("Your entry code is blocked. Ask the reception."),
+    N_("Your entry code is not valid now: there is no valid membership or ticket. "
+       "Ask the reception."),
+    N_("Your entry code is not valid now. Ask the reception."),
+    N_("This link is not valid. Ask the reception for a new one."),
+    N_("The server could not make a code. Trying again…"),
+    N_("No connection: the code is not fresh."),
+    N_("Next code in %(n)s s."),
+    N_("The link is incomplete."),
+)
+
+
+def page_catalog() -> dict[str, str]:
+    return {text: gettext(text) for text in PAGE_TEXTS}
 
 
 def _security_headers(nonce: str | None = None) -> dict[str, str]:
@@ -133,10 +145,12 @@ def make_member_qr_router(
         nonce = secrets.token_urlsafe(16)
         # ids are pattern-checked above; the template escapes the attribute anyway
         token_url = f"/member-qr/{tenant}/{member_id}/token"
-        with use_language(phone_language(request)):
-            return _PAGE.TemplateResponse(request, "member_qr.html",
-                                          {"nonce": nonce, "token_url": token_url},
-                                          headers=_security_headers(nonce))
+        # Slovenian unless the phone used the staff pages' language switch (lang cookie)
+        with use_language(request.cookies.get("lang")):
+            return _PAGE.TemplateResponse(
+                request, "member_qr.html",
+                {"nonce": nonce, "token_url": token_url, "catalog": page_catalog()},
+                headers=_security_headers(nonce))
 
     @router.post("/{tenant}/{member_id}/token")
     def token(tenant: TenantId, member_id: MemberId,
@@ -150,9 +164,12 @@ def make_member_qr_router(
         if not hmac.compare_digest(presented.encode(), expected.encode()) or cred is None:
             raise not_found
         now = int(clock())
-        if cred.blocked or not cred.valid_from <= now < cred.valid_to:
-            # JSON for the page's script (which says so in the member's language)
-            return JSONResponse({"error": "not_valid_now"}, status_code=403,
+        refusal = ("blocked" if cred.blocked else "not_valid_now"
+                   if not cred.valid_from <= now < cred.valid_to
+                   else None if cred.has_pass else "no_valid_pass")
+        if refusal:
+            # JSON for the page's script, which says why in the member's language
+            return JSONResponse({"error": refusal}, status_code=403,
                                 headers=_security_headers())
         text = issue_token(get_signing_key(tenant), cred.credential_id, cred.valid_from,
                            cred.valid_to, now)
