@@ -13,9 +13,8 @@ import base64
 import hashlib
 import os
 import secrets
-from pathlib import Path
-
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, RowMapping, select
