@@ -4,6 +4,7 @@ forms post to member_entitlements.py and member_credentials.py). Every change go
 through membership_ops, so it reaches the devices signed."""
 
 from datetime import date
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -20,7 +21,7 @@ from cloud_bridge.db_schema import (
     read_tx,
 )
 from cloud_bridge.member_qr_links import phone_links
-from cloud_bridge.membership_ops import NotFound
+from cloud_bridge.membership_ops import NotFound, Record
 from cloud_bridge.web.auth import Staff
 from cloud_bridge.web.deps import Ctx
 from cloud_bridge.web.entitlement_forms import format_windows
@@ -65,6 +66,11 @@ def member_events(conn: Connection, tenant: str, member_id: str, limit: int = 30
 router = APIRouter(prefix="/t/{tenant}")
 
 
+def create_member_in(conn: Connection, tenant: str, body: MemberIn
+                     ) -> tuple[str, list[Record]]:
+    return membership_ops.create_member(conn, tenant, body)
+
+
 @router.get("/members", **route_meta("members.view"))
 def search(request: Request, staff: Viewer, ctx: Ctx,
            q: Annotated[str, Query(max_length=80)] = "",
@@ -92,8 +98,7 @@ async def create(request: Request, staff: Editor, ctx: Ctx) -> Response:
         body = MemberIn.model_validate({**checked.fields(), "id": number})
         try:
             member_id = apply_change(ctx, staff, "member.create", number, {},
-                                     lambda c, b=body: membership_ops.create_member(
-                                         c, staff.tenant, b))
+                                     partial(create_member_in, tenant=staff.tenant, body=body))
         except FormError:
             continue
         return RedirectResponse(member_url(staff, member_id, notice="created"), 303)

@@ -17,12 +17,11 @@ from cloud_bridge.web import audit
 from cloud_bridge.web.auth import Staff
 from cloud_bridge.web.auth_schema import web_metadata
 from cloud_bridge.web.deps import Ctx
-from cloud_bridge.web.entitlement_forms import format_windows
+from cloud_bridge.web.entitlement_forms import ENTRIES_MAX, format_windows
 from cloud_bridge.web.form_errors import FieldErrors
 from cloud_bridge.web.guards import need, route_meta
 from cloud_bridge.web.plan_form import (
     DURATION_MAX_DAYS,
-    ENTRIES_MAX,
     KIND_LABELS,
     NAME_MAX,
     VAT_RATES_BP,
