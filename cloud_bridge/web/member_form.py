@@ -5,14 +5,14 @@ web (digits only, so they can be typed on a kiosk's digit pad)."""
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Connection, func, select
 
 from cloud_bridge.db_schema import members
-from cloud_bridge.web.page_templates import day_of
+from cloud_bridge.web.context import LOCAL_TZ
 from contracts.i18n import gettext as _
 from contracts.i18n import parse_day
 
@@ -68,10 +68,25 @@ class MemberForm(BaseModel):
                 "waiver_signed_on": self.waiver_signed_on, "blocked": self.blocked}
 
 
+def typed_day(value: date | str | int | None) -> str:
+    """A date as a form field holds it, 3. 12. 2026 in every language: the way
+    contracts.i18n.parse_day reads it back (an English reader's 03/12/2026 would not
+    be read back, and would be ambiguous)."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, int):  # an entitlement's epoch seconds: the site's local day
+        day = datetime.fromtimestamp(value, LOCAL_TZ).date()
+    elif isinstance(value, str):
+        day = date.fromisoformat(value[:10])
+    else:
+        day = value
+    return f"{day.day}. {day.month}. {day.year}"
+
+
 def form_values(member: dict[str, Any]) -> dict[str, Any]:
-    """A stored member as the form's values (the waiver date the reader's way)."""
+    """A stored member as the form's values."""
     waiver = member.get("waiver_signed_on")
-    return {**member, "waiver_signed_on": day_of(waiver) if waiver else "",
+    return {**member, "waiver_signed_on": typed_day(waiver),
             "blocked": "1" if member.get("blocked") else ""}
 
 

@@ -27,7 +27,12 @@ from cloud_bridge.web.deps import Ctx
 from cloud_bridge.web.entitlement_forms import format_windows
 from cloud_bridge.web.form_errors import validate_form
 from cloud_bridge.web.guards import route_meta
-from cloud_bridge.web.member_form import MemberForm, form_values, next_member_number
+from cloud_bridge.web.member_form import (
+    MemberForm,
+    form_values,
+    next_member_number,
+    typed_day,
+)
 from cloud_bridge.web.member_forms import (
     CREDENTIAL_KINDS,
     LIMITS,
@@ -42,11 +47,9 @@ from cloud_bridge.web.member_forms import (
 )
 from cloud_bridge.web.member_search import search_members
 from cloud_bridge.web.membership_changes import FormError, apply_change
-from cloud_bridge.web.page_templates import day_of as local_day_s
 from cloud_bridge.web.plan_form import KIND_LABELS
 from cloud_bridge.web.plans import tenant_plans
 from cloud_bridge.web.rendering import render
-from contracts.i18n import format_day
 from contracts.i18n import gettext as _
 from contracts.reasons import explain
 
@@ -127,11 +130,11 @@ def member_page(request: Request, staff: Staff, ctx: Ctx, member_id: str,
         e["windows_text"] = format_windows(e["windows"])
         e["used"] = sum((e["used_by_device"] or {}).values())
         # the form shows "until" inclusive; valid_to/frozen_to are exclusive
-        e["valid_until"] = local_day_s(e["valid_to"] - 1) if e["valid_to"] else ""
-        e["frozen_until"] = local_day_s(e["frozen_to"] - 1) if e["frozen_to"] else ""
+        e["valid_until"] = typed_day(e["valid_to"] - 1) if e["valid_to"] else ""
+        e["frozen_until"] = typed_day(e["frozen_to"] - 1) if e["frozen_to"] else ""
     context: dict[str, Any] = {
         "values": form_values(member), "errors": {}, "sale_values": {
-            "start": format_day(date.today())}, "sale_errors": {},
+            "start": typed_day(date.today())}, "sale_errors": {},
         "custom_values": {}, "custom_errors": {}, "credential_values": {},
         "credential_errors": {}, **forms}
     return render(request, "member.html", staff, status_code=status, member=member,

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from cloud_bridge.web.auth import Staff
 from cloud_bridge.web.labels import audit_action, health, peripheral_role
+from cloud_bridge.web.member_form import typed_day
 from cloud_bridge.web.nav import nav_for
 from cloud_bridge.web.page_templates import day_of, moment_iso, moment_ms, page_templates
 from contracts.i18n import format_money
@@ -20,7 +21,7 @@ templates = page_templates(Path(__file__).parent / "templates")
 templates.env.filters.update({"local_ms": moment_ms, "local_ts": moment_iso,
                               "local_day_s": day_of, "euros": format_money,
                               "audit_action": audit_action, "peripheral_role": peripheral_role,
-                              "health": health})
+                              "health": health, "typed_day": typed_day})
 
 
 def now_utc_iso() -> str:

@@ -201,3 +201,23 @@ def test_page_scripts_get_their_catalog(site: WebSite) -> None:
     sl = c.get("/i18n/sl.json").json()
     assert sl["lang"] == "sl" and sl["messages"]["reconnecting…"] == "ponovno povezujem …"
     assert c.get("/i18n/xx.json").json()["lang"] == "sl"  # unknown: the default
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_an_english_reader_saves_an_entitlement_form_as_it_was_filled(
+        site: WebSite, admin: tuple[TestClient, str, Seeded]) -> None:
+    client, csrf, s = admin
+    a, _ = site.tenants
+    client.cookies.set("lang", "en")
+    page = client.get(f"/t/{a}/members/{s.member_id}").text
+    form = page.split(f'/entitlements/{s.ent_id}"')[1].split("</form>")[0]
+    values = dict(re.findall(r'name="(\w+)" value="([^"]*)"', form))
+    # the dates a form holds read back in any language (not 03/12/2026)
+    assert re.fullmatch(r"\d{1,2}\. \d{1,2}\. \d{4}", values["valid_from"]), values
+    r = client.post(f"/t/{a}/members/{s.member_id}/entitlements/{s.ent_id}",
+                    data={**values, "kind": "membership", "csrf_token": csrf},
+                    follow_redirects=False)
+    assert r.status_code == 303, r.text[-1500:]
+    shown = client.get(r.headers["location"]).text
+    table = shown.split('class="entitlements"')[1].split("</table>")[0]
+    assert "Entitlement saved." in shown and re.search(r"\d{2}/\d{2}/\d{4}", table)
