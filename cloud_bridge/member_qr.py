@@ -29,24 +29,27 @@ import base64
 import hashlib
 import hmac
 import io
-import json
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 import segno
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fastapi import APIRouter, Header, HTTPException, Path
+from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from cloud_bridge.web.page_templates import page_templates
+from contracts.i18n import N_, gettext, use_language
 from contracts.qr_token import STEP_S, issue_token
 
 LINK_TOKEN_CHARS = 22  # 132 bits of base64url
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-TenantId = Annotated[str, Path(pattern=_ID)]
-MemberId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+TenantId = Annotated[str, PathParam(pattern=_ID)]
+MemberId = Annotated[str, PathParam(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,9 @@ class MemberQrCredential:
     first_name: str = ""  # shown on the page, so the member sees it is theirs
     blocked: bool = False
     link_epoch: int = 0  # bump to revoke this member's link
+    # the member has a membership or ticket valid now (the gate would let them in);
+    # without one the page says so instead of showing a code the gate refuses
+    has_pass: bool = True
 
 
 SigningKeyGetter = Callable[[str], Ed25519PrivateKey]
@@ -87,50 +93,25 @@ def qr_svg(text: str) -> str:
     return out.getvalue().decode()
 
 
-_PAGE = """<!doctype html>
-<html lang="sl"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex">
-<title>Vstopna koda</title>
-<style nonce="{nonce}">
-body{{font-family:system-ui,sans-serif;text-align:center;margin:1em;background:#fff}}
-#qr svg{{width:min(90vw,420px);height:auto}}
-#state{{color:#555}} .stale{{opacity:.15}}
-</style></head>
-<body>
-<h1 id="hello">Vstopna koda</h1>
-<div id="qr" aria-live="polite"></div>
-<p id="state">Nalagam…</p>
-<noscript>Za prikaz kode omogočite JavaScript.</noscript>
-<script nonce="{nonce}">
-(function () {{
-  var params = new URLSearchParams(location.hash.slice(1));
-  var key = params.get("k");
-  var qr = document.getElementById("qr"), state = document.getElementById("state");
-  if (!key) {{ state.textContent = "Povezava ni popolna."; return; }}
-  function refresh() {{
-    fetch({token_url}, {{method: "POST", cache: "no-store",
-                         headers: {{"Authorization": "Bearer " + key}}}})
-      .then(function (r) {{ if (!r.ok) throw r.status; return r.json(); }})
-      .then(function (data) {{
-        qr.innerHTML = data.svg;
-        qr.classList.remove("stale");
-        if (data.first_name) document.getElementById("hello").textContent = data.first_name;
-        state.textContent = "Koda se osveži vsakih " + data.refresh_s + " s.";
-        setTimeout(refresh, data.refresh_s * 1000);
-      }})
-      .catch(function (status) {{
-        qr.classList.add("stale");
-        state.textContent = status === 404 ? "Povezava ni veljavna." :
-          "Brez povezave: koda ni sveža.";
-        if (status !== 404) setTimeout(refresh, 5000);
-      }});
-  }}
-  refresh();
-}})();
-</script>
-</body></html>
-"""
+_PAGE = page_templates(Path(__file__).parent / "web" / "templates")
+
+
+# what the page's script says, in the page's language (templates/member_qr.html)
+PAGE_TEXTS = (
+    N_("Your entry code is blocked. Ask the reception."),
+    N_("Your entry code is not valid now: there is no valid membership or ticket. "
+       "Ask the reception."),
+    N_("Your entry code is not valid now. Ask the reception."),
+    N_("This link is not valid. Ask the reception for a new one."),
+    N_("The server could not make a code. Trying again…"),
+    N_("No connection: the code is not fresh."),
+    N_("Next code in %(n)s s."),
+    N_("The link is incomplete."),
+)
+
+
+def page_catalog() -> dict[str, str]:
+    return {text: gettext(text) for text in PAGE_TEXTS}
 
 
 def _security_headers(nonce: str | None = None) -> dict[str, str]:
@@ -159,13 +140,17 @@ def make_member_qr_router(
                               headers={"Cache-Control": "no-store"})
 
     @router.get("/{tenant}/{member_id}", response_class=HTMLResponse)
-    def page(tenant: TenantId, member_id: MemberId) -> HTMLResponse:
+    def page(request: Request, tenant: TenantId, member_id: MemberId) -> HTMLResponse:
         # the page itself holds no secret; the link token stays in the fragment
         nonce = secrets.token_urlsafe(16)
-        # ids are pattern-checked above; json.dumps makes them a safe JS string anyway
-        token_url = json.dumps(f"/member-qr/{tenant}/{member_id}/token").replace("<", "\\u003c")
-        body = _PAGE.format(nonce=nonce, token_url=token_url)
-        return HTMLResponse(body, headers=_security_headers(nonce))
+        # ids are pattern-checked above; the template escapes the attribute anyway
+        token_url = f"/member-qr/{tenant}/{member_id}/token"
+        # Slovenian unless the phone used the staff pages' language switch (lang cookie)
+        with use_language(request.cookies.get("lang")):
+            return _PAGE.TemplateResponse(
+                request, "member_qr.html",
+                {"nonce": nonce, "token_url": token_url, "catalog": page_catalog()},
+                headers=_security_headers(nonce))
 
     @router.post("/{tenant}/{member_id}/token")
     def token(tenant: TenantId, member_id: MemberId,
@@ -179,9 +164,13 @@ def make_member_qr_router(
         if not hmac.compare_digest(presented.encode(), expected.encode()) or cred is None:
             raise not_found
         now = int(clock())
-        if cred.blocked or not cred.valid_from <= now < cred.valid_to:
-            raise HTTPException(403, "this entry code is not valid now",
-                                headers={"Cache-Control": "no-store"})
+        refusal = ("blocked" if cred.blocked else "not_valid_now"
+                   if not cred.valid_from <= now < cred.valid_to
+                   else None if cred.has_pass else "no_valid_pass")
+        if refusal:
+            # JSON for the page's script, which says why in the member's language
+            return JSONResponse({"error": refusal}, status_code=403,
+                                headers=_security_headers())
         text = issue_token(get_signing_key(tenant), cred.credential_id, cred.valid_from,
                            cred.valid_to, now)
         refresh_s = STEP_S - now % STEP_S  # 1..30: right when the next time step starts

@@ -13,17 +13,20 @@ import base64
 import hashlib
 import os
 import secrets
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, RowMapping, select
 
-from cloud_bridge.db_schema import credentials, members, read_tx
+from cloud_bridge.db_schema import credentials, entitlements, members, read_tx
 from cloud_bridge.member_qr import CredentialGetter, MemberQrCredential, member_link
 
 LINK_KEY_FILE = "member-link.key"
 # a credential has no end date on the bridge (entitlements have): the token's own window
 # is then this horizon, and the gate still checks the member's entitlements
 HORIZON_S = 5 * 365 * 86400
+LOCAL_TZ = ZoneInfo("Europe/Ljubljana")  # a day ticket's day is the site's
 
 
 def load_link_key(keys_dir: Path) -> bytes:
@@ -56,6 +59,32 @@ def _newest_qr(conn: Connection, tenant: str, member_id: str) -> RowMapping | No
         .order_by(credentials.c.created_at.desc(), credentials.c.id.desc())).mappings().first()
 
 
+def _valid_now(ent: RowMapping, now_s: int, today: str, cred_id: str) -> bool:
+    """Roughly what a gate checks of one entitlement (dates, freeze, entries left), to
+    tell the member "no valid membership" on the page; zones and hours are left to the
+    gate, which decides."""
+    if ent["credential_id"] not in (None, cred_id):
+        return False  # a voucher bound to its own code
+    if ent["valid_on"] is not None:
+        in_dates = ent["valid_on"] == today
+    else:
+        in_dates = ((ent["valid_from"] or 0) <= now_s
+                    and (ent["valid_to"] is None or now_s < ent["valid_to"]))
+    frozen = (ent["frozen_from"] is not None and ent["frozen_from"] <= now_s
+              and (ent["frozen_to"] is None or now_s < ent["frozen_to"]))
+    used = sum((ent["used_by_device"] or {}).values())
+    left = ent["entries_total"] is None or used < ent["entries_total"]
+    return in_dates and not frozen and left
+
+
+def has_pass(conn: Connection, tenant: str, member_id: str, cred_id: str) -> bool:
+    now = datetime.now(LOCAL_TZ)
+    rows = conn.execute(select(entitlements).where(
+        entitlements.c.tenant == tenant, entitlements.c.member_id == member_id)).mappings()
+    return any(_valid_now(e, int(now.timestamp()), now.date().isoformat(), cred_id)
+               for e in rows)
+
+
 def credential_getter(engine: Engine) -> CredentialGetter:
     def get(tenant: str, member_id: str) -> MemberQrCredential | None:
         with read_tx(engine) as conn:
@@ -64,13 +93,14 @@ def credential_getter(engine: Engine) -> CredentialGetter:
                 return None
             member = conn.execute(select(members.c.first_name, members.c.blocked).where(
                 members.c.tenant == tenant, members.c.id == member_id)).first()
+            valid = has_pass(conn, tenant, member_id, cred["id"])
         if member is None:
             return None
         start = int(cred["created_at"]) // 1000
         return MemberQrCredential(
             credential_id=cred["id"], valid_from=start, valid_to=start + HORIZON_S,
             first_name=member.first_name or "", blocked=bool(cred["blocked"] or member.blocked),
-            link_epoch=link_epoch(cred["id"]))
+            link_epoch=link_epoch(cred["id"]), has_pass=valid)
 
     return get
 

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, insert, select
 from cloud_bridge.db_schema import commands, devices
 from cloud_bridge.device_reports import command_outcome
 from contracts.command_expiry import command_payload
+from contracts.i18n import N_
 from contracts.topics import DeviceTopics
 
 # what the pages may send; "reprint" is the POS receipt copy (docs/pos.md)
@@ -48,10 +49,13 @@ def command_message(prefix: str, tenant: str, device: str, name: str, request_id
             command_payload(request_id, args, expires_at))
 
 
-# what a person reads for each outcome (Slovenian; the gettext catalog comes later)
-OUTCOME_LABELS = {"pending": "čaka na napravo", "ok": "izvedeno", "error": "napaka",
-                  "expired": "poteklo, ni izvedeno"}
-UNANSWERED_NOTE = "naprava ni odgovorila"
+# what a person reads for each outcome and command (English msgids, translated where
+# shown)
+OUTCOME_LABELS = {"pending": N_("waiting for the device"), "ok": N_("done"),
+                  "error": N_("failed"), "expired": N_("expired, not carried out")}
+UNANSWERED_NOTE = N_("the device did not answer")
+COMMAND_LABELS = {"open": N_("Open gate"), "reload": N_("Reload settings"),
+                  "resend-state": N_("Report state again"), "reprint": N_("Reprint receipt")}
 
 
 def recent_commands(conn: Connection, tenant: str, limit: int = 20,

@@ -24,6 +24,8 @@ from cloud_bridge.web.guards import need, route_meta
 from cloud_bridge.web.nav import NAV, NavItem
 from cloud_bridge.web.rendering import render
 from contracts.device_config import DeviceConfigError
+from contracts.i18n import N_
+from contracts.i18n import gettext as _
 
 TTL_HOURS = (1, 24, 72, 168)
 EXAMPLE_PROFILE = """timezone = "Europe/Ljubljana"
@@ -39,34 +41,36 @@ url = "sim:"
 gate = "g1"
 direction = "in"
 """
-# what staff read on the page (Slovenian; a gettext catalog comes later)
+# what staff read on the page (English msgids, translated where shown)
 TEXT = {
-    "bad_id": "{field}: 1–64 črk, številk ali '_.-', na začetku črka ali številka",
-    "bad_ttl": "veljavnost izberite s seznama",
-    "bad_toml": "profil naprave ni veljaven TOML: {error}",
-    "bad_profile": "profil naprave ni veljaven: {error}",
-    "not_ready": "ta strežnik še ne more vpisovati naprav: {error}",
+    "bad_id": N_("Use 1 to 64 letters, digits or '_.-', starting with a letter or digit."),
+    "bad_ttl": N_("Choose one of the offered options."),
+    "bad_toml": N_("The device profile is not valid TOML: %(error)s"),
+    "bad_profile": N_("The device profile is not valid: %(error)s"),
+    "not_ready": N_("This server cannot enrol devices yet: %(error)s"),
 }
 
-NAV.insert(1, NavItem("Nova naprava", "/enrolment", "fleet.enrol"))  # right after Fleet
+NAV.insert(1, NavItem(N_("New device"), "/enrolment", "fleet.enrol"))  # right after Fleet
 
 
 class FormError(Invalid):
-    pass
+    def __init__(self, message: str, field: str = "__all__") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def _read_form(form: dict[str, str]) -> tuple[str, str, int, dict[str, Any]]:
     device, site = form.get("device", "").strip(), form.get("site", "").strip()
-    for field, value in (("naprava", device), ("lokacija", site)):
+    for field, value in (("device", device), ("site", site)):
         if not re.fullmatch(ID_PATTERN, value):
-            raise FormError(TEXT["bad_id"].format(field=field))
+            raise FormError(_(TEXT["bad_id"]), field)
     hours = form.get("ttl_hours", "24")
     if not hours.isdigit() or int(hours) not in TTL_HOURS:
-        raise FormError(TEXT["bad_ttl"])
+        raise FormError(_(TEXT["bad_ttl"]), "ttl_hours")
     try:
         profile = tomllib.loads(form.get("profile", ""))
     except tomllib.TOMLDecodeError as exc:
-        raise FormError(TEXT["bad_toml"].format(error=exc)) from None
+        raise FormError(_(TEXT["bad_toml"]) % {"error": exc}, "profile") from None
     return device, site, int(hours), profile
 
 
@@ -92,7 +96,7 @@ Enroller = Annotated[Staff, Depends(need("fleet.enrol"))]
 def form_page(request: Request, staff: Enroller) -> Response:
     return render(request, "enrolment.html", staff, form={"profile": EXAMPLE_PROFILE,
                                                           "ttl_hours": "24"},
-                  ttl_hours=TTL_HOURS, issued=None)
+                  ttl_hours=TTL_HOURS, issued=None, errors={})
 
 
 @router.post("/enrolment", **route_meta("fleet.enrol"))
@@ -107,12 +111,15 @@ async def issue(request: Request, staff: Enroller, ctx: Ctx, ca_dir: CaDir) -> R
                             now_ms=int(time.time() * 1000))
     except (FormError, NotReady, DeviceConfigError) as exc:
         key = {NotReady: "not_ready", DeviceConfigError: "bad_profile"}.get(type(exc))
-        error = TEXT[key].format(error=exc) if key else str(exc)
+        error = _(TEXT[key]) % {"error": exc} if key else str(exc)
+        field = exc.field if isinstance(exc, FormError) else (
+            "profile" if key == "bad_profile" else "__all__")
         return render(request, "enrolment.html", staff, status_code=422,
-                      form=form, ttl_hours=TTL_HOURS, issued=None, error=error[:500])
+                      form=form, ttl_hours=TTL_HOURS, issued=None,
+                      errors={field: error[:500]})
     with write_tx(ctx.engine) as conn:  # the code itself is never audited
         audit.record(conn, staff, "device.enrolment_code", device,
                      {"site": site, "expires_at": issued.expires_at})
     bridge_url = str(request.base_url).rstrip("/")
     return render(request, "enrolment.html", staff, form={**form, "device": ""},
-                  ttl_hours=TTL_HOURS, issued=issued, bridge_url=bridge_url)
+                  ttl_hours=TTL_HOURS, issued=issued, bridge_url=bridge_url, errors={})

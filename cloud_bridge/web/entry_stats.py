@@ -19,9 +19,12 @@ from sqlalchemy import Connection, Engine, func, select
 
 from cloud_bridge.db_schema import devices, events, members, read_tx
 from cloud_bridge.web.context import LOCAL_TZ
+from contracts.i18n import N_, format_number
+from contracts.i18n import gettext as _
 from contracts.reasons import explain
 
 ACCESS_TYPES = ("access.decision", "access.remote_open")
+DIRECTIONS = {"in": N_("in"), "out": N_("out")}
 T = TypeVar("T")
 
 
@@ -46,10 +49,14 @@ def decision_view(row: Any, names: dict[str, str]) -> dict[str, Any]:
     data = row["data"] or {}
     remote = row["type"] == "access.remote_open"
     reason = "remote_open" if remote else data.get("reason")
+    granted = True if remote else bool(data.get("granted"))
+    direction = data.get("direction")
     return {"key": f"{row['device']}:{row['seq']}", "ts": row["ts"], "device": row["device"],
-            "gate": data.get("gate"), "direction": data.get("direction"),
-            "granted": True if remote else bool(data.get("granted")), "reason": reason,
-            "why": "Opened remotely from the office." if remote else explain(reason),
+            "gate": data.get("gate"), "direction": direction,
+            "direction_text": _(DIRECTIONS[direction]) if direction in DIRECTIONS else "",
+            "granted": granted, "reason": reason,
+            "decision": _("Granted") if granted else _("Denied"),
+            "why": _("Opened remotely from the office.") if remote else explain(reason),
             "member": data.get("member"), "name": names.get(data.get("member") or "", ""),
             "received_at": row["received_at"]}
 
@@ -185,7 +192,8 @@ def bar_chart(bars: list[tuple[str, int, int]], title: str, width: int = 720,
     scale = (height - bottom - top) / top_value
     parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
              f'aria-label="{escape(title)}"><title>{escape(title)}</title>',
-             f'<text x="{left}" y="12">{escape(title)} (max {top_value})</text>']
+             f'<text x="{left}" y="12">{escape(title)} '
+             f'({escape(_("highest %(n)s") % {"n": format_number(top_value)})})</text>']
     label_every = max(1, len(bars) // 12)
     for i, (label, granted, denied) in enumerate(bars):
         x = left + i * slot + 1
@@ -193,10 +201,11 @@ def bar_chart(bars: list[tuple[str, int, int]], title: str, width: int = 720,
         hg, hd = granted * scale, denied * scale
         base = height - bottom
         parts.append(f'<rect class="granted" x="{x:.1f}" y="{base - hg:.1f}" width="{w:.1f}" '
-                     f'height="{hg:.1f}"><title>{escape(label)}: {granted} granted</title></rect>')
+                     f'height="{hg:.1f}"><title>{escape(label)}: '
+                     f'{escape(_("%(n)s granted") % {"n": granted})}</title></rect>')
         parts.append(f'<rect class="denied" x="{x:.1f}" y="{base - hg - hd:.1f}" '
-                     f'width="{w:.1f}" height="{hd:.1f}"><title>{escape(label)}: {denied} '
-                     f'denied</title></rect>')
+                     f'width="{w:.1f}" height="{hd:.1f}"><title>{escape(label)}: '
+                     f'{escape(_("%(n)s denied") % {"n": denied})}</title></rect>')
         if i % label_every == 0:
             parts.append(f'<text x="{x:.1f}" y="{height - 8}">{escape(label)}</text>')
     parts.append("</svg>")

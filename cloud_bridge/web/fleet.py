@@ -12,10 +12,12 @@ from sqlalchemy import select
 from cloud_bridge import quarantine
 from cloud_bridge.api_models import ID_PATTERN
 from cloud_bridge.db_schema import device_cursor, devices, read_tx, tenants, write_tx
+from cloud_bridge.errors import Conflict as BridgeConflict
 from cloud_bridge.web import audit
 from cloud_bridge.web.auth import Staff
 from cloud_bridge.web.deps import Ctx
 from cloud_bridge.web.device_commands import (
+    COMMAND_LABELS,
     OUTCOME_LABELS,
     UNANSWERED_NOTE,
     command_message,
@@ -26,13 +28,30 @@ from cloud_bridge.web.device_commands import (
 )
 from cloud_bridge.web.guards import need, route_meta
 from cloud_bridge.web.rendering import render
+from contracts.i18n import N_
+from contracts.i18n import gettext as _
 
 DeviceId = Annotated[str, Form(pattern=ID_PATTERN)]
 
 # physical actions go only to a device that says it is online (docs/security.md)
 PHYSICAL_COMMANDS = frozenset({"open"})
-OFFLINE_REFUSAL = ("Naprava ni povezana: vrat na daljavo ne odpiramo, dokler se ne "
-                   "poveže znova.")
+OFFLINE_REFUSAL = N_("The device is not connected: a gate is not opened remotely until it "
+                     "connects again.")
+# commands every device takes; "open" only a device with gates (fleet.html)
+DEVICE_COMMANDS = ("reload", "resend-state")
+DEVICE_KINDS = {"gate": N_("Gate controller"), "printer": N_("Till or receipt printer"),
+                "other": N_("Device")}
+
+
+def device_kind(peripherals: list[dict[str, Any]]) -> str:
+    roles = {p.get("role") for p in peripherals}
+    return "gate" if "gate" in roles else ("printer" if "printer" in roles else "other")
+
+
+def device_gates(conn: Any, tenant: str, device: str) -> list[str]:
+    state = conn.execute(select(devices.c.state).where(
+        devices.c.tenant == tenant, devices.c.device == device)).scalar() or {}
+    return [p["id"] for p in state.get("peripherals") or [] if p.get("role") == "gate"]
 
 
 def fleet_rows(conn: Any, tenant: str) -> dict[str, list[dict[str, Any]]]:
@@ -48,7 +67,8 @@ def fleet_rows(conn: Any, tenant: str) -> dict[str, list[dict[str, Any]]]:
                "membership_version": state.get("membership_version"),
                "acked_seq": r["acked_seq"] or 0, "peripherals": peripherals,
                "gates": [p["id"] for p in peripherals if p.get("role") == "gate"],
-               "printers": [p["id"] for p in peripherals if p.get("role") == "printer"]}
+               "printers": [p["id"] for p in peripherals if p.get("role") == "printer"],
+               "kind": device_kind(peripherals)}
         by_site.setdefault(str(state.get("site") or "—"), []).append(row)
     return by_site
 
@@ -73,7 +93,8 @@ def fleet(request: Request, staff: Viewer, ctx: Ctx) -> Response:
                   for c in cmds)
     return render(request, "fleet.html", staff, sites=sites, commands=cmds,
                   tenant_version=version, refresh=waiting, outcome_labels=OUTCOME_LABELS,
-                  unanswered_note=UNANSWERED_NOTE,
+                  unanswered_note=UNANSWERED_NOTE, command_labels=COMMAND_LABELS,
+                  device_commands=DEVICE_COMMANDS, device_kinds=DEVICE_KINDS,
                   quarantined=held, quarantined_total=held_total)
 
 
@@ -88,8 +109,10 @@ def send(staff: Commander, ctx: Ctx, device: DeviceId,
     with write_tx(ctx.engine) as conn:
         if not known_device(conn, staff.tenant, device):
             raise HTTPException(404, "no such device")
+        if name == "open" and gate not in device_gates(conn, staff.tenant, device):
+            raise HTTPException(409, "this device has no such gate")
         if name in PHYSICAL_COMMANDS and not device_online(conn, staff.tenant, device):
-            raise HTTPException(409, OFFLINE_REFUSAL)
+            raise BridgeConflict(_(OFFLINE_REFUSAL))
         expires_at = ctx.command_lifetimes.expires_at_ms(name)
         request_id = record_command(conn, staff.tenant, device, name, args, expires_at)
         audit.record(conn, staff, f"command.{name}", device,

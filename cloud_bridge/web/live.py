@@ -35,11 +35,14 @@ from cloud_bridge.web.entry_stats import (
 from cloud_bridge.web.guards import need, route_meta
 from cloud_bridge.web.page_templates import moment_iso as local_ts
 from cloud_bridge.web.rendering import render
+from contracts.i18n import format_day, ngettext, parse_day
+from contracts.i18n import gettext as _
 
 OVERLAP_MS = 5_000
 POLL_S = 1.0
 STREAM_MAX_S = 15 * 60  # EventSource reconnects by itself; this bounds idle tabs
 SiteQ = Annotated[str, Query(max_length=64)]
+STATS_MAX_DAYS = 92
 
 
 def resume_cursor(last_event_id: str, after: int) -> int:
@@ -140,26 +143,41 @@ async def stream(request: Request, staff: Viewer, ctx: Ctx, caches: Caches,
 
 @router.get("/stats", **route_meta("live.view"))
 def stats(request: Request, staff: Viewer, ctx: Ctx, caches: Caches,
-          days: Annotated[int, Query(ge=1, le=92)] = 14,
-          day: Annotated[str, Query(max_length=10)] = "") -> Response:
+          days: Annotated[str, Query(max_length=12)] = "14",
+          day: Annotated[str, Query(max_length=20)] = "") -> Response:
+    """``days`` and ``day`` are read here, not by FastAPI, so a wrong value is said
+    beside its field on this page instead of an error page."""
     today = datetime.now(LOCAL_TZ).date()
-    try:
-        chosen = datetime.strptime(day, "%Y-%m-%d").date() if day else today
-    except ValueError:
-        chosen = today
+    errors: dict[str, str] = {}
+    span = int(days) if days.strip().isdigit() else 0
+    if not 1 <= span <= STATS_MAX_DAYS:
+        errors["days"] = _("A whole number from 1 to %(n)s.") % {"n": STATS_MAX_DAYS}
+        span = 14
+    chosen = today
+    if day.strip():
+        try:
+            chosen = parse_day(day)
+        except ValueError as exc:
+            errors["day"] = str(exc)
+    days_n = span
 
     def compute() -> Any:
         with read_tx(ctx.engine) as conn:
-            daily, _ = hourly_and_daily(conn, staff.tenant, today - timedelta(days=days - 1),
-                                        today)
-            _, hourly = hourly_and_daily(conn, staff.tenant, chosen, chosen)
+            daily, _h = hourly_and_daily(conn, staff.tenant,
+                                         today - timedelta(days=days_n - 1), today)
+            _d, hourly = hourly_and_daily(conn, staff.tenant, chosen, chosen)
         return daily, hourly
 
-    daily, hourly = caches.stats.get((staff.tenant, days, chosen), compute)
-    daily_chart = bar_chart([(d.strftime("%d.%m."), g, n) for d, (g, n) in daily.items()],
-                            f"Entries per day, last {days} days")
+    daily, hourly = caches.stats.get((staff.tenant, days_n, chosen), compute)
+    daily_chart = bar_chart([(f"{d.day}. {d.month}.", g, n) for d, (g, n) in daily.items()],
+                            ngettext("Entries per day, last %(n)d day",
+                                     "Entries per day, last %(n)d days", days_n)
+                            % {"n": days_n})
     hourly_chart = bar_chart([(f"{h:02d}", g, n) for h, (g, n) in hourly.items()],
-                             f"Entries per hour on {chosen.isoformat()}")
-    return render(request, "stats.html", staff, daily=daily, hourly=hourly,
-                  daily_chart=daily_chart, hourly_chart=hourly_chart, days=days,
-                  day=chosen.isoformat())
+                             _("Entries per hour on %(day)s") % {"day": format_day(chosen)})
+    values = {"days": days if "days" in errors else str(days_n),
+              "day": day if "day" in errors else format_day(chosen)}
+    return render(request, "stats.html", staff, status_code=422 if errors else 200,
+                  daily=daily, hourly=hourly, daily_chart=daily_chart,
+                  hourly_chart=hourly_chart, values=values, errors=errors,
+                  max_days=STATS_MAX_DAYS)

@@ -5,7 +5,7 @@ devices signed."""
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy import Connection, select
 
@@ -14,6 +14,7 @@ from cloud_bridge.api_models import CredentialIn
 from cloud_bridge.db_schema import credentials
 from cloud_bridge.membership_ops import NotFound
 from cloud_bridge.web.deps import Ctx
+from cloud_bridge.web.form_errors import field_errors
 from cloud_bridge.web.guards import route_meta
 from cloud_bridge.web.member_forms import (
     Editor,
@@ -21,9 +22,9 @@ from cloud_bridge.web.member_forms import (
     RowId,
     changed,
     form_dict,
-    member_url,
 )
-from cloud_bridge.web.membership_changes import first_error
+from cloud_bridge.web.members_pages import member_page
+from contracts.i18n import gettext as _
 
 router = APIRouter(prefix="/t/{tenant}")
 
@@ -39,12 +40,17 @@ async def issue(request: Request, staff: Editor, ctx: Ctx, member_id: MemberId
             "uid": form.get("uid", "").strip() or None if kind == "card" else None,
             "code": form.get("code", "").strip() or None if kind != "card" else None})
     except ValidationError as exc:
-        return RedirectResponse(member_url(staff, member_id, error=first_error(exc)), 303)
+        field = "uid" if kind == "card" else "code"
+        message = (_("Enter the card number as 8 to 20 hexadecimal characters (0-9, A-F).")
+                   if kind == "card" else field_errors(exc).get(field)
+                   or _("This value is not accepted."))
+        return member_page(request, staff, ctx, member_id, 422,
+                           credential_values=form, credential_errors={field: message})
     hmac_key = ctx.keys.get(staff.tenant).hmac_key
     return changed(ctx, staff, member_id, "credential.issue", member_id,
                    {"kind": kind, "uid": body.uid, "code": body.code},
                    lambda c: membership_ops.issue_credential(c, staff.tenant, hmac_key, body),
-                   f"{kind} issued")
+                   "credential-issued")
 
 
 def owned_credential(conn: Connection, tenant: str, member_id: str, cred_id: str) -> bool:
@@ -65,7 +71,7 @@ def block(staff: Editor, ctx: Ctx, member_id: MemberId,
                                                      not blocked)
 
     return changed(ctx, staff, member_id, "credential.block", cred_id, {}, work,
-                   "Credential updated")
+                   "credential-updated")
 
 
 @router.post("/members/{member_id}/credentials/{cred_id}/revoke",
@@ -77,4 +83,4 @@ def revoke(staff: Editor, ctx: Ctx, member_id: MemberId,
         return None, membership_ops.revoke_credential(conn, staff.tenant, cred_id)
 
     return changed(ctx, staff, member_id, "credential.revoke", cred_id, {}, work,
-                   "Credential revoked")
+                   "credential-revoked")

@@ -27,11 +27,14 @@ from cloud_bridge.web.member_forms import (
     MemberId,
     RowId,
     changed,
+    error_text,
     form_dict,
     member_url,
 )
-from cloud_bridge.web.membership_changes import FormError, apply_change, first_error
+from cloud_bridge.web.members_pages import member_page
+from cloud_bridge.web.membership_changes import FormError, apply_change
 from cloud_bridge.web.plans import get_plan
+from contracts.i18n import gettext as _
 
 router = APIRouter(prefix="/t/{tenant}")
 
@@ -39,7 +42,7 @@ router = APIRouter(prefix="/t/{tenant}")
 def from_plan(conn: Connection, tenant: str, form: dict[str, str]) -> dict[str, Any]:
     plan = get_plan(conn, tenant, form.get("plan_id", "")[:64])
     if plan is None or not plan["active"]:
-        raise FieldError("choose an active plan")
+        raise FieldError(_("Choose one of the offered options."), "plan_id")
     start = parse_day(form.get("start", ""), "start") or date.today()
     fields: dict[str, Any] = {"kind": plan["kind"], "entries_total": plan["entries_total"],
                               "zones": plan["zones"], "windows": plan["windows"] or []}
@@ -71,18 +74,25 @@ async def add_entitlement(request: Request, staff: Editor, ctx: Ctx, member_id: 
             fields["credential_id"] = cred_id
         try:
             body = EntitlementIn.model_validate({**fields, "member_id": member_id})
-        except ValidationError as exc:
-            raise FieldError(first_error(exc)) from None
+        except ValidationError:
+            raise FieldError(_("These dates or values do not fit together; check them."),
+                             "__all__") from None
         ent_id, more = membership_ops.create_entitlement(conn, staff.tenant, body)
         return ent_id, records + more
 
+    which = "sale" if form.get("plan_id") else "custom"
     try:
         apply_change(ctx, staff, "entitlement.create", member_id,
                      {"plan": form.get("plan_id"), "kind": form.get("kind"),
                       "code": code}, work)
-    except (FormError, FieldError) as exc:
-        return RedirectResponse(member_url(staff, member_id, error=str(exc)), 303)
-    return RedirectResponse(member_url(staff, member_id, notice="Entitlement added"), 303)
+    except FieldError as exc:
+        return member_page(request, staff, ctx, member_id, 422,
+                           **{f"{which}_values": form, f"{which}_errors": {exc.field: str(exc)}})
+    except FormError as exc:
+        message = error_text("conflict" if exc.conflict else "invalid")
+        return member_page(request, staff, ctx, member_id, 422,
+                           **{f"{which}_values": form, f"{which}_errors": {"__all__": message}})
+    return RedirectResponse(member_url(staff, member_id, notice="entitlement-added"), 303)
 
 
 def owned_entitlement(conn: Connection, tenant: str, member_id: str, ent_id: str) -> None:
@@ -100,9 +110,10 @@ async def edit_entitlement(request: Request, staff: Editor, ctx: Ctx,
         fields = entitlement_fields(form)
         patch = EntitlementPatch.model_validate(fields)
     except FieldError as exc:
-        return RedirectResponse(member_url(staff, member_id, error=str(exc)), 303)
-    except ValidationError as exc:
-        return RedirectResponse(member_url(staff, member_id, error=first_error(exc)), 303)
+        return member_page(request, staff, ctx, member_id, 422, error=str(exc))
+    except ValidationError:
+        return member_page(request, staff, ctx, member_id, 422, error=_(
+            "These dates or values do not fit together; check them."))
 
     def work(conn: Connection) -> tuple[None, list[dict[str, Any]]]:
         owned_entitlement(conn, staff.tenant, member_id, ent_id)
@@ -110,7 +121,7 @@ async def edit_entitlement(request: Request, staff: Editor, ctx: Ctx,
 
     return changed(ctx, staff, member_id, "entitlement.update", ent_id,
                    {"frozen_from": fields["frozen_from"], "frozen_to": fields["frozen_to"]},
-                   work, "Entitlement saved")
+                   work, "entitlement-saved")
 
 
 @router.post("/members/{member_id}/entitlements/{ent_id}/delete",
@@ -122,4 +133,4 @@ def delete_entitlement(staff: Editor, ctx: Ctx, member_id: MemberId,
         return None, membership_ops.delete_entitlement(conn, staff.tenant, ent_id)
 
     return changed(ctx, staff, member_id, "entitlement.delete", ent_id, {}, work,
-                   "Entitlement removed")
+                   "entitlement-removed")

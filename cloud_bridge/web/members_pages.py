@@ -3,14 +3,12 @@ credentials, recent entries and why taps were denied (the entitlement and creden
 forms post to member_entitlements.py and member_credentials.py). Every change goes
 through membership_ops, so it reaches the devices signed."""
 
-import uuid
 from datetime import date
+from functools import partial
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import ValidationError
 from sqlalchemy import Connection, literal_column, select
 
 from cloud_bridge import membership_ops
@@ -23,24 +21,36 @@ from cloud_bridge.db_schema import (
     read_tx,
 )
 from cloud_bridge.member_qr_links import phone_links
-from cloud_bridge.membership_ops import NotFound
+from cloud_bridge.membership_ops import NotFound, Record
+from cloud_bridge.web.auth import Staff
 from cloud_bridge.web.deps import Ctx
 from cloud_bridge.web.entitlement_forms import format_windows
+from cloud_bridge.web.form_errors import validate_form
 from cloud_bridge.web.guards import route_meta
+from cloud_bridge.web.member_form import (
+    MemberForm,
+    form_values,
+    next_member_number,
+    typed_day,
+)
 from cloud_bridge.web.member_forms import (
+    CREDENTIAL_KINDS,
+    LIMITS,
     Editor,
     MemberId,
     Viewer,
-    blank_to_none,
     changed,
+    error_text,
     form_dict,
     member_url,
+    notice_text,
 )
 from cloud_bridge.web.member_search import search_members
-from cloud_bridge.web.membership_changes import FormError, apply_change, first_error
-from cloud_bridge.web.page_templates import day_of as local_day_s
+from cloud_bridge.web.membership_changes import FormError, apply_change
+from cloud_bridge.web.plan_form import KIND_LABELS
 from cloud_bridge.web.plans import tenant_plans
 from cloud_bridge.web.rendering import render
+from contracts.i18n import gettext as _
 from contracts.reasons import explain
 
 ACCESS_TYPES = ("access.decision", "access.remote_open")
@@ -59,6 +69,11 @@ def member_events(conn: Connection, tenant: str, member_id: str, limit: int = 30
 router = APIRouter(prefix="/t/{tenant}")
 
 
+def create_member_in(conn: Connection, tenant: str, body: MemberIn
+                     ) -> tuple[str, list[Record]]:
+    return membership_ops.create_member(conn, tenant, body)
+
+
 @router.get("/members", **route_meta("members.view"))
 def search(request: Request, staff: Viewer, ctx: Ctx,
            q: Annotated[str, Query(max_length=80)] = "",
@@ -69,36 +84,33 @@ def search(request: Request, staff: Viewer, ctx: Ctx,
 
 
 @router.get("/members/new", **route_meta("members.edit"))
-def new_member(request: Request, staff: Editor, error: str = "") -> Response:
-    return render(request, "member_new.html", staff, error=error[:300])
+def new_member(request: Request, staff: Editor) -> Response:
+    return render(request, "member_new.html", staff, values={}, errors={}, limits=LIMITS)
 
 
 @router.post("/members", **route_meta("members.edit"))
 async def create(request: Request, staff: Editor, ctx: Ctx) -> Response:
     form = await form_dict(request)
-    try:
-        body = MemberIn.model_validate({
-            **blank_to_none(form, ("first_name", "last_name", "email", "phone",
-                                   "waiver_signed_on")),
-            "last_name": form.get("last_name", "").strip(),
-            "blocked": form.get("blocked") == "on",
-            "id": f"m-{uuid.uuid4().hex[:20]}"})  # known before the change: audited
-    except ValidationError as exc:
-        return RedirectResponse(f"/t/{staff.tenant}/members/new?error="
-                                f"{quote(first_error(exc))}", 303)
-    try:
-        member_id = apply_change(ctx, staff, "member.create", str(body.id), {},
-                                 lambda c: membership_ops.create_member(c, staff.tenant,
-                                                                        body))
-    except FormError as exc:
-        return RedirectResponse(f"/t/{staff.tenant}/members/new?error={quote(str(exc))}",
-                                303)
-    return RedirectResponse(member_url(staff, member_id, notice="Member created"), 303)
+    checked, errors = validate_form(MemberForm, form)
+    if checked is None:
+        return render(request, "member_new.html", staff, status_code=422, values=form,
+                      errors=errors, limits=LIMITS)
+    for _attempt in range(5):  # another clerk may take the same number at once
+        with read_tx(ctx.engine) as conn:
+            number = next_member_number(conn, staff.tenant)
+        body = MemberIn.model_validate({**checked.fields(), "id": number})
+        try:
+            member_id = apply_change(ctx, staff, "member.create", number, {},
+                                     partial(create_member_in, tenant=staff.tenant, body=body))
+        except FormError:
+            continue
+        return RedirectResponse(member_url(staff, member_id, notice="created"), 303)
+    raise HTTPException(409, "no free member number")
 
 
-@router.get("/members/{member_id}", **route_meta("members.view"))
-def detail(request: Request, staff: Viewer, ctx: Ctx, member_id: MemberId,
-           error: str = "", notice: str = "") -> Response:
+def member_page(request: Request, staff: Staff, ctx: Ctx, member_id: str,
+                status: int = 200, **forms: Any) -> Response:
+    """The member's page; ``forms``: values and errors of a form that was refused."""
     with read_tx(ctx.engine) as conn:
         try:
             member = dict(membership_ops.get_member(conn, staff.tenant, member_id))
@@ -118,27 +130,38 @@ def detail(request: Request, staff: Viewer, ctx: Ctx, member_id: MemberId,
         e["windows_text"] = format_windows(e["windows"])
         e["used"] = sum((e["used_by_device"] or {}).values())
         # the form shows "until" inclusive; valid_to/frozen_to are exclusive
-        e["valid_until"] = local_day_s(e["valid_to"] - 1) if e["valid_to"] else ""
-        e["frozen_until"] = local_day_s(e["frozen_to"] - 1) if e["frozen_to"] else ""
-    return render(request, "member.html", staff, member=member, credentials=creds,
-                  entitlements=ents, recent=recent, plans=plan_rows, phone_links=links,
-                  today=date.today().isoformat(), error=error[:300], notice=notice[:200])
+        e["valid_until"] = typed_day(e["valid_to"] - 1) if e["valid_to"] else ""
+        e["frozen_until"] = typed_day(e["frozen_to"] - 1) if e["frozen_to"] else ""
+    context: dict[str, Any] = {
+        "values": form_values(member), "errors": {}, "sale_values": {
+            "start": typed_day(date.today())}, "sale_errors": {},
+        "custom_values": {}, "custom_errors": {}, "credential_values": {},
+        "credential_errors": {}, **forms}
+    return render(request, "member.html", staff, status_code=status, member=member,
+                  credentials=creds, entitlements=ents, recent=recent, plans=plan_rows,
+                  phone_links=links, limits=LIMITS, kind_labels=KIND_LABELS,
+                  credential_kinds=CREDENTIAL_KINDS,
+                  kinds=[(k, _(v)) for k, v in KIND_LABELS.items()], **context)
+
+
+@router.get("/members/{member_id}", **route_meta("members.view"))
+def detail(request: Request, staff: Viewer, ctx: Ctx, member_id: MemberId,
+           notice: Annotated[str, Query(max_length=40)] = "",
+           error: Annotated[str, Query(max_length=40)] = "") -> Response:
+    return member_page(request, staff, ctx, member_id, notice=notice_text(notice),
+                       error=error_text(error))
 
 
 @router.post("/members/{member_id}", **route_meta("members.edit"))
 async def update(request: Request, staff: Editor, ctx: Ctx, member_id: MemberId
                  ) -> Response:
     form = await form_dict(request)
-    try:
-        patch = MemberPatch.model_validate({
-            **blank_to_none(form, ("email", "phone", "waiver_signed_on")),
-            "first_name": form.get("first_name", "").strip(),
-            "last_name": form.get("last_name", "").strip(),
-            "blocked": form.get("blocked") == "on"})
-    except ValidationError as exc:
-        return RedirectResponse(member_url(staff, member_id, error=first_error(exc)), 303)
+    checked, errors = validate_form(MemberForm, form)
+    if checked is None:
+        return member_page(request, staff, ctx, member_id, 422, values=form, errors=errors)
+    patch = MemberPatch.model_validate(checked.fields())
     return changed(ctx, staff, member_id, "member.update", member_id,
                    {"fields": sorted(patch.model_fields_set)},
                    lambda c: (None, membership_ops.update_member(c, staff.tenant,
                                                                  member_id, patch)),
-                   "Saved")
+                   "saved")

@@ -17,12 +17,18 @@ from cloud_bridge.membership_ops import Conflict, Invalid, NotFound, Record
 from cloud_bridge.web import audit
 from cloud_bridge.web.auth import Staff
 from cloud_bridge.web.context import WebContext
+from cloud_bridge.web.entitlement_forms import FieldError
 
 T = TypeVar("T")
 
 
 class FormError(Invalid):
-    """A change refused for a reason the form shows back to the user."""
+    """A change refused for a reason the form shows back to the user; ``conflict``: it
+    clashes with data that exists (a card already issued), else the data is invalid."""
+
+    def __init__(self, message: str, conflict: bool = False) -> None:
+        super().__init__(message)
+        self.conflict = conflict
 
 
 def first_error(exc: ValidationError) -> str:
@@ -41,7 +47,9 @@ def apply_change(ctx: WebContext, staff: Staff, action: str, target: str,
             audit.record(conn, staff, action, target, {**detail, "version": entry.version})
     except NotFound as exc:
         raise HTTPException(404, str(exc)) from None
+    except FieldError:
+        raise  # a form value: shown beside its field
     except (Conflict, Invalid) as exc:
-        raise FormError(str(exc)) from None
+        raise FormError(str(exc), conflict=isinstance(exc, Conflict)) from None
     ctx.feed.publish(entry)
     return result

@@ -9,25 +9,29 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import ValidationError
 from sqlalchemy import JSON, BigInteger, Boolean, Column, Integer, String, Table, insert, select
 from sqlalchemy import update as sql_update
 
-from cloud_bridge.api_models import EntitlementFields
 from cloud_bridge.db_schema import read_tx, write_tx
 from cloud_bridge.web import audit
 from cloud_bridge.web.auth import Staff
 from cloud_bridge.web.auth_schema import web_metadata
 from cloud_bridge.web.deps import Ctx
-from cloud_bridge.web.entitlement_forms import (
-    FieldError,
-    format_windows,
-    parse_windows,
-    parse_zones,
-)
+from cloud_bridge.web.entitlement_forms import ENTRIES_MAX, format_windows
+from cloud_bridge.web.form_errors import FieldErrors
 from cloud_bridge.web.guards import need, route_meta
-from cloud_bridge.web.membership_changes import first_error
+from cloud_bridge.web.plan_form import (
+    DURATION_MAX_DAYS,
+    KIND_LABELS,
+    NAME_MAX,
+    VAT_RATES_BP,
+    WINDOWS_MAX,
+    ZONES_MAX,
+    check_plan,
+    vat_label,
+)
 from cloud_bridge.web.rendering import render
+from contracts.i18n import gettext as _
 
 plans = Table(
     "web_plans", web_metadata,
@@ -43,9 +47,24 @@ plans = Table(
     Column("created_ms", BigInteger, nullable=False),
 )
 
+# a plan's price and VAT rate: a table of its own, so databases made before prices
+# keep their plans (create_all adds a new table, never a column); a plan without a row
+# here has no price yet
+plan_prices = Table(
+    "web_plan_prices", web_metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("plan_id", String(64), primary_key=True),
+    Column("price_cents", Integer, nullable=False),
+    Column("vat_rate_bp", Integer, nullable=False),  # 2200 = 22 %
+)
+
 
 def tenant_plans(conn: Any, tenant: str, active_only: bool = False) -> list[dict[str, Any]]:
-    stmt = select(plans).where(plans.c.tenant == tenant)
+    stmt = select(plans, plan_prices.c.price_cents, plan_prices.c.vat_rate_bp
+                  ).select_from(plans.outerjoin(plan_prices, (
+                      plan_prices.c.tenant == plans.c.tenant)
+                      & (plan_prices.c.plan_id == plans.c.id))
+                  ).where(plans.c.tenant == tenant)
     if active_only:
         stmt = stmt.where(plans.c.active.is_(True))
     return [dict(r) for r in conn.execute(stmt.order_by(plans.c.name)).mappings()]
@@ -60,55 +79,44 @@ def get_plan(conn: Any, tenant: str, plan_id: str) -> dict[str, Any] | None:
 router = APIRouter(prefix="/t/{tenant}")
 Viewer = Annotated[Staff, Depends(need("members.view"))]
 Editor = Annotated[Staff, Depends(need("plans.edit"))]
+LIMITS = {"name": NAME_MAX, "duration": DURATION_MAX_DAYS, "entries": ENTRIES_MAX,
+          "zones": ZONES_MAX, "windows": WINDOWS_MAX}
 
 
-@router.get("/plans", **route_meta("members.view"))
-def list_plans(request: Request, staff: Viewer, ctx: Ctx,
-               error: str = "", notice: str = "") -> Response:
+def plans_page(request: Request, staff: Staff, ctx: Ctx, values: dict[str, str],
+               errors: FieldErrors, status: int = 200, notice: str = "") -> Response:
     with read_tx(ctx.engine) as conn:
         rows = tenant_plans(conn, staff.tenant)
     for r in rows:
         r["windows_text"] = format_windows(r["windows"])
-    return render(request, "plans.html", staff, plans=rows, error=error[:300],
-                  notice=notice[:200])
+    return render(request, "plans.html", staff, status_code=status, plans=rows,
+                  values=values, errors=errors, notice=notice, limits=LIMITS,
+                  kinds=[(k, _(v)) for k, v in KIND_LABELS.items()], kind_labels=KIND_LABELS,
+                  vat_rates=[(str(bp), vat_label(bp)) for bp in VAT_RATES_BP],
+                  vat_label=vat_label)
+
+
+@router.get("/plans", **route_meta("members.view"))
+def list_plans(request: Request, staff: Viewer, ctx: Ctx, created: str = "") -> Response:
+    notice = _("Plan %(name)s created.") % {"name": created[:NAME_MAX]} if created else ""
+    return plans_page(request, staff, ctx, {"vat_rate_bp": "2200"}, {}, notice=notice)
 
 
 @router.post("/plans", **route_meta("plans.edit"))
-async def create_plan(request: Request, staff: Editor, ctx: Ctx
-                      ) -> Response:
-    form = {k: str(v) for k, v in (await request.form()).items()}
-    back = f"/t/{staff.tenant}/plans"
-    try:
-        name = form.get("name", "").strip()[:80]
-        if not name:
-            raise FieldError("a plan needs a name")
-        duration = form.get("duration_days", "").strip()
-        entries = form.get("entries_total", "").strip()
-        values = {
-            "kind": form.get("kind", ""),
-            "duration_days": int(duration) if duration.isdigit() else None,
-            "entries_total": int(entries) if entries.isdigit() else None,
-            "zones": parse_zones(form.get("zones", "")),
-            "windows": parse_windows(form.get("windows", "")) or None,
-        }
-        # validated as an entitlement would be, so applying the plan cannot fail
-        EntitlementFields.model_validate({
-            "member_id": "x", "kind": values["kind"], "valid_on": "2000-01-01",
-            "entries_total": values["entries_total"], "zones": values["zones"],
-            "windows": values["windows"] or []})
-        if values["kind"] in ("punch_card", "gift_voucher") and not values["entries_total"]:
-            raise FieldError("this kind needs a number of entries")
-    except ValidationError as exc:
-        return RedirectResponse(f"{back}?error={quote(first_error(exc))}", 303)
-    except FieldError as exc:
-        return RedirectResponse(f"{back}?error={quote(str(exc))}", 303)
+async def create_plan(request: Request, staff: Editor, ctx: Ctx) -> Response:
+    form = {k: str(v) for k, v in (await request.form()).items() if k != "csrf_token"}
+    values, errors = check_plan(form)
+    if values is None:
+        return plans_page(request, staff, ctx, form, errors, status=422)
     plan_id = f"p-{uuid.uuid4().hex[:12]}"
+    price = {"price_cents": values.pop("price_cents"), "vat_rate_bp": values.pop("vat_rate_bp")}
     with write_tx(ctx.engine) as conn:
-        conn.execute(insert(plans).values(tenant=staff.tenant, id=plan_id, name=name,
-                                          active=True, created_ms=int(time.time() * 1000),
-                                          **values))
-        audit.record(conn, staff, "plan.create", plan_id, {"name": name, **values})
-    return RedirectResponse(f"{back}?notice={quote(f'Plan {name} created')}", 303)
+        conn.execute(insert(plans).values(tenant=staff.tenant, id=plan_id, active=True,
+                                          created_ms=int(time.time() * 1000), **values))
+        conn.execute(insert(plan_prices).values(tenant=staff.tenant, plan_id=plan_id,
+                                                **price))
+        audit.record(conn, staff, "plan.create", plan_id, {**values, **price})
+    return RedirectResponse(f"/t/{staff.tenant}/plans?created={quote(values['name'])}", 303)
 
 
 @router.post("/plans/{plan_id}/active", **route_meta("plans.edit"))
@@ -117,11 +125,8 @@ async def toggle_plan(plan_id: str, staff: Editor, ctx: Ctx) -> Response:
         plan = get_plan(conn, staff.tenant, plan_id[:64])
         if plan is None:
             raise HTTPException(404, "no such plan")
-        if plan is not None:
-            conn.execute(sql_update(plans).where(
-                plans.c.tenant == staff.tenant, plans.c.id == plan["id"]).values(
-                active=not plan["active"]))
-            audit.record(conn, staff, "plan.active", plan["id"],
-                         {"active": not plan["active"]})
+        conn.execute(sql_update(plans).where(
+            plans.c.tenant == staff.tenant, plans.c.id == plan["id"]).values(
+            active=not plan["active"]))
+        audit.record(conn, staff, "plan.active", plan["id"], {"active": not plan["active"]})
     return RedirectResponse(f"/t/{staff.tenant}/plans", 303)
-

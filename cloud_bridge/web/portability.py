@@ -14,7 +14,6 @@ import warnings
 import zipfile
 from collections.abc import Iterator
 from typing import IO, Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
@@ -128,5 +127,5 @@ def erase_member(staff: Eraser, ctx: Ctx,
                                                                   member_id)))
     except FormError as exc:
         return RedirectResponse(f"/t/{staff.tenant}/members/{member_id}?error="
-                                f"{quote(str(exc))}", 303)
+                                f"{'conflict' if exc.conflict else 'invalid'}", 303)
     return RedirectResponse(f"/t/{staff.tenant}/members?q=", 303)

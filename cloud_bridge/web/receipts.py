@@ -18,7 +18,13 @@ from cloud_bridge.web.deps import Ctx
 from cloud_bridge.web.device_commands import command_message, recent_commands, record_command
 from cloud_bridge.web.guards import need, route_meta
 from cloud_bridge.web.rendering import render
+from contracts.i18n import N_
+from contracts.i18n import gettext as _
 
+FISCAL_STATES = {"fiscalised": N_("Fiscalised (EOR)"),
+                 "pending_subsequent": N_("Waiting for subsequent submit"),
+                 "failed_rejected": N_("Rejected by FURS")}
+PAYMENT_METHODS = {"cash": N_("cash"), "card": N_("card"), "transfer": N_("bank transfer")}
 PAGE = 50
 STATE_SCAN = 5000  # receipts a state filter looks through, newest first
 OUTCOME_TYPES = ("pos.fiscalised", "pos.fiscal_rejected")
@@ -77,6 +83,8 @@ def one_receipt(conn: Connection, tenant: str, device: str, seq: int) -> dict[st
 def list_receipts(request: Request, staff: Viewer, ctx: Ctx,
                   page: Annotated[int, Query(ge=0, le=10_000)] = 0,
                   state: Annotated[str, Query(max_length=32)] = "") -> Response:
+    if state and state not in FISCAL_STATES:
+        raise HTTPException(400, "unknown fiscal state")
     """Newest first. The fiscal state comes from later events, so a state filter
     reads receipts in chunks (newest STATE_SCAN at most) and keeps the matching."""
     now = now_iso()
@@ -104,13 +112,13 @@ def list_receipts(request: Request, staff: Viewer, ctx: Ctx,
     receipts = matched[page * PAGE:(page + 1) * PAGE] if state else matched[:PAGE]
     has_next = len(matched) > (page + 1) * PAGE if state else len(matched) > PAGE
     return render(request, "receipts.html", staff, receipts=receipts, page=page,
-                  has_next=has_next, state=state,
+                  has_next=has_next, state=state, fiscal_states=FISCAL_STATES,
                   scan_limited=bool(state) and scanned >= STATE_SCAN)
 
 
 @router.get("/receipts/{device}/{seq}", **route_meta("receipts.view"))
 def receipt(request: Request, staff: Viewer, ctx: Ctx, device: Device,
-            seq: Seq, notice: str = "") -> Response:
+            seq: Seq, notice: Annotated[str, Query(max_length=40)] = "") -> Response:
     with read_tx(ctx.engine) as conn:
         row = one_receipt(conn, staff.tenant, device, seq)
         outcomes = outcomes_for(conn, staff.tenant, [row])
@@ -119,7 +127,9 @@ def receipt(request: Request, staff: Viewer, ctx: Ctx, device: Device,
                     if c["name"] == "reprint" and c["args"].get("invoice_id") == invoice]
     fiscal = fiscal_state(row["data"], outcomes.get((device, invoice)), now_iso())
     return render(request, "receipt.html", staff, r=row, d=row["data"], fiscal=fiscal,
-                  reprints=reprints, notice=notice[:200])
+                  payment_methods=PAYMENT_METHODS,
+                  reprints=reprints,
+                  notice=_("Reprint sent to the device.") if notice == "reprint-sent" else "")
 
 
 @router.post("/receipts/{device}/{seq}/reprint", **route_meta("receipts.reprint"))
@@ -136,4 +146,4 @@ def reprint(staff: Reprinter, ctx: Ctx, device: Device,
     ctx.publisher.publish(*command_message(ctx.prefix, staff.tenant, device, "reprint",
                                            request_id, args, expires_at))
     return RedirectResponse(f"/t/{staff.tenant}/receipts/{device}/{seq}?notice="
-                            "Reprint sent to the device", 303)
+                            "reprint-sent", 303)

@@ -10,6 +10,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from cloud_bridge.web.auth import Staff
+from cloud_bridge.web.labels import audit_action, health, peripheral_role
+from cloud_bridge.web.member_form import typed_day
 from cloud_bridge.web.nav import nav_for
 from cloud_bridge.web.page_templates import day_of, moment_iso, moment_ms, page_templates
 from contracts.i18n import format_money
@@ -17,7 +19,9 @@ from contracts.i18n import format_money
 templates = page_templates(Path(__file__).parent / "templates")
 # the names older templates use for the shared filters (cloud_bridge/web/page_templates.py)
 templates.env.filters.update({"local_ms": moment_ms, "local_ts": moment_iso,
-                              "local_day_s": day_of, "euros": format_money})
+                              "local_day_s": day_of, "euros": format_money,
+                              "audit_action": audit_action, "peripheral_role": peripheral_role,
+                              "health": health, "typed_day": typed_day})
 
 
 def now_utc_iso() -> str:

@@ -12,6 +12,9 @@ from cloud_bridge.web.auth import COOKIE, LoginRefused, WebAuth
 from cloud_bridge.web.deps import web_context
 from cloud_bridge.web.nav import home_path
 from cloud_bridge.web.rendering import render
+from cloud_bridge.web.user_prefs import saved_language, set_language_cookie
+from contracts.i18n import gettext as _
+from contracts.i18n import ngettext
 
 LOGIN_CSRF_COOKIE = "es_login_csrf"
 
@@ -57,17 +60,23 @@ def login(request: Request, auth: Auth, username: Annotated[str, Form(max_length
           csrf_token: Annotated[str, Form(max_length=100)] = "") -> Response:
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(expected, csrf_token):
-        return login_page(auth, request, "The form expired; please try again.", 403)
+        return login_page(auth, request, _("The form expired; please try again."), 403)
     client = request.client.host if request.client else "unknown"
     try:
         cookie, staff = auth.login(username, password, client)
     except LoginRefused as exc:
         if exc.retry_after_s:
-            return login_page(auth, request, f"Too many failed logins. Try again in "
-                              f"{exc.retry_after_s} s.", 429,
+            minutes = max(1, -(-exc.retry_after_s // 60))
+            return login_page(auth, request, ngettext(
+                "Too many failed logins. Try again in %(n)d minute.",
+                "Too many failed logins. Try again in %(n)d minutes.", minutes)
+                % {"n": minutes}, 429,
                               {"Retry-After": str(exc.retry_after_s)})
-        return login_page(auth, request, "Wrong username or password.", 401)
+        return login_page(auth, request, _("Wrong username or password."), 401)
     response = RedirectResponse(home_path(staff.tenant, staff.role), 303)
+    lang = saved_language(web_context(request).engine, staff.username)
+    if lang:  # the language this user chose, in any browser
+        set_language_cookie(response, lang)
     # the session cookie last: wrk (bench/wrk/session.lua) sees only the last
     # Set-Cookie of a response; browsers do not mind the order
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")

@@ -33,9 +33,11 @@ from cloud_bridge.web import (
     plans,
     portability,
     receipts,
+    script_catalogs,
     session_routes,
     staff_admin,
     timesheets,
+    user_prefs,
 )
 from cloud_bridge.web.auth_schema import web_metadata
 from cloud_bridge.web.context import WebContext
@@ -94,9 +96,9 @@ def mount_web(app: FastAPI, ctx: WebContext, worker_threads: int | None = WORKER
     app.add_middleware(LanguageMiddleware)
     install_error_pages(app)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    for module in (language, session_routes, fleet, members_pages, member_entitlements,
+    for module in (user_prefs, language, session_routes, fleet, members_pages, member_entitlements,
                    member_credentials, plans, live, receipts, timesheets, staff_admin,
-                   portability):
+                   portability, script_catalogs):
         app.include_router(module.router)
     app.include_router(health_router)
     return app

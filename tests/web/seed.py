@@ -90,7 +90,8 @@ def receipt(invoice: str, total_cents: int = 1250) -> tuple[str, dict]:
 def seed(client: TestClient, csrf: str, engine: Engine, tenant: str) -> Seeded:
     base = f"/t/{tenant}"
     ok_redirect(client.post(f"{base}/plans", data={
-        "csrf_token": csrf, "name": "Monthly", "kind": "membership", "duration_days": "30"},
+        "csrf_token": csrf, "name": "Monthly", "kind": "membership", "duration_days": "30",
+        "price": "39,90", "vat_rate_bp": "2200"},
         follow_redirects=False))
     plan_id = re.search(r"/plans/(p-[0-9a-f]+)/active", client.get(f"{base}/plans").text)
     assert plan_id

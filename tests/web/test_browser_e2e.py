@@ -108,7 +108,7 @@ def test_staff_sell_a_pass_see_the_tap_live_and_open_the_gate(
         page.fill("#username", site.username)
         page.fill("#password", "wrong password!")
         page.click("button[type=submit]")
-        assert "Wrong username or password" in page.text_content("main")
+        assert "Napačno uporabniško ime ali geslo" in page.text_content("main")
         page.fill("#username", site.username)
         page.fill("#password", PASSWORD)
         page.click("button[type=submit]")
@@ -117,24 +117,25 @@ def test_staff_sell_a_pass_see_the_tap_live_and_open_the_gate(
         shot("01-fleet")
 
         page.goto(f"{t}/plans")
-        page.fill("#plan-name", "Mesečna")
-        page.select_option("#plan-kind", "membership")
-        page.fill("#plan-days", "30")
-        page.fill("#plan-zones", "main")
+        page.fill("#f-name", "Mesečna")
+        page.select_option("#f-kind", "membership")
+        page.fill("#f-duration_days", "30")
+        page.fill("#f-price", "39,90")
+        page.fill("#f-zones", "main")
         page.click("#new-plan button[type=submit]")
         page.wait_for_selector("table.plans td:has-text('Mesečna')")
         shot("02-plan")
 
         page.goto(f"{t}/members/new")
-        page.fill("#first_name", "Ana")
-        page.fill("#last_name", "Novak")
+        page.fill("#f-first_name", "Ana")
+        page.fill("#f-last_name", "Novak")
         page.click("#new-member button[type=submit]")
-        page.wait_for_selector("text=Member created")
+        page.wait_for_selector("text=Član je dodan.")
         page.click("#add-from-plan button[type=submit]")
-        page.wait_for_selector("text=Entitlement added")
+        page.wait_for_selector("text=Pravica je dodana.")
         page.fill("#issue-card input[name=uid]", UID)
         page.click("#issue-card button[type=submit]")
-        page.wait_for_selector("table.credentials td:has-text('card')")
+        page.wait_for_selector("table.credentials td:has-text('Kartica')")
         shot("03-member")
 
         # the three changes reach the agent as signed batches
@@ -142,14 +143,14 @@ def test_staff_sell_a_pass_see_the_tap_live_and_open_the_gate(
                    == bridge_version(site) == 3, timeout=20, what="agent applied v3")
 
         page.goto(f"{t}/live")
-        page.wait_for_selector("#live-state:has-text('live')")
+        page.wait_for_selector("#live-state:has-text('v živo')")
         granted = site.control.request("present", reader="entry", kind="uid", value=UID)
         assert granted["granted"], granted
         page.wait_for_selector("#live-rows tr:has-text('Ana Novak') td.granted")
         denied = site.control.request("present", reader="entry", kind="uid",
                                       value="04DEADBEEF0001")
         assert not denied["granted"]
-        page.wait_for_selector("#live-rows td.denied:has-text('unknown_credential')")
+        page.wait_for_selector("#live-rows tr:has-text('ni izdana') td.denied")
         page.wait_for_function("document.getElementById('fig-denied').textContent === '1'")
         shot("04-live")
 
@@ -157,15 +158,15 @@ def test_staff_sell_a_pass_see_the_tap_live_and_open_the_gate(
         threading.Thread(target=watch_pulses, args=(site.control, pulses), daemon=True).start()
         time.sleep(0.3)  # the watch is subscribed before the command goes out
         page.goto(f"{t}/fleet")
-        page.click("table.devices button:has-text('Open g1')")
-        page.wait_for_selector("table.commands tr:has-text('open') td.result .ok")
+        page.click("table.devices button:has-text('Odpri g1')")
+        page.wait_for_selector("table.commands tr:has-text('Odpri vrata') td.result .ok")
         assert "pulsed=True" in page.text_content("table.commands")
         wait_until(lambda: any(p.get("remote") and p.get("gate") == "g1" for p in pulses),
                    timeout=10, what="the agent pulsed gate g1")
         shot("05-gate-opened")
 
         page.goto(f"{t}/live")  # the remote open is an event like any passage
-        page.wait_for_selector("#live-rows td:has-text('remote_open')")
+        page.wait_for_selector("#live-rows td:has-text('Odprto na daljavo')")
         page.goto(f"{t}/stats")
         page.wait_for_selector("svg.chart rect.granted", state="attached")
         tallest = page.evaluate("Math.max(...[...document.querySelectorAll("

@@ -24,10 +24,10 @@ def test_enrolment_page_checks_role_input_and_readiness(site: WebSite) -> None:
 
     form = {"csrf_token": csrf, "device": "gate-01", "site": "center", "ttl_hours": "24",
             "profile": 'timezone = "Europe/Ljubljana"\n'}
-    cases = [({"device": "bad id!"}, "naprava: 1–64"),
-             ({"ttl_hours": "999"}, "veljavnost izberite"),
+    cases = [({"device": "bad id!"}, "od 1 do 64 črk"),
+             ({"ttl_hours": "999"}, "Izberite eno od ponujenih možnosti"),
              ({"profile": "gates = ["}, "ni veljaven TOML"),
-             ({}, "ta strežnik še ne more vpisovati naprav")]
+             ({}, "Ta strežnik še ne more vpisovati naprav")]
     for change, message in cases:
         r = admin.post(url, data={**form, **change})
         assert r.status_code == 422 and message in r.text, (change, r.text[-600:])

@@ -21,6 +21,8 @@ from tests.web.seed import Seeded, seed
 # routes anyone may call: the login itself, health checks, the API's own docs
 PUBLIC = {("GET", "/"), ("GET", "/login"), ("POST", "/login"), ("POST", "/logout"),
           ("GET", "/lang/{code}"),  # the language switch: sets a cookie, nothing else
+          # the page scripts' translations (the same for everybody)
+          ("GET", "/i18n/{lang}.json"),
           ("GET", "/healthz"), ("GET", "/api/v1/health"), ("GET", "/openapi.json"),
           ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc"),
           # the member's phone QR page: authenticated by the secret link token instead
@@ -174,10 +176,11 @@ def test_login_csrf_and_throttling(site: WebSite) -> None:
     for _ in range(site.auth.max_user_failures):
         r = c.post("/login", data={"username": name, "password": "wrong password!",
                                    "csrf_token": login_token(c)})
-        assert r.status_code == 401 and "Wrong username" in r.text
+        assert r.status_code == 401 and "Napačno uporabniško ime ali geslo" in r.text
     r = c.post("/login", data={"username": name, "password": PASSWORD,
                                "csrf_token": login_token(c)}, follow_redirects=False)
     assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+    assert "Preveč neuspešnih prijav" in r.text
     assert "es_session" not in c.cookies
 
 

@@ -10,7 +10,6 @@ import json
 import re
 import time
 import zipfile
-from urllib.parse import unquote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -31,6 +30,7 @@ from cloud_bridge.device_reports import store_command_result, store_state
 from cloud_bridge.membership_ops import create_member
 from cloud_bridge.tenant_keys import TenantKeyStore
 from cloud_bridge.web.device_commands import record_command
+from cloud_bridge.web.plans import plan_prices, plans
 from cloud_bridge.wire import CommandResult, DeviceState
 from contracts.messages import SIGNED_PAYLOAD, ChangeBatch
 from contracts.signed_envelope import verify_envelope
@@ -78,10 +78,12 @@ def test_every_entitlement_kind_and_credential_reaches_devices_signed(
     for form in forms:
         ok_redirect(client.post(f"{url}/entitlements", data={"csrf_token": csrf, **form},
                                 follow_redirects=False))
-    # a punch card without entries is refused with the model's own message
-    bad = client.post(f"{url}/entitlements", data={"csrf_token": csrf, "kind": "punch_card"},
-                      follow_redirects=False)
-    assert "error=" in bad.headers["location"] and "entries_total" in bad.headers["location"]
+    # a punch card without entries is refused beside the field, the values kept
+    bad = client.post(f"{url}/entitlements", data={"csrf_token": csrf, "kind": "punch_card",
+                                                   "zones": "bazen"}, follow_redirects=False)
+    assert bad.status_code == 422 and "text/html" in bad.headers["content-type"]
+    assert 'id="new-e-entries_total"' in bad.text and "potrebuje število vstopov" in bad.text
+    assert 'value="bazen"' in bad.text
     ok_redirect(client.post(f"{url}/credentials", data={"csrf_token": csrf, "kind": "qr"},
                             follow_redirects=False))
     with site.engine.connect() as conn:
@@ -106,7 +108,7 @@ def test_every_entitlement_kind_and_credential_reaches_devices_signed(
         "valid_until": "2026-12-31", "zones": "main", "frozen_from": "2026-06-01",
         "frozen_until": "2026-06-30"}, follow_redirects=False))
     page = client.get(url).text
-    assert "2026-06-01" in page and "2026-06-30" in page
+    assert "1. 6. 2026" in page and "30. 6. 2026" in page and "2026-06-01" not in page
 
     signed = batches(site, a)
     assert [b.to_version for b in signed] == list(range(1, len(signed) + 1))
@@ -128,17 +130,17 @@ def test_search_is_a_case_folded_prefix_and_pages(site: WebSite,
                                             last_name="Kovač", email=f"jk{i}@x.si"))
         create_member(conn, b, MemberIn(id="other", first_name="Kovač", last_name="Kovač"))
     page0 = client.get(f"/t/{a}/members", params={"q": "kov"}).text
-    assert page0.count("Kovač Jure") == 50 and "next →" in page0
+    assert page0.count("Kovač Jure") == 50 and "naslednja →" in page0
     page2 = client.get(f"/t/{a}/members", params={"q": "KOV", "page": 2}).text
-    assert page2.count("Kovač Jure") == 20 and "next →" not in page2
+    assert page2.count("Kovač Jure") == 20 and "naslednja →" not in page2
     assert "/members/other" not in page0 + page2  # tenant B's Kovač never shows
     assert client.get(f"/t/{a}/members", params={"q": "jk7"}).text.count("Kovač Jure") == 11
     jure = client.get(f"/t/{a}/members", params={"q": "jure", "page": 2}).text
-    assert jure.count("Kovač Jure") == 20 and "next →" not in jure  # by first name
+    assert jure.count("Kovač Jure") == 20 and "naslednja →" not in jure  # by first name
     assert client.get(f"/t/{a}/members", params={"q": "kov jure11"}).text.count(
         "Kovač Jure11") == 11  # last name, then first name
     assert "Ana" in client.get(f"/t/{a}/members", params={"q": s.member_id}).text
-    assert "No members found" in client.get(f"/t/{a}/members", params={"q": "zz"}).text
+    assert "Ni najdenih članov" in client.get(f"/t/{a}/members", params={"q": "zz"}).text
 
 
 def test_member_entries_live_list_stream_and_statistics(
@@ -147,14 +149,16 @@ def test_member_entries_live_list_stream_and_statistics(
     client, _, s = admin
     a, _ = site.tenants
     page = client.get(f"/t/{a}/members/{s.member_id}").text
-    assert "granted" in page
+    assert "Dovoljeno" in page
     add_events(site.engine, a, s.device, [decision(s.member_id, False, "expired")],
                start_seq=10)
     page = client.get(f"/t/{a}/members/{s.member_id}").text
-    assert "expired" in page and "The membership has expired." in page
+    assert "Članarina je potekla." in page or "potekla" in page
+    assert "expired" not in page.split("<main>")[1]  # no raw reason code
 
     live = client.get(f"/t/{a}/live").text
-    assert "Ana Novak" in live and "unknown_credential" in live
+    assert "Ana Novak" in live and "unknown_credential" not in live
+    assert "Zavrnjeno" in live
     assert re.search(r'id="fig-denied"[^>]*>2<', live)  # unknown card + expired
     assert re.search(r'id="fig-occupancy"[^>]*>1<', live)
     cursor = int(re.search(r"after=(\d+)", live).group(1))
@@ -179,7 +183,7 @@ def test_member_entries_live_list_stream_and_statistics(
 
     stats = client.get(f"/t/{a}/stats").text
     assert stats.count('<rect class="granted"') == 14 + 24
-    assert "Entries per hour" in stats
+    assert "Vstopi po urah" in stats
 
 
 def test_fleet_commands_and_results(site: WebSite,
@@ -187,7 +191,8 @@ def test_fleet_commands_and_results(site: WebSite,
     client, csrf, s = admin
     a, _ = site.tenants
     page = client.get(f"/t/{a}/fleet").text
-    assert "online" in page and "Open g1" in page and "printer receipt" in page
+    assert "povezana" in page and "Odpri g1" in page
+    assert 'tiskalnik receipt: <span class="ok">deluje' in page
     ok_redirect(client.post(f"/t/{a}/fleet/command", data={
         "csrf_token": csrf, "device": s.device, "name": "open", "gate": "g1",
         "direction": "in"}, follow_redirects=False))
@@ -197,7 +202,7 @@ def test_fleet_commands_and_results(site: WebSite,
     assert body["args"] == {"gate": "g1", "direction": "in"}
     # a physical action: valid for the default 10 s
     assert 0 < body["expires_at"] - time.time() * 1000 <= 10_000
-    assert "waiting…" in client.get(f"/t/{a}/fleet").text
+    assert "čakam …" in client.get(f"/t/{a}/fleet").text
     with write_tx(site.engine) as conn:
         store_command_result(conn, a, s.device, CommandResult(
             v=1, request_id=body["request_id"], name="open", ok=True,
@@ -223,7 +228,7 @@ def test_fleet_opens_only_online_devices_and_shows_each_outcome(
     page = client.get(f"/t/{a}/fleet").text
     online_row = page.split(f'data-device="{s.device}"')[1].split("</tr>")[0]
     offline_row = page.split('data-device="gate-off"')[1].split("</tr>")[0]
-    assert "Open g1" in online_row and "Open g1" not in offline_row
+    assert "Odpri g1" in online_row and "Odpri g1" not in offline_row
     assert "Naprava ni povezana" in offline_row and 'value="reload"' in offline_row
 
     def command(device: str, name: str, **form: str) -> int:
@@ -254,7 +259,7 @@ def test_fleet_opens_only_online_devices_and_shows_each_outcome(
     assert outcomes(page) == {reload_off["request_id"]: "pending", opened[0]: "ok",
                               opened[1]: "expired", opened[2]: "error", stale: "expired"}
     rows = {rid: page.split(f'data-request="{rid}"')[1].split("</tr>")[0] for rid in outcomes(page)}
-    assert "poteklo, ni izvedeno" in rows[opened[1]] and "expired" in rows[opened[1]]
+    assert "poteklo, ni izvedeno" in rows[opened[1]]
     assert "naprava ni odgovorila" in rows[stale]
     assert "naprava ni odgovorila" not in rows[opened[1]]
     assert "čaka na napravo" in rows[reload_off["request_id"]]
@@ -273,12 +278,12 @@ def test_receipts_fiscal_states_and_reprint(site: WebSite,
         ("pos.fiscal_rejected", {"invoice_id": "P1-BLAG1-3", "error_code": "S006",
                                  "error_message": "premise not registered"})], start_seq=20)
     page = client.get(f"/t/{a}/receipts").text
-    assert "P1-BLAG1-1" in page and "pending subsequent submit" in page
-    assert "rejected S006" in page and "(subsequent)" in page and "9,90 €" in page
+    assert "P1-BLAG1-1" in page and "čaka na naknadno pošiljanje" in page
+    assert "zavrnjen S006" in page and "(naknadno poslano)" in page and "9,90\xa0€" in page
     only = client.get(f"/t/{a}/receipts", params={"state": "failed_rejected"}).text
     assert "P1-BLAG1-3" in only and "P1-BLAG1-2" not in only
     detail = client.get(f"/t/{a}/receipts/{s.device}/20").text
-    assert "eor-222" in detail and "subsequent submit" in detail
+    assert "eor-222" in detail and "naknadnim pošiljanjem" in detail
     ok_redirect(client.post(f"/t/{a}/receipts/{s.device}/{s.receipt_seq}/reprint",
                             data={"csrf_token": csrf}, follow_redirects=False))
     sent = site.published.on(f"{a}/{s.device}/cmd/reprint")
@@ -293,10 +298,10 @@ def test_receipts_fiscal_states_and_reprint(site: WebSite,
                start_seq=30)
     assert "P1-BLAG1-3<" not in client.get(f"/t/{a}/receipts").text
     only = client.get(f"/t/{a}/receipts", params={"state": "failed_rejected"}).text
-    assert "P1-BLAG1-3<" in only and only.count("rejected S006") == 1
+    assert "P1-BLAG1-3<" in only and only.count("zavrnjen S006") == 1
     pending = client.get(f"/t/{a}/receipts", params={"state": "pending_subsequent",
                                                     "page": 1}).text
-    assert pending.count("pending subsequent submit") == 61 - 50  # 1 + 60 pending
+    assert pending.count("čaka na naknadno pošiljanje<") == 61 - 50  # 1 + 60 pending
 
 
 def test_export_and_erasure(site: WebSite, admin: tuple[TestClient, str, Seeded]) -> None:
@@ -333,7 +338,8 @@ def test_export_and_erasure(site: WebSite, admin: tuple[TestClient, str, Seeded]
     assert [c.model_dump(exclude_none=True) for c in last.changes] == [
         {"entity": "member", "op": "delete", "id": s.member_id}]
     audit_page = client.get(f"/t/{a}/audit").text
-    assert "member.erase" in audit_page and "tenant.export" in audit_page
+    assert "Izbrisan član" in audit_page and "Izvoženi podatki" in audit_page
+    assert "member.erase" not in audit_page
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -374,14 +380,50 @@ def test_plans_refuse_what_an_entitlement_would_refuse(
         site: WebSite, admin: tuple[TestClient, str, Seeded]) -> None:
     client, csrf, _ = admin
     a, _ = site.tenants
-    for form, why in (({"kind": "punch_card"}, "entries"),
-                      ({"kind": "membership", "windows": "mon 25:00-26:00"}, "window"),
-                      ({"kind": "membership", "windows": "someday 08:00-09:00"}, "unknown day"),
-                      ({"kind": "bogus"}, "kind")):
-        r = client.post(f"/t/{a}/plans", data={"csrf_token": csrf, "name": "X", **form},
+    good = {"name": "X", "kind": "membership", "duration_days": "30", "price": "10",
+            "vat_rate_bp": "2200"}
+    for form, field, why in (
+            ({"kind": "punch_card", "duration_days": ""}, "entries_total", "število vstopov"),
+            ({"windows": "mon 25:00-26:00"}, "windows", "Ure vpišite"),
+            ({"windows": "someday 08:00-09:00"}, "windows", "Ure vpišite"),
+            ({"kind": "bogus"}, "kind", "Izberite eno od ponujenih možnosti"),
+            ({"duration_days": "-5"}, "duration_days", "Vnesite 1 ali več"),
+            ({"duration_days": "trideset"}, "duration_days", "celo število"),
+            ({"duration_days": ""}, "duration_days", "trajanje v dneh"),
+            ({"name": "A" * 10_000}, "name", "največ 80 znakov"),
+            ({"price": "-3"}, "price", "znesek v evrih"),
+            ({"price": "zastonj"}, "price", "znesek v evrih"),
+            ({"vat_rate_bp": "1900"}, "vat_rate_bp", "ponujenih možnosti")):
+        r = client.post(f"/t/{a}/plans", data={"csrf_token": csrf, **good, **form},
                         follow_redirects=False)
-        assert "error=" in r.headers["location"] and why in unquote(r.headers["location"]), form
+        assert r.status_code == 422 and "text/html" in r.headers["content-type"], form
+        error = re.search(rf'id="e-{field}" class="field-error">([^<]*)<', r.text)
+        assert error and why.lower() in error.group(1).lower(), (form, r.text[-3000:])
+        typed = next(iter(form.values()))
+        if field not in ("kind", "vat_rate_bp") and len(typed) < 100:
+            assert f'value="{typed}"' in r.text  # what was typed is kept
+    with site.engine.connect() as conn:  # none of them made a plan
+        assert conn.execute(select(plans.c.name).where(plans.c.name == "X")).first() is None
     reception, rcsrf = site.login(site.user(a, "reception"))
-    assert "New plan" not in reception.get(f"/t/{a}/plans").text
-    assert reception.post(f"/t/{a}/plans", data={"csrf_token": rcsrf, "name": "Y",
-                                                 "kind": "membership"}).status_code == 403
+    assert 'id="new-plan"' not in reception.get(f"/t/{a}/plans").text
+    assert reception.post(f"/t/{a}/plans", data={"csrf_token": rcsrf, **good}
+                          ).status_code == 403
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_plan_price_and_vat_are_stored_and_shown_as_money(
+        site: WebSite, admin: tuple[TestClient, str, Seeded]) -> None:
+    client, csrf, _ = admin
+    a, _ = site.tenants
+    ok_redirect(client.post(f"/t/{a}/plans", data={
+        "csrf_token": csrf, "name": "Sauna 10", "kind": "punch_card", "entries_total": "10",
+        "price": "49,50", "vat_rate_bp": "950"}, follow_redirects=False))
+    with site.engine.connect() as conn:
+        row = conn.execute(select(plan_prices).join(plans, plans.c.id == plan_prices.c.plan_id)
+                           .where(plans.c.name == "Sauna 10")).one()
+    assert (row.price_cents, row.vat_rate_bp) == (4950, 950)
+    page = client.get(f"/t/{a}/plans").text
+    assert "49,50\xa0€" in page and "9,5 %" in page
+    client.cookies.set("lang", "en")
+    english = client.get(f"/t/{a}/plans").text
+    assert "€49.50" in english and "incl. 9.5 % VAT" in english

@@ -18,9 +18,9 @@
     tr.dataset.key = d.key;
     tr.className = "fresh";
     cell(tr, d.local);
-    cell(tr, `${d.device} / ${d.gate || ""} ${d.direction || ""}`);
+    cell(tr, `${d.device} / ${d.gate || ""} ${d.direction_text || ""}`);
     cell(tr, d.name || d.member || "—");
-    cell(tr, d.reason, d.granted ? "granted" : "denied");
+    cell(tr, d.decision, d.granted ? "granted" : "denied");
     cell(tr, d.why, "opt");
     table.insertBefore(tr, table.firstChild);
     while (table.children.length > max) table.removeChild(table.lastChild);
@@ -31,7 +31,7 @@
       const el = document.getElementById(`fig-${k}`);
       if (el) el.textContent = f[k];
     }
-    document.getElementById("live-state").textContent = "live";
+    document.getElementById("live-state").textContent = t("live");
   });
-  source.onerror = () => { document.getElementById("live-state").textContent = "reconnecting…"; };
+  source.onerror = () => { document.getElementById("live-state").textContent = t("reconnecting…"); };
 })();
