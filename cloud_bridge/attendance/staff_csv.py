@@ -30,7 +30,7 @@ def _cells(t: Totals) -> list[str]:
 def staff_csv(report: MonthReport, month_label: str) -> str:
     out = io.StringIO()
     w = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    w.writerow([_("Month"), _("Employee number"), _("Name"), _("Days worked"),
+    w.writerow([_("Month"), _("Employee number"), _("Full name"), _("Days worked"),
                 *(_("%(figure)s (h)") % {"figure": _(FIGURE_NAMES[f.name])} for f in FIGURES),
                 *(_("%(figure)s (h)") % {"figure": _(ABSENCE_HEADINGS[a.kind.value])}
                   for a in ABSENCE_COLUMNS),
