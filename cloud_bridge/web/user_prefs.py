@@ -42,7 +42,7 @@ def set_language_cookie(response: RedirectResponse, lang: str) -> None:
                         samesite="lax", httponly=False, path="/")
 
 
-# registered before language.router (web_app.py), so it answers the header's switch
+# the header's language switch: the cookie, and for a signed-in user their saved choice
 @router.get("/lang/{code}")
 def switch_and_remember(request: Request, code: str, next: str | None = None
                         ) -> RedirectResponse:

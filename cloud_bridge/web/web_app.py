@@ -25,7 +25,6 @@ from cloud_bridge.db_schema import (
 )
 from cloud_bridge.web import (
     fleet,
-    language,
     live,
     member_credentials,
     member_entitlements,
@@ -96,7 +95,7 @@ def mount_web(app: FastAPI, ctx: WebContext, worker_threads: int | None = WORKER
     app.add_middleware(LanguageMiddleware)
     install_error_pages(app)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    for module in (user_prefs, language, session_routes, fleet, members_pages, member_entitlements,
+    for module in (user_prefs, session_routes, fleet, members_pages, member_entitlements,
                    member_credentials, plans, live, receipts, timesheets, staff_admin,
                    portability, script_catalogs):
         app.include_router(module.router)
