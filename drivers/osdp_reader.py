@@ -32,7 +32,7 @@ import osdp
 import serial
 
 from drivers.card_line_formats import parse_hex, parse_wiegand
-from drivers.errors import BadPeripheralUrl
+from drivers.errors import BadPeripheralUrl, KeySetFailed
 from drivers.protocols import (
     AlertHandler,
     CardRead,
@@ -53,6 +53,9 @@ _OUR_KEYS = ("address", "baud", "retry_s")
 _REFUSED_WITHIN_S = 3.0
 _NO_ANSWER_AFTER_S = 3.0
 _TICK_S = 0.05
+# libosdp prints its own log lines straight to stderr, outside the agent's JSON log;
+# keep it quiet: health details and alerts say what happened, in the technician's words
+_LIB_LOG_LEVEL = osdp.LogLevel.Emergency
 # LED times are in units of 100 ms (OSDP osdp_LED / osdp_BUZ)
 _GRANT = (osdp.CommandLEDColor.Green, 15, (1, 0, 1))
 _DENY = (osdp.CommandLEDColor.Red, 20, (3, 2, 2))
@@ -212,7 +215,7 @@ class OsdpReader:
         self._link = SerialLink(self.port_name, self.baud)
         info = osdp.PDInfo(self.address, self._link, scbk=self._scbk, name=f"reader-{self.id}",
                            flags=[osdp.LibFlag.EnforceSecure, osdp.LibFlag.EnableNotification])
-        self._cp = osdp.ControlPanel([info], log_level=osdp.LogLevel.Error)
+        self._cp = osdp.ControlPanel([info], log_level=_LIB_LOG_LEVEL)
         self._cp.start()
         self._up, self._retry_at, self._reported = False, None, {}
         self._attempt_at = time.monotonic()
@@ -375,3 +378,115 @@ class OsdpReader:
             except Exception:
                 log.exception("reader %s: recording the %s alert failed", self.id,
                               condition.value)
+
+
+# -- setting the reader's key (edge-agent osdp-install) ------------------------------
+
+class _Watch:
+    """The Secure Channel notifications of one control panel, in order."""
+
+    def __init__(self, cp: Any, address: int) -> None:
+        self.cp, self.address = cp, address
+        self.sc: list[tuple[bool, bool]] = []  # (active, with SCBK-D)
+
+    def pump(self, seconds: float) -> None:
+        event = self.cp.get_event(self.address, timeout=seconds)
+        if event is not None and event.get("event") == osdp.Event.Notification \
+                and event.get("type") == osdp.EventNotification.SecureChannelStatus:
+            self.sc.append((bool(event.get("arg0")), bool(event.get("arg1"))))
+
+    def until(self, done: Any, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.pump(0.05)
+            if done():
+                return True
+        return False
+
+
+def _panel(port_name: str, baud: int, address: int, key: bytes, enforce: bool
+           ) -> tuple[Any, SerialLink]:
+    link = SerialLink(port_name, baud)
+    flags = [osdp.LibFlag.EnableNotification] + ([osdp.LibFlag.EnforceSecure] if enforce else [])
+    cp = osdp.ControlPanel([osdp.PDInfo(address, link, scbk=key, flags=flags)],
+                           log_level=_LIB_LOG_LEVEL)
+    cp.start()
+    return cp, link
+
+
+def _close(cp: Any, link: SerialLink) -> None:
+    with contextlib.suppress(RuntimeError):
+        cp.teardown()
+    link.close()
+
+
+def _secure_with(port_name: str, baud: int, address: int, key: bytes, timeout_s: float) -> bool:
+    cp, link = _panel(port_name, baud, address, key, enforce=True)
+    try:
+        return _Watch(cp, address).until(lambda: cp.is_sc_active(address), timeout_s)
+    finally:
+        _close(cp, link)
+
+
+def set_reader_key(url: str, new_key: bytes, current_key: bytes | None,
+                   timeout_s: float = 10.0) -> None:
+    """Give the reader at ``url`` the secure channel key ``new_key``, then check that it
+    answers with that key alone. ``current_key`` None: the reader is in install mode and
+    knows only the default key SCBK-D, used for this one session; otherwise the key is
+    rotated over a secure channel opened with ``current_key``. Raises KeySetFailed."""
+    port_name, opts = parse_osdp_url(url, {})
+    address = int(option_float(opts, "address", 0, 0, 126))
+    baud = int(option_float(opts, "baud", 9600, 9600, 230400))
+    where = f"OSDP address {address} on {port_name} at {baud} baud"
+    if current_key is None:
+        _install_mode(port_name, baud, address, new_key, where, timeout_s)
+    else:
+        _rotate(port_name, baud, address, current_key, new_key, where, timeout_s)
+    if not _secure_with(port_name, baud, address, new_key, timeout_s):
+        raise KeySetFailed(f"{where}: the reader took a new key but does not open a secure "
+                           "channel with it; put it in install mode and run again",
+                           maybe_taken=True)
+
+
+def _install_mode(port_name: str, baud: int, address: int, new_key: bytes, where: str,
+                  timeout_s: float) -> None:
+    # not enforcing: libosdp falls back to SCBK-D when our key fails, and once a
+    # session with SCBK-D is up it sends KEYSET with our key and restarts SC with it
+    cp, link = _panel(port_name, baud, address, new_key, enforce=False)
+    watch = _Watch(cp, address)
+    try:
+        keyed = watch.until(lambda: (True, True) in watch.sc and watch.sc[-1] == (True, False),
+                            timeout_s)
+        if keyed:
+            return
+        if (True, True) in watch.sc:
+            raise KeySetFailed(f"{where}: the reader opened install mode but did not take "
+                               "the new key; run again", maybe_taken=True)
+        if cp.is_online(address):
+            raise KeySetFailed(f"{where}: the reader answers but refuses the install-mode "
+                               "key: it is not in install mode (see its manual: factory "
+                               "reset or install jumper), or it does not do secure channel")
+        raise KeySetFailed(f"{where}: no answer; check the wiring, power, address and baud")
+    finally:
+        _close(cp, link)
+
+
+def _rotate(port_name: str, baud: int, address: int, current_key: bytes, new_key: bytes,
+            where: str, timeout_s: float) -> None:
+    cp, link = _panel(port_name, baud, address, current_key, enforce=True)
+    watch = _Watch(cp, address)
+    try:
+        if not watch.until(lambda: cp.is_sc_active(address), timeout_s):
+            raise KeySetFailed(f"{where}: no secure channel with the stored key (wrong key "
+                               "or no answer); to start over put the reader in install "
+                               "mode and run without --rotate")
+        mark = len(watch.sc)
+        if not cp.submit_command(address, {"command": osdp.Command.Keyset, "type": 1,
+                                           "data": new_key}):
+            raise KeySetFailed(f"{where}: the new key could not be sent")
+        # libosdp drops the session after the reader's ACK and opens one with the new key
+        if not watch.until(lambda: (True, False) in watch.sc[mark:], timeout_s):
+            raise KeySetFailed(f"{where}: the reader did not confirm the new key",
+                               maybe_taken=True)
+    finally:
+        _close(cp, link)
