@@ -139,6 +139,29 @@ def test_tamper_and_link_loss_are_alerts_and_the_link_comes_back(
         reader.stop()
 
 
+def test_a_reader_that_stops_answering_goes_offline_and_comes_back(
+        peer: OsdpPeer, key: bytes) -> None:
+    """An RS-485 cable cut: the adapter stays, the reader falls silent. libosdp gives it
+    up after its 8 s online timeout; the agent retries at once when it answers again."""
+    reader, reads, alerts = _reader(peer, key, retry_s=1), Collector(), Alerts()
+    reader.set_alert_handler(alerts)
+    reader.start(reads)
+    try:
+        wait_health(reader.health, HealthState.OK)
+        peer.send(op="silent")
+        wait_for(lambda: alerts.of(ReaderCondition.OFFLINE) == [True], timeout=15,
+                 what="offline alert")
+        assert "stopped answering" in alerts.seen[-1].detail
+        assert reader.health().state is HealthState.DOWN
+        peer.send(op="resume")
+        wait_health(reader.health, HealthState.OK, timeout=15)
+        assert alerts.of(ReaderCondition.OFFLINE) == [True, False]
+        peer.present("04A1B2C3D4")
+        assert reads.wait_count(1) == ["04A1B2C3D4"]
+    finally:
+        reader.stop()
+
+
 def test_feedback_drives_the_reader_led_and_buzzer(peer: OsdpPeer, key: bytes) -> None:
     reader = _reader(peer, key)
     reader.start(Collector())

@@ -185,5 +185,16 @@ def test_a_missing_key_file_stops_start_up_with_the_fix(
     config = _config(write_config, peer)
     from agent.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="edge-agent osdp-install --reader door"):
-        AgentDaemon(load_config(config)).start()
+    daemon = AgentDaemon(load_config(config))
+    try:
+        with pytest.raises(ConfigError, match="edge-agent osdp-install --reader door"):
+            daemon.start()
+        # a key file others can read is refused like the agent's other keys
+        key_file = tmp_path / "keys" / "osdp-door.scbk"
+        key_file.parent.mkdir(mode=0o700)
+        key_file.write_text(base64.b64encode(os.urandom(16)).decode())
+        key_file.chmod(0o644)
+        with pytest.raises(ConfigError, match="accessible to group and others"):
+            daemon.start()
+    finally:
+        daemon.store.close()
