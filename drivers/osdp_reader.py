@@ -51,7 +51,7 @@ _OUR_KEYS = ("address", "baud", "retry_s")
 # a reader that answered and then dropped the link this soon was refused (SC failed);
 # one that never answers is only given up by libosdp after its 8 s online timeout
 _REFUSED_WITHIN_S = 3.0
-_NO_ANSWER_AFTER_S = 3.0
+_NO_ANSWER_AFTER_S = 2.0
 _TICK_S = 0.05
 # libosdp prints its own log lines straight to stderr, outside the agent's JSON log;
 # keep it quiet: health details and alerts say what happened, in the technician's words
