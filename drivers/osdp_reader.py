@@ -217,7 +217,7 @@ class OsdpReader:
                            flags=[osdp.LibFlag.EnforceSecure, osdp.LibFlag.EnableNotification])
         self._cp = osdp.ControlPanel([info], log_level=_LIB_LOG_LEVEL)
         self._cp.start()
-        self._up, self._retry_at, self._reported = False, None, {}
+        self._up, self._retry_at, self._reported, self._opened_seen = False, None, {}, 0
         self._attempt_at = time.monotonic()
         self._thread = threading.Thread(target=self._run, args=(on_read,),
                                         name=f"reader-{self.id}", daemon=True)
