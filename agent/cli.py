@@ -153,6 +153,28 @@ def provision(
           f"{done.config}")
 
 
+@app.command("osdp-install")
+@refuses_device_errors("key not set:")
+def osdp_install(
+    reader: str = typer.Option(..., "--reader", help="the OSDP reader's id in the config"),
+    config: Path = typer.Option(Path("/etc/edge-agent/agent.toml"), "--config", "-c",
+                                envvar="EDGE_AGENT_CONFIG", help="device config (TOML)"),
+    rotate: bool = typer.Option(False, help="replace the reader's working key with a new one "
+                                "(instead of install mode)"),
+    timeout: float = typer.Option(10.0, help="seconds to wait for the reader per step"),
+) -> None:
+    """Give an OSDP reader a fresh secure channel key (install mode, or --rotate) and store
+    it in the reader's scbk key file. Stop the agent first: the reader's line is busy."""
+    from agent.osdp_keys import install_reader_key
+
+    cfg = load_config(config)
+    _refuse_if_running(cfg.socket_path)
+    done = install_reader_key(cfg, reader, rotate=rotate, timeout_s=timeout)
+    how = "rotated" if done.rotated else "set (install mode is over for this reader)"
+    print(f"reader {done.reader}: new secure channel key {how}; stored in {done.key_file}. "
+          "Start the agent: systemctl start edge-agent")
+
+
 def _refuse_if_running(socket_path: Path) -> None:
     try:
         ControlClient(socket_path, timeout=3).request("status")

@@ -32,6 +32,7 @@ from agent.daemon_parts import (
 from agent.daemon_ports import peripherals_by_role
 from agent.errors import BadInput, ConfigError
 from agent.live_feed import LiveFeed
+from contracts.events import READER_OFFLINE, READER_REFUSED, READER_TAMPER
 from contracts.i18n import set_process_language
 from drivers.errors import DriverError
 from drivers.protocols import (
@@ -45,6 +46,10 @@ from drivers.protocols import (
     GatePulse,
     HoldableGate,
     Printer,
+    ReaderAlert,
+    ReaderCondition,
+    ReaderFeedback,
+    ReportsReaderAlerts,
 )
 
 if TYPE_CHECKING:  # FastAPI/uvicorn and the POS stack load only when a config uses them
@@ -53,6 +58,9 @@ if TYPE_CHECKING:  # FastAPI/uvicorn and the POS stack load only when a config u
     from agent.print_queue import PrintQueue
 
 log = logging.getLogger(__name__)
+
+_ALERT_EVENTS = {ReaderCondition.OFFLINE: READER_OFFLINE, ReaderCondition.TAMPER: READER_TAMPER,
+                 ReaderCondition.REFUSED: READER_REFUSED}
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +144,8 @@ class AgentDaemon:
         for printer in self.printers.values():
             printer.start()
         for reader in self.readers.values():
+            if isinstance(reader, ReportsReaderAlerts):
+                reader.set_alert_handler(self._on_reader_alert)
             reader.start(self.handle_read)
 
     def stop(self) -> None:
@@ -191,6 +201,7 @@ class AgentDaemon:
                 self.feed.publish({"kind": "pulse", "gate": gate_cfg.id,
                                    "direction": reader_cfg.direction,
                                    "pulse_ms": gate_cfg.pulse_ms})
+        self._feedback(read.reader_id, decision.granted)
         if gate_cfg.display and gate_cfg.display in self.displays:
             style = DisplayStyle.GRANTED if decision.granted else DisplayStyle.DENIED
             self.displays[gate_cfg.display].show(DisplayMessage(decision.message, style))
@@ -212,6 +223,7 @@ class AgentDaemon:
     def _punch(self, terminal: str, read: CardRead) -> PunchView:
         assert self.time_clock is not None
         view = self.time_clock.read(terminal, read.kind, read.value)
+        self._feedback(read.reader_id, view.status != "refused")
         display_id = next(t.display for t in self.config.terminals if t.id == terminal)
         if display_id and display_id in self.displays:
             style = DisplayStyle.DENIED if view.status == "refused" else DisplayStyle.GRANTED
@@ -219,6 +231,27 @@ class AgentDaemon:
         self.decisions += 1
         self.last_decision_monotonic = time.monotonic()
         return view
+
+    def _feedback(self, reader_id: str, granted: bool) -> None:
+        """The reader's own LED and buzzer, where it has them (OSDP readers)."""
+        reader = self.readers.get(reader_id)
+        if isinstance(reader, ReaderFeedback):
+            try:
+                reader.feedback(granted)
+            except Exception:  # a reader that cannot beep must not fail the decision
+                log.exception("reader %s: feedback failed", reader_id)
+
+    def _on_reader_alert(self, alert: ReaderAlert) -> None:
+        """Reader offline, tamper or refused (and their end): an event for the office."""
+        data = {"reader": alert.reader_id, "active": alert.active, "detail": alert.detail}
+        try:
+            with self.store.transaction() as conn:
+                self.outbox.append(conn, _ALERT_EVENTS[alert.condition], data,
+                                   self.access.clock())
+        except Exception:
+            log.exception("recording the %s alert of reader %s failed", alert.condition.value,
+                          alert.reader_id)
+        self.feed.publish({"kind": "reader_alert", "condition": alert.condition.value, **data})
 
     def _on_passage(self, pulse: GatePulse, passed: bool) -> None:
         with self._passage_lock:

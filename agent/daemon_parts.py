@@ -21,7 +21,7 @@ from agent.access.model import SiteRules
 from agent.access.service import AccessService, Clock, utc_now
 from agent.attendance.pin_guard import PinGuard
 from agent.attendance.time_clock import TimeClock
-from agent.config import AgentConfig
+from agent.config import AgentConfig, load_key
 from agent.errors import ConfigError
 from agent.live_feed import LiveFeed
 from agent.store.local_store import Durability, LocalStore
@@ -86,6 +86,23 @@ class Peripherals:
     printers: dict[str, Printer] = field(default_factory=dict)
 
 
+# peripheral options that hold a secret; read like the config's keys ('file:' 0600 key
+# file with base64 inside, or 'base64:'/'hex:'), so the back-end gets bytes
+SECRET_OPTIONS = {"scbk": "edge-agent osdp-install --reader {id}"}
+
+
+def peripheral_options(config: AgentConfig, role: str, cfg: Any) -> dict[str, Any]:
+    options: dict[str, Any] = cfg.options()
+    for name, how in SECRET_OPTIONS.items():
+        value = options.get(name)
+        if isinstance(value, str):
+            try:
+                options[name] = load_key(value, config, f"{role}s.{cfg.id}.{name}")
+            except ConfigError as exc:
+                raise ConfigError(f"{exc} (set it with: {how.format(id=cfg.id)})") from None
+    return options
+
+
 def open_peripherals(config: AgentConfig) -> Peripherals:
     """Construct every back-end of the config, or raise ConfigError naming the first that
     cannot be opened. Nothing is started here."""
@@ -98,7 +115,8 @@ def open_peripherals(config: AgentConfig) -> Peripherals:
     plan += [("reader", r, found.readers) for r in config.readers]
     for role, cfg, target in plan:
         try:
-            target[cfg.id] = open_peripheral(role, cfg.id, cfg.url, cfg.options())
+            target[cfg.id] = open_peripheral(role, cfg.id, cfg.url,
+                                             peripheral_options(config, role, cfg))
         except DriverError as exc:
             raise ConfigError(f"{config.source}: {role} '{cfg.id}' ({cfg.url}): {exc}") from exc
     return found

@@ -56,3 +56,10 @@ class Event:
             type=str(raw["type"]),
             data=dict(raw["data"]),
         )
+
+
+# Reader conditions the agent reports (data: reader, active, detail). ``active`` true
+# means the condition began (offline, tamper open, refused), false that it ended.
+READER_OFFLINE = "device.reader_offline"
+READER_TAMPER = "device.reader_tamper"
+READER_REFUSED = "device.reader_refused"

@@ -25,3 +25,12 @@ class PeripheralOffline(DriverError):
 
 class PrinterError(DriverError):
     pass
+
+
+class KeySetFailed(DriverError):
+    """Setting a reader's secure channel key did not work; the message says why.
+    ``maybe_taken``: the reader may hold the new key nonetheless."""
+
+    def __init__(self, message: str, maybe_taken: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_taken = maybe_taken

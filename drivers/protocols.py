@@ -70,6 +70,44 @@ class InjectableReader(Protocol):
     def inject(self, kind: ReadKind, value: str) -> Any: ...
 
 
+class ReaderCondition(enum.StrEnum):
+    """Something about a reader the office must know, beyond its health."""
+
+    OFFLINE = "offline"  # the reader stopped answering (cable, power)
+    TAMPER = "tamper"  # its tamper switch is open (housing off the wall)
+    REFUSED = "refused"  # it was refused, e.g. no secure channel: never run in the clear
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderAlert:
+    """A reader condition that started (``active``) or ended. ``detail`` is for the
+    technician and never holds a key or a card number."""
+
+    reader_id: str
+    condition: ReaderCondition
+    active: bool
+    detail: str = ""
+
+
+AlertHandler = Callable[[ReaderAlert], None]
+
+
+@runtime_checkable
+class ReportsReaderAlerts(Protocol):
+    """A reader back-end that knows about tamper, link loss or refusals (OSDP)."""
+
+    def set_alert_handler(self, handler: AlertHandler) -> None: ...
+
+
+@runtime_checkable
+class ReaderFeedback(Protocol):
+    """A reader with its own LED and buzzer: told the decision of each of its reads."""
+
+    def feedback(self, granted: bool) -> None:
+        """Show the decision (green and a short beep, or red and a long double beep).
+        Must not block: the gate path calls it."""
+
+
 Direction = Literal["in", "out"]
 
 

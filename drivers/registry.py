@@ -23,6 +23,7 @@ BACKENDS: dict[Role, dict[str, tuple[str, str | None]]] = {
         "nfc": ("drivers.nfc_reader:NfcReader", "nfc"),
         "pcsc": ("drivers.pcsc_reader:PcscReader", "pcsc"),
         "serial": ("drivers.serial_reader:SerialReader", "serial"),
+        "osdp": ("drivers.osdp_reader:OsdpReader", "osdp"),
         "camera": ("drivers.camera_qr_reader:CameraQrReader", "camera"),
     },
     "gate": {

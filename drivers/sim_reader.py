@@ -16,6 +16,8 @@ class SimReader:
         self.url = url
         self._on_read: ReadHandler | None = None
         self._lock = threading.Lock()
+        # the decisions shown on the reader (ReaderFeedback), newest last
+        self.feedback_shown: list[bool] = []
 
     def start(self, on_read: ReadHandler) -> None:
         self._on_read = on_read
@@ -35,3 +37,7 @@ class SimReader:
         # a real reader delivers one read at a time; keep that property
         with self._lock:
             return handler(CardRead(self.id, kind, value, time.monotonic()))
+
+    def feedback(self, granted: bool) -> None:
+        self.feedback_shown.append(granted)
+        del self.feedback_shown[:-32]

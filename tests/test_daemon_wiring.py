@@ -63,6 +63,9 @@ def test_secure_only_gate_refuses_a_plain_uid_that_opens_an_ordinary_gate(
         plain = daemon.readers["entry"].inject("uid", uid_for(index))  # type: ignore[attr-defined]
         assert plain.granted, plain.decision.reason
         assert len(daemon.gates["g1"].pulses) == 1  # type: ignore[attr-defined]
+        # each reader is told its own decision (ReaderFeedback: LED and buzzer)
+        assert daemon.readers["vault-in"].feedback_shown == [False]  # type: ignore[attr-defined]
+        assert daemon.readers["entry"].feedback_shown == [True]  # type: ignore[attr-defined]
     finally:
         daemon.stop()
 
