@@ -18,11 +18,11 @@ Layout (docs/technician.md, "Debian package"):
 Why the virtualenv is made here and not by postinst from shipped wheels: dpkg then knows
 every file (dpkg -L, dpkg -S, debsums, a clean remove), installing needs neither pip nor
 a network (a device may be offline), and it takes seconds on an SD card instead of a pip
-run. The price: the package is tied to the interpreter (python3.11) and to the machine's
-architecture (compiled wheels such as cryptography), so an arm64 device needs a package
-built on arm64. The venv is made in a staging folder and its absolute paths (script
-shebangs, pyvenv.cfg, byte-code) are rewritten to /opt/edge-agent; the build fails if any
-staging path is left in a file.
+run. The price: the package is tied to the interpreter (python3.11 on bookworm) and to
+the machine's architecture (compiled wheels such as cryptography), so an arm64 device
+needs a package built on arm64. The venv is made in a staging folder and its absolute
+paths (script shebangs, pyvenv.cfg, byte-code) are rewritten to /opt/edge-agent; the
+build fails if any staging path is left in a file.
 
 Dependency wheels are kept in a cache (--wheel-cache), so a second build needs no network.
 """
@@ -80,6 +80,7 @@ class Options:
     wheel_cache: Path
     python: Path
     compress: str
+    project_wheel_dir: Path | None
 
 
 def project_version() -> str:
@@ -104,8 +105,22 @@ def run(cmd: list[str], **kw: object) -> None:
                          + "\n".join(tail))
 
 
+def project_wheel(work: Path, keep: Path | None) -> Path:
+    """The project's wheel: the one in ``keep`` when there is one (several packages of
+    one release share it), else built from a copy of the sources (the tree stays clean)
+    and left in ``keep``."""
+    if keep is not None:
+        found = sorted(keep.glob(f"edge_suite-{project_version()}-*.whl"))
+        if found:
+            return found[-1]
+    wheel = build_project_wheel(work)
+    if keep is None:
+        return wheel
+    keep.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copy2(wheel, keep / wheel.name))
+
+
 def build_project_wheel(work: Path) -> Path:
-    """The project's wheel, built from a copy of the sources (the tree stays clean)."""
     src = work / "src"
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
@@ -200,7 +215,8 @@ def install_files(stage: Path) -> None:
 
 
 def control_text(opts: Options, arch: str, installed_kib: int) -> str:
-    depends = ["python3.11", "systemd-sysusers", "init-system-helpers (>= 1.54~)"]
+    # the venv's bin/python links to this interpreter and its site-packages is versioned
+    depends = [opts.python.name, "systemd-sysusers", "init-system-helpers (>= 1.54~)"]
     # the rules are plain files; udev reads them where it runs (not in an image build)
     recommends = ["udev"]
     for extra in opts.extras:
@@ -241,14 +257,14 @@ def write_debian_dir(opts: Options, stage: Path) -> None:
 def build(opts: Options) -> Path:
     if not VERSION_RE.match(opts.version):
         raise BuildError(f"--version {opts.version!r} is not a Debian version (e.g. 0.1.0-1)")
-    if not opts.python.exists():
-        raise BuildError(f"--python {opts.python}: no such interpreter (apt-get install "
-                         "python3.11)")
+    if not re.fullmatch(r"python3\.\d+", opts.python.name) or not opts.python.exists():
+        raise BuildError(f"--python {opts.python}: not a Debian interpreter such as "
+                         "/usr/bin/python3.11 (apt-get install python3)")
     with tempfile.TemporaryDirectory(prefix="edge-deb-") as tmp:
         work = Path(tmp)
         stage = work / "root"
         stage.mkdir()
-        wheel = build_project_wheel(work)
+        wheel = project_wheel(work, opts.project_wheel_dir)
         make_venv(opts, stage, wheel)
         install_files(stage)
         write_debian_dir(opts, stage)
@@ -272,13 +288,17 @@ def parse_args(argv: list[str] | None) -> Options:
     ap.add_argument("--out", type=Path, default=ROOT / "dist")
     ap.add_argument("--wheel-cache", type=Path, default=Path(os.environ.get(
         "EDGE_DEB_WHEEL_CACHE", Path.home() / ".cache" / "edge-agent-deb" / "wheels")))
-    ap.add_argument("--python", type=Path, default=Path("/usr/bin/python3.11"),
-                    help="the device's interpreter the venv links to")
+    ap.add_argument("--python", type=Path, default=Path("/usr/bin/python3").resolve(),
+                    help="the Debian interpreter the venv links to, by its versioned name "
+                    "(default: what /usr/bin/python3 is here, e.g. /usr/bin/python3.11); "
+                    "the package depends on that Debian package")
     ap.add_argument("--compress", choices=("zstd", "xz", "gzip", "none"), default="zstd",
                     help="zstd: fast, dpkg >= 1.21.18 (bookworm); xz: ~30%% smaller, minutes")
+    ap.add_argument("--project-wheel-dir", type=Path, help="reuse the project's wheel found "
+                    "here, or keep the one built here (one wheel for several packages)")
     a = ap.parse_args(argv)
     return Options(a.version, parse_extras(a.extras), a.out.resolve(), a.wheel_cache.resolve(),
-                   a.python, a.compress)
+                   a.python, a.compress, a.project_wheel_dir)
 
 
 def main(argv: list[str] | None = None) -> int:

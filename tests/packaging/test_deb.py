@@ -72,7 +72,9 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> Builds:
         started = time.monotonic()
         done = subprocess.run(
             [sys.executable, str(ROOT / "scripts/build_deb.py"), "--version",
-             f"{base}-{revision}", "--extras", "serial", "--out", str(out)],
+             f"{base}-{revision}", "--extras", "serial", "--out", str(out),
+             # one wheel of the project for both (as a release would)
+             "--project-wheel-dir", str(out / "wheel")],
             capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, done.stderr[-3000:]
         seconds.append(time.monotonic() - started)
