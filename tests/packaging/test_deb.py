@@ -150,7 +150,7 @@ def clean_machine() -> Iterator[set[str]]:
         yield before
     finally:
         if _status() != "not-installed":
-            _sh("dpkg", "--purge", PKG, ok=False)
+            _timed_dpkg("--purge", PKG)
         if not had_user and _user_exists(USER):
             _sh("userdel", USER, ok=False)
         if not had_gpio and _group_exists("gpio"):
@@ -207,9 +207,18 @@ def _check_runs(expect_zone: str) -> None:
 
 
 def _timed_dpkg(*args: str) -> float:
-    started = time.monotonic()
-    _sh("dpkg", *args)
-    return time.monotonic() - started
+    """dpkg, waiting (up to 2 min) while another process on this shared machine holds
+    dpkg's lock; any other failure fails the test."""
+    deadline = time.monotonic() + 120
+    while True:
+        started = time.monotonic()
+        done = _sh("dpkg", *args, ok=False)
+        if done.returncode == 0:
+            return time.monotonic() - started
+        locked = "locked by another process" in done.stderr
+        assert locked and time.monotonic() < deadline, \
+            f"dpkg {' '.join(args)}: {done.stdout[-1500:]}{done.stderr[-1500:]}"
+        time.sleep(2)
 
 
 @needs_root_dpkg[0]
