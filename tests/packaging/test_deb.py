@@ -89,7 +89,11 @@ def _arch() -> str:
 
 
 def _sh(*cmd: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    # nothing of the test's own Python (PYTHONPATH=the checkout) may leak into the
+    # installed program: it must run from /opt/edge-agent alone
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("PYTHON") and k != "VIRTUAL_ENV"}
+    env["DEBIAN_FRONTEND"] = "noninteractive"
     # stdin closed: a dpkg question (a conffile prompt) fails the step instead of hanging
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env,
                           stdin=subprocess.DEVNULL)
@@ -233,6 +237,15 @@ def test_install_upgrade_remove_purge(builds: Builds, clean_machine: set[str]) -
     _check_installed(f"{version}-1")
     _check_runs('"Europe/Ljubljana"')
     assert not wants.exists(), "a fresh install must not enable an unprovisioned agent"
+    # every shipped file matches the package's md5sums (postinst changed none)
+    assert _sh("dpkg", "--verify", PKG).stdout == ""
+    # the extras picked at build time are in, the others are not
+    python = str(PREFIX / "bin/python")
+    _sh(python, "-c", "import serial, sdnotify, prometheus_client")
+    missing = _sh(python, "-c", "import nfc", ok=False)
+    assert missing.returncode == 1 and "No module named 'nfc'" in missing.stderr
+    control = _sh("dpkg-query", "-W", "-f", "${Depends}", PKG).stdout
+    assert Path("/usr/bin/python3").resolve().name in control.split(", "), control
 
     # the technician's edits and enabling survive an upgrade; the device key is not remade
     _sh("systemctl", "enable", "edge-agent.service")
