@@ -38,7 +38,10 @@ WATCHED = ("/etc", "/opt", "/var/lib", "/usr/bin", "/usr/lib/udev", "/usr/lib/sy
            "/usr/lib/sysusers.d", "/usr/lib/modprobe.d", "/etc/modprobe.d", "/usr/share/doc")
 # live data of services that other tests run on this machine while this one runs (a
 # database's WAL segments come and go); the package never writes there
-NOT_OURS = ("/var/lib/postgresql/", "/var/lib/mosquitto/", "/var/lib/apt/lists/")
+NOT_OURS = ("/var/lib/postgresql/", "/var/lib/mosquitto/", "/var/lib/apt/lists/",
+            # the account databases' backups, which systemd-sysusers (like useradd) makes
+            # when it adds the service user: the user is kept on purge by design
+            "/etc/passwd-", "/etc/group-", "/etc/shadow-", "/etc/gshadow-")
 
 pytestmark = pytest.mark.slow
 needs_root_dpkg = [
