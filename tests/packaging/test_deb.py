@@ -158,6 +158,8 @@ def clean_machine() -> Iterator[set[str]]:
     finally:
         if _status() != "not-installed":
             _timed_dpkg("--purge", PKG)
+        for path in (CONF, STATE, PREFIX):  # none was there before; a broken purge's rest
+            shutil.rmtree(path, ignore_errors=True)
         if not had_user and _user_exists(USER):
             _sh("userdel", USER, ok=False)
         if not had_gpio and _group_exists("gpio"):
