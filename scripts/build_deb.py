@@ -97,8 +97,8 @@ def parse_extras(text: str) -> tuple[str, ...]:
     return tuple(sorted(set(picked) | set(ALWAYS_EXTRAS)))
 
 
-def run(cmd: list[str], **kw: object) -> None:
-    done = subprocess.run(cmd, capture_output=True, text=True, **kw)  # type: ignore[call-overload]
+def run(cmd: list[str]) -> None:
+    done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-15:]
         raise BuildError(f"{' '.join(cmd[:4])} … failed (exit {done.returncode}):\n"
