@@ -166,7 +166,8 @@ def clean_machine() -> Iterator[set[str]]:
             _sh("groupdel", "gpio", ok=False)
 
 
-def _check_installed(version: str) -> None:
+def _check_installed(version: str, config_mode: tuple[str, str, int] = ("root", USER, 0o640)
+                     ) -> None:
     assert _status() == f"ii {version}"
     user = pwd.getpwnam(USER)
     assert user.pw_dir == str(STATE) and user.pw_shell.endswith("nologin")
@@ -174,7 +175,7 @@ def _check_installed(version: str) -> None:
     for group in ("dialout", "plugdev", "gpio", "lp"):
         assert _group_exists(group), group
     assert _owner(CONF) == ("root", USER, 0o750)
-    assert _owner(CONF / "agent.toml") == ("root", USER, 0o640)
+    assert _owner(CONF / "agent.toml") == config_mode
     assert _owner(CONF / "keys") == (USER, USER, 0o700)
     assert _owner(CONF / "keys/credential_hmac.key") == (USER, USER, 0o600)
     assert _owner(STATE) == (USER, USER, 0o700)
@@ -257,9 +258,13 @@ def test_install_upgrade_remove_purge(builds: Builds, clean_machine: set[str]) -
     assert wants.is_symlink()
     conf = CONF / "agent.toml"
     conf.write_text(conf.read_text().replace('"Europe/Ljubljana"', '"Europe/Vienna"'))
+    # as `edge-agent provision` leaves it: the service user's, 0600
+    service = pwd.getpwnam(USER)
+    os.chown(conf, service.pw_uid, service.pw_gid)
+    conf.chmod(0o600)
     key = (CONF / "keys/credential_hmac.key").read_bytes()
     upgrade_s = _timed_dpkg("-i", str(builds.new))
-    _check_installed(f"{version}-2")
+    _check_installed(f"{version}-2", config_mode=(USER, USER, 0o600))
     _check_runs('"Europe/Vienna"')
     assert (CONF / "keys/credential_hmac.key").read_bytes() == key
     assert wants.is_symlink(), "upgrade lost the enabled state"
