@@ -29,13 +29,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from agent.config import load_config
+from agent.config import UNPROVISIONED, load_config
 from agent.errors import EdgeError
 from contracts.enrolment_code import well_formed
 
 CONFIG_NAME = "agent.toml"
-# tenant and device of the Debian package's default config
-UNPROVISIONED = "unprovisioned"
 ENROLMENT_NAME = "enrolment.json"
 SERVICE_USER = "edge-agent"
 

@@ -208,6 +208,11 @@ def _check_runs(expect_zone: str) -> None:
     as_service = _sh("runuser", "-u", USER, "--", "/usr/bin/edge-agent", "check-config",
                      str(CONF / "agent.toml"))
     assert json.loads(as_service.stdout)["store"].startswith(str(STATE))
+    # what the unit runs: refused, in one line, until the device is provisioned
+    refused = _sh("runuser", "-u", USER, "--", "/usr/bin/edge-agent", "run", "--config",
+                  str(CONF / "agent.toml"), ok=False)
+    assert refused.returncode == 2 and "edge-agent provision" in refused.stderr, refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
     assert expect_zone in (CONF / "agent.toml").read_text()
     assert _tree(str(PREFIX)) == files_before, "byte-code written at run time"
     analyze = shutil.which("systemd-analyze")
