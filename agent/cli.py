@@ -13,7 +13,7 @@ from rich.console import Console
 
 from agent.assembly import AgentParts, start_agent
 from agent.cli_errors import EXIT_REFUSED, err, refuses_device_errors
-from agent.config import load_config
+from agent.config import load_config, refuse_unprovisioned
 from agent.control_client import AgentUnreachable, ControlClient
 from agent.errors import EdgeError
 from agent.log_format import setup_logging
@@ -46,6 +46,7 @@ def run(
     """Run the agent until SIGTERM/SIGINT (systemd: Type=notify with a watchdog)."""
     setup_logging(log_level, json_lines=not plain_logs)
     cfg = load_config(config)
+    refuse_unprovisioned(cfg)
     prepare_data_dir(cfg)
     device = DeviceOptions(metrics, min_free_mb, keep_backups, reserve_mb)
     # handlers first: a SIGTERM while the agent starts (its socket is already open) stops

@@ -38,11 +38,16 @@ from contracts.device_config import (
 )
 
 __all__ = [
-    "MAX_NESTING", "MAX_SOCKET_PATH_BYTES", "AgentConfig", "ControlConfig", "GateConfig",
-    "KeyMaterial", "LocalHttpConfig", "MqttConfig", "PeripheralConfig", "PinPolicy",
-    "ReaderConfig", "SitePolicy", "TerminalConfig", "decode_key", "load_config",
-    "load_key", "parse_config",
+    "MAX_NESTING", "MAX_SOCKET_PATH_BYTES", "UNPROVISIONED", "AgentConfig", "ControlConfig",
+    "GateConfig", "KeyMaterial", "LocalHttpConfig", "MqttConfig", "PeripheralConfig",
+    "PinPolicy", "ReaderConfig", "SitePolicy", "TerminalConfig", "decode_key", "load_config",
+    "load_key", "parse_config", "refuse_unprovisioned",
 ]
+
+# tenant and device of the Debian package's default config (packaging/deb/agent.toml): a
+# device not provisioned yet. `check-config` accepts it, `run` refuses it, `provision`
+# replaces it without --force.
+UNPROVISIONED = "unprovisioned"
 
 
 class AgentConfig(DeviceConfig):
@@ -63,6 +68,14 @@ class AgentConfig(DeviceConfig):
     def tenant_public_key(self) -> bytes | None:
         value = self.keys.tenant_public_key
         return None if value is None else load_key(value, self, "keys.tenant_public_key")
+
+
+def refuse_unprovisioned(config: AgentConfig) -> None:
+    if (config.tenant, config.device) == (UNPROVISIONED, UNPROVISIONED):
+        raise ConfigError(
+            f"{config.source}: the package's default config: this device is not provisioned "
+            "yet; fix: edge-agent provision --bridge URL --code CODE, then systemctl restart "
+            "edge-agent")
 
 
 def load_key(value: str, config: AgentConfig, key_path: str) -> bytes:

@@ -17,6 +17,7 @@ import os
 import pwd
 import shutil
 import tempfile
+import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +29,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from agent.config import load_config
+from agent.config import UNPROVISIONED, load_config
 from agent.errors import EdgeError
 from contracts.enrolment_code import well_formed
 
@@ -153,7 +154,7 @@ def provision(
         raise ProvisioningError(TEXT["plain_http"])
     target = target.resolve()
     config_path = target / CONFIG_NAME
-    if config_path.exists() and not force:
+    if config_path.exists() and not force and not _unprovisioned(config_path):
         raise ProvisioningError(TEXT["exists"].format(config=config_path))
 
     key_pem, csr_pem = _new_key_and_csr()
@@ -191,6 +192,17 @@ def provision(
     _hand_over(target, written, owner)
     return Provisioned(config_path, cfg.tenant, cfg.device, cfg.site, cert_until,
                        tuple(written))
+
+
+def _unprovisioned(config_path: Path) -> bool:
+    """The Debian package's default config (packaging/deb/agent.toml) stands for "not
+    provisioned yet": provisioning replaces it without --force. Anything else is a
+    provisioning (or a technician's own file) and is only replaced with --force."""
+    try:
+        raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    return raw.get("tenant") == UNPROVISIONED and raw.get("device") == UNPROVISIONED
 
 
 def _install(stage: Path, target: Path, force: bool) -> list[Path]:

@@ -165,3 +165,19 @@ def test_plain_http_to_a_remote_bridge_is_refused(tmp_path: Path) -> None:
     done = _cli("provision", "--bridge", "http://bridge.example", "--code", "X" * 16,
                 "--dir", str(tmp_path))
     assert done.returncode == 2 and "https://" in done.stderr
+
+
+def test_the_debian_package_default_config_is_replaced_without_force(tmp_path: Path) -> None:
+    """packaging/deb/agent.toml means "not provisioned": provision goes on to the bridge
+    (here: none listening) instead of refusing; an edited device name is a provisioning."""
+    default = Path(__file__).resolve().parents[2] / "packaging/deb/agent.toml"
+    shutil.copy(default, tmp_path / "agent.toml")
+    args = ("provision", "--bridge", f"https://127.0.0.1:{free_port()}", "--code",
+            "ABCD-EFGH-JKMN-PQRS", "--dir", str(tmp_path))
+    done = _cli(*args)
+    assert done.returncode == 2 and "ni mogoče doseči" in done.stderr, done.stderr
+    assert (tmp_path / "agent.toml").read_bytes() == default.read_bytes()
+    (tmp_path / "agent.toml").write_text(default.read_text().replace(
+        'device = "unprovisioned"', 'device = "gate-01"'))
+    kept = _cli(*args)
+    assert kept.returncode == 2 and "že nameščena" in kept.stderr, kept.stderr

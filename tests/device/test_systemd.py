@@ -60,9 +60,12 @@ def test_agent_unit_keeps_fault_injection_out_and_devices_in() -> None:
     assert f"UnsetEnvironment={FAULT_ENV}" in text
     assert "SupplementaryGroups=dialout plugdev gpio lp" in text
     assert "ReadWritePaths=/var/lib/edge-agent" in text
-    users = (UNITS / "edge-suite.sysusers.conf").read_text()
+    users = (UNITS / "edge-agent.sysusers.conf").read_text()
     assert re.search(r"^u\s+edge-agent\s", users, re.M)
-    assert re.search(r"^u\s+cloud-bridge\s", users, re.M)
+    # a device gets no bridge user: the bridge's user is in its own file
+    assert not re.search(r"^u\s+cloud-bridge\s", users, re.M)
+    bridge = (UNITS / "cloud-bridge.sysusers.conf").read_text()
+    assert re.search(r"^u\s+cloud-bridge\s", bridge, re.M)
 
 
 def test_udev_rules_are_well_formed() -> None:
