@@ -131,6 +131,9 @@ class ConfigApplier:
         self.deadline_s = deadline_s
         self.on_change: Callable[[], None] = lambda: None
         self._journal = read_journal(config_path)
+        # the last message that was not taken (unsigned, forged, another device's): kept
+        # apart, so it never hides the outcome of the last real apply
+        self._rejected: str | None = None
         self._lock = threading.Lock()
         self._queue: queue.Queue[DesiredConfig | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="config-apply", daemon=True)
@@ -149,7 +152,7 @@ class ConfigApplier:
         return {"applied_version": j.get("applied_version"),
                 "status": "applying" if j.get("pending") else j.get("status"),
                 "attempted_version": j.get("attempted_version"),
-                "reason": j.get("reason")}
+                "reason": j.get("reason"), "rejected": self._rejected}
 
     def _record(self, **changes: Any) -> None:
         with self._lock:
@@ -166,9 +169,9 @@ class ConfigApplier:
         try:
             desired = self._verified(payload)
         except (BadInput, SignatureError, ValidationError, ValueError) as exc:
-            reason = f"desired config refused: {str(exc).splitlines()[0]}"
-            log.warning("%s", reason)
-            self._record(status="refused", attempted_version=None, reason=reason)
+            self._rejected = f"desired config refused: {str(exc).splitlines()[0]}"
+            log.warning("%s", self._rejected)
+            self.on_change()
             return
         with self._lock:
             applied = self._journal.get("applied_version") or 0

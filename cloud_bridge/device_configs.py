@@ -156,8 +156,9 @@ def drift_of(device: str, desired: int | None, state: dict[str, Any] | None) -> 
     reason = report.get("reason") if isinstance(report.get("reason"), str) else None
     if attempted == desired and status in ("rolled_back", "refused"):
         return Drift(device, desired, applied, True, str(status), reason)
-    if status == "refused" and attempted is None:  # unsigned or forged: no version to trust
-        return Drift(device, desired, applied, True, "refused", reason)
+    rejected = report.get("rejected")
+    if isinstance(rejected, str):  # unsigned or forged: no version in it to trust
+        return Drift(device, desired, applied, True, "refused", rejected)
     if not report:
         return Drift(device, desired, applied, True, "no_report")
     return Drift(device, desired, applied, True, "pending")
