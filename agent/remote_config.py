@@ -219,13 +219,24 @@ class ConfigApplier:
                          reason=f"not applied: {str(exc).splitlines()[0]}")
             log.warning("desired config %d refused: %s", version, exc)
             return False
-        write_atomic(previous_path(self.path), current_text)
+        try:
+            write_atomic(previous_path(self.path), current_text)
+        except OSError as exc:
+            self._record(status="refused", attempted_version=version, reason=(
+                f"not applied: cannot write {previous_path(self.path)}: {exc.strerror}; fix: "
+                "the config's folder must be writable by the agent (ReadWritePaths= of the "
+                "systemd unit)"))
+            return False
         self._record(pending=version, attempted_version=version, status="applying",
                      reason=None)
         fault_points.reached("config.pending")
-        write_atomic(self.path, new_text)
-        fault_points.reached("config.written")
-        failure = self._start_and_confirm()
+        try:
+            write_atomic(self.path, new_text)
+        except OSError as exc:
+            failure: str | None = f"cannot write {self.path}: {exc.strerror}"
+        else:
+            fault_points.reached("config.written")
+            failure = self._start_and_confirm()
         if failure is None:
             self._record(pending=None, applied_version=version, status="applied")
             log.info("desired config %d applied", version)
