@@ -258,6 +258,15 @@ class AgentLink:
                  self.settings.broker.port, session_present)
 
     def _on_subscribe(self, reasons: list[ReasonCode]) -> None:
+        if self.on_desired_config is not None and reasons:
+            # the desired-config topic comes last; an ACL older than remote configuration
+            # refuses it, which turns remote configuration off but nothing else
+            *reasons, config_reason = reasons
+            if config_reason.is_failure:
+                log.warning("broker refused the subscription to %s (%s): remote "
+                            "configuration is off until the ACL grants it "
+                            "(mosquitto/tenant.acl.template)", self.config_topic,
+                            config_reason)
         refused = [r for r in reasons if r.is_failure]
         if refused:
             # a broker ACL that does not grant our topics: say so, it will not fix itself

@@ -176,22 +176,34 @@ def test_the_page_shows_the_drift(site: Site) -> None:
     assert "Nastavitve naprav" in page.text or "Device configuration" in page.text
 
 
-def test_kill_during_apply_starts_with_the_previous_config(site: Site) -> None:
+@pytest.mark.parametrize(("version", "point"), [(3, "config.pending"),
+                                                (4, "config.written")])
+def test_kill_during_apply_starts_with_the_previous_config(site: Site, version: int,
+                                                           point: str) -> None:
+    """kill -9 after the version is marked pending (old file still in place) and after the
+    new file replaced the old one: either way the device starts with version 1."""
     site.agent.stop()
-    site.agent = site.start_agent(env={"EDGE_AGENT_FAULT": "config.written:1"})
-    assert put(site, desired()).json()["version"] == 3  # without the exit reader
-    assert site.agent.proc.wait(30) == -9  # killed itself after writing the new file
+    site.agent = site.start_agent(env={"EDGE_AGENT_FAULT": f"{point}:1"})
+    assert put(site, desired()).json()["version"] == version  # without the exit reader
+    assert site.agent.proc.wait(30) == -9  # killed itself at the point
     site.agent.stop()
-    assert "# written by edge-agent from the bridge's desired config version 3" in \
-        site.config.read_text()
+    first_line = site.config.read_text().splitlines()[0]
+    assert f"version {version if point == 'config.written' else 1};" in first_line
     site.agent = site.start_agent()  # recovery puts version 1 back before reading it
     assert readers_running(site) == {"entry", "exit"}
-    assert "version 1" in site.config.read_text().splitlines()[0]
-    # the killed agent's last state said "applying" version 3; the new one reports
+    assert "version 1;" in site.config.read_text().splitlines()[0]
+    # the killed agent's last state said "applying"; the new one reports the outcome
     wait_until(lambda: reported(site).get("status") == "rolled_back"
-               and reported(site).get("attempted_version") == 3, 20, "report of v3")
+               and reported(site).get("attempted_version") == version, 20, "the report")
     state = reported(site)
-    assert state["status"] == "rolled_back" and state["applied_version"] == 1
-    assert "stopped while applying version 3" in state["reason"]
+    assert state["applied_version"] == 1
+    assert f"stopped while applying version {version}" in state["reason"]
     journal = json.loads((site.config.parent / "agent.toml.apply.json").read_text())
     assert journal["pending"] is None
+
+
+def test_a_later_version_is_applied_after_the_failures(site: Site) -> None:
+    assert put(site, desired()).json()["version"] == 5
+    wait_until(lambda: drift(site)["status"] == "in_sync", 30, "version 5 applied")
+    assert readers_running(site) == {"entry"}
+    assert drift(site)["applied_version"] == 5
