@@ -12,6 +12,7 @@ state (``config`` in docs/protocol.md's state message).
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,9 +66,11 @@ class Desired:
 
 
 def set_desired(engine: Engine, tenant: str, device: str, raw: Any, *, by: str,
-                now_ms: int) -> Desired:
+                now_ms: int, audit: Callable[[Connection, int], None] | None = None
+                ) -> Desired:
     """Check and store ``raw`` as the device's next version; DeviceConfigError if the
-    config is refused (nothing is stored then)."""
+    config is refused (nothing is stored then). ``audit`` writes its trace in the same
+    transaction (it gets the new version)."""
     config = check_desired_config(raw, tenant, device)
     for _attempt in range(3):  # two writers for one device: the loser takes the next number
         try:
@@ -79,6 +82,8 @@ def set_desired(engine: Engine, tenant: str, device: str, raw: Any, *, by: str,
                 conn.execute(insert(desired_configs).values(
                     tenant=tenant, device=device, version=version, config=config,
                     created_ms=now_ms, created_by=by[:120]))
+                if audit is not None:
+                    audit(conn, version)
             return Desired(tenant, device, version, config, now_ms, by[:120])
         except IntegrityError:
             continue
