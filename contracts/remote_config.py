@@ -19,15 +19,17 @@ This module is the one place both sides take these rules from.
 from __future__ import annotations
 
 import base64
+import json
 import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.device_config import DeviceConfigError, check_device_config
+from contracts.device_config import MAX_NESTING, DeviceConfigError, check_device_config
 
 KIND: Literal["device-config"] = "device-config"
-MAX_CONFIG_BYTES = 256 * 1024
+MAX_CONFIG_BYTES = 256 * 1024  # the signed message, as the device takes it
+MAX_DESIRED_BYTES = 160 * 1024  # the config as JSON: base64 in the envelope adds a third
 # sections the device keeps from its own config; why, in the words a technician reads
 DEVICE_LOCAL: dict[str, str] = {
     "mqtt": "the broker connection and its credentials are set on the device only "
@@ -59,6 +61,20 @@ def desired_payload(tenant: str, device: str, version: int, issued_ms: int,
                     config: dict[str, Any]) -> dict[str, Any]:
     return DesiredConfig(v=1, kind=KIND, tenant=tenant, device=device, version=version,
                          issued_ms=issued_ms, config=config).model_dump()
+
+
+def _depth_over(raw: Any, limit: int) -> bool:
+    """Iterative: a recursive walk would hit Python's own limit first."""
+    stack: list[tuple[Any, int]] = [(raw, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(node, dict):
+            stack += [(v, depth + 1) for v in node.values()]
+        elif isinstance(node, list):
+            stack += [(v, depth + 1) for v in node]
+    return False
 
 
 def _drop_nulls(value: Any) -> Any:
@@ -99,7 +115,14 @@ def check_desired_config(raw: Any, tenant: str, device: str) -> dict[str, Any]:
     source = f"desired config of {tenant}/{device}"
     if not isinstance(raw, dict):
         raise DeviceConfigError(f"{source}: (top level): must be a table of keys")
+    if _depth_over(raw, MAX_NESTING):
+        raise DeviceConfigError(f"{source}: nested more than {MAX_NESTING} levels deep; a "
+                                "device config needs only a few levels of tables and arrays")
     config: dict[str, Any] = _drop_nulls(raw)
+    size = len(json.dumps(config, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > MAX_DESIRED_BYTES:
+        raise DeviceConfigError(f"{source}: {size} bytes is more than the {MAX_DESIRED_BYTES} "
+                                "a desired config may have")
     for name in ("tenant", "device"):
         given = config.pop(name, None)
         wanted = tenant if name == "tenant" else device

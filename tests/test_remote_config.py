@@ -88,3 +88,17 @@ def test_merge_keeps_what_the_device_owns() -> None:
     assert merged["readers"] == GOOD["readers"]
     with_files = merge_desired({**GOOD, "keys": {"credential_hmac_key": "file:k"}}, current)
     assert with_files["keys"] == {"credential_hmac_key": "file:k"}
+
+
+def test_too_deep_or_too_big_is_refused_not_a_crash() -> None:
+    deep: dict[str, object] = {}
+    node = deep
+    for _ in range(5000):
+        node["x"] = {}
+        node = node["x"]  # type: ignore[assignment]
+    with pytest.raises(DeviceConfigError, match="nested more than 16 levels"):
+        check_desired_config({**GOOD, "readers": [{**GOOD["readers"][0], "o": deep}]},
+                             "t1", "d1")
+    big = {**GOOD, "gates": [{"id": "g1", "url": "sim:", "note": "x" * 200_000}]}
+    with pytest.raises(DeviceConfigError, match="bytes is more than the"):
+        check_desired_config(big, "t1", "d1")

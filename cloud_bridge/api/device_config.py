@@ -45,7 +45,7 @@ def put_config(tenant: Tenant, device: EntityId, body: DesiredIn, request: Reque
 
 @router.get("/devices/{device}/config")
 def get_config(tenant: Tenant, device: EntityId, ctx: Ctx,
-               version: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
+               version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None) -> dict[str, Any]:
     def work(conn: Any) -> tuple[Any, Any, Any]:
         wanted = get_desired(conn, tenant, device, version)
         newest = wanted if version is None else get_desired(conn, tenant, device)

@@ -12,7 +12,7 @@ import time
 import tomllib
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, select
@@ -87,7 +87,7 @@ def _device_view(conn: Connection, tenant: str, role: str, device: str) -> dict[
 
 @router.get("/device-config/{device}", **route_meta("fleet.view"))
 def device_page(request: Request, device: DevicePath, staff: Viewer, ctx: Ctx,
-                saved: int | None = None) -> Response:
+                saved: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None) -> Response:
     with read_tx(ctx.engine) as conn:
         view = _device_view(conn, staff.tenant, staff.role, device)
     return render(request, "device_config_device.html", staff, labels=STATUS_LABELS,
