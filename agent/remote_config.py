@@ -208,6 +208,9 @@ class ConfigApplier:
         """Apply one version; True when the device runs it, False when it did not take
         it or rolled back (the journal says why)."""
         version = desired.version
+        with self._lock:
+            if version <= (self._journal.get("applied_version") or 0):
+                return False  # a newer one was applied while this one waited
         current_text = self.path.read_bytes()
         try:
             merged = merge_desired(desired.config, tomllib.loads(current_text.decode()))
