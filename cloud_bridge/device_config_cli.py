@@ -17,6 +17,7 @@ from cloud_bridge.device_configs import (
     config_toml,
     diff_text,
     drift_of,
+    enrolment_profile,
     ensure_device_config_schema,
     get_desired,
     set_desired,
@@ -48,15 +49,28 @@ def _read_toml(path: Path) -> dict[str, Any]:
 @device_config_app.command("set")
 def set_config(
     tenant: TenantOpt, device: DeviceOpt,
-    file: Annotated[Path, typer.Argument(help="the desired config (TOML): readers, gates, "
-                                         "site_policy … without [mqtt] and secrets")],
+    file: Annotated[Path | None, typer.Argument(
+        help="the desired config (TOML): readers, gates, site_policy … without [mqtt] and "
+             "secrets")] = None,
+    from_enrolment: Annotated[bool, typer.Option(
+        "--from-enrolment", help="use the profile the device was enrolled with")] = False,
     db: DbOpt = "sqlite:///bridge.sqlite3",
     by: Annotated[str, typer.Option(help="who set it (kept with the version)")] = "cli",
 ) -> None:
-    """Check FILE and store it as the device's next desired version."""
-    raw = _read_toml(file)
+    """Check FILE (or the enrolment profile) and store it as the device's next desired
+    version."""
+    if (file is None) == (not from_enrolment):
+        raise _fail("give either FILE or --from-enrolment")
     engine = make_engine(db)
     ensure_device_config_schema(engine)
+    if file is not None:
+        raw = _read_toml(file)
+    else:
+        with read_tx(engine) as conn:
+            profile = enrolment_profile(conn, tenant, device)
+        if profile is None:
+            raise _fail(f"{tenant}/{device} was never given an enrolment code: no profile")
+        raw = profile
     try:
         desired = set_desired(engine, tenant, device, raw, by=by,
                               now_ms=int(time.time() * 1000))

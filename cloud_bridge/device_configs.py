@@ -34,8 +34,9 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from cloud_bridge.db_schema import create_tables, devices, read_tx, write_tx
+from cloud_bridge.enrolment_service import enrolment_codes, ensure_enrolment_schema
 from contracts.device_config import DeviceConfigError
-from contracts.remote_config import check_desired_config
+from contracts.remote_config import DEVICE_LOCAL, check_desired_config
 
 device_config_metadata = MetaData()
 _SCHEMA_LOCK = 0x6564676563666721  # pg advisory lock id ("edgecfg!")
@@ -52,6 +53,8 @@ desired_configs = Table(
 
 
 def ensure_device_config_schema(engine: Engine) -> None:
+    """The desired configs' table, and the enrolment codes' (profiles are read there)."""
+    ensure_enrolment_schema(engine)
     create_tables(engine, device_config_metadata, _SCHEMA_LOCK)
 
 
@@ -116,6 +119,20 @@ def latest_versions(conn: Connection, tenant: str | None = None
     if tenant is not None:
         stmt = stmt.where(desired_configs.c.tenant == tenant)
     return {(t, d): int(v) for t, d, v in conn.execute(stmt)}
+
+
+def enrolment_profile(conn: Connection, tenant: str, device: str) -> dict[str, Any] | None:
+    """The profile the device was last enrolled with (cloud_bridge/enrolment.py), as a
+    starting point for its first desired config: the same schema, without what the
+    device keeps of its own. None if the device was never given an enrolment code."""
+    row = conn.execute(select(enrolment_codes.c.site, enrolment_codes.c.profile).where(
+        enrolment_codes.c.tenant == tenant, enrolment_codes.c.device == device)
+        .order_by(enrolment_codes.c.created_ms.desc()).limit(1)).first()
+    if row is None:
+        return None
+    profile = {k: v for k, v in dict(row.profile).items()
+               if k not in ("keys", "tenant", "device", "site", *DEVICE_LOCAL)}
+    return {"site": row.site, **profile}
 
 
 def config_toml(config: dict[str, Any]) -> str:

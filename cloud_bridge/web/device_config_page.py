@@ -23,6 +23,7 @@ from cloud_bridge.device_configs import (
     config_toml,
     diff_text,
     drift_of,
+    enrolment_profile,
     fleet_drift,
     get_desired,
     set_desired,
@@ -82,7 +83,8 @@ def _device_view(conn: Connection, tenant: str, role: str, device: str) -> dict[
             "changes": (diff_text(before.config if before else None, newest.config,
                                   f"v{newest.version - 1}", f"v{newest.version}")
                         if newest is not None else ""),
-            "values": {"config_toml": config_toml(newest.config) if newest else ""}}
+            "values": {"config_toml": config_toml(newest.config) if newest else
+                       config_toml(enrolment_profile(conn, tenant, device) or {})}}
 
 
 @router.get("/device-config/{device}", **route_meta("fleet.view"))

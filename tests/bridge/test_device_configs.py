@@ -18,12 +18,15 @@ from cloud_bridge.device_config_publisher import DesiredConfigPublisher
 from cloud_bridge.device_configs import (
     diff_text,
     drift_of,
+    enrolment_profile,
     ensure_device_config_schema,
     fleet_drift,
     get_desired,
     latest_versions,
     set_desired,
 )
+from cloud_bridge.enrolment import issue_code
+from cloud_bridge.enrolment_service import enrolment_codes
 from cloud_bridge.tenant_keys import TenantKeyStore, create_tenant
 from contracts.device_config import DeviceConfigError
 from contracts.remote_config import DesiredConfig
@@ -109,6 +112,20 @@ def test_drift_from_the_reported_state(schema: Engine, t1: str) -> None:
         ("d1", "no_report"), ("d9", "no_desired")]
 
 
+def test_the_enrolment_profile_is_a_starting_point(schema: Engine, t1: str) -> None:
+    profile = {**GOOD, "site_policy": {"anti_passback": True}, "mqtt": {"host": "x"},
+               "data_dir": "/elsewhere"}
+    profile.pop("site")
+    issue_code(schema, enrolment_codes, tenant=t1, device="d1", site="s7", profile=profile,
+               ttl_s=3600, created_by="test", now_ms=1)
+    with read_tx(schema) as conn:
+        start = enrolment_profile(conn, t1, "d1")
+        assert enrolment_profile(conn, t1, "never-enrolled") is None
+    assert start == {"site": "s7", "gates": GOOD["gates"], "readers": GOOD["readers"],
+                     "site_policy": {"anti_passback": True}}
+    assert set_desired(schema, t1, "d1", start, by="test", now_ms=2).version == 1
+
+
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "cloud_bridge", "device-config", *args],
                           capture_output=True, text=True, timeout=60)
@@ -122,6 +139,8 @@ def test_cli_set_show_diff(tmp_path: Path) -> None:
     clear = tmp_path / "clear.toml"
     clear.write_text(good.read_text() + "[keys]\n"
                      'credential_hmac_key = "base64:QUFBQUFBQUFBQUFBQUFBQUFBQUFB"\n')
+    nothing = cli("set", *ident, "--from-enrolment")
+    assert nothing.returncode == 2 and "never given an enrolment code" in nothing.stderr
     refused = cli("set", *ident, str(clear))
     assert refused.returncode == 2
     assert "keys.credential_hmac_key: a secret in clear" in refused.stderr
