@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.access.service import Clock, utc_now
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
         PeripheralSet,
         SupervisedAgent,
     )
+    from agent.remote_config import ConfigApplier
     from sync.agent_link import AgentLink
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,9 @@ class AgentParts:
     control_socket: bool = True
     mqtt_link: bool = True  # when the config has [mqtt]
     link_state_interval_s: float | None = None  # None: the link's own default
+    # remote configuration (agent/remote_config.py): applied when the config is a file
+    remote_config: bool = True
+    config_deadline_s: float = 20.0  # how long a new config has to come up healthy
     device: DeviceOptions | None = None  # None: no watchdog, maintenance or metrics
 
 
@@ -52,6 +57,7 @@ class RunningAgent:
     control: ControlServer | None = None
     link: AgentLink | None = None
     services: DeviceServices | None = None
+    applier: ConfigApplier | None = None
 
     def stop(self) -> None:
         """Stop in the reverse order of start: services, socket, link, then the daemon
@@ -60,6 +66,8 @@ class RunningAgent:
             self.services.stop()
         if self.control is not None:
             self.control.close()
+        if self.applier is not None:
+            self.applier.stop()
         if self.link is not None:
             self.link.stop()
         self.daemon.stop()
@@ -80,7 +88,8 @@ def start_agent(config: AgentConfig, parts: AgentParts = AgentParts(), *,
         if parts.control_socket:
             running.control = _start_control(config, daemon)
         if parts.mqtt_link and config.mqtt is not None:
-            running.link = _start_link(daemon, parts.link_state_interval_s)
+            running.applier = _applier(config, daemon, parts)
+            running.link = _start_link(daemon, parts.link_state_interval_s, running.applier)
         if parts.device is not None:
             services = DeviceServices(daemon, running.link, parts.device)
             try:
@@ -106,7 +115,8 @@ def _start_control(config: AgentConfig, daemon: AgentDaemon) -> ControlServer:
     return control
 
 
-def build_link(daemon: AgentDaemon, state_interval_s: float | None = None) -> AgentLink:
+def build_link(daemon: AgentDaemon, state_interval_s: float | None = None,
+               applier: ConfigApplier | None = None) -> AgentLink:
     """The daemon's MQTT link to the bridge ([mqtt] of its config), not started."""
     # imported here: a device without [mqtt] does not load paho
     from agent.sync_link import build_agent_link
@@ -115,12 +125,33 @@ def build_link(daemon: AgentDaemon, state_interval_s: float | None = None) -> Ag
     if mqtt is None:
         raise ConfigError(f"{daemon.config.source}: no [mqtt] table: this agent has no link")
     if state_interval_s is None:
-        return build_agent_link(daemon, mqtt)
-    return build_agent_link(daemon, mqtt, state_interval_s=state_interval_s)
+        return build_agent_link(daemon, mqtt, applier)
+    return build_agent_link(daemon, mqtt, applier, state_interval_s=state_interval_s)
 
 
-def _start_link(daemon: AgentDaemon, state_interval_s: float | None) -> AgentLink:
-    link = build_link(daemon, state_interval_s)
+def _applier(config: AgentConfig, daemon: AgentDaemon, parts: AgentParts
+             ) -> ConfigApplier | None:
+    """The remote-configuration applier, for a config read from a file (an agent built
+    in memory, e.g. by the fleet simulator, has no file to apply to)."""
+    source = Path(config.source)
+    if not parts.remote_config or config.source == "<memory>" or not source.is_file():
+        return None
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from agent.remote_config import ConfigApplier
+
+    public = config.tenant_public_key()
+    applier = ConfigApplier(source, daemon,
+                            Ed25519PublicKey.from_public_bytes(public) if public else None,
+                            tenant=config.tenant, device=config.device,
+                            deadline_s=parts.config_deadline_s)
+    applier.start()
+    return applier
+
+
+def _start_link(daemon: AgentDaemon, state_interval_s: float | None,
+                applier: ConfigApplier | None = None) -> AgentLink:
+    link = build_link(daemon, state_interval_s, applier)
     link.start()
     return link
 

@@ -42,9 +42,17 @@ def run(
     reserve_mb: int = typer.Option(
         DEFAULT_RESERVE_MB, envvar="EDGE_AGENT_RESERVE_MB", min=0,
         help="space held in reserve, released when the data partition is full (0 = none)"),
+    config_deadline: float = typer.Option(
+        20.0, envvar="EDGE_AGENT_CONFIG_DEADLINE_S", min=1.0,
+        help="seconds a remotely set config has to come up healthy before it is rolled back"),
 ) -> None:
     """Run the agent until SIGTERM/SIGINT (systemd: Type=notify with a watchdog)."""
     setup_logging(log_level, json_lines=not plain_logs)
+    from agent.remote_config import recover
+
+    recovered = recover(config)  # an apply a stop cut short: back to the config before it
+    if recovered:
+        err.print(f"remote configuration: {recovered}")
     cfg = load_config(config)
     refuse_unprovisioned(cfg)
     prepare_data_dir(cfg)
@@ -54,7 +62,7 @@ def run(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    agent = start_agent(cfg, AgentParts(device=device))
+    agent = start_agent(cfg, AgentParts(device=device, config_deadline_s=config_deadline))
     err.print(f"agent {cfg.device} running; control socket {cfg.socket_path}")
     while not stop.wait(1.0):
         pass

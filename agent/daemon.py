@@ -89,6 +89,7 @@ class AgentDaemon:
         # grants waiting for the gate to report a passage, oldest first, per gate
         self._awaiting_passage: dict[str, list[_Grant]] = {g.id: [] for g in config.gates}
         self._passage_lock = threading.Lock()
+        self._reload_lock = threading.Lock()
         self.started_at: float | None = None
         self.decisions = 0
         self.last_decision_monotonic: float | None = None
@@ -310,7 +311,13 @@ class AgentDaemon:
         return event.seq
 
     def reload(self) -> dict[str, Any]:
-        """Re-read the config file; swap peripherals and rules only if all of it is valid."""
+        """Re-read the config file; swap peripherals and rules only if all of it is valid.
+        One at a time: the office's reload command and a remote configuration's apply
+        (agent/remote_config.py) run on different threads."""
+        with self._reload_lock:
+            return self._reload()
+
+    def _reload(self) -> dict[str, Any]:
         from agent.config import load_config
 
         new = load_config(self.config.source)

@@ -19,6 +19,7 @@ from sync.mqtt_client import BrokerSettings
 
 if TYPE_CHECKING:
     from agent.access.service import AccessService
+    from agent.remote_config import ConfigApplier
 
 
 class LinkedDaemon(CommandedDevice, Protocol):
@@ -38,8 +39,9 @@ class LinkedDaemon(CommandedDevice, Protocol):
 class DaemonLinkHost:
     """The daemon as the link's LinkHost."""
 
-    def __init__(self, daemon: LinkedDaemon) -> None:
+    def __init__(self, daemon: LinkedDaemon, applier: ConfigApplier | None = None) -> None:
         self.daemon = daemon
+        self.applier = applier
 
     def set_link_online(self, online: bool) -> None:
         self.daemon.link_online = online
@@ -48,7 +50,8 @@ class DaemonLinkHost:
         status = self.daemon.status()
         return DeviceStatus(version=status["version"], site=status["site"],
                             peripherals=status["peripherals"],
-                            chain_public_key=status.get("chain_public_key"))
+                            chain_public_key=status.get("chain_public_key"),
+                            config=self.applier.status() if self.applier else None)
 
     def membership_changed(self) -> None:
         self.daemon.access.forget_recent()
@@ -70,15 +73,21 @@ def link_settings(cfg: AgentConfig, mqtt: MqttConfig) -> AgentLinkSettings:
                              subscribe_qos=mqtt.subscribe_qos)
 
 
-def build_agent_link(daemon: LinkedDaemon, mqtt: MqttConfig, **tuning: Any) -> AgentLink:
+def build_agent_link(daemon: LinkedDaemon, mqtt: MqttConfig,
+                     applier: ConfigApplier | None = None, **tuning: Any) -> AgentLink:
     """The link for ``daemon``; ``tuning`` goes to :class:`AgentLink` (ack_timeout_s,
-    state_interval_s, max_backoff_s, ...)."""
+    state_interval_s, max_backoff_s, ...). With ``applier`` the link takes the device's
+    desired configs (remote configuration) and reports the applier's outcome."""
     cfg = daemon.config
     public = cfg.tenant_public_key()
     store = SyncStore(cfg.store_path, cfg.durability, cfg.tenant, cfg.device)
-    return AgentLink(
-        DaemonLinkHost(daemon), store, link_settings(cfg, mqtt),
+    link = AgentLink(
+        DaemonLinkHost(daemon, applier), store, link_settings(cfg, mqtt),
         lambda resend_state: daemon_commands(daemon, resend_state),
         Ed25519PublicKey.from_public_bytes(public) if public else None,
+        on_desired_config=applier.offer if applier else None,
         **tuning,
     )
+    if applier is not None:
+        applier.on_change = link.request_state
+    return link

@@ -18,6 +18,7 @@ from cloud_bridge import change_log
 from cloud_bridge.attendance.cli import attendance_app
 from cloud_bridge.db_schema import make_engine, write_tx
 from cloud_bridge.device_ca import ca_app
+from cloud_bridge.device_config_cli import device_config_app
 from cloud_bridge.enrolment_cli import enrolment_app
 from cloud_bridge.events_cli import events_app
 from cloud_bridge.mqtt_link import MqttSettings
@@ -43,6 +44,7 @@ app.add_typer(ca_app, name="ca")
 app.add_typer(user_app, name="user")
 app.add_typer(attendance_app, name="attendance")
 app.add_typer(enrolment_app, name="enrolment")
+app.add_typer(device_config_app, name="device-config")
 app.add_typer(events_app, name="events")
 
 log = logging.getLogger("cloud_bridge")

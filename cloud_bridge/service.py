@@ -33,6 +33,8 @@ from cloud_bridge.api import ApiContext, create_app
 from cloud_bridge.change_feed import ChangeFeed
 from cloud_bridge.db_faults import cause, is_permanent, is_transient, refusal_reason
 from cloud_bridge.db_schema import make_engine, read_tx, write_tx
+from cloud_bridge.device_config_publisher import DesiredConfigPublisher
+from cloud_bridge.device_configs import ensure_device_config_schema
 from cloud_bridge.device_reports import store_command_result, store_state
 from cloud_bridge.enrolment_service import mount_enrolment
 from cloud_bridge.ingest import Ingestor, IngestResult
@@ -100,6 +102,8 @@ class Bridge:
             self.link = BridgeLink(settings.mqtt, self._dispatch)
         prefix = settings.mqtt.prefix
         self.versions = VersionAdvertiser(self.engine, self.keys, self.link, prefix)
+        ensure_device_config_schema(self.engine)
+        self.desired_configs = DesiredConfigPublisher(self.engine, self.keys, self.link, prefix)
         self.feed = ChangeFeed(self.keys, self.link, prefix, self.versions)
         self.member_sync = MemberSync(self.engine, self.keys, self.link, prefix,
                                       max_lag=settings.max_lag, chunk_rows=settings.chunk_rows)
@@ -123,6 +127,9 @@ class Bridge:
                           for i in range(self.settings.sync_workers)]
         self._threads.append(threading.Thread(
             target=self.versions.run, name="members-version",
+            args=(self._stop, lambda: self.link.generation, self.link.connected), daemon=True))
+        self._threads.append(threading.Thread(
+            target=self.desired_configs.run, name="desired-configs",
             args=(self._stop, lambda: self.link.generation, self.link.connected), daemon=True))
         for t in self._threads:
             t.start()

@@ -75,3 +75,11 @@ def split_device_topic(prefix: str, topic: str) -> tuple[str, str, str] | None:
     if len(parts) != 3 or not all(parts):
         return None
     return parts[0], parts[1], parts[2]
+
+
+# -- remote configuration (issue 21, item 2) ------------------------------------------
+
+def device_config_topic(prefix: str, tenant: str, device: str) -> str:
+    """Retained, signed by the tenant's key: the device's desired config
+    (contracts/remote_config.py)."""
+    return f"{prefix}/{tenant}/{device}/config/desired"

@@ -35,7 +35,7 @@ from contracts.errors import BadInput
 from contracts.events import Event, utc_ts
 from contracts.messages import MAX_ACK_BYTES, MAX_VERSION_BYTES, Ack, MembersVersion
 from contracts.signed_envelope import MAX_ENVELOPE_BYTES, verify_envelope
-from contracts.topics import DeviceTopics
+from contracts.topics import DeviceTopics, device_config_topic
 from sync.commands import CommandRouter
 from sync.device_store import DeviceStore
 from sync.membership_applier import MembershipApplier, Outcome
@@ -71,6 +71,8 @@ class DeviceStatus:
     site: str
     peripherals: Any  # the device's own report, passed through as JSON
     chain_public_key: str | None = None
+    # remote configuration: the applied version and the last outcome (agent/remote_config.py)
+    config: dict[str, Any] | None = None
 
 
 class LinkHost(Protocol):
@@ -101,6 +103,7 @@ class AgentLink:
         catch_up_first_s: float = CATCH_UP_FIRST_S,
         catch_up_max_s: float = CATCH_UP_MAX_S,
         rng: random.Random | None = None,
+        on_desired_config: Callable[[bytes], None] | None = None,
     ) -> None:
         self.host = host
         self.settings = settings
@@ -119,6 +122,10 @@ class AgentLink:
         self.catch_up_first_s = catch_up_first_s
         self.catch_up_max_s = catch_up_max_s
         self.rng = rng or random.Random()
+        # remote configuration: signed desired configs go to this handler (it verifies)
+        self.on_desired_config = on_desired_config
+        self.config_topic = device_config_topic(settings.topic_prefix, settings.tenant,
+                                                settings.device)
 
         self.connected = False
         # True once the broker confirmed our subscriptions (commands, acks, membership
@@ -237,6 +244,7 @@ class AgentLink:
             self.topics.members_sync,
             self.topics.members_changes,
             self.topics.members_version,
+            *([self.config_topic] if self.on_desired_config is not None else []),
         ], qos=self.settings.subscribe_qos)
         # resend whatever the bridge has not acknowledged, from where its ack left off
         self.acked = self.store.acked_seq()
@@ -250,6 +258,15 @@ class AgentLink:
                  self.settings.broker.port, session_present)
 
     def _on_subscribe(self, reasons: list[ReasonCode]) -> None:
+        if self.on_desired_config is not None and reasons:
+            # the desired-config topic comes last; an ACL older than remote configuration
+            # refuses it, which turns remote configuration off but nothing else
+            *reasons, config_reason = reasons
+            if config_reason.is_failure:
+                log.warning("broker refused the subscription to %s (%s): remote "
+                            "configuration is off until the ACL grants it "
+                            "(mosquitto/tenant.acl.template)", self.config_topic,
+                            config_reason)
         refused = [r for r in reasons if r.is_failure]
         if refused:
             # a broker ACL that does not grant our topics: say so, it will not fix itself
@@ -275,6 +292,8 @@ class AgentLink:
                 self._on_membership(payload)
             elif topic == self.topics.members_version:
                 self._on_version(payload)
+            elif topic == self.config_topic and self.on_desired_config is not None:
+                self.on_desired_config(payload)
         except Exception:  # a bad message must never stop the link
             log.exception("handling a message on %s failed", topic)
 
@@ -418,7 +437,13 @@ class AgentLink:
             # signed chain heads without a technician copying it over
             **({"chain_public_key": status.chain_public_key}
                if status.chain_public_key else {}),
+            **({"config": status.config} if status.config is not None else {}),
         }, ensure_ascii=False)
+
+    def request_state(self) -> None:
+        """From any thread: publish the state soon, on the link's own thread."""
+        self._last_state = 0.0
+        self.wake.set()
 
     def publish_state(self) -> None:
         self._last_state = time.monotonic()

@@ -9,15 +9,24 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from cloud_bridge.api import credentials, devices, entitlements, events, members, tenants
+from cloud_bridge.api import (
+    credentials,
+    device_config,
+    devices,
+    entitlements,
+    events,
+    members,
+    tenants,
+)
 from cloud_bridge.api.deps import ApiContext, authorise, known_tenant
 from cloud_bridge.attendance.api import mount_attendance
+from cloud_bridge.device_configs import ensure_device_config_schema
 from cloud_bridge.errors import BridgeError
 from cloud_bridge.nul_guard import RefuseNulText
 
 API_PREFIX = "/api/"
 TENANT_PREFIX = "/api/v1/tenants/{tenant}"
-_RESOURCES = (tenants, members, credentials, entitlements, events, devices)
+_RESOURCES = (tenants, members, credentials, entitlements, events, devices, device_config)
 
 
 def bridge_error_response(request: Request, exc: Exception) -> Response:
@@ -43,6 +52,7 @@ def health() -> dict[str, Any]:
 def create_app(ctx: ApiContext) -> FastAPI:
     app = FastAPI(title="edge-suite cloud bridge", version="1")
     app.state.api_context = ctx
+    ensure_device_config_schema(ctx.engine)  # remote configuration (api/device_config.py)
     app.add_middleware(RefuseNulText)  # PostgreSQL cannot store NUL in text: 422, not 500
     app.add_exception_handler(BridgeError, bridge_error_response)
     for resource in _RESOURCES:

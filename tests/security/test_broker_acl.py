@@ -122,6 +122,25 @@ def test_members_version_is_read_by_the_tenants_devices_and_written_by_bridges_o
     bridge.c.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)
 
 
+def test_desired_config_is_read_by_its_device_only_and_written_by_bridges_only(
+        fleet: FleetBroker, bridge: Client) -> None:
+    """Remote configuration: es/v1/t/<device>/config/desired (retained, signed)."""
+    own, other = "es/v1/t1/devA/config/desired", "es/v1/t1/devB/config/desired"
+    bridge.c.publish(own, b"config for A", qos=1, retain=True).wait_for_publish(5)
+    bridge.c.publish(other, b"config for B", qos=1, retain=True).wait_for_publish(5)
+    a = Client(fleet, "t1", fleet.identity("t1", "devA"))
+    assert a.subscribe(own) == GRANTED_QOS1
+    assert a.subscribe(other) in EITHER
+    settle()
+    assert [p for _t, p in a.messages] == [b"config for A"]  # retained, its own only
+    a.publish(own, b"forged")  # a device cannot set its own desired config
+    settle()
+    assert b"forged" not in [p for t, p in bridge.messages if t == own]
+    a.close()
+    for topic in (own, other):
+        bridge.c.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)
+
+
 def test_certificates_of_one_tenant_do_not_open_the_other_listener(fleet: FleetBroker) -> None:
     t2_cert = fleet.identity("t2", "devZ")
     wrong = Client(fleet, "t1", t2_cert)
