@@ -44,7 +44,9 @@ SCHOOL_PUBLIC = {("GET", "/driving-school/login"), ("POST", "/driving-school/log
                  ("POST", "/driving-school/logout"), ("GET", "/driving-school/app/"),
                  ("GET", "/driving-school/app/sw.js"), ("GET", "/driving-school/app/{name}"),
                  ("POST", "/driving-school/app/api/login"),
-                 ("POST", "/driving-school/app/api/logout")}
+                 ("POST", "/driving-school/app/api/logout"),
+                 # the tablet's text catalog (public texts, cached for offline use)
+                 ("GET", "/driving-school/app/i18n/{lang}.json")}
 API_PREFIX = "/api/v1/tenants/{tenant}"
 
 
