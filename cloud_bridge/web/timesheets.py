@@ -22,10 +22,19 @@ from cloud_bridge.attendance.staff_pages import (
 )
 from cloud_bridge.attendance.timesheet_marks import month_marks
 from cloud_bridge.db_schema import read_tx
+from cloud_bridge.web.auth import Staff
 from cloud_bridge.web.deps import Ctx
 from cloud_bridge.web.guards import route_meta
 
 router = APIRouter(prefix="/t/{tenant}")
+
+
+def _bad_month(request: Request, staff: Staff, typed: str | None, exc: ValueError
+               ) -> Response:
+    """The page of this month with the message beside the month that was typed."""
+    current = this_month()
+    return render(request, "timesheet_page.html", staff, 422, error=str(exc),
+                  month=current, choices=month_choices(current), r=None, typed=typed)
 
 
 @router.get("/timesheets", **route_meta("attendance.view"))
@@ -34,9 +43,7 @@ def timesheets(request: Request, staff: Viewer, ctx: Ctx, month: MonthText = Non
     try:
         chosen = parse_month_text(month)
     except ValueError as exc:
-        current = this_month()
-        return render(request, "timesheet_page.html", staff, 422, error=str(exc),
-                      month=current, choices=month_choices(current), r=None, typed=month)
+        return _bad_month(request, staff, month, exc)
     with read_tx(ctx.engine) as conn:
         report = month_report(conn, staff.tenant, chosen.year, chosen.month)
         marks = month_marks(conn, report)
@@ -53,9 +60,7 @@ def timesheets_csv(request: Request, staff: Viewer, ctx: Ctx, month: MonthText =
     try:
         chosen = parse_month_text(month)
     except ValueError as exc:
-        current = this_month()
-        return render(request, "timesheet_page.html", staff, 422, error=str(exc),
-                      month=current, choices=month_choices(current), r=None, typed=month)
+        return _bad_month(request, staff, month, exc)
     with read_tx(ctx.engine) as conn:
         report = month_report(conn, staff.tenant, chosen.year, chosen.month)
     return Response(staff_csv(report, chosen.label()).encode("utf-8"),
