@@ -2,14 +2,16 @@
 
 ``LanguageMiddleware`` sets the request's language (contracts/i18n.py) from the ``lang``
 cookie before any route runs, so templates, form messages and error pages all follow
-it; ``switch_language`` answers the switch in every page's header (``GET /lang/{code}``,
-routed by ``user_prefs``, which also saves a signed-in user's choice): it sets the cookie
-and returns to the page it was pressed on (only a path on this site)."""
+it; ``switch_language`` answers the switch in every page's header (``GET /lang/{code}``):
+it sets the cookie and returns to the page it was pressed on (only a path on this site).
+The bridge routes it through ``user_prefs``, which also saves a signed-in user's choice;
+``router`` is the cookie-only switch for an app without staff accounts."""
 
 from __future__ import annotations
 
 from http.cookies import SimpleCookie
 
+from fastapi import APIRouter
 from fastapi.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -51,6 +53,10 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/lang/{code}")
 def switch_language(code: str, next: str | None = None) -> RedirectResponse:
     chosen = set_language(code)
     response = RedirectResponse(safe_next(next), status_code=303)
