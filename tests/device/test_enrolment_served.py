@@ -164,8 +164,8 @@ def login(page: Page, site: Site) -> None:
 def issue_on_the_page(page: Page, site: Site, device: str) -> str:
     page.click("#enrolment-link a")
     page.wait_for_url(f"{site.base}/t/t1/enrolment")
-    page.fill("#enrol-device", device)
-    page.fill("#enrol-site", "center")
+    page.fill("#f-device", device)
+    page.fill("#f-site", "center")
     page.click("#new-enrolment button[type=submit]")
     code = page.text_content("#issued-code code.enrolment-code")
     assert code and len(code) == 19, code

@@ -102,7 +102,7 @@ def test_open_sent_while_the_agent_is_away_expires_instead_of_opening_late(
     wait_until(lambda: not device_online(site), 30, "the bridge saw the agent go offline")
     page = fleet_page(site)
     row = page.split(f'data-device="{site.device}"')[1].split("</tr>")[0]
-    assert "Open g1" not in row and "Naprava ni povezana" in row  # not offered offline
+    assert "Odpri g1" not in row and "Naprava ni povezana" in row  # not offered offline
 
     stale = send_open(site)  # the JSON API still sends; the expiry protects the gate
     sleep_past(stale["expires_at"])
@@ -137,4 +137,4 @@ def test_open_sent_while_the_agent_is_away_expires_instead_of_opening_late(
     assert outcome_on_page(page, frozen["request_id"]) == "expired"
     assert outcome_on_page(page, fresh["request_id"]) == "ok"
     row = page.split(f'data-device="{site.device}"')[1].split("</tr>")[0]
-    assert "Open g1" in row  # online again: the action is offered again
+    assert "Odpri g1" in row  # online again: the action is offered again
