@@ -21,10 +21,12 @@ WORK=${ARM64_WORK:-$ROOT/build/arm64}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SUITE=bookworm
 HOST_PYTHON=${HOST_PYTHON:-python3}
-GUEST_PACKAGES=python3,python3-venv,python3-pyscard,linux-image-arm64,e2fsprogs
+GUEST_PACKAGES=python3,python3-venv,python3-pyscard,libpcsclite1,pcscd,linux-image-arm64,e2fsprogs
 EXTRAS=device,serial,pcsc       # pcsc: Debian's python3-pyscard in the guest (no arm64 wheel)
 PIP_EXTRAS=device,serial        # what pip fetches for aarch64 on the host
 PURE_SDISTS=sdnotify            # dependencies published only as sdists (pure Python)
+# edge-sim imports its FURS simulator, which needs pyjwt: today only the pos extra brings it
+TOOL_PACKAGES=pyjwt
 PLATFORMS=(manylinux2014_aarch64 manylinux_2_17_aarch64 manylinux_2_28_aarch64
            manylinux_2_34_aarch64 any)
 TAPS=20 SMP=2 MEM=2048 TIMEOUT=3600 REBUILD=0 CHECK=0
@@ -72,13 +74,34 @@ enable_binfmt() {
         || die "qemu-aarch64 is not registered in binfmt_misc (apt-get install qemu-user-static)"
 }
 
+unmount_under() {
+    # an interrupted debootstrap leaves /proc and /sys mounted in its folder
+    findmnt -rn -o TARGET | { grep "^$1/" || true; } | sort -r | xargs -r umount -l
+}
+
+add_missing_packages() {
+    # a cached root file system made before a package joined GUEST_PACKAGES gets it with apt
+    local rootfs=$1 missing=()
+    for pkg in ${GUEST_PACKAGES//,/ }; do
+        chroot "$rootfs" dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return
+    enable_binfmt
+    say "adding ${missing[*]} to the cached root file system"
+    nice -n 10 chroot "$rootfs" apt-get install -y -q --no-install-recommends "${missing[@]}" \
+        >>"$WORK/debootstrap.log" 2>&1 || die "apt-get install ${missing[*]} in $rootfs failed"
+    chroot "$rootfs" apt-get clean
+}
+
 build_rootfs() {
     local rootfs=$WORK/rootfs
     if [ "$REBUILD" = 0 ] && [ -f "$rootfs/.edge-complete" ]; then
         say "root file system: cached in $rootfs"
+        add_missing_packages "$rootfs"
         return
     fi
     enable_binfmt
+    unmount_under "$rootfs.tmp"
     rm -rf "$rootfs" "$rootfs.tmp"
     say "debootstrap --arch=arm64 $SUITE from $MIRROR (once; several minutes)"
     local started=$SECONDS
@@ -107,7 +130,7 @@ fetch_wheels() {
     project=$(ls "$wheels"/edge_suite-*.whl)
     "$HOST_PYTHON" -m pip download -q --dest "$wheels" --find-links "$wheels" \
         --only-binary=:all: --python-version 3.11 --implementation cp --abi cp311 "${plat[@]}" \
-        "$project[$PIP_EXTRAS]"
+        "$project[$PIP_EXTRAS]" $TOOL_PACKAGES
 }
 
 make_image() {
@@ -117,6 +140,7 @@ make_image() {
     install -m 0755 "$ROOT/scripts/arm64_guest_init.sh" "$payload/guest-init.sh"
     cp "$ROOT/scripts/arm64_guest_measure.py" "$payload/"
     echo "$EXTRAS" >"$payload/extras"
+    echo "$TOOL_PACKAGES" >"$payload/tool-packages"
     echo "$TAPS" >"$payload/taps"
     say "disk image $WORK/disk.img (a fresh copy of the root file system and the payload)"
     rm -f "$WORK/disk.img"

@@ -8,10 +8,11 @@ export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
 PAYLOAD=/opt/edge-arm64
 VENV=/opt/edge/venv
 
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev 2>/dev/null
-mount -t tmpfs tmpfs /run
+# the initramfs hands over /proc, /sys, /dev and /run already mounted
+mountpoint -q /proc || mount -t proc proc /proc
+mountpoint -q /sys || mount -t sysfs sys /sys
+mountpoint -q /dev || mount -t devtmpfs dev /dev
+mountpoint -q /run || mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
 mount -o remount,rw /
 
@@ -30,14 +31,18 @@ EXTRAS=$(cat "$PAYLOAD/extras")
 
 T0=$(now)
 python3 -m venv --system-site-packages "$VENV" || fail "python3 -m venv failed"
+# shellcheck disable=SC2046 # the tool packages are whitespace-separated names
 "$VENV/bin/pip" install --no-index --find-links "$PAYLOAD/wheels" "$WHEEL[$EXTRAS]" \
+    $(cat "$PAYLOAD/tool-packages") \
     >/tmp/pip.log 2>&1 || { tail -5 /tmp/pip.log; fail "pip install failed"; }
 T1=$(now)
 INSTALL_S=$(awk "BEGIN{print $T1 - $T0}")
 echo "EDGE-ARM64 installed edge-suite[$EXTRAS] in $INSTALL_S s"
 
-PCSC=$("$VENV/bin/python" -c 'import smartcard, smartcard.System; print(smartcard.__file__)' \
-    2>&1 | tail -1)
+# pyscard from Debian (no arm64 wheel on PyPI) talking to Debian's pcscd (no reader attached)
+pcscd 2>/dev/null
+PCSC=$(timeout 120 "$VENV/bin/python" -c 'import smartcard, smartcard.System as s
+print(f"pyscard at {smartcard.__path__[0]}, pcscd readers: {s.readers()}")' 2>&1 | tail -1)
 "$VENV/bin/edge-agent" --help >/dev/null || fail "edge-agent --help failed"
 
 "$VENV/bin/python" "$PAYLOAD/arm64_guest_measure.py" --workdir /var/tmp/edge-measure \
