@@ -144,7 +144,7 @@ make_image() {
     echo "$TAPS" >"$payload/taps"
     say "disk image $WORK/disk.img (a fresh copy of the root file system and the payload)"
     rm -f "$WORK/disk.img"
-    mke2fs -q -F -t ext4 -L edge-arm64 -d "$rootfs" "$WORK/disk.img" 3G
+    mke2fs -q -F -t ext4 -L edge-arm64 -d "$rootfs" "$WORK/disk.img" 3G >&2
 }
 
 boot() {
