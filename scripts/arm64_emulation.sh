@@ -12,8 +12,8 @@
 #   --check            only check the tools and the cached state, run nothing
 # Needs root and Debian's qemu-system-arm, qemu-user-static, binfmt-support, debootstrap,
 # e2fsprogs. Cache: build/arm64/ (ignored by git; ARM64_WORK overrides). Not run by CI:
-# a run takes tens of minutes on two shared cores (docs/performance.md, "arm64 under
-# emulation", has the recorded figures).
+# building the root file system takes 30-45 min on two shared cores, each run then 3-5 min
+# (docs/performance.md, "arm64 under emulation", has the recorded figures).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
