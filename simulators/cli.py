@@ -16,12 +16,23 @@ from rich.table import Table
 from agent.cli_errors import refuses_device_errors
 from agent.config import load_config
 from agent.control_client import ControlClient
-from simulators.furs_endpoint import app as furs_app
 from simulators.member_generator import generate, uid_for
 
 app = typer.Typer(help="Simulators for technicians: tap cards, show QR codes, watch gates.",
                   no_args_is_help=True)
-app.add_typer(furs_app, name="furs")
+try:  # the FURS test endpoint needs the pos extra (pyjwt); the other tools do not
+    from simulators.furs_endpoint import app as furs_app
+except ImportError as missing:
+    _why = str(missing)
+
+    @app.command("furs", help="FURS test endpoint (needs: pip install 'edge-suite[pos]')",
+                 context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+    def furs_unavailable() -> None:
+        err_line = f"edge-sim furs needs the pos extra ({_why}): pip install 'edge-suite[pos]'"
+        typer.echo(err_line, err=True)
+        raise typer.Exit(2) from None
+else:
+    app.add_typer(furs_app, name="furs")
 out = Console()
 err = Console(stderr=True)
 
