@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.access.service import Clock, utc_now
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
         PeripheralSet,
         SupervisedAgent,
     )
+    from agent.update.trial import UpdateMonitor
     from sync.agent_link import AgentLink
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,8 @@ def start_agent(config: AgentConfig, parts: AgentParts = AgentParts(), *,
     daemon.start()
     running = RunningAgent(config, daemon)
     try:
+        if config.update is not None:
+            daemon.updates = _update_monitor(config, daemon)
         if parts.control_socket:
             running.control = _start_control(config, daemon)
         if parts.mqtt_link and config.mqtt is not None:
@@ -92,6 +96,17 @@ def start_agent(config: AgentConfig, parts: AgentParts = AgentParts(), *,
         running.stop()
         raise
     return running
+
+
+def _update_monitor(config: AgentConfig, daemon: AgentDaemon) -> UpdateMonitor:
+    """[update]: report the last attempt's outcome once, then take offers (agent/update/)."""
+    from agent.update.settings import guard_settings, service_of
+    from agent.update.trial import UpdateMonitor
+
+    monitor = UpdateMonitor(guard_settings(config).layout, Path(config.source),
+                            daemon.software_version, service_of(config), daemon)
+    monitor.report_outcome()
+    return monitor
 
 
 def _start_control(config: AgentConfig, daemon: AgentDaemon) -> ControlServer:

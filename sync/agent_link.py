@@ -71,6 +71,7 @@ class DeviceStatus:
     site: str
     peripherals: Any  # the device's own report, passed through as JSON
     chain_public_key: str | None = None
+    update: dict[str, Any] | None = None  # the last software update attempt, if any
 
 
 class LinkHost(Protocol):
@@ -82,6 +83,10 @@ class LinkHost(Protocol):
 
     def membership_changed(self) -> None:
         """Membership data was applied: forget what was decided on the old data."""
+        ...
+
+    def release_offered(self, payload: bytes) -> None:
+        """The retained release offer of this device (empty: withdrawn)."""
         ...
 
 
@@ -237,6 +242,7 @@ class AgentLink:
             self.topics.members_sync,
             self.topics.members_changes,
             self.topics.members_version,
+            self.topics.release,
         ], qos=self.settings.subscribe_qos)
         # resend whatever the bridge has not acknowledged, from where its ack left off
         self.acked = self.store.acked_seq()
@@ -275,6 +281,8 @@ class AgentLink:
                 self._on_membership(payload)
             elif topic == self.topics.members_version:
                 self._on_version(payload)
+            elif topic == self.topics.release:
+                self.host.release_offered(payload)
         except Exception:  # a bad message must never stop the link
             log.exception("handling a message on %s failed", topic)
 
@@ -418,6 +426,7 @@ class AgentLink:
             # signed chain heads without a technician copying it over
             **({"chain_public_key": status.chain_public_key}
                if status.chain_public_key else {}),
+            **({"update": status.update} if status.update else {}),
         }, ensure_ascii=False)
 
     def publish_state(self) -> None:

@@ -1,0 +1,76 @@
+"""``python -m agent.update apply|resume|selftest -c CONFIG`` — run by the agent itself
+(the guard, detached) and by the fleet's health probe; a technician uses
+``edge-agent`` and the journal (docs/technician.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from agent import __version__
+from agent.config import load_config
+from agent.errors import EdgeError
+from agent.update.guard import apply, resume
+from agent.update.layout import Journal
+from agent.update.probes import ConfirmFileProbe
+from agent.update.settings import guard_settings, service_of
+from contracts.errors import ContractError
+from contracts.release_manifest import parse_offer
+
+
+def _selftest(config: Path) -> int:
+    """One health evaluation of this environment's code on the device's config."""
+    from agent.assembly import build_daemon
+    from agent.health import AgentHealth
+
+    daemon = build_daemon(load_config(config))
+    daemon.start()
+    try:
+        report = AgentHealth(daemon).evaluate()
+    finally:
+        daemon.stop()
+    print(json.dumps({"version": __version__, "alive": report.alive,
+                      "failures": report.failures()}))
+    return 0 if report.alive else 1
+
+
+def _guard(verb: str, config: Path) -> int:
+    cfg = load_config(config)
+    settings = guard_settings(cfg)
+    layout = settings.layout
+    layout.ensure()
+    handler = logging.FileHandler(layout.root / "guard.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler, logging.StreamHandler()])
+    service = service_of(cfg)
+    probe = ConfirmFileProbe(layout)
+    journal: Journal | None
+    if verb == "apply":
+        offer = parse_offer(layout.offer_path.read_bytes())
+        journal = apply(settings, offer, service, probe)
+    else:
+        journal = resume(layout, service, probe)
+    print(json.dumps(None if journal is None else {"state": journal.state,
+                                                   "reason": journal.reason}))
+    return 0 if journal is None or journal.state in ("confirmed",) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m agent.update")
+    parser.add_argument("verb", choices=("apply", "resume", "selftest"))
+    parser.add_argument("-c", "--config", type=Path, required=True)
+    args = parser.parse_args(argv)
+    try:
+        if args.verb == "selftest":
+            return _selftest(args.config)
+        return _guard(args.verb, args.config)
+    except (EdgeError, ContractError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

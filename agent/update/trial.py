@@ -1,0 +1,113 @@
+"""The update side of a running agent: takes release offers from the link, starts the
+guard, confirms its own health while on trial after a switch, and reports each outcome
+once (an event in the outbox, and the ``update`` field of the retained state)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+from agent.health import HealthReport
+from agent.update.guard import pid_alive, refusal
+from agent.update.layout import Journal, UpdateLayout, write_atomic
+from agent.update.service import ServiceControl
+from contracts.errors import BadInput
+from contracts.release_manifest import parse_offer
+
+log = logging.getLogger(__name__)
+
+
+class OutcomeSink(Protocol):
+    def record_update(self, data: dict[str, Any]) -> None:
+        """Put ``device.update`` with ``data`` into the outbox."""
+        ...
+
+
+class UpdateMonitor:
+    def __init__(self, layout: UpdateLayout, config_path: Path, running_version: str,
+                 service: ServiceControl, sink: OutcomeSink) -> None:
+        self.layout = layout
+        self.config_path = config_path
+        self.version = running_version
+        self.service = service
+        self.sink = sink
+        self.last_offer = ""
+        self._lock = threading.Lock()
+        self._resumed = False
+
+    # -- at start ---------------------------------------------------------------------
+
+    def report_outcome(self) -> None:
+        """Once per attempt: its outcome into the outbox, marked as reported."""
+        journal = self.layout.read_journal()
+        if journal is None or not journal.terminal or journal.reported:
+            return
+        self.sink.record_update({"outcome": journal.state, "from": journal.from_version,
+                                 "to": journal.to_version, "channel": journal.channel,
+                                 "running": self.version, "reason": journal.reason[:500]})
+        self.layout.write_journal(journal.moved(journal.state, reported=True))
+        log.info("update outcome reported: %s %s -> %s", journal.state, journal.from_version,
+                 journal.to_version)
+
+    def state(self) -> dict[str, Any] | None:
+        journal = self.layout.read_journal()
+        if journal is None:
+            return None
+        return {"state": journal.state, "to": journal.to_version, "from": journal.from_version,
+                "channel": journal.channel, "reason": journal.reason[:300]}
+
+    # -- offers -------------------------------------------------------------------------
+
+    def offer(self, payload: bytes) -> str:
+        """Act on a release offer from the link; returns what was done (for the log)."""
+        if not payload:
+            return "offer withdrawn"
+        with self._lock:
+            try:
+                offer = parse_offer(payload)
+            except BadInput as exc:
+                log.warning("%s", exc)
+                return str(exc)
+            why_not = refusal(offer, self.version, self.layout.read_journal())
+            if why_not is not None:
+                if why_not != self.last_offer:
+                    log.info("release offer %s not taken: %s", offer.version, why_not)
+                self.last_offer = why_not
+                return why_not
+            self.layout.ensure()
+            write_atomic(self.layout.offer_path, payload)
+            pid = self.service.launch_detached(self._guard_argv("apply"))
+            log.info("release %s %s offered: update guard started (pid %d)", offer.channel,
+                     offer.version, pid)
+            self.last_offer = f"guard {pid}"
+            return f"updating to {offer.version}"
+
+    def _guard_argv(self, verb: str) -> list[str]:
+        return [sys.executable, "-m", "agent.update", verb, "-c", str(self.config_path)]
+
+    # -- trial ----------------------------------------------------------------------------
+
+    def on_health(self, report: HealthReport, ready: bool) -> None:
+        """From the health loop: confirm this version while it is on trial, and start the
+        guard again when the one of an unfinished attempt has died."""
+        journal = self.layout.read_journal()
+        if journal is None or journal.terminal:
+            return
+        if not pid_alive(journal.guard_pid) and not self._resumed:
+            self._resumed = True
+            pid = self.service.launch_detached(self._guard_argv("resume"))
+            log.warning("the update guard of %s died; resumed it (pid %d)",
+                        journal.to_version, pid)
+        if journal.state == "switched" and journal.to_version == self.version and ready:
+            self._confirm(journal, report)
+
+    def _confirm(self, journal: Journal, report: HealthReport) -> None:
+        write_atomic(self.layout.confirm_path(self.version), json.dumps({
+            "version": self.version, "pid": os.getpid(), "alive": report.alive,
+            "failures": report.failures(), "at_ms": int(time.time() * 1000)}).encode())
