@@ -64,6 +64,8 @@ class DeviceServices:
         cfg = self.daemon.config
         self.notifier.ready(f"deciding at {len(cfg.gates)} gates; device {cfg.device}")
         self._ready = True
+        if getattr(self.daemon, "updates", None) is not None:
+            self._evaluate()  # a new version on trial confirms now, not a tick later
 
     def _evaluate(self) -> HealthReport:
         report = self.health.evaluate()

@@ -13,7 +13,7 @@ from pathlib import Path
 from agent import __version__
 from agent.config import load_config
 from agent.errors import EdgeError
-from agent.update.guard import apply, resume
+from agent.update.guard import apply, refusal, resume
 from agent.update.layout import Journal
 from agent.update.probes import ConfirmFileProbe
 from agent.update.settings import guard_settings, service_of
@@ -50,6 +50,10 @@ def _guard(verb: str, config: Path) -> int:
     journal: Journal | None
     if verb == "apply":
         offer = parse_offer(layout.offer_path.read_bytes())
+        why_not = refusal(offer, layout.version_of(layout.current_env()), layout.read_journal())
+        if why_not is not None:
+            print(f"error: release {offer.version} not installed: {why_not}", file=sys.stderr)
+            return 2
         journal = apply(settings, offer, service, probe)
     else:
         journal = resume(layout, service, probe)

@@ -49,7 +49,8 @@ class SelfTestProbe:
             done = subprocess.run(
                 [str(env / "bin" / "python"), "-m", "agent.update", "selftest", "-c",
                  str(self.config)], capture_output=True, text=True,
-                timeout=SELFTEST_TIMEOUT_S, env={"PATH": "/usr/bin:/bin"}, check=False)
+                timeout=SELFTEST_TIMEOUT_S, env={"PATH": "/usr/bin:/bin"}, check=False,
+                cwd=self.layout.root)
         except subprocess.TimeoutExpired:
             return False, f"the self-test of {version} did not finish in {SELFTEST_TIMEOUT_S} s"
         try:

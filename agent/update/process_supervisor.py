@@ -49,7 +49,9 @@ def supervise(root: Path, pid_file: Path, agent_args: list[str], log: Path | Non
             return 1
         out = open(log, "ab") if log else None  # noqa: SIM115 - closed below
         try:
-            child = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+            # cwd: the update root, so no folder with another copy of the code shadows it
+            child = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                     cwd=root)
             pid_file.write_text(f"{child.pid}\n")
             child.wait()
         finally:

@@ -24,7 +24,8 @@ class SupervisedProcess:
             os.kill(pid, signal.SIGTERM)
 
     def launch_detached(self, argv: list[str]) -> int:
-        proc = subprocess.Popen(argv, start_new_session=True, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                close_fds=True)
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+        proc = subprocess.Popen(argv, start_new_session=True, env=env, cwd="/",
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, close_fds=True)
         return proc.pid

@@ -94,10 +94,15 @@ class UpdateMonitor:
     # -- trial ----------------------------------------------------------------------------
 
     def on_health(self, report: HealthReport, ready: bool) -> None:
-        """From the health loop: confirm this version while it is on trial, and start the
-        guard again when the one of an unfinished attempt has died."""
+        """From the health loop: confirm this version while it is on trial, start the
+        guard again when the one of an unfinished attempt has died, and report an
+        outcome the guard wrote after this agent started."""
         journal = self.layout.read_journal()
-        if journal is None or journal.terminal:
+        if journal is None:
+            return
+        if journal.terminal:
+            if not journal.reported:
+                self.report_outcome()
             return
         if not pid_alive(journal.guard_pid) and not self._resumed:
             self._resumed = True
