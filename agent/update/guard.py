@@ -24,7 +24,7 @@ from agent import fault_points
 from agent.update.fetch import FetchError, fetch_release
 from agent.update.install import InstallError, install_release
 from agent.update.layout import Journal, UpdateLayout
-from agent.update.service import ServiceControl
+from agent.update.service import Restarter
 from contracts.release_manifest import CONFIG_SCHEMA_VERSION, ReleaseOffer, version_key
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def _fail(layout: UpdateLayout, journal: Journal, reason: str) -> Journal:
     return layout.write_journal(journal.moved("failed", reason=reason))
 
 
-def apply(settings: GuardSettings, offer: ReleaseOffer, service: ServiceControl,
+def apply(settings: GuardSettings, offer: ReleaseOffer, service: Restarter,
           probe: HealthProbe) -> Journal:
     layout = settings.layout
     layout.ensure()
@@ -122,7 +122,7 @@ def apply(settings: GuardSettings, offer: ReleaseOffer, service: ServiceControl,
     return confirm_or_roll_back(layout, journal, service, probe)
 
 
-def confirm_or_roll_back(layout: UpdateLayout, journal: Journal, service: ServiceControl,
+def confirm_or_roll_back(layout: UpdateLayout, journal: Journal, service: Restarter,
                          probe: HealthProbe, sleep: Callable[[float], None] = time.sleep
                          ) -> Journal:
     assert journal.deadline_ms is not None and journal.switched_ms is not None
@@ -140,7 +140,7 @@ def confirm_or_roll_back(layout: UpdateLayout, journal: Journal, service: Servic
     return roll_back(layout, journal, service, reason)
 
 
-def roll_back(layout: UpdateLayout, journal: Journal, service: ServiceControl,
+def roll_back(layout: UpdateLayout, journal: Journal, service: Restarter,
               reason: str) -> Journal:
     back = Path(journal.from_env)
     if not layout.is_installed(back):
@@ -152,7 +152,7 @@ def roll_back(layout: UpdateLayout, journal: Journal, service: ServiceControl,
     return layout.write_journal(journal.moved("rolled_back", reason=reason))
 
 
-def resume(layout: UpdateLayout, service: ServiceControl, probe: HealthProbe) -> Journal | None:
+def resume(layout: UpdateLayout, service: Restarter, probe: HealthProbe) -> Journal | None:
     """Finish an attempt whose guard died (power cut, kill -9)."""
     journal = layout.read_journal()
     if journal is None or journal.terminal:

@@ -11,6 +11,7 @@ half folder that is thrown away, never a half environment that ``current`` point
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -50,7 +51,18 @@ def _run(argv: list[str], what: str) -> None:
 
 def install_release(layout: UpdateLayout, manifest: ReleaseManifest, wheels: Path,
                     dependency_site: Path | None) -> Path:
-    """The complete environment for ``manifest.version`` (reused when already there)."""
+    """The complete environment for ``manifest.version`` (reused when already there).
+
+    One install at a time per ``envs`` folder (a lock file): guards sharing one store of
+    environments (the simulated fleet) wait for the first and reuse its environment."""
+    layout.envs.mkdir(parents=True, exist_ok=True)
+    with open(layout.envs / ".install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _install(layout, manifest, wheels, dependency_site)
+
+
+def _install(layout: UpdateLayout, manifest: ReleaseManifest, wheels: Path,
+             dependency_site: Path | None) -> Path:
     final = layout.env_for(manifest.version)
     if layout.is_installed(final):
         return final

@@ -121,7 +121,12 @@ class UpdateLayout:
         """Remove environments and staging left over, keeping ``keep``; returns names."""
         removed = []
         keep_resolved = {k.resolve() for k in keep}
-        for env in self.envs.iterdir() if self.envs.is_dir() else ():
+        # a store of environments shared by several roots (a symlink: the simulated fleet)
+        # is not one device's to prune
+        shared = self.envs.is_symlink()
+        for env in self.envs.iterdir() if self.envs.is_dir() and not shared else ():
+            if env.name.startswith("."):
+                continue
             if env.resolve() not in keep_resolved:
                 shutil.rmtree(env, ignore_errors=True)
                 removed.append(env.name)

@@ -7,11 +7,13 @@ from __future__ import annotations
 from typing import Protocol
 
 
-class ServiceControl(Protocol):
+class Restarter(Protocol):
     def restart(self) -> None:
-        """Stop the running agent and start it again from ``current`` (returns at once)."""
+        """Stop the running agent and start it again from ``current``."""
         ...
 
+
+class ServiceControl(Restarter, Protocol):
     def launch_detached(self, argv: list[str]) -> int:
         """Start ``argv`` so that restarting the agent does not kill it; its pid."""
         ...

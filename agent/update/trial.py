@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from agent.health import HealthReport
 from agent.update.guard import pid_alive, refusal
@@ -29,13 +29,34 @@ class OutcomeSink(Protocol):
         ...
 
 
-class UpdateMonitor:
-    def __init__(self, layout: UpdateLayout, config_path: Path, running_version: str,
-                 service: ServiceControl, sink: OutcomeSink) -> None:
-        self.layout = layout
-        self.config_path = config_path
-        self.version = running_version
+GuardVerb = Literal["apply", "resume"]
+
+
+class GuardLauncher(Protocol):
+    def launch(self, verb: GuardVerb) -> int:
+        """Start the guard (``apply`` the offer in offer.json, or ``resume``); its pid."""
+        ...
+
+
+class DetachedGuard:
+    """A device's guard: ``python -m agent.update`` from this very environment, started
+    so that the agent's restart does not take it down (agent/update/service.py)."""
+
+    def __init__(self, service: ServiceControl, config_path: Path) -> None:
         self.service = service
+        self.config_path = config_path
+
+    def launch(self, verb: GuardVerb) -> int:
+        return self.service.launch_detached(
+            [sys.executable, "-m", "agent.update", verb, "-c", str(self.config_path)])
+
+
+class UpdateMonitor:
+    def __init__(self, layout: UpdateLayout, running_version: str, launcher: GuardLauncher,
+                 sink: OutcomeSink) -> None:
+        self.layout = layout
+        self.version = running_version
+        self.launcher = launcher
         self.sink = sink
         self.last_offer = ""
         self._lock = threading.Lock()
@@ -82,14 +103,11 @@ class UpdateMonitor:
                 return why_not
             self.layout.ensure()
             write_atomic(self.layout.offer_path, payload)
-            pid = self.service.launch_detached(self._guard_argv("apply"))
+            pid = self.launcher.launch("apply")
             log.info("release %s %s offered: update guard started (pid %d)", offer.channel,
                      offer.version, pid)
             self.last_offer = f"guard {pid}"
             return f"updating to {offer.version}"
-
-    def _guard_argv(self, verb: str) -> list[str]:
-        return [sys.executable, "-m", "agent.update", verb, "-c", str(self.config_path)]
 
     # -- trial ----------------------------------------------------------------------------
 
@@ -106,7 +124,7 @@ class UpdateMonitor:
             return
         if not pid_alive(journal.guard_pid) and not self._resumed:
             self._resumed = True
-            pid = self.service.launch_detached(self._guard_argv("resume"))
+            pid = self.launcher.launch("resume")
             log.warning("the update guard of %s died; resumed it (pid %d)",
                         journal.to_version, pid)
         if journal.state == "switched" and journal.to_version == self.version and ready:

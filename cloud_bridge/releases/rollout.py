@@ -6,7 +6,7 @@ that was offered the release is offered the previous version, marked ``rollback`
 Which devices come first is a stable order (SHA-256 of the version and the device id),
 so widening keeps the devices already chosen and each release starts on other devices.
 
-The state is one JSON file per tenant and channel next to the releases; the offers are
+The state is one JSON file per tenant and channel in the release folder; the offers are
 retained messages on each device's ``{base}/release`` topic.
 """
 
@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from contracts.release_manifest import ReleaseOffer
+from cloud_bridge.releases.store import ReleaseStore
+from contracts.release_manifest import ReleaseOffer, version_key
 from contracts.topics import DeviceTopics
 
 
@@ -88,7 +89,12 @@ class RolloutControl:
         if not 0 < share <= 1:
             raise ValueError(f"share {share}: give a fraction above 0 and at most 1 (0.1 = 10 %)")
         old = self.load(tenant, channel)
-        previous = old.version if old and not old.rolled_back else (old.previous if old else None)
+        if old is not None:
+            previous = old.previous if old.rolled_back else old.version
+        else:  # the first rollout: the newest published release below this one
+            older = [v for v in ReleaseStore(self.folder).versions(channel)
+                     if version_key(v) < version_key(version)]
+            previous = older[-1] if older else None
         rollout = Rollout(tenant, channel, version, previous, share)
         return self._push(rollout, devices)
 

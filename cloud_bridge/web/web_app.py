@@ -23,6 +23,7 @@ from cloud_bridge.db_schema import (
     metadata,
     write_tx,
 )
+from cloud_bridge.releases import page as releases_page
 from cloud_bridge.web import (
     fleet,
     language,
@@ -96,7 +97,7 @@ def mount_web(app: FastAPI, ctx: WebContext, worker_threads: int | None = WORKER
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     for module in (language, session_routes, fleet, members_pages, member_entitlements,
                    member_credentials, plans, live, receipts, timesheets, staff_admin,
-                   portability):
+                   portability, releases_page):
         app.include_router(module.router)
     app.include_router(health_router)
     return app
