@@ -217,7 +217,8 @@ def main() -> None:
     print(f"  good release {good['version']}: {good['stage_devices']} devices "
           f"({result['share']:.0%}) on it after {good['stage_s']} s, confirmed after "
           f"{good['stage_confirmed_s']} s; widened to all: all on it after "
-          f"{good['all_s']} s, every outcome after {good['all_confirmed_s']} s; rolled back {good['rolled_back']}, confirmed "
+          f"{good['all_s']} s, every outcome after {good['all_confirmed_s']} s; "
+          f"rolled back {good['rolled_back']}, confirmed "
           f"{good['confirmed']} (load after: {good['load_after']})")
     print(f"  broken release {broken['version']}: every outcome after "
           f"{broken['last_outcome_s']} s (confirmation deadline {result['confirm_timeout_s']} s);"

@@ -197,8 +197,9 @@ class MqttConfig(_Strict):
 class UpdateConfig(_Strict):
     """``[update]``: signed software updates with automatic rollback (agent/update/)."""
 
-    # holds envs/<version>/, the `current` and `previous` symlinks and the update journal
-    root: Annotated[str, Field(min_length=1)] = "/opt/edge-agent"
+    # holds envs/<version>/, the `current` and `previous` symlinks and the update journal;
+    # inside the service's writable state folder (ProtectSystem=strict)
+    root: Annotated[str, Field(min_length=1)] = "/var/lib/edge-agent/software"
     channel: Literal["stable", "beta"] = "stable"
     # the bridge's release-signing public key (not a tenant key): "base64:..." (32 bytes)
     release_public_key: Annotated[str, Field(min_length=8)]

@@ -1,9 +1,12 @@
 """The systemd back-end: ``systemctl restart`` the unit; the guard runs as a transient
 unit of its own (``systemd-run``), because a child of the agent would be killed with the
-agent's control group at the restart it asks for."""
+agent's control group at the restart it asks for. The guard runs as the agent's own user;
+the polkit rule ``systemd/50-edge-agent-update.rules`` lets that user restart
+``edge-agent.service`` and start ``edge-agent-update.service``, nothing else."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 
@@ -17,8 +20,8 @@ class SystemdService:
 
     def launch_detached(self, argv: list[str]) -> int:
         subprocess.run(["systemd-run", "--unit", f"{self.unit.removesuffix('.service')}-update",
-                        "--collect", "--quiet", "--", *argv], check=True, capture_output=True,
-                       timeout=30)
+                        "--collect", "--quiet", f"--uid={os.getuid()}", f"--gid={os.getgid()}",
+                        "--", *argv], check=True, capture_output=True, timeout=30)
         out = subprocess.run(["systemctl", "show", "--property", "MainPID", "--value",
                               f"{self.unit.removesuffix('.service')}-update.service"],
                              capture_output=True, text=True, timeout=30, check=False)
