@@ -141,6 +141,13 @@ class Device:
                                str(self.config)], capture_output=True, text=True, env=env,
                               timeout=timeout, cwd=self.root)
 
+    def update_cli(self, verb: str) -> subprocess.CompletedProcess[str]:
+        python = self.layout.current.resolve() / "bin" / "python"
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        return subprocess.run([str(python), "-m", "agent.update", verb, "-c", str(self.config)],
+                              capture_output=True, text=True, env=env, timeout=60,
+                              cwd=self.root)
+
     # -- what it recorded ------------------------------------------------------------------
 
     def update_events(self) -> list[dict[str, Any]]:

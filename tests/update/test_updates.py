@@ -70,6 +70,13 @@ def test_rollout_offer_updates_the_device_and_it_reports(
             ("confirmed", OLD, NEW)]
         # the retained offer comes again at every reconnect: running it already, no guard
         assert device.layout.read_journal() == journal.moved(journal.state, reported=True)
+
+        # a technician goes back by hand
+        status = device.update_cli("status")
+        assert json.loads(status.stdout)["previous"] == OLD
+        back = device.update_cli("rollback")
+        assert back.returncode == 0 and f"now on {OLD}" in back.stdout, back.stderr
+        device.wait_version(OLD)
     finally:
         publisher.close()
         broker.stop()
