@@ -20,11 +20,13 @@ device "reports" a version in its retained state message, and an outcome as its
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import logging
 import math
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -192,6 +194,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 
 def main() -> None:
+    faulthandler.register(signal.SIGUSR1)  # kill -USR1 <pid>: where each thread waits
     parser = argparse.ArgumentParser()
     parser.add_argument("--devices", type=int, default=100)
     parser.add_argument("--share", type=float, default=0.1)

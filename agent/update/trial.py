@@ -59,20 +59,23 @@ class UpdateMonitor:
         self.launcher = launcher
         self.sink = sink
         self.last_offer = ""
-        self._lock = threading.Lock()
+        # the journal's other writer is the guard, which only this monitor starts: under
+        # this lock, an outcome is marked reported before a new attempt can begin
+        self._lock = threading.RLock()
         self._resumed = False
 
     # -- at start ---------------------------------------------------------------------
 
     def report_outcome(self) -> None:
         """Once per attempt: its outcome into the outbox, marked as reported."""
-        journal = self.layout.read_journal()
-        if journal is None or not journal.terminal or journal.reported:
-            return
-        self.sink.record_update({"outcome": journal.state, "from": journal.from_version,
-                                 "to": journal.to_version, "channel": journal.channel,
-                                 "running": self.version, "reason": journal.reason[:500]})
-        self.layout.write_journal(journal.moved(journal.state, reported=True))
+        with self._lock:
+            journal = self.layout.read_journal()
+            if journal is None or not journal.terminal or journal.reported:
+                return
+            self.sink.record_update({"outcome": journal.state, "from": journal.from_version,
+                                     "to": journal.to_version, "channel": journal.channel,
+                                     "running": self.version, "reason": journal.reason[:500]})
+            self.layout.write_journal(journal.moved(journal.state, reported=True))
         log.info("update outcome reported: %s %s -> %s", journal.state, journal.from_version,
                  journal.to_version)
 
@@ -95,6 +98,7 @@ class UpdateMonitor:
             except BadInput as exc:
                 log.warning("%s", exc)
                 return str(exc)
+            self.report_outcome()  # the last attempt's, before a new one may begin
             why_not = refusal(offer, self.version, self.layout.read_journal())
             if why_not is not None:
                 if why_not != self.last_offer:
