@@ -149,6 +149,6 @@ def test_power_cut_at_each_step_leaves_a_device_that_starts(
     device.wait_version(version)
     current = device.layout.current_env()
     assert current is not None and device.layout.version_of(current) == version
-    leftovers = {p.name for p in device.layout.envs.iterdir()}
+    leftovers = {p.name for p in device.layout.envs.iterdir() if not p.name.startswith(".")}
     assert leftovers <= {OLD, NEW} and (version == NEW or NEW not in leftovers)
     assert json.loads(device.layout.journal_path.read_text())["state"] == outcome
