@@ -11,6 +11,7 @@ an :class:`~agent.errors.EdgeError` naming what to fix.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
         SupervisedAgent,
     )
     from agent.remote_config import ConfigApplier
+    from agent.update.trial import GuardLauncher, UpdateMonitor
     from sync.agent_link import AgentLink
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,11 @@ class AgentParts:
     remote_config: bool = True
     config_deadline_s: float = 20.0  # how long a new config has to come up healthy
     device: DeviceOptions | None = None  # None: no watchdog, maintenance or metrics
+    # [update]: how the update guard starts; None = detached, by [update] service (the
+    # simulated fleet runs its guards in threads: simulators/fleet_updates.py)
+    guard_launcher: Callable[[AgentConfig], GuardLauncher] | None = None
+    # what the device reports as running; None = this code's version
+    software_version: str | None = None
 
 
 @dataclass(slots=True)
@@ -85,6 +92,10 @@ def start_agent(config: AgentConfig, parts: AgentParts = AgentParts(), *,
     daemon.start()
     running = RunningAgent(config, daemon)
     try:
+        if parts.software_version is not None:
+            daemon.software_version = parts.software_version
+        if config.update is not None:
+            daemon.updates = _update_monitor(config, daemon, parts.guard_launcher)
         if parts.control_socket:
             running.control = _start_control(config, daemon)
         if parts.mqtt_link and config.mqtt is not None:
@@ -101,6 +112,20 @@ def start_agent(config: AgentConfig, parts: AgentParts = AgentParts(), *,
         running.stop()
         raise
     return running
+
+
+def _update_monitor(config: AgentConfig, daemon: AgentDaemon,
+                    launcher: Callable[[AgentConfig], GuardLauncher] | None) -> UpdateMonitor:
+    """[update]: report the last attempt's outcome once, then take offers (agent/update/)."""
+    from agent.update.settings import guard_settings, service_of
+    from agent.update.trial import DetachedGuard, UpdateMonitor
+
+    guard = (launcher(config) if launcher is not None
+             else DetachedGuard(service_of(config), Path(config.source)))
+    monitor = UpdateMonitor(guard_settings(config).layout, daemon.software_version, guard,
+                            daemon)
+    monitor.report_outcome()
+    return monitor
 
 
 def _start_control(config: AgentConfig, daemon: AgentDaemon) -> ControlServer:

@@ -56,6 +56,7 @@ if TYPE_CHECKING:  # FastAPI/uvicorn and the POS stack load only when a config u
     from agent.local_http import LocalHttpServer
     from agent.pos.pos_runtime import PosRuntime
     from agent.print_queue import PrintQueue
+    from agent.update.trial import UpdateMonitor
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,10 @@ class AgentDaemon:
         self.pos: PosRuntime | None = None
         self.print_queue: PrintQueue | None = None
         self.fire_alarm = False
+        # what the state reports as running; the simulated fleet sets the version its
+        # update root points at (simulators/fleet_updates.py)
+        self.software_version = __version__
+        self.updates: UpdateMonitor | None = None  # [update]: agent/update/trial.py
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -310,6 +315,11 @@ class AgentDaemon:
                            "pulse_ms": gate_cfg.pulse_ms, "remote": True})
         return event.seq
 
+    def record_update(self, data: dict[str, Any]) -> None:
+        """An update's outcome (agent/update/trial.py) as a ``device.update`` event."""
+        with self.store.transaction() as conn:
+            self.outbox.append(conn, "device.update", data, self.access.clock())
+
     def reload(self) -> dict[str, Any]:
         """Re-read the config file; swap peripherals and rules only if all of it is valid.
         One at a time: the office's reload command and a remote configuration's apply
@@ -362,7 +372,8 @@ class AgentDaemon:
             "tenant": self.config.tenant,
             "device": self.config.device,
             "site": self.config.site,
-            "version": __version__,
+            "version": self.software_version,
+            "update": None if self.updates is None else self.updates.state(),
             "uptime_s": round(time.monotonic() - self.started_at, 1) if self.started_at else 0,
             "membership_version": self.store.membership_version(),
             "outbox_depth": self.outbox.depth(),

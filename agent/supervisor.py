@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agent.daemon_ports import LinkStatus, SupervisedAgent
-from agent.health import AgentHealth
+from agent.health import AgentHealth, HealthReport
 from agent.store.maintenance import (
     DEFAULT_KEEP_BACKUPS,
     DEFAULT_MIN_FREE_MB,
@@ -48,7 +48,8 @@ class DeviceServices:
         probe_timeout = 0.8 * (interval or 5.0)
         self.health = AgentHealth(daemon, link, alarm_sources=(lambda: self.maintenance.alarm,),
                                   probe_timeout_s=probe_timeout)
-        self.watchdog = Watchdog(self.health.evaluate, self.notifier)
+        self.watchdog = Watchdog(self._evaluate, self.notifier)
+        self._ready = False
         self.metrics: AgentMetrics | None = None
         self.http: HttpEndpoint | None = None
         self._reader: StoreReader | None = None
@@ -62,6 +63,19 @@ class DeviceServices:
         install_fault_injection(self.daemon)
         cfg = self.daemon.config
         self.notifier.ready(f"deciding at {len(cfg.gates)} gates; device {cfg.device}")
+        self._ready = True
+        if getattr(self.daemon, "updates", None) is not None:
+            self._evaluate()  # a new version on trial confirms now, not a tick later
+
+    def _evaluate(self) -> HealthReport:
+        report = self.health.evaluate()
+        updates = getattr(self.daemon, "updates", None)  # [update]: agent/update/trial.py
+        if updates is not None:
+            try:
+                updates.on_health(report, self._ready)
+            except OSError:
+                log.exception("update trial bookkeeping failed")
+        return report
 
     def _start_metrics(self, listen: str | None, local_http: LocalHttpServer | None) -> None:
         # imported here: a device without metrics does not pay for prometheus-client

@@ -7,6 +7,7 @@ sync/ knows nothing of the agent: this maps ``[mqtt]`` into the link's settings
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -20,12 +21,16 @@ from sync.mqtt_client import BrokerSettings
 if TYPE_CHECKING:
     from agent.access.service import AccessService
     from agent.remote_config import ConfigApplier
+    from agent.update.trial import UpdateMonitor
+
+log = logging.getLogger(__name__)
 
 
 class LinkedDaemon(CommandedDevice, Protocol):
     """What the link's assembly uses of the daemon."""
 
     link_online: bool | None
+    updates: UpdateMonitor | None
 
     @property
     def config(self) -> AgentConfig: ...
@@ -51,10 +56,18 @@ class DaemonLinkHost:
         return DeviceStatus(version=status["version"], site=status["site"],
                             peripherals=status["peripherals"],
                             chain_public_key=status.get("chain_public_key"),
-                            config=self.applier.status() if self.applier else None)
+                            config=self.applier.status() if self.applier else None,
+                            update=status.get("update"))
 
     def membership_changed(self) -> None:
         self.daemon.access.forget_recent()
+
+    def release_offered(self, payload: bytes) -> None:
+        updates = self.daemon.updates
+        if updates is None:
+            log.info("a release was offered, but this device has no [update] table")
+            return
+        updates.offer(payload)
 
 
 def link_settings(cfg: AgentConfig, mqtt: MqttConfig) -> AgentLinkSettings:

@@ -22,6 +22,7 @@ from cloud_bridge.device_config_cli import device_config_app
 from cloud_bridge.enrolment_cli import enrolment_app
 from cloud_bridge.events_cli import events_app
 from cloud_bridge.mqtt_link import MqttSettings
+from cloud_bridge.releases.cli import release_app
 from cloud_bridge.service import Bridge, BridgeSettings
 from cloud_bridge.share_group import ShareGroupError, check, load_or_create
 from cloud_bridge.startup_checks import StartupError, check_keys_dir, open_database
@@ -46,6 +47,7 @@ app.add_typer(attendance_app, name="attendance")
 app.add_typer(enrolment_app, name="enrolment")
 app.add_typer(device_config_app, name="device-config")
 app.add_typer(events_app, name="events")
+app.add_typer(release_app, name="release")
 
 log = logging.getLogger("cloud_bridge")
 

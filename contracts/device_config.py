@@ -194,6 +194,40 @@ class MqttConfig(_Strict):
     subscribe_qos: Literal[0, 1] = 1
 
 
+class UpdateConfig(_Strict):
+    """``[update]``: signed software updates with automatic rollback (agent/update/)."""
+
+    # holds envs/<version>/, the `current` and `previous` symlinks and the update journal;
+    # inside the service's writable state folder (ProtectSystem=strict)
+    root: Annotated[str, Field(min_length=1)] = "/var/lib/edge-agent/software"
+    channel: Literal["stable", "beta"] = "stable"
+    # the bridge's release-signing public key (not a tenant key): "base64:..." (32 bytes)
+    release_public_key: Annotated[str, Field(min_length=8)]
+    # CA that signed the bridge's HTTPS certificate; None = the system's CAs
+    ca_file: str | None = None
+    # how long a new version has to prove itself healthy before it is rolled back
+    confirm_timeout_s: float = Field(default=120.0, ge=5.0, le=3600.0)
+    # how the agent is restarted: "systemd:edge-agent.service" or "process:<pid file>"
+    service: str = "systemd:edge-agent.service"
+    # a site-packages folder of installed dependencies shared by every environment (a
+    # .pth in the new environment); None = the release's wheel set carries them all
+    dependency_site: str | None = None
+
+    @field_validator("root", "ca_file", "dependency_site")
+    @classmethod
+    def _paths(cls, value: str | None) -> str | None:
+        return None if value is None else _os_path(value)
+
+    @field_validator("service")
+    @classmethod
+    def _service(cls, value: str) -> str:
+        scheme, _, rest = value.partition(":")
+        if scheme not in ("systemd", "process") or not rest:
+            raise ValueError(f"service '{value}' must be 'systemd:<unit>' or "
+                             "'process:<pid file>'")
+        return value
+
+
 class DeviceConfig(_Strict):
     """One device's config as a whole (the TOML file); the agent adds key loading."""
 
@@ -217,6 +251,7 @@ class DeviceConfig(_Strict):
     control: ControlConfig = ControlConfig()
     mqtt: MqttConfig | None = None
     pos: PosConfig | None = None
+    update: UpdateConfig | None = None
 
     # where the file was read from; relative paths are resolved against its folder
     source: str = Field(default="<memory>", exclude=True)

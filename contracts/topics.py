@@ -38,6 +38,12 @@ class DeviceTopics:
         return f"{self.base}/cmd/+"
 
     @property
+    def release(self) -> str:
+        """Retained: the software release offered to this device (contracts/release_manifest.py);
+        an empty retained message withdraws it."""
+        return f"{self.base}/release"
+
+    @property
     def cmd_result(self) -> str:
         return f"{self.base}/cmd-result"
 

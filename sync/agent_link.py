@@ -73,6 +73,7 @@ class DeviceStatus:
     chain_public_key: str | None = None
     # remote configuration: the applied version and the last outcome (agent/remote_config.py)
     config: dict[str, Any] | None = None
+    update: dict[str, Any] | None = None  # the last software update attempt, if any
 
 
 class LinkHost(Protocol):
@@ -84,6 +85,10 @@ class LinkHost(Protocol):
 
     def membership_changed(self) -> None:
         """Membership data was applied: forget what was decided on the old data."""
+        ...
+
+    def release_offered(self, payload: bytes) -> None:
+        """The retained release offer of this device (empty: withdrawn)."""
         ...
 
 
@@ -245,6 +250,7 @@ class AgentLink:
             self.topics.members_changes,
             self.topics.members_version,
             *([self.config_topic] if self.on_desired_config is not None else []),
+            self.topics.release,
         ], qos=self.settings.subscribe_qos)
         # resend whatever the bridge has not acknowledged, from where its ack left off
         self.acked = self.store.acked_seq()
@@ -294,6 +300,8 @@ class AgentLink:
                 self._on_version(payload)
             elif topic == self.config_topic and self.on_desired_config is not None:
                 self.on_desired_config(payload)
+            elif topic == self.topics.release:
+                self.host.release_offered(payload)
         except Exception:  # a bad message must never stop the link
             log.exception("handling a message on %s failed", topic)
 
@@ -438,6 +446,7 @@ class AgentLink:
             **({"chain_public_key": status.chain_public_key}
                if status.chain_public_key else {}),
             **({"config": status.config} if status.config is not None else {}),
+            **({"update": status.update} if status.update else {}),
         }, ensure_ascii=False)
 
     def request_state(self) -> None:

@@ -23,6 +23,7 @@ from cloud_bridge.db_schema import (
     metadata,
     write_tx,
 )
+from cloud_bridge.releases import page as releases_page
 from cloud_bridge.web import (
     device_config_page,
     fleet,
@@ -98,7 +99,7 @@ def mount_web(app: FastAPI, ctx: WebContext, worker_threads: int | None = WORKER
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     for module in (user_prefs, session_routes, fleet, members_pages, member_entitlements,
                    member_credentials, plans, live, receipts, timesheets, staff_admin,
-                   portability, script_catalogs, device_config_page):
+                   portability, script_catalogs, device_config_page, releases_page):
         app.include_router(module.router)
     app.include_router(health_router)
     return app
