@@ -16,6 +16,7 @@ Two ways to drive it, kept as the two sides need them:
 
 from __future__ import annotations
 
+import select
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -141,7 +142,32 @@ class MqttClient:
                           properties=session.properties())
 
     def loop(self, timeout: float) -> MQTTErrorCode:
-        return self.paho.loop(timeout=timeout)
+        """One round of network work: wait up to ``timeout`` for the socket, then read,
+        write and keep alive through paho's public loop_read/loop_write/loop_misc.
+
+        Waits with poll(), not paho's own ``loop()``: that one calls select(), which
+        cannot take a descriptor numbered 1024 or above and paho turns the ValueError
+        into MQTT_ERR_CONN_LOST — a process with many descriptors open (the fleet
+        simulator's hundred agents) then loses every new connection before its CONNACK.
+        """
+        sock = self.paho.socket()
+        if sock is None:
+            return MQTTErrorCode.MQTT_ERR_NO_CONN
+        pending = getattr(sock, "pending", None)  # bytes TLS already decrypted
+        buffered = pending is not None and pending() > 0
+        poller = select.poll()
+        poller.register(sock, select.POLLIN | (select.POLLOUT if self.paho.want_write() else 0))
+        events = poller.poll(0 if buffered else int(timeout * 1000))
+        ready = events[0][1] if events else 0
+        if buffered or ready & ~select.POLLOUT:  # data, or an error/hang-up recv reports
+            rc = self.paho.loop_read()
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or self.paho.socket() is None:
+                return rc
+        if ready & select.POLLOUT:
+            rc = self.paho.loop_write()
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or self.paho.socket() is None:
+                return rc
+        return self.paho.loop_misc()
 
     def publish_and_wait(self, topic: str, payload: str | bytes, *, retain: bool = False,
                          timeout_s: float = 3.0) -> bool:
@@ -149,7 +175,8 @@ class MqttClient:
         info = self.publish(topic, payload, retain=retain)
         deadline = time.monotonic() + timeout_s
         while not info.is_published() and time.monotonic() < deadline:
-            self.paho.loop(timeout=0.05)
+            if self.loop(timeout=0.05) != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                break
         return info.is_published()
 
     # -- in the background -------------------------------------------------------------
