@@ -33,7 +33,8 @@ def device_user(prefix: str, tenant: str, device: str) -> str:
            f"{base}.members.request"]
     # $MQTT.sub.>: the server's own delivery subjects for QoS 1 subscriptions (a
     # JetStream consumer per subscription); without it a QoS 1 SUBSCRIBE is refused
-    sub = [f"{base}.ack", f"{base}.cmd.*", f"{base}.members.sync",
+    sub = [f"{base}.ack", f"{base}.cmd.*", f"{base}.members.sync", f"{base}.release",
+           f"{base}.config.desired",
            f"{prefix.replace('/', '.')}.{tenant}.members.changes",
            f"{prefix.replace('/', '.')}.{tenant}.members.version", "$MQTT.sub.>"]
     return (f'{{user: "{tenant}-{device}", password: "{device_password(tenant, device)}", '
