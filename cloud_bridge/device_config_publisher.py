@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from cloud_bridge.db_schema import read_tx
 from cloud_bridge.device_configs import get_desired, latest_versions
+from cloud_bridge.republish_loop import run_republisher
 from cloud_bridge.tenant_keys import TenantKeyError, TenantKeyStore
 from cloud_bridge.version_advert import RetainedPublisher
 from contracts.remote_config import desired_payload
@@ -78,22 +77,5 @@ class DesiredConfigPublisher:
             connected: threading.Event) -> None:
         """Thread body: everything after each new broker connection, changes every
         ``refresh_s``."""
-        seen_generation = -1
-        next_refresh = time.monotonic()
-        while not stop.wait(0.2):
-            if not connected.is_set():
-                continue
-            now = time.monotonic()
-            current = generation()
-            new_connection = current != seen_generation
-            if not (new_connection or now >= next_refresh):
-                continue
-            try:
-                self.refresh(force=new_connection)
-            except SQLAlchemyError as exc:
-                log.warning("desired configs not published (database: %s); retrying",
-                            type(exc).__name__)
-                next_refresh = now + 1.0
-                continue
-            seen_generation = current
-            next_refresh = now + self.refresh_s
+        run_republisher(stop, generation, connected, lambda full: self.refresh(force=full),
+                        refresh_s=self.refresh_s, what="desired configs")

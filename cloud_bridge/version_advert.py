@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import SQLAlchemyError
 
 from cloud_bridge.db_schema import read_tx, tenants
+from cloud_bridge.republish_loop import run_republisher
 from cloud_bridge.tenant_keys import TenantKeyError, TenantKeyStore
 from contracts.signed_envelope import sign_payload
 from contracts.topics import tenant_version_topic
@@ -85,27 +84,10 @@ class VersionAdvertiser:
             connected: threading.Event) -> None:
         """Thread body: everything again after each new broker connection, the changed
         ones every ``refresh_s``."""
-        seen_generation = -1
-        next_refresh = next_full = time.monotonic()
-        while not stop.wait(0.2):
-            if not connected.is_set():
-                continue
-            now = time.monotonic()
-            current = generation()
-            new_connection = current != seen_generation
-            if not (new_connection or now >= next_refresh):
-                continue
-            full = new_connection or now >= next_full
-            try:
-                sent = self.refresh(force=full)
-            except SQLAlchemyError as exc:
-                log.warning("membership versions not advertised (database: %s); retrying",
-                            type(exc).__name__)
-                next_refresh = now + 1.0
-                continue
-            seen_generation = current
-            next_refresh = now + self.refresh_s
-            if full:
-                next_full = now + self.full_refresh_s
-            if sent:
-                log.info("advertised the membership version of %d tenants", sent)
+        run_republisher(stop, generation, connected, self._refresh_and_log,
+                        refresh_s=self.refresh_s, full_refresh_s=self.full_refresh_s,
+                        what="membership versions")
+
+    def _refresh_and_log(self, full: bool) -> None:
+        if sent := self.refresh(force=full):
+            log.info("advertised the membership version of %d tenants", sent)
