@@ -49,8 +49,9 @@ def _line(index: int, job_line: JobLine) -> Line:
                 job_line.unit)
 
 
-def compose(job: PrintJobRequest) -> Sale:
-    lines = tuple(_line(i, ln) for i, ln in enumerate(job.lines))
+def _rate_totals(job: PrintJobRequest, lines: tuple[Line, ...]
+                 ) -> tuple[list[RateTotal], int, int]:
+    """(taxed rates highest first, exempt amount, total) of the lines."""
     per_rate: dict[VatRate, int] = defaultdict(int)
     for ln in lines:
         per_rate[ln.rate] += ln.total_cents
@@ -68,7 +69,18 @@ def compose(job: PrintJobRequest) -> Sale:
     total = sum(r.gross_cents for r in rates) + exempt
     if total > _MAX_TOTAL_CENTS:
         raise JobRejected("total_too_large", "the receipt total is implausibly large")
+    return rates, exempt, total
 
+
+def computed_total_cents(job: PrintJobRequest) -> int:
+    """What the lines add up to (the till states this total; a POS states its own)."""
+    lines = tuple(_line(i, ln) for i, ln in enumerate(job.lines))
+    return _rate_totals(job, lines)[2]
+
+
+def compose(job: PrintJobRequest) -> Sale:
+    lines = tuple(_line(i, ln) for i, ln in enumerate(job.lines))
+    rates, exempt, total = _rate_totals(job, lines)
     stated = to_cents(job.totals.total)
     if stated != total:
         raise JobRejected("totals_mismatch",

@@ -110,6 +110,25 @@ class PosRuntime:
                 raise ConfigError(f"{config.source}: pos.http needs [local_http] or its own "
                                   "pos.http.bind and pos.http.port")
 
+        if pos.till is not None:
+            self._mount_till(config, pos, http)
+
+    def _mount_till(self, config: AgentConfig, pos: PosConfig,
+                    http: LocalHttpServer | None) -> None:
+        # imported here: the till is optional and the receipt path must not pay for it
+        from agent.till.cashiers import Cashiers
+        from agent.till.catalogue import load_catalogue
+        from agent.till.http_routes import Till, make_till_router
+        assert pos.till is not None
+        server = self._own_http or http
+        if server is None:
+            raise ConfigError(f"{config.source}: pos.till needs [local_http] or pos.http "
+                              "with its own bind and port")
+        catalogue = load_catalogue(config.path(pos.till.catalogue_file))
+        cashiers = Cashiers(pos.till.cashiers, pos.till.session_minutes)
+        server.add_router(make_till_router(Till(self.service, catalogue, cashiers,
+                                                pos.till.drawer_kick)))
+
     @staticmethod
     def _token_reader(config: AgentConfig, pos: PosConfig) -> Callable[[], str]:
         assert pos.http is not None

@@ -1,0 +1,144 @@
+"""The till's page and API on the agent's local HTTP server (``/till``).
+
+Served like the time-clock kiosk (agent/attendance/kiosk.py): plain HTML and JavaScript
+from the package (no CDN, works with no internet), texts from the catalogs
+(``/till/i18n/<lang>``, the ``till`` domain among them), Slovenian by default. The API
+needs the session token of a signed-in cashier in ``X-Till-Session``."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from importlib import resources
+from typing import Any
+
+from fastapi import APIRouter, Header, HTTPException
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.pos.errors import JobRejected
+from agent.pos.money import to_cents
+from agent.pos.service import ReceiptService
+from agent.till.cashiers import Cashiers, Session, SignInRefused
+from agent.till.catalogue import Catalogue
+from agent.till.drawer import open_drawer
+from agent.till.sale import NotPermitted, build_job, parse_sale
+from contracts.i18n import (
+    LANGUAGE_NAMES,
+    LANGUAGES,
+    current_language,
+    negotiate,
+    plural_rule,
+    script_catalog,
+)
+from drivers.errors import DriverError
+
+
+class SignInRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cashier: str = Field(min_length=1, max_length=12, pattern=r"^[0-9]+$")
+    pin: str = Field(min_length=1, max_length=12)
+
+
+def _static(name: str) -> str:
+    return resources.files("agent.till").joinpath(f"static/{name}").read_text("utf-8")
+
+
+class Till:
+    """What the routes work on: the receipt service, the catalogue and the cashiers."""
+
+    def __init__(self, service: ReceiptService, catalogue: Catalogue, cashiers: Cashiers,
+                 drawer_kick: bool) -> None:
+        self.service = service
+        self.catalogue = catalogue
+        self.cashiers = cashiers
+        self.drawer_kick = drawer_kick
+
+    def session(self, token: str | None) -> Session:
+        found = self.cashiers.session(token or "")
+        if found is None:
+            raise HTTPException(401, "sign in first")
+        return found
+
+    def sell(self, session: Session, raw: Any) -> dict[str, Any]:
+        req = parse_sale(raw)
+        job = build_job(req, session, self.catalogue)
+        result = self.service.submit(job)
+        change = to_cents(Decimal(job["payments"][0]["amount"]) - Decimal(result.total))
+        drawer = None
+        if req.payment.method == "cash" and self.drawer_kick and not result.duplicate:
+            drawer = self.kick("sale " + result.invoice_id)
+        return {"invoice_id": result.invoice_id, "total": result.total,
+                "change_cents": change, "fiscal_state": result.fiscal_state,
+                "print_state": result.print_state, "eor": result.eor,
+                "duplicate": result.duplicate, "drawer": drawer}
+
+    def kick(self, reason: str) -> str:
+        try:
+            open_drawer(self.service.printer, reason)
+        except (DriverError, OSError):
+            return "failed"
+        return "opened"
+
+
+def make_till_router(till: Till) -> APIRouter:
+    router = APIRouter()
+    page, script = _static("till.html"), _static("till.js")
+
+    @router.get("/till/static/till.js")
+    def till_script() -> Response:
+        return Response(script, media_type="text/javascript; charset=utf-8",
+                        headers={"Cache-Control": "no-cache"})
+
+    @router.get("/till/i18n/{lang}")
+    def till_catalog(lang: str) -> dict[str, Any]:
+        chosen = negotiate(lang)
+        return {"lang": chosen, "plural": plural_rule(chosen),
+                "messages": script_catalog(chosen)}
+
+    @router.get("/till", response_class=HTMLResponse)
+    def till_page(lang: str | None = None) -> HTMLResponse:
+        settings = {"lang": negotiate(lang or current_language()),
+                    "languages": list(LANGUAGES), "language_names": LANGUAGE_NAMES}
+        text = json.dumps(settings).replace("<", "\\u003c")
+        return HTMLResponse(page.replace("__SETTINGS__", text))
+
+    @router.post("/till/api/signin")
+    def sign_in(req: SignInRequest) -> JSONResponse:
+        try:
+            session = till.cashiers.sign_in(req.cashier, req.pin)
+        except SignInRefused as exc:
+            return JSONResponse({"problem": exc.problem}, status_code=401)
+        return JSONResponse(session.public())
+
+    @router.post("/till/api/signout")
+    def sign_out(x_till_session: str | None = Header(default=None)) -> dict[str, bool]:
+        till.cashiers.sign_out(x_till_session or "")
+        return {"ok": True}
+
+    @router.get("/till/api/catalogue")
+    def catalogue(x_till_session: str | None = Header(default=None)) -> dict[str, Any]:
+        till.session(x_till_session)
+        return till.catalogue.to_dict()
+
+    @router.post("/till/api/sale")
+    def sale(body: dict[str, Any],
+             x_till_session: str | None = Header(default=None)) -> JSONResponse:
+        session = till.session(x_till_session)
+        try:
+            return JSONResponse(till.sell(session, body))
+        except NotPermitted as exc:
+            return JSONResponse({"problem": "not_permitted", "permission": exc.permission},
+                                status_code=403)
+        except JobRejected as exc:
+            return JSONResponse({"problem": exc.code, "detail": exc.message}, status_code=422)
+
+    @router.post("/till/api/drawer")
+    def drawer(x_till_session: str | None = Header(default=None)) -> JSONResponse:
+        session = till.session(x_till_session)
+        if not session.cashier.may_open_drawer:
+            return JSONResponse({"problem": "not_permitted", "permission": "drawer"},
+                                status_code=403)
+        return JSONResponse({"drawer": till.kick("no sale: " + session.cashier.name)})
+
+    return router

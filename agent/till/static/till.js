@@ -1,0 +1,196 @@
+// The 3click till: sign in, ring up a sale, pay cash or card; every text through t().
+"use strict";
+const T = window.TILL;
+const $ = (id) => document.getElementById(id);
+let catalog = {}, session = null, products = [], category = "";
+const cart = [];  // {product, quantity}
+let saleKey = newKey();
+
+function t(text) { const v = catalog[text]; return typeof v === "string" && v ? v : text; }
+function fmt(text, vars) { return text.replace(/%\((\w+)\)[sd]/g, (m, k) => String(vars[k])); }
+function newKey() { return "till-" + Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 10); }
+function money(cents) {
+  return new Intl.NumberFormat(T.lang === "sl" ? "sl-SI" : "en-GB",
+    {style: "currency", currency: "EUR"}).format(cents / 100);
+}
+function cents(text) {
+  const m = String(text).trim().replace(",", ".").match(/^(\d{1,7})(?:\.(\d{1,2}))?$/);
+  return m ? parseInt(m[1], 10) * 100 + parseInt((m[2] || "0").padEnd(2, "0"), 10) : null;
+}
+function say(text, ok) { const m = $("msg"); m.textContent = text; m.className = ok ? "ok" : "bad"; }
+
+async function loadCatalog(lang) {
+  const key = "till-catalog-" + lang;
+  let data = null;
+  try {
+    const r = await fetch("/till/i18n/" + encodeURIComponent(lang));
+    if (r.ok) { data = await r.json(); localStorage.setItem(key, JSON.stringify(data)); }
+  } catch (e) { data = null; }
+  if (!data) { try { data = JSON.parse(localStorage.getItem(key) || "null"); } catch (e) { data = null; } }
+  catalog = data ? data.messages : {};
+  document.documentElement.lang = lang;
+}
+
+function labels() {
+  const texts = {"signin-title": "Cashier sign-in", "l-cashier": "Cashier number", "l-pin": "PIN",
+    "signin-go": "Sign in", "signout": "Sign out", "l-search": "Search or scan",
+    "l-products": "Products", "l-cart": "Receipt", "l-disc": "Receipt discount %",
+    "l-total": "Total", "l-given": "Cash given", "cash": "Pay cash", "card": "Pay by card",
+    "drawer": "Open drawer"};
+  for (const [id, text] of Object.entries(texts)) $(id).textContent = t(text);
+}
+
+async function api(path, body) {
+  const r = await fetch(path, {method: body === undefined ? "GET" : "POST",
+    headers: {"Content-Type": "application/json", "X-Till-Session": session ? session.token : ""},
+    body: body === undefined ? undefined : JSON.stringify(body)});
+  let data = {};
+  try { data = await r.json(); } catch (e) { data = {}; }
+  return {status: r.status, data};
+}
+
+async function signIn(ev) {
+  ev.preventDefault();
+  const r = await api("/till/api/signin", {cashier: $("cashier").value.trim(), pin: $("pin").value});
+  $("pin").value = "";
+  if (r.status !== 200) {
+    $("signin-msg").textContent = r.data.problem === "locked" ? t("Too many attempts, please wait")
+      : t("Wrong cashier number or PIN");
+    return;
+  }
+  session = r.data;
+  const cat = await api("/till/api/catalogue");
+  products = cat.data.products || [];
+  $("signin").hidden = true; $("till").hidden = false; $("signout").hidden = false;
+  $("who").textContent = fmt(t("Cashier: %(name)s"), {name: session.name});
+  renderCategories(); renderGrid(); renderCart();
+  $("search").focus();
+}
+
+function signOut() {
+  api("/till/api/signout", {});
+  session = null; cart.length = 0;
+  $("till").hidden = true; $("signout").hidden = true; $("signin").hidden = false;
+  $("who").textContent = ""; $("signin-msg").textContent = ""; $("cashier").focus();
+}
+
+function renderCategories() {
+  const names = [...new Set(products.map((p) => p.category).filter(Boolean))];
+  const box = $("cats"); box.textContent = "";
+  box.setAttribute("aria-label", t("Categories"));
+  for (const name of ["", ...names]) {
+    const b = document.createElement("button");
+    b.type = "button"; b.textContent = name || t("All");
+    b.setAttribute("aria-pressed", String(name === category));
+    b.onclick = () => { category = name; renderCategories(); renderGrid(); };
+    box.appendChild(b);
+  }
+}
+
+function renderGrid() {
+  const q = $("search").value.trim().toLowerCase();
+  const grid = $("grid"); grid.textContent = "";
+  for (const p of products) {
+    if (category && p.category !== category) continue;
+    if (q && !p.name.toLowerCase().includes(q) && p.barcode !== q) continue;
+    const b = document.createElement("button");
+    b.type = "button"; b.dataset.product = p.id;
+    const name = document.createElement("span"); name.textContent = p.name;
+    const price = document.createElement("span"); price.className = "price";
+    price.textContent = money(p.price_cents) + " · " + t("VAT") + " " + p.vat_label;
+    b.append(name, price);
+    b.onclick = () => add(p);
+    grid.appendChild(b);
+  }
+}
+
+function add(p) {
+  const found = cart.find((c) => c.product.id === p.id);
+  if (found) found.quantity += 1; else cart.push({product: p, quantity: 1});
+  say(fmt(t("Added: %(name)s"), {name: p.name}), true);
+  renderCart();
+}
+
+function onSearchKey(ev) {
+  if (ev.key !== "Enter") return;
+  ev.preventDefault();
+  // a keyboard-wedge scanner types the barcode and Enter into the focused search field
+  const q = $("search").value.trim();
+  const hit = products.find((p) => p.barcode === q) ||
+    (products.filter((p) => p.name.toLowerCase().includes(q.toLowerCase())).length === 1
+      ? products.find((p) => p.name.toLowerCase().includes(q.toLowerCase())) : null);
+  if (hit) { add(hit); $("search").value = ""; renderGrid(); }
+  else say(fmt(t("No product for \"%(code)s\""), {code: q}), false);
+}
+
+function renderCart() {
+  const list = $("cart"); list.textContent = "";
+  let sum = 0;
+  cart.forEach((c, i) => {
+    const li = document.createElement("li");
+    const name = document.createElement("span"); name.textContent = c.product.name;
+    const minus = document.createElement("button"); minus.type = "button"; minus.textContent = "−";
+    minus.setAttribute("aria-label", fmt(t("One less %(name)s"), {name: c.product.name}));
+    minus.onclick = () => { c.quantity -= 1; if (c.quantity <= 0) cart.splice(i, 1); renderCart(); };
+    const qty = document.createElement("span"); qty.textContent = "× " + c.quantity;
+    const plus = document.createElement("button"); plus.type = "button"; plus.textContent = "+";
+    plus.setAttribute("aria-label", fmt(t("One more %(name)s"), {name: c.product.name}));
+    plus.onclick = () => { c.quantity += 1; renderCart(); };
+    const amount = document.createElement("span"); amount.className = "amount";
+    amount.textContent = money(c.product.price_cents * c.quantity);
+    li.append(name, minus, qty, plus, amount);
+    list.appendChild(li);
+    sum += c.product.price_cents * c.quantity;
+  });
+  $("sum").textContent = money(sum);
+  return sum;
+}
+
+async function pay(method) {
+  if (!cart.length) { say(t("The receipt is empty"), false); return; }
+  const body = {idempotency_key: saleKey, payment: {method},
+    lines: cart.map((c) => ({product: c.product.id, quantity: String(c.quantity)}))};
+  const disc = $("discount").value.trim();
+  if (disc) body.receipt_discount_percent = disc.replace(",", ".");
+  if (method === "cash" && $("given").value.trim()) {
+    const given = cents($("given").value);
+    if (given === null) { say(t("Enter the cash given, e.g. 20,00"), false); return; }
+    body.payment.given = (given / 100).toFixed(2);
+  }
+  const r = await api("/till/api/sale", body);
+  if (r.status === 403) { say(t("You are not permitted to give discounts"), false); return; }
+  if (r.status === 401) { signOut(); return; }
+  if (r.status !== 200) {
+    say(r.data.problem === "not_enough_cash" ? t("The cash given is less than the total")
+      : t("The sale was refused") + ": " + (r.data.detail || r.data.problem || r.status), false);
+    return;
+  }
+  const d = r.data;
+  let text = fmt(t("Receipt %(number)s printed"), {number: d.invoice_id});
+  if (method === "cash") text += " · " + fmt(t("Change: %(amount)s"), {amount: money(d.change_cents)});
+  if (d.fiscal_state !== "fiscalised") text += " · " + t("FURS confirmation follows later");
+  say(text, true);
+  cart.length = 0; $("given").value = ""; $("discount").value = ""; saleKey = newKey();
+  renderCart();
+}
+
+async function drawer() {
+  const r = await api("/till/api/drawer", {});
+  say(r.status === 200 ? t("Drawer opened") : t("You are not permitted to open the drawer"),
+    r.status === 200);
+}
+
+async function start() {
+  await loadCatalog(T.lang);
+  labels();
+  $("signin").addEventListener("submit", signIn);
+  $("signout").onclick = signOut;
+  $("search").addEventListener("input", renderGrid);
+  $("search").addEventListener("keydown", onSearchKey);
+  $("cash").onclick = () => pay("cash");
+  $("card").onclick = () => pay("card");
+  $("drawer").onclick = drawer;
+  $("cashier").focus();
+  document.body.dataset.ready = "1";
+}
+start();
