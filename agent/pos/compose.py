@@ -49,8 +49,8 @@ def _line(index: int, job_line: JobLine) -> Line:
                 job_line.unit)
 
 
-def _rate_totals(job: PrintJobRequest, lines: tuple[Line, ...]
-                 ) -> tuple[list[RateTotal], int, int]:
+def rate_totals(lines: tuple[Line, ...], prices_include_vat: bool
+                ) -> tuple[list[RateTotal], int, int]:
     """(taxed rates highest first, exempt amount, total) of the lines."""
     per_rate: dict[VatRate, int] = defaultdict(int)
     for ln in lines:
@@ -61,13 +61,13 @@ def _rate_totals(job: PrintJobRequest, lines: tuple[Line, ...]
         amount = per_rate[rate]
         pct = rate.percent
         assert pct is not None
-        if job.prices_include_vat:
+        if prices_include_vat:
             vat = vat_from_gross(amount, pct)
             rates.append(RateTotal(rate, amount - vat, vat))
         else:
             rates.append(RateTotal(rate, amount, vat_on_net(amount, pct)))
     total = sum(r.gross_cents for r in rates) + exempt
-    if total > _MAX_TOTAL_CENTS:
+    if abs(total) > _MAX_TOTAL_CENTS:
         raise JobRejected("total_too_large", "the receipt total is implausibly large")
     return rates, exempt, total
 
@@ -75,12 +75,12 @@ def _rate_totals(job: PrintJobRequest, lines: tuple[Line, ...]
 def computed_total_cents(job: PrintJobRequest) -> int:
     """What the lines add up to (the till states this total; a POS states its own)."""
     lines = tuple(_line(i, ln) for i, ln in enumerate(job.lines))
-    return _rate_totals(job, lines)[2]
+    return rate_totals(lines, job.prices_include_vat)[2]
 
 
 def compose(job: PrintJobRequest) -> Sale:
     lines = tuple(_line(i, ln) for i, ln in enumerate(job.lines))
-    rates, exempt, total = _rate_totals(job, lines)
+    rates, exempt, total = rate_totals(lines, job.prices_include_vat)
     stated = to_cents(job.totals.total)
     if stated != total:
         raise JobRejected("totals_mismatch",
