@@ -145,6 +145,18 @@ class ReceiptService:
 
         return self._issue(req.idempotency_key, digest, build)
 
+    def refundable(self, invoice_id: str) -> list[dict[str, Any]]:
+        """The lines of a receipt with what is left to refund of each."""
+        row = self._row(invoice_id)
+        sale = self._receipt(row).sale
+        if sale.reference is not None:
+            return []  # a refund is not refunded again
+        with self.store.lock:
+            refunded = rs.refunded_quantities(self.store.conn, invoice_id)
+        return [{"line": i, "name": ln.name, "quantity": str(ln.quantity),
+                 "left": str(ln.quantity - refunded.get(i, 0)), "total_cents": ln.total_cents}
+                for i, ln in enumerate(sale.lines)]
+
     def _issue(self, key: str, digest: str,
                build: Callable[[sqlite3.Connection], Sale]) -> ReceiptResult:
         """Number, protect and store a receipt in one transaction (idempotent by key),

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Header, HTTPException
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.pos.errors import JobRejected
+from agent.pos.errors import JobRejected, UnknownReceipt
 from agent.pos.money import to_cents
 from agent.pos.service import ReceiptService
 from agent.till.cashiers import Cashiers, Session, SignInRefused
@@ -73,12 +73,30 @@ class Till:
                 "print_state": result.print_state, "eor": result.eor,
                 "duplicate": result.duplicate, "drawer": drawer}
 
+    def refund(self, session: Session, raw: dict[str, Any]) -> dict[str, Any]:
+        if not session.cashier.may_refund:
+            raise NotPermitted("refund")
+        cashier = session.cashier
+        result = self.service.refund({
+            **raw, "operator": {"name": cashier.name, "tax_number": cashier.tax_number}})
+        drawer = None
+        if raw.get("method", "cash") == "cash" and self.drawer_kick and not result.duplicate:
+            drawer = self.kick("refund " + result.invoice_id)
+        return {"invoice_id": result.invoice_id, "total": result.total,
+                "fiscal_state": result.fiscal_state, "print_state": result.print_state,
+                "duplicate": result.duplicate, "drawer": drawer}
+
     def kick(self, reason: str) -> str:
         try:
             open_drawer(self.service.printer, reason)
         except (DriverError, OSError):
             return "failed"
         return "opened"
+
+
+def _refused(permission: str) -> JSONResponse:
+    return JSONResponse({"problem": "not_permitted", "permission": permission},
+                        status_code=403)
 
 
 def make_till_router(till: Till) -> APIRouter:
@@ -103,6 +121,11 @@ def make_till_router(till: Till) -> APIRouter:
         text = json.dumps(settings).replace("<", "\\u003c")
         return HTMLResponse(page.replace("__SETTINGS__", text))
 
+    _api_routes(router, till)
+    return router
+
+
+def _api_routes(router: APIRouter, till: Till) -> None:
     @router.post("/till/api/signin")
     def sign_in(req: SignInRequest) -> JSONResponse:
         try:
@@ -128,8 +151,34 @@ def make_till_router(till: Till) -> APIRouter:
         try:
             return JSONResponse(till.sell(session, body))
         except NotPermitted as exc:
-            return JSONResponse({"problem": "not_permitted", "permission": exc.permission},
-                                status_code=403)
+            return _refused(exc.permission)
+        except JobRejected as exc:
+            return JSONResponse({"problem": exc.code, "detail": exc.message}, status_code=422)
+
+    @router.get("/till/api/receipts/{invoice_id}")
+    def receipt_lines(invoice_id: str,
+                      x_till_session: str | None = Header(default=None)) -> JSONResponse:
+        session = till.session(x_till_session)
+        if not session.cashier.may_refund:
+            return _refused("refund")
+        try:
+            return JSONResponse({"invoice_id": invoice_id,
+                                 "lines": till.service.refundable(invoice_id)})
+        except UnknownReceipt:
+            return JSONResponse({"problem": "unknown_receipt"}, status_code=404)
+
+    @router.post("/till/api/refund")
+    def refund(body: dict[str, Any],
+               x_till_session: str | None = Header(default=None)) -> JSONResponse:
+        session = till.session(x_till_session)
+        if "operator" in body:
+            return JSONResponse({"problem": "invalid_refund"}, status_code=422)
+        try:
+            return JSONResponse(till.refund(session, body))
+        except NotPermitted as exc:
+            return _refused(exc.permission)
+        except UnknownReceipt:
+            return JSONResponse({"problem": "unknown_receipt"}, status_code=404)
         except JobRejected as exc:
             return JSONResponse({"problem": exc.code, "detail": exc.message}, status_code=422)
 
@@ -137,8 +186,5 @@ def make_till_router(till: Till) -> APIRouter:
     def drawer(x_till_session: str | None = Header(default=None)) -> JSONResponse:
         session = till.session(x_till_session)
         if not session.cashier.may_open_drawer:
-            return JSONResponse({"problem": "not_permitted", "permission": "drawer"},
-                                status_code=403)
+            return _refused("drawer")
         return JSONResponse({"drawer": till.kick("no sale: " + session.cashier.name)})
-
-    return router

@@ -116,3 +116,32 @@ def test_cash_sale_scan_refused_discount_and_offline_sale(till_device: TillDevic
         assert "3,15" in device.printer.receipts[2].text  # 3,50 - 10 %
         assert device.furs.received.invoices[-1]["OperatorTaxNumber"] == BORIS_TAX
         assert device.printer.drawer_pulses == 1  # card: the drawer stays shut
+
+        # Boris refunds one of Ana's two coffees from the first receipt
+        page.get_by_role("button", name="Vračilo").click()
+        page.get_by_label("Številka računa").fill("P1-BLAG1-1")
+        page.get_by_role("button", name="Poišči").click()
+        page.get_by_label("Kava z mlekom (preostane: 2)").fill("1")
+        _step(page, 4, "refund")
+        page.get_by_role("button", name="Potrdi vračilo").click()
+        expect(page.get_by_test_id("refund-msg")).to_have_text(
+            "Vračilo P1-BLAG1-4 natisnjeno, vrnite 1,80 €")
+        assert device.printer.wait_for(4)
+        refund_paper = device.printer.receipts[3].text
+        assert "VRAČILO" in refund_paper and "K računu: P1-BLAG1-1" in refund_paper
+        assert "-1,80" in refund_paper and str(BORIS_TAX) not in refund_paper
+        assert device.printer.drawer_pulses == 2  # cash paid back
+        ref = device.furs.received.invoices[-1]
+        assert ref["InvoiceAmount"] == -1.8
+        assert ref["ReferenceInvoice"][0]["ReferenceInvoiceIdentifier"]["InvoiceNumber"] == "1"
+        stored = _stored_receipt(device, "P1-BLAG1-4")
+        assert isinstance(stored["data"], dict) and stored["data"]["refund_lines"] == {"0": "1"}
+
+        # Ana may not refund
+        page.get_by_role("button", name="Nazaj na prodajo").click()
+        page.get_by_role("button", name="Odjava").click()
+        _sign_in(page, "11", "2468")
+        page.get_by_role("button", name="Vračilo").click()
+        page.get_by_label("Številka računa").fill("P1-BLAG1-1")
+        page.get_by_role("button", name="Poišči").click()
+        expect(page.get_by_test_id("refund-msg")).to_have_text("Nimate dovoljenja za vračila")

@@ -36,7 +36,9 @@ function labels() {
     "signin-go": "Sign in", "signout": "Sign out", "l-search": "Search or scan",
     "l-products": "Products", "l-cart": "Receipt", "l-disc": "Receipt discount %",
     "l-total": "Total", "l-given": "Cash given", "cash": "Pay cash", "card": "Pay by card",
-    "drawer": "Open drawer"};
+    "drawer": "Open drawer", "refund-open": "Refund", "refund-title": "Refund",
+    "l-refund-of": "Receipt number", "refund-load": "Find", "refund-close": "Back to sale",
+    "refund-go": "Confirm refund"};
   for (const [id, text] of Object.entries(texts)) $(id).textContent = t(text);
 }
 
@@ -62,6 +64,7 @@ async function signIn(ev) {
   const cat = await api("/till/api/catalogue");
   products = cat.data.products || [];
   $("signin").hidden = true; $("till").hidden = false; $("signout").hidden = false;
+  $("refund-open").hidden = false;
   $("who").textContent = fmt(t("Cashier: %(name)s"), {name: session.name});
   renderCategories(); renderGrid(); renderCart();
   $("search").focus();
@@ -71,6 +74,7 @@ function signOut() {
   api("/till/api/signout", {});
   session = null; cart.length = 0;
   $("till").hidden = true; $("signout").hidden = true; $("signin").hidden = false;
+  $("refund").hidden = true; $("refund-open").hidden = true;
   $("who").textContent = ""; $("signin-msg").textContent = ""; $("cashier").focus();
 }
 
@@ -180,6 +184,52 @@ async function drawer() {
     r.status === 200);
 }
 
+// -- refunds: lines of an earlier receipt, each up to what is left of it ------------
+let refundOf = null, refundKey = newKey();
+function showRefund(open) {
+  $("refund").hidden = !open; $("till").hidden = open;
+  $("refund-msg").textContent = ""; $("refund-lines").textContent = ""; $("refund-go").hidden = true;
+  if (open) $("refund-of").focus();
+}
+async function loadRefund() {
+  const id = $("refund-of").value.trim();
+  const r = await api("/till/api/receipts/" + encodeURIComponent(id));
+  $("refund-lines").textContent = ""; $("refund-go").hidden = true;
+  if (r.status === 403) { $("refund-msg").textContent = t("You are not permitted to give refunds"); return; }
+  if (r.status !== 200) { $("refund-msg").textContent = t("No such receipt on this till"); return; }
+  refundOf = id; refundKey = newKey();
+  $("refund-msg").textContent = "";
+  for (const ln of r.data.lines) {
+    const li = document.createElement("li");
+    const label = document.createElement("label");
+    const name = document.createElement("span");
+    name.textContent = fmt(t("%(name)s (left: %(left)s)"), {name: ln.name, left: ln.left});
+    const input = document.createElement("input");
+    input.inputMode = "decimal"; input.value = "0"; input.size = 5; input.dataset.line = ln.line;
+    label.append(name, " ", input); li.appendChild(label);
+    $("refund-lines").appendChild(li);
+  }
+  $("refund-go").hidden = r.data.lines.length === 0;
+}
+async function confirmRefund() {
+  const lines = [...$("refund-lines").querySelectorAll("input")]
+    .map((i) => ({line: parseInt(i.dataset.line, 10), quantity: i.value.trim().replace(",", ".")}))
+    .filter((l) => l.quantity && parseFloat(l.quantity) > 0);
+  if (!lines.length) { $("refund-msg").textContent = t("Choose what to refund"); return; }
+  const r = await api("/till/api/refund", {idempotency_key: refundKey, original: refundOf,
+    lines, method: "cash"});
+  if (r.status === 403) { $("refund-msg").textContent = t("You are not permitted to give refunds"); return; }
+  if (r.status !== 200) {
+    $("refund-msg").textContent = r.data.problem === "refund_too_large"
+      ? t("More than is left to refund") : t("The refund was refused");
+    return;
+  }
+  const total = cents(String(r.data.total).replace("-", ""));
+  $("refund-msg").textContent = fmt(t("Refund %(number)s printed, pay back %(amount)s"),
+    {number: r.data.invoice_id, amount: money(total || 0)});
+  $("refund-go").hidden = true; refundKey = newKey();
+}
+
 async function start() {
   await loadCatalog(T.lang);
   labels();
@@ -190,6 +240,10 @@ async function start() {
   $("cash").onclick = () => pay("cash");
   $("card").onclick = () => pay("card");
   $("drawer").onclick = drawer;
+  $("refund-open").onclick = () => showRefund(true);
+  $("refund-close").onclick = () => showRefund(false);
+  $("refund-load").onclick = loadRefund;
+  $("refund-go").onclick = confirmRefund;
   $("cashier").focus();
   document.body.dataset.ready = "1";
 }
