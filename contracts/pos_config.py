@@ -47,7 +47,8 @@ class TillCashierConfig(_Strict):
     pin_hash: SecretStr
     may_discount: bool = False
     may_refund: bool = False
-    may_open_drawer: bool = False
+    may_open_drawer: bool = False  # also cash in and out
+    may_close_day: bool = False
 
 
 class TillConfig(_Strict):

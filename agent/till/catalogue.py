@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from agent.errors import ConfigError
-from agent.pos.job import _money
+from agent.pos.job import money_value
 from agent.pos.money import VatRate, to_cents
 
 
@@ -23,7 +23,7 @@ class _ProductIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")
     name: str = Field(min_length=1, max_length=100)
-    price: Annotated[Any, BeforeValidator(_money)]
+    price: Annotated[Any, BeforeValidator(money_value)]
     vat: str
     category: str = Field(default="", max_length=40)
     barcode: str | None = Field(default=None, pattern=r"^[0-9A-Za-z]{4,32}$")

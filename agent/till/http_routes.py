@@ -10,17 +10,19 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, HTTPException
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from agent.pos.errors import JobRejected, UnknownReceipt
+from agent.pos.job import money_value
 from agent.pos.money import to_cents
 from agent.pos.service import ReceiptService
 from agent.till.cashiers import Cashiers, Session, SignInRefused
 from agent.till.catalogue import Catalogue
+from agent.till.day_end import DayEnd
 from agent.till.drawer import open_drawer
 from agent.till.sale import NotPermitted, build_job, parse_sale
 from contracts.i18n import (
@@ -32,6 +34,13 @@ from contracts.i18n import (
     script_catalog,
 )
 from drivers.errors import DriverError
+
+
+class CashMoveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["float", "in", "out"]
+    amount: Annotated[Decimal, BeforeValidator(money_value)]
+    note: str = Field(default="", max_length=100)
 
 
 class SignInRequest(BaseModel):
@@ -53,6 +62,7 @@ class Till:
         self.catalogue = catalogue
         self.cashiers = cashiers
         self.drawer_kick = drawer_kick
+        self.day_end = DayEnd(service)
 
     def session(self, token: str | None) -> Session:
         found = self.cashiers.session(token or "")
@@ -181,6 +191,26 @@ def _api_routes(router: APIRouter, till: Till) -> None:
             return JSONResponse({"problem": "unknown_receipt"}, status_code=404)
         except JobRejected as exc:
             return JSONResponse({"problem": exc.code, "detail": exc.message}, status_code=422)
+
+    @router.post("/till/api/cash")
+    def cash_move(req: CashMoveRequest,
+                  x_till_session: str | None = Header(default=None)) -> JSONResponse:
+        session = till.session(x_till_session)
+        if req.kind != "float" and not session.cashier.may_open_drawer:
+            return _refused("drawer")
+        cents = to_cents(req.amount)
+        if cents <= 0:
+            return JSONResponse({"problem": "invalid_amount"}, status_code=422)
+        till.day_end.move(req.kind, cents, session.cashier.name, req.note)
+        return JSONResponse({"drawer": till.kick(f"cash {req.kind}") if till.drawer_kick
+                             else None})
+
+    @router.post("/till/api/close")
+    def close(x_till_session: str | None = Header(default=None)) -> JSONResponse:
+        session = till.session(x_till_session)
+        if not session.cashier.may_close_day:
+            return _refused("close")
+        return JSONResponse(till.day_end.close(session.cashier.name))
 
     @router.post("/till/api/drawer")
     def drawer(x_till_session: str | None = Header(default=None)) -> JSONResponse:

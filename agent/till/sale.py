@@ -14,7 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from agent.pos.compose import computed_total_cents
 from agent.pos.errors import JobRejected
-from agent.pos.job import _money, _quantity, parse_job
+from agent.pos.job import money_value, parse_job, quantity_value
 from agent.pos.money import euros
 from agent.till.cashiers import Session
 from agent.till.catalogue import Catalogue
@@ -28,14 +28,14 @@ class _Strict(BaseModel):
 
 class TillLine(_Strict):
     product: str = Field(min_length=1, max_length=40)
-    quantity: Annotated[Decimal, BeforeValidator(_quantity)]
+    quantity: Annotated[Decimal, BeforeValidator(quantity_value)]
     discount_percent: Percent | None = None
 
 
 class TillPayment(_Strict):
     method: Literal["cash", "card"]
     # cash: what the customer handed over (change = given - total); card: ignored
-    given: Annotated[Decimal, BeforeValidator(_money)] | None = None
+    given: Annotated[Decimal, BeforeValidator(money_value)] | None = None
 
 
 class TillSaleRequest(_Strict):

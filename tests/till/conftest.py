@@ -50,7 +50,8 @@ def till_device(tmp_path: Path, furs_pki: SimPki) -> Iterator[TillDevice]:  # no
     till = {"catalogue_file": str(catalogue), "cashiers": [
         {"id": "11", "name": "Ana", "tax_number": ANA_TAX, "pin_hash": hash_pin("2468")},
         {"id": "12", "name": "Boris", "tax_number": BORIS_TAX, "pin_hash": hash_pin("1357"),
-         "may_discount": True, "may_refund": True, "may_open_drawer": True}]}
+         "may_discount": True, "may_refund": True, "may_open_drawer": True,
+         "may_close_day": True}]}
     pos = Pos(tmp_path / "pos", furs_pki, furs.url, printer=printer, till=till,
               http={"token": TOKEN, "bind": "127.0.0.1", "port": 0})
     pos.runtime.start()

@@ -56,6 +56,10 @@ def test_cash_sale_scan_refused_discount_and_offline_sale(till_device: TillDevic
             "Napačna številka blagajnika ali PIN")
         _sign_in(page, "11", "2468")
         expect(page.get_by_test_id("cashier")).to_have_text("Blagajnik: Ana")
+        page.get_by_label("Znesek gotovine").fill("50,00")
+        page.get_by_role("button", name="Začetni polog").click()
+        expect(page.get_by_test_id("message")).to_have_text("Gotovina zabeležena: 50,00 €")
+        assert device.printer.drawer_pulses == 1
 
         # two coffees by touch, a water by the keyboard-wedge scanner (digits + Enter)
         page.locator("#grid [data-product='kava']").click()
@@ -88,7 +92,7 @@ def test_cash_sale_scan_refused_discount_and_offline_sale(till_device: TillDevic
         assert data["zoi"] in paper and "Kava z mlekom" in paper and "Mineralna voda" in paper
         assert "4,80" in paper and "15,20" in paper and "Ana" in paper
         assert str(ANA_TAX) not in paper  # the operator's tax number never goes on paper
-        assert device.printer.drawer_pulses == 1
+        assert device.printer.drawer_pulses == 2
         sent = device.furs.received.invoices[0]
         assert sent["OperatorTaxNumber"] == ANA_TAX and sent["InvoiceAmount"] == 4.8
 
@@ -115,7 +119,7 @@ def test_cash_sale_scan_refused_discount_and_offline_sale(till_device: TillDevic
         assert device.printer.wait_for(3)
         assert "3,15" in device.printer.receipts[2].text  # 3,50 - 10 %
         assert device.furs.received.invoices[-1]["OperatorTaxNumber"] == BORIS_TAX
-        assert device.printer.drawer_pulses == 1  # card: the drawer stays shut
+        assert device.printer.drawer_pulses == 2  # card: the drawer stays shut
 
         # Boris refunds one of Ana's two coffees from the first receipt
         page.get_by_role("button", name="Vračilo").click()
@@ -130,15 +134,35 @@ def test_cash_sale_scan_refused_discount_and_offline_sale(till_device: TillDevic
         refund_paper = device.printer.receipts[3].text
         assert "VRAČILO" in refund_paper and "K računu: P1-BLAG1-1" in refund_paper
         assert "-1,80" in refund_paper and str(BORIS_TAX) not in refund_paper
-        assert device.printer.drawer_pulses == 2  # cash paid back
+        assert device.printer.drawer_pulses == 3  # cash paid back
         ref = device.furs.received.invoices[-1]
         assert ref["InvoiceAmount"] == -1.8
         assert ref["ReferenceInvoice"][0]["ReferenceInvoiceIdentifier"]["InvoiceNumber"] == "1"
         stored = _stored_receipt(device, "P1-BLAG1-4")
         assert isinstance(stored["data"], dict) and stored["data"]["refund_lines"] == {"0": "1"}
 
-        # Ana may not refund
+        # the day's closing: all four receipts once, per cashier, method and VAT rate
         page.get_by_role("button", name="Nazaj na prodajo").click()
+        page.get_by_role("button", name="Zaključek dneva").click()
+        expect(page.get_by_test_id("message")).to_have_text(
+            "Zaključek 1: računov 4, skupaj 19,05 €, gotovina v predalu 53,00 €")
+        _step(page, 5, "closed")
+        assert device.printer.wait_for(5)
+        z = device.printer.receipts[4].text
+        for needle in ("ZAKLJUČEK DNEVA št. 1", "Računi: 1 - 4 (4)", " Ana (2)", " Boris (2)",
+                       "Gotovina v predalu", "53,00", "19,05", "Vračila (1)"):
+            assert needle in z, needle
+        assert str(ANA_TAX) not in z and str(BORIS_TAX) not in z
+        closings = device.pos.events("till.closing")
+        assert len(closings) == 1 and closings[0]["methods"] == {"cash": 300, "card": 1605}
+        assert closings[0]["rates"]["9.5"] == {"base_cents": 274, "vat_cents": 26}
+        # closing again counts nothing twice
+        page.get_by_role("button", name="Zaključek dneva").click()
+        expect(page.get_by_test_id("message")).to_have_text(
+            "Zaključek 2: računov 0, skupaj 0,00 €, gotovina v predalu 0,00 €")
+
+        # Ana may not refund
+
         page.get_by_role("button", name="Odjava").click()
         _sign_in(page, "11", "2468")
         page.get_by_role("button", name="Vračilo").click()

@@ -38,7 +38,8 @@ function labels() {
     "l-total": "Total", "l-given": "Cash given", "cash": "Pay cash", "card": "Pay by card",
     "drawer": "Open drawer", "refund-open": "Refund", "refund-title": "Refund",
     "l-refund-of": "Receipt number", "refund-load": "Find", "refund-close": "Back to sale",
-    "refund-go": "Confirm refund"};
+    "refund-go": "Confirm refund", "close-day": "Close the day", "l-move": "Cash amount",
+    "move-float": "Opening float", "move-in": "Cash in", "move-out": "Cash out"};
   for (const [id, text] of Object.entries(texts)) $(id).textContent = t(text);
 }
 
@@ -64,7 +65,7 @@ async function signIn(ev) {
   const cat = await api("/till/api/catalogue");
   products = cat.data.products || [];
   $("signin").hidden = true; $("till").hidden = false; $("signout").hidden = false;
-  $("refund-open").hidden = false;
+  $("refund-open").hidden = false; $("close-day").hidden = false;
   $("who").textContent = fmt(t("Cashier: %(name)s"), {name: session.name});
   renderCategories(); renderGrid(); renderCart();
   $("search").focus();
@@ -74,7 +75,7 @@ function signOut() {
   api("/till/api/signout", {});
   session = null; cart.length = 0;
   $("till").hidden = true; $("signout").hidden = true; $("signin").hidden = false;
-  $("refund").hidden = true; $("refund-open").hidden = true;
+  $("refund").hidden = true; $("refund-open").hidden = true; $("close-day").hidden = true;
   $("who").textContent = ""; $("signin-msg").textContent = ""; $("cashier").focus();
 }
 
@@ -230,6 +231,26 @@ async function confirmRefund() {
   $("refund-go").hidden = true; refundKey = newKey();
 }
 
+// -- cash in the drawer and the day's closing ------------------------------------------
+async function cashMove(kind) {
+  const amount = cents($("move").value);
+  if (!amount) { say(t("Enter an amount, e.g. 100,00"), false); return; }
+  const r = await api("/till/api/cash", {kind, amount: (amount / 100).toFixed(2)});
+  if (r.status === 403) { say(t("You are not permitted to open the drawer"), false); return; }
+  if (r.status !== 200) { say(t("The cash move was refused"), false); return; }
+  $("move").value = "";
+  say(fmt(t("Cash recorded: %(amount)s"), {amount: money(amount)}), true);
+}
+async function closeDay() {
+  const r = await api("/till/api/close", {});
+  if (r.status === 403) { say(t("You are not permitted to close the day"), false); return; }
+  if (r.status !== 200) { say(t("The closing failed"), false); return; }
+  const d = r.data;
+  say(fmt(t("Closing %(number)s: %(count)s receipts, total %(total)s, cash in the drawer %(cash)s"),
+    {number: d.closing_id, count: d.receipts, total: money(d.total_cents),
+     cash: money(d.expected_cash_cents)}), true);
+}
+
 async function start() {
   await loadCatalog(T.lang);
   labels();
@@ -244,6 +265,8 @@ async function start() {
   $("refund-close").onclick = () => showRefund(false);
   $("refund-load").onclick = loadRefund;
   $("refund-go").onclick = confirmRefund;
+  $("close-day").onclick = closeDay;
+  for (const kind of ["float", "in", "out"]) $("move-" + kind).onclick = () => cashMove(kind);
   $("cashier").focus();
   document.body.dataset.ready = "1";
 }
