@@ -32,15 +32,15 @@ async function loadCatalog(lang) {
 }
 
 function labels() {
-  const texts = {"signin-title": "Cashier sign-in", "l-cashier": "Cashier number", "l-pin": "PIN",
-    "signin-go": "Sign in", "signout": "Sign out", "l-search": "Search or scan",
-    "l-products": "Products", "l-cart": "Receipt", "l-disc": "Receipt discount %",
-    "l-total": "Total", "l-given": "Cash given", "cash": "Pay cash", "card": "Pay by card",
-    "drawer": "Open drawer", "refund-open": "Refund", "refund-title": "Refund",
-    "l-refund-of": "Receipt number", "refund-load": "Find", "refund-close": "Back to sale",
-    "refund-go": "Confirm refund", "close-day": "Close the day", "l-move": "Cash amount",
-    "move-float": "Opening float", "move-in": "Cash in", "move-out": "Cash out"};
-  for (const [id, text] of Object.entries(texts)) $(id).textContent = t(text);
+  const texts = {"signin-title": t("Cashier sign-in"), "l-cashier": t("Cashier number"), "l-pin": t("PIN"),
+    "signin-go": t("Sign in"), "signout": t("Sign out"), "l-search": t("Search or scan"),
+    "l-products": t("Products"), "l-cart": t("Receipt"), "l-disc": t("Receipt discount %"),
+    "l-total": t("Total"), "l-given": t("Cash given"), "cash": t("Pay cash"), "card": t("Pay by card"),
+    "drawer": t("Open drawer"), "refund-open": t("Refund"), "refund-title": t("Refund"),
+    "l-refund-of": t("Receipt number"), "refund-load": t("Find"), "refund-close": t("Back to sale"),
+    "refund-go": t("Confirm refund"), "close-day": t("Close the day"), "l-move": t("Cash amount"),
+    "move-float": t("Opening float"), "move-in": t("Cash in"), "move-out": t("Cash out")};
+  for (const [id, text] of Object.entries(texts)) $(id).textContent = text;
 }
 
 async function api(path, body) {
@@ -117,7 +117,7 @@ function add(p) {
 }
 
 function onSearchKey(ev) {
-  if (ev.key !== "Enter") return;
+  if (ev.key.toLowerCase() !== "enter") return;
   ev.preventDefault();
   // a keyboard-wedge scanner types the barcode and Enter into the focused search field
   const q = $("search").value.trim();
