@@ -117,17 +117,20 @@ class PosRuntime:
                     http: LocalHttpServer | None) -> None:
         # imported here: the till is optional and the receipt path must not pay for it
         from agent.till.cashiers import Cashiers
-        from agent.till.catalogue import load_catalogue
+        from agent.till.catalogue import CatalogueUpdates, load_catalogue
         from agent.till.http_routes import Till, make_till_router
         assert pos.till is not None
         server = self._own_http or http
         if server is None:
             raise ConfigError(f"{config.source}: pos.till needs [local_http] or pos.http "
                               "with its own bind and port")
-        catalogue = load_catalogue(config.path(pos.till.catalogue_file))
+        path = config.path(pos.till.catalogue_file)
+        public_key = config.tenant_public_key()
+        catalogue = load_catalogue(path, public_key, config.tenant)
         cashiers = Cashiers(pos.till.cashiers, pos.till.session_minutes)
+        updates = CatalogueUpdates(path, public_key, config.tenant)
         server.add_router(make_till_router(Till(self.service, catalogue, cashiers,
-                                                pos.till.drawer_kick)))
+                                                pos.till.drawer_kick, updates)))
 
     @staticmethod
     def _token_reader(config: AgentConfig, pos: PosConfig) -> Callable[[], str]:

@@ -8,15 +8,20 @@ the version it loaded. Validated with pydantic at this edge: prices are decimal 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from agent.errors import ConfigError
 from agent.pos.job import money_value
 from agent.pos.money import VatRate, to_cents
+from contracts.errors import BadInput, SignatureError
+from contracts.signed_envelope import verify_envelope
+from contracts.till_catalogue import CataloguePayload
 
 
 class _ProductIn(BaseModel):
@@ -74,9 +79,56 @@ def parse_catalogue(raw: Any, where: str) -> Catalogue:
     return Catalogue(data.version, products, barcodes)
 
 
-def load_catalogue(path: Path) -> Catalogue:
+def open_signed(data: bytes, public_key: bytes, tenant: str, where: str) -> Catalogue:
+    """A catalogue from the bridge: the tenant's signature checked before anything is read."""
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        payload = CataloguePayload.model_validate_json(
+            verify_envelope(data, Ed25519PublicKey.from_public_bytes(public_key)))
+    except (BadInput, SignatureError, ValidationError) as exc:
+        raise ConfigError(f"{where}: till catalogue refused: {exc}") from None
+    if payload.tenant != tenant:
+        raise ConfigError(f"{where}: till catalogue of tenant '{payload.tenant}', this device "
+                          f"belongs to '{tenant}'")
+    return parse_catalogue({"version": payload.version, "products": [
+        p.model_dump(exclude_none=True) for p in payload.products]}, where)
+
+
+def load_catalogue(path: Path, public_key: bytes | None = None, tenant: str = "") -> Catalogue:
+    """The catalogue file: a signed envelope from the bridge whenever the device has the
+    tenant's public key (then an unsigned file is refused), plain JSON only without one
+    (a demo or a bench device)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the till catalogue: {exc.strerror}") from None
+    if public_key is not None:
+        return open_signed(data, public_key, tenant, str(path))
+    try:
+        raw = json.loads(data)
+    except ValueError as exc:
         raise ConfigError(f"{path}: cannot read the till catalogue: {exc}") from None
     return parse_catalogue(raw, str(path))
+
+
+class CatalogueUpdates:
+    """A newer signed catalogue from the bridge replaces the file (atomically) and the
+    till's catalogue; an older or equal version, a bad signature or another tenant's
+    catalogue is refused and the till keeps selling on the version it has."""
+
+    def __init__(self, path: Path, public_key: bytes | None, tenant: str) -> None:
+        self.path = path
+        self.public_key = public_key
+        self.tenant = tenant
+
+    def accept(self, data: bytes, current: Catalogue) -> Catalogue:
+        if self.public_key is None:
+            raise ConfigError("this device has no tenant public key: catalogue updates are "
+                              "refused (keys.tenant_public_key)")
+        new = open_signed(data, self.public_key, self.tenant, "catalogue update")
+        if new.version <= current.version:
+            raise ConfigError(f"catalogue update: version {new.version} is not newer than "
+                              f"version {current.version}")
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, self.path)
+        return new

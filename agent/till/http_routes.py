@@ -8,20 +8,23 @@ needs the session token of a signed-in cashier in ``X-Till-Session``."""
 from __future__ import annotations
 
 import json
+import threading
 from decimal import Decimal
 from importlib import resources
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, HTTPException
+from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from agent.errors import ConfigError
 from agent.pos.errors import JobRejected, UnknownReceipt
 from agent.pos.job import money_value
 from agent.pos.money import to_cents
 from agent.pos.service import ReceiptService
 from agent.till.cashiers import Cashiers, Session, SignInRefused
-from agent.till.catalogue import Catalogue
+from agent.till.catalogue import Catalogue, CatalogueUpdates
 from agent.till.day_end import DayEnd
 from agent.till.drawer import open_drawer
 from agent.till.sale import NotPermitted, build_job, parse_sale
@@ -57,12 +60,22 @@ class Till:
     """What the routes work on: the receipt service, the catalogue and the cashiers."""
 
     def __init__(self, service: ReceiptService, catalogue: Catalogue, cashiers: Cashiers,
-                 drawer_kick: bool) -> None:
+                 drawer_kick: bool, updates: CatalogueUpdates | None = None) -> None:
         self.service = service
         self.catalogue = catalogue
         self.cashiers = cashiers
         self.drawer_kick = drawer_kick
         self.day_end = DayEnd(service)
+        self.updates = updates
+        self._catalogue_lock = threading.Lock()
+
+    def update_catalogue(self, data: bytes) -> int:
+        """Install a newer signed catalogue; raises ConfigError when it is refused."""
+        if self.updates is None:
+            raise ConfigError("catalogue updates are not enabled on this till")
+        with self._catalogue_lock:
+            self.catalogue = self.updates.accept(data, self.catalogue)
+            return self.catalogue.version
 
     def session(self, token: str | None) -> Session:
         found = self.cashiers.session(token or "")
@@ -211,6 +224,17 @@ def _api_routes(router: APIRouter, till: Till) -> None:
         if not session.cashier.may_close_day:
             return _refused("close")
         return JSONResponse(till.day_end.close(session.cashier.name))
+
+    @router.put("/till/api/catalogue")
+    async def new_catalogue(request: Request) -> JSONResponse:
+        # authenticated by the tenant's signature on the envelope, not by a session
+        data = await request.body()
+        try:
+            version = await run_in_threadpool(till.update_catalogue, data)
+        except ConfigError as exc:
+            return JSONResponse({"problem": "catalogue_refused", "detail": str(exc)},
+                                status_code=422)
+        return JSONResponse({"version": version})
 
     @router.post("/till/api/drawer")
     def drawer(x_till_session: str | None = Header(default=None)) -> JSONResponse:
