@@ -58,6 +58,9 @@ class TillConfig(_Strict):
     cashiers: list[TillCashierConfig] = Field(min_length=1, max_length=200)
     drawer_kick: bool = Field(default=True, description="open the drawer (ESC p) on cash")
     session_minutes: int = Field(default=600, ge=1, le=24 * 60)
+    customer_display: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="id of a [[displays]] entry: the line the customer sees")
 
 
 class PremiseAddressConfig(_Strict):

@@ -25,6 +25,7 @@ from agent.pos.money import to_cents
 from agent.pos.service import ReceiptService
 from agent.till.cashiers import Cashiers, Session, SignInRefused
 from agent.till.catalogue import Catalogue, CatalogueUpdates
+from agent.till.customer_display import CustomerDisplay
 from agent.till.day_end import DayEnd
 from agent.till.drawer import open_drawer
 from agent.till.sale import NotPermitted, build_job, parse_sale
@@ -46,6 +47,12 @@ class CashMoveRequest(BaseModel):
     note: str = Field(default="", max_length=100)
 
 
+class DisplayRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    product: str = Field(min_length=1, max_length=40)
+    total_cents: int = Field(ge=0, le=10**11)
+
+
 class SignInRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     cashier: str = Field(min_length=1, max_length=12, pattern=r"^[0-9]+$")
@@ -60,13 +67,15 @@ class Till:
     """What the routes work on: the receipt service, the catalogue and the cashiers."""
 
     def __init__(self, service: ReceiptService, catalogue: Catalogue, cashiers: Cashiers,
-                 drawer_kick: bool, updates: CatalogueUpdates | None = None) -> None:
+                 drawer_kick: bool, updates: CatalogueUpdates | None = None,
+                 display: CustomerDisplay | None = None) -> None:
         self.service = service
         self.catalogue = catalogue
         self.cashiers = cashiers
         self.drawer_kick = drawer_kick
         self.day_end = DayEnd(service)
         self.updates = updates
+        self.display = display or CustomerDisplay(None)
         self._catalogue_lock = threading.Lock()
 
     def update_catalogue(self, data: bytes) -> int:
@@ -91,6 +100,7 @@ class Till:
         drawer = None
         if req.payment.method == "cash" and self.drawer_kick and not result.duplicate:
             drawer = self.kick("sale " + result.invoice_id)
+        self.display.paid(to_cents(Decimal(result.total)), change)
         return {"invoice_id": result.invoice_id, "total": result.total,
                 "change_cents": change, "fiscal_state": result.fiscal_state,
                 "print_state": result.print_state, "eor": result.eor,
@@ -235,6 +245,15 @@ def _api_routes(router: APIRouter, till: Till) -> None:
             return JSONResponse({"problem": "catalogue_refused", "detail": str(exc)},
                                 status_code=422)
         return JSONResponse({"version": version})
+
+    @router.post("/till/api/display")
+    def customer_line(req: DisplayRequest,
+                      x_till_session: str | None = Header(default=None)) -> dict[str, bool]:
+        till.session(x_till_session)
+        product = till.catalogue.products.get(req.product)
+        if product is not None:
+            till.display.item(product.name, req.total_cents)
+        return {"shown": product is not None}
 
     @router.post("/till/api/drawer")
     def drawer(x_till_session: str | None = Header(default=None)) -> JSONResponse:

@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,6 +34,7 @@ class TillDevice:
     pos: Pos
     printer: VirtualPrinter
     furs: FursSimulator
+    display: Any  # drivers.sim_display.SimDisplay: .shown
 
     def url(self) -> str:
         return f"http://127.0.0.1:{self.pos.runtime.http_port}/till"
@@ -52,10 +54,14 @@ def till_device(tmp_path: Path, furs_pki: SimPki) -> Iterator[TillDevice]:  # no
         {"id": "12", "name": "Boris", "tax_number": BORIS_TAX, "pin_hash": hash_pin("1357"),
          "may_discount": True, "may_refund": True, "may_open_drawer": True,
          "may_close_day": True}]}
+    display = open_peripheral("display", "lcd", "sim:", {})
+    display.start()
+    till["customer_display"] = "lcd"
     pos = Pos(tmp_path / "pos", furs_pki, furs.url, printer=printer, till=till,
+              displays={"lcd": display},
               http={"token": TOKEN, "bind": "127.0.0.1", "port": 0})
     pos.runtime.start()
-    yield TillDevice(pos, virtual, furs)
+    yield TillDevice(pos, virtual, furs, display)
     pos.close()
     virtual.stop()
     furs.stop()

@@ -68,6 +68,8 @@ def test_cash_sale_scan_refused_discount_and_offline_sale(till_device: TillDevic
         page.get_by_label("Iskanje ali skeniranje").type("3830001234567\n")
         expect(page.get_by_test_id("cart")).to_contain_text("Mineralna voda")
         expect(page.get_by_test_id("total")).to_have_text("4,80 €")
+        _wait(lambda: bool(device.display.shown)
+              and device.display.shown[-1].text == "Mineralna voda | Skupaj 4,80\xa0€")
         _step(page, 2, "rung-up")
 
         # a receipt discount without the permission is refused; nothing is numbered
@@ -82,6 +84,8 @@ def test_cash_sale_scan_refused_discount_and_offline_sale(till_device: TillDevic
         page.get_by_role("button", name="Plačilo z gotovino").click()
         expect(page.get_by_test_id("message")).to_contain_text("Račun P1-BLAG1-1 natisnjen")
         expect(page.get_by_test_id("message")).to_contain_text("Vračilo: 15,20 €")
+        assert device.display.shown[-1].text == \
+            "Skupaj 4,80\xa0€ | Vračilo 15,20\xa0€ | Hvala"
         _step(page, 3, "cash-sale")
         assert device.printer.wait_for(1)
         paper = device.printer.receipts[0].text

@@ -113,7 +113,8 @@ function add(p) {
   const found = cart.find((c) => c.product.id === p.id);
   if (found) found.quantity += 1; else cart.push({product: p, quantity: 1});
   say(fmt(t("Added: %(name)s"), {name: p.name}), true);
-  renderCart();
+  const total = renderCart();
+  api("/till/api/display", {product: p.id, total_cents: total});  // the customer's line
 }
 
 function onSearchKey(ev) {
