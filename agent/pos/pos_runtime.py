@@ -120,7 +120,8 @@ class PosRuntime:
         from agent.till.cashiers import Cashiers
         from agent.till.catalogue import CatalogueUpdates, load_catalogue
         from agent.till.customer_display import CustomerDisplay
-        from agent.till.http_routes import Till, make_till_router
+        from agent.till.http_routes import make_till_router
+        from agent.till.till import Till
         assert pos.till is not None
         server = self._own_http or http
         if server is None:

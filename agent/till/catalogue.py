@@ -1,8 +1,9 @@
 """The till's catalogue: products with price, VAT rate, category and barcode.
 
-Read from the JSON file named by ``pos.till.catalogue_file``; the till keeps selling on
-the version it loaded. Validated with pydantic at this edge: prices are decimal strings
-(floats refused, like print jobs), VAT rates are the Slovenian ones (agent/pos/money.py).
+Read from the file named by ``pos.till.catalogue_file``; the till keeps selling on the
+version it loaded. The products are the contract's (contracts/till_catalogue.py): prices
+are decimal strings (floats refused, like print jobs), VAT rates the Slovenian ones
+(agent/pos/money.py).
 """
 
 from __future__ import annotations
@@ -10,34 +11,24 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agent.errors import ConfigError
-from agent.pos.job import money_value
 from agent.pos.money import VatRate, to_cents
 from contracts.errors import BadInput, SignatureError
 from contracts.signed_envelope import verify_envelope
-from contracts.till_catalogue import CataloguePayload
-
-
-class _ProductIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")
-    name: str = Field(min_length=1, max_length=100)
-    price: Annotated[Any, BeforeValidator(money_value)]
-    vat: str
-    category: str = Field(default="", max_length=40)
-    barcode: str | None = Field(default=None, pattern=r"^[0-9A-Za-z]{4,32}$")
+from contracts.till_catalogue import CataloguePayload, CatalogueProduct
 
 
 class _CatalogueIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     version: int = Field(ge=0)
-    products: list[_ProductIn] = Field(max_length=20_000)
+    products: list[CatalogueProduct] = Field(max_length=20_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +60,7 @@ class Catalogue:
 def parse_catalogue(raw: Any, where: str) -> Catalogue:
     try:
         data = _CatalogueIn.model_validate(raw)
-        products = {p.id: Product(p.id, p.name, to_cents(p.price), VatRate.parse(p.vat),
+        products = {p.id: Product(p.id, p.name, to_cents(Decimal(p.price)), VatRate.parse(p.vat),
                                   p.category, p.barcode) for p in data.products}
     except (ValidationError, ValueError) as exc:
         raise ConfigError(f"{where}: not a valid till catalogue: {exc}") from None

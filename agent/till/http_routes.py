@@ -8,12 +8,11 @@ needs the session token of a signed-in cashier in ``X-Till-Session``."""
 from __future__ import annotations
 
 import json
-import threading
 from decimal import Decimal
 from importlib import resources
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -22,13 +21,9 @@ from agent.errors import ConfigError
 from agent.pos.errors import JobRejected, UnknownReceipt
 from agent.pos.job import money_value
 from agent.pos.money import to_cents
-from agent.pos.service import ReceiptService
-from agent.till.cashiers import Cashiers, Session, SignInRefused
-from agent.till.catalogue import Catalogue, CatalogueUpdates
-from agent.till.customer_display import CustomerDisplay
-from agent.till.day_end import DayEnd
-from agent.till.drawer import open_drawer
-from agent.till.sale import NotPermitted, build_job, parse_sale
+from agent.till.cashiers import SignInRefused
+from agent.till.sale import NotPermitted
+from agent.till.till import Till
 from contracts.i18n import (
     LANGUAGE_NAMES,
     LANGUAGES,
@@ -37,7 +32,6 @@ from contracts.i18n import (
     plural_rule,
     script_catalog,
 )
-from drivers.errors import DriverError
 
 
 class CashMoveRequest(BaseModel):
@@ -61,70 +55,6 @@ class SignInRequest(BaseModel):
 
 def _static(name: str) -> str:
     return resources.files("agent.till").joinpath(f"static/{name}").read_text("utf-8")
-
-
-class Till:
-    """What the routes work on: the receipt service, the catalogue and the cashiers."""
-
-    def __init__(self, service: ReceiptService, catalogue: Catalogue, cashiers: Cashiers,
-                 drawer_kick: bool, updates: CatalogueUpdates | None = None,
-                 display: CustomerDisplay | None = None) -> None:
-        self.service = service
-        self.catalogue = catalogue
-        self.cashiers = cashiers
-        self.drawer_kick = drawer_kick
-        self.day_end = DayEnd(service)
-        self.updates = updates
-        self.display = display or CustomerDisplay(None)
-        self._catalogue_lock = threading.Lock()
-
-    def update_catalogue(self, data: bytes) -> int:
-        """Install a newer signed catalogue; raises ConfigError when it is refused."""
-        if self.updates is None:
-            raise ConfigError("catalogue updates are not enabled on this till")
-        with self._catalogue_lock:
-            self.catalogue = self.updates.accept(data, self.catalogue)
-            return self.catalogue.version
-
-    def session(self, token: str | None) -> Session:
-        found = self.cashiers.session(token or "")
-        if found is None:
-            raise HTTPException(401, "sign in first")
-        return found
-
-    def sell(self, session: Session, raw: Any) -> dict[str, Any]:
-        req = parse_sale(raw)
-        job = build_job(req, session, self.catalogue)
-        result = self.service.submit(job)
-        change = to_cents(Decimal(job["payments"][0]["amount"]) - Decimal(result.total))
-        drawer = None
-        if req.payment.method == "cash" and self.drawer_kick and not result.duplicate:
-            drawer = self.kick("sale " + result.invoice_id)
-        self.display.paid(to_cents(Decimal(result.total)), change)
-        return {"invoice_id": result.invoice_id, "total": result.total,
-                "change_cents": change, "fiscal_state": result.fiscal_state,
-                "print_state": result.print_state, "eor": result.eor,
-                "duplicate": result.duplicate, "drawer": drawer}
-
-    def refund(self, session: Session, raw: dict[str, Any]) -> dict[str, Any]:
-        if not session.cashier.may_refund:
-            raise NotPermitted("refund")
-        cashier = session.cashier
-        result = self.service.refund({
-            **raw, "operator": {"name": cashier.name, "tax_number": cashier.tax_number}})
-        drawer = None
-        if raw.get("method", "cash") == "cash" and self.drawer_kick and not result.duplicate:
-            drawer = self.kick("refund " + result.invoice_id)
-        return {"invoice_id": result.invoice_id, "total": result.total,
-                "fiscal_state": result.fiscal_state, "print_state": result.print_state,
-                "duplicate": result.duplicate, "drawer": drawer}
-
-    def kick(self, reason: str) -> str:
-        try:
-            open_drawer(self.service.printer, reason)
-        except (DriverError, OSError):
-            return "failed"
-        return "opened"
 
 
 def _refused(permission: str) -> JSONResponse:
@@ -154,11 +84,15 @@ def make_till_router(till: Till) -> APIRouter:
         text = json.dumps(settings).replace("<", "\\u003c")
         return HTMLResponse(page.replace("__SETTINGS__", text))
 
-    _api_routes(router, till)
+    _session_routes(router, till)
+    _sale_routes(router, till)
+    _cash_routes(router, till)
     return router
 
 
-def _api_routes(router: APIRouter, till: Till) -> None:
+def _session_routes(router: APIRouter, till: Till) -> None:
+    """Sign-in and -out, the catalogue and the customer's display line."""
+
     @router.post("/till/api/signin")
     def sign_in(req: SignInRequest) -> JSONResponse:
         try:
@@ -176,6 +110,30 @@ def _api_routes(router: APIRouter, till: Till) -> None:
     def catalogue(x_till_session: str | None = Header(default=None)) -> dict[str, Any]:
         till.session(x_till_session)
         return till.catalogue.to_dict()
+
+    @router.put("/till/api/catalogue")
+    async def new_catalogue(request: Request) -> JSONResponse:
+        # authenticated by the tenant's signature on the envelope, not by a session
+        data = await request.body()
+        try:
+            version = await run_in_threadpool(till.update_catalogue, data)
+        except ConfigError as exc:
+            return JSONResponse({"problem": "catalogue_refused", "detail": str(exc)},
+                                status_code=422)
+        return JSONResponse({"version": version})
+
+    @router.post("/till/api/display")
+    def customer_line(req: DisplayRequest,
+                      x_till_session: str | None = Header(default=None)) -> dict[str, bool]:
+        till.session(x_till_session)
+        product = till.catalogue.products.get(req.product)
+        if product is not None:
+            till.display.item(product.name, req.total_cents)
+        return {"shown": product is not None}
+
+
+def _sale_routes(router: APIRouter, till: Till) -> None:
+    """Sales and refunds."""
 
     @router.post("/till/api/sale")
     def sale(body: dict[str, Any],
@@ -215,6 +173,11 @@ def _api_routes(router: APIRouter, till: Till) -> None:
         except JobRejected as exc:
             return JSONResponse({"problem": exc.code, "detail": exc.message}, status_code=422)
 
+
+
+def _cash_routes(router: APIRouter, till: Till) -> None:
+    """Cash moves, the day's closing and the drawer."""
+
     @router.post("/till/api/cash")
     def cash_move(req: CashMoveRequest,
                   x_till_session: str | None = Header(default=None)) -> JSONResponse:
@@ -234,26 +197,6 @@ def _api_routes(router: APIRouter, till: Till) -> None:
         if not session.cashier.may_close_day:
             return _refused("close")
         return JSONResponse(till.day_end.close(session.cashier.name))
-
-    @router.put("/till/api/catalogue")
-    async def new_catalogue(request: Request) -> JSONResponse:
-        # authenticated by the tenant's signature on the envelope, not by a session
-        data = await request.body()
-        try:
-            version = await run_in_threadpool(till.update_catalogue, data)
-        except ConfigError as exc:
-            return JSONResponse({"problem": "catalogue_refused", "detail": str(exc)},
-                                status_code=422)
-        return JSONResponse({"version": version})
-
-    @router.post("/till/api/display")
-    def customer_line(req: DisplayRequest,
-                      x_till_session: str | None = Header(default=None)) -> dict[str, bool]:
-        till.session(x_till_session)
-        product = till.catalogue.products.get(req.product)
-        if product is not None:
-            till.display.item(product.name, req.total_cents)
-        return {"shown": product is not None}
 
     @router.post("/till/api/drawer")
     def drawer(x_till_session: str | None = Header(default=None)) -> JSONResponse:
