@@ -73,11 +73,11 @@ def test_cash_sale_scan_refused_discount_and_offline_sale(till_device: TillDevic
         _step(page, 2, "rung-up")
 
         # a receipt discount without the permission is refused; nothing is numbered
-        page.get_by_label("Popust na račun %").fill("10")
+        page.get_by_label("Popust %").fill("10")
         page.get_by_role("button", name="Plačilo z gotovino").click()
         expect(page.get_by_test_id("message")).to_have_text("Nimate dovoljenja za popust")
         assert device.pos.last_number() == 0
-        page.get_by_label("Popust na račun %").fill("")
+        page.get_by_label("Popust %").fill("")
 
         # cash: 20,00 given, 15,20 back
         page.get_by_label("Prejeta gotovina").fill("20,00")
@@ -113,11 +113,14 @@ def test_cash_sale_scan_refused_discount_and_offline_sale(till_device: TillDevic
         late = device.furs.received.invoices[-1]
         assert late["InvoiceIdentifier"]["InvoiceNumber"] == "2" and late["SubsequentSubmit"]
 
-        # Boris may give discounts: 10 % on the receipt
+        # Boris may give discounts: 10 % on one line
         page.get_by_role("button", name="Odjava").click()
         _sign_in(page, "12", "1357")
         page.locator("#grid [data-product='revija']").click()
-        page.get_by_label("Popust na račun %").fill("10")
+        page.locator("#grid [data-product='kava']").click()
+        page.get_by_label("Popust %").fill("10")  # on the magazine's line only
+        page.get_by_role("button", name="Popust na vrstico: Revija Fitnes").click()
+        expect(page.get_by_test_id("total")).to_have_text("4,95 €")
         page.get_by_role("button", name="Plačilo s kartico").click()
         expect(page.get_by_test_id("message")).to_contain_text("Račun P1-BLAG1-3 natisnjen")
         assert device.printer.wait_for(3)
@@ -149,17 +152,17 @@ def test_cash_sale_scan_refused_discount_and_offline_sale(till_device: TillDevic
         page.get_by_role("button", name="Nazaj na prodajo").click()
         page.get_by_role("button", name="Zaključek dneva").click()
         expect(page.get_by_test_id("message")).to_have_text(
-            "Zaključek 1: računov 4, skupaj 19,05 €, gotovina v predalu 53,00 €")
+            "Zaključek 1: računov 4, skupaj 20,85 €, gotovina v predalu 53,00 €")
         _step(page, 5, "closed")
         assert device.printer.wait_for(5)
         z = device.printer.receipts[4].text
         for needle in ("ZAKLJUČEK DNEVA št. 1", "Računi: 1 - 4 (4)", " Ana (2)", " Boris (2)",
-                       "Gotovina v predalu", "53,00", "19,05", "Vračila (1)"):
+                       "Gotovina v predalu", "53,00", "20,85", "Vračila (1)"):
             assert needle in z, needle
         assert str(ANA_TAX) not in z and str(BORIS_TAX) not in z
         closings = device.pos.events("till.closing")
-        assert len(closings) == 1 and closings[0]["methods"] == {"cash": 300, "card": 1605}
-        assert closings[0]["rates"]["9.5"] == {"base_cents": 274, "vat_cents": 26}
+        assert len(closings) == 1 and closings[0]["methods"] == {"cash": 300, "card": 1785}
+        assert closings[0]["rates"]["9.5"] == {"base_cents": 438, "vat_cents": 42}
         # closing again counts nothing twice
         page.get_by_role("button", name="Zaključek dneva").click()
         expect(page.get_by_test_id("message")).to_have_text(

@@ -34,7 +34,7 @@ async function loadCatalog(lang) {
 function labels() {
   const texts = {"signin-title": t("Cashier sign-in"), "l-cashier": t("Cashier number"), "l-pin": t("PIN"),
     "signin-go": t("Sign in"), "signout": t("Sign out"), "l-search": t("Search or scan"),
-    "l-products": t("Products"), "l-cart": t("Receipt"), "l-disc": t("Receipt discount %"),
+    "l-products": t("Products"), "l-cart": t("Receipt"), "l-disc": t("Discount %"),
     "l-total": t("Total"), "l-given": t("Cash given"), "cash": t("Pay cash"), "card": t("Pay by card"),
     "drawer": t("Open drawer"), "refund-open": t("Refund"), "refund-title": t("Refund"),
     "l-refund-of": t("Receipt number"), "refund-load": t("Find"), "refund-close": t("Back to sale"),
@@ -142,11 +142,20 @@ function renderCart() {
     const plus = document.createElement("button"); plus.type = "button"; plus.textContent = "+";
     plus.setAttribute("aria-label", fmt(t("One more %(name)s"), {name: c.product.name}));
     plus.onclick = () => { c.quantity += 1; renderCart(); };
+    const pct = document.createElement("button"); pct.type = "button";
+    pct.textContent = c.discount ? "−" + c.discount + " %" : "%";
+    pct.setAttribute("aria-label", fmt(t("Line discount: %(name)s"), {name: c.product.name}));
+    // the percentage typed in the discount field goes to this line only
+    pct.onclick = () => {
+      const v = $("discount").value.trim().replace(",", ".");
+      c.discount = v && parseFloat(v) > 0 ? v : null; $("discount").value = ""; renderCart();
+    };
     const amount = document.createElement("span"); amount.className = "amount";
-    amount.textContent = money(c.product.price_cents * c.quantity);
-    li.append(name, minus, qty, plus, amount);
+    const gross = c.product.price_cents * c.quantity;
+    amount.textContent = money(c.discount ? gross - Math.round(gross * parseFloat(c.discount) / 100) : gross);
+    li.append(name, minus, qty, plus, pct, amount);
     list.appendChild(li);
-    sum += c.product.price_cents * c.quantity;
+    sum += c.discount ? gross - Math.round(gross * parseFloat(c.discount) / 100) : gross;
   });
   $("sum").textContent = money(sum);
   return sum;
@@ -155,7 +164,9 @@ function renderCart() {
 async function pay(method) {
   if (!cart.length) { say(t("The receipt is empty"), false); return; }
   const body = {idempotency_key: saleKey, payment: {method},
-    lines: cart.map((c) => ({product: c.product.id, quantity: String(c.quantity)}))};
+    lines: cart.map((c) => (c.discount
+      ? {product: c.product.id, quantity: String(c.quantity), discount_percent: c.discount}
+      : {product: c.product.id, quantity: String(c.quantity)}))};
   const disc = $("discount").value.trim();
   if (disc) body.receipt_discount_percent = disc.replace(",", ".");
   if (method === "cash" && $("given").value.trim()) {
