@@ -16,7 +16,7 @@ from contracts.pin_hash import hash_pin
 from drivers.registry import open_peripheral
 from simulators.furs_endpoint import FursSimulator, SimPki
 from simulators.virtual_printer import VirtualPrinter
-from tests.pos.conftest import TOKEN, Pos, furs_pki  # noqa: F401  (the session PKI fixture)
+from tests.pos.conftest import TOKEN, Pos, furs, furs_pki  # noqa: F401  (fixtures)
 
 ANA_TAX, BORIS_TAX = 87654321, 23456789
 CATALOGUE = {"version": 7, "products": [
@@ -41,8 +41,8 @@ class TillDevice:
 
 
 @pytest.fixture
-def till_device(tmp_path: Path, furs_pki: SimPki) -> Iterator[TillDevice]:  # noqa: F811
-    furs = FursSimulator(furs_pki.directory).start()
+def till_device(tmp_path: Path, furs_pki: SimPki,  # noqa: F811
+                furs: FursSimulator) -> Iterator[TillDevice]:  # noqa: F811
     virtual = VirtualPrinter("127.0.0.1", 0, tmp_path / "paper", paper_mm=80)
     port = virtual.start()
     printer = open_peripheral("printer", "receipt", f"escpos-net://127.0.0.1:{port}", {})
@@ -64,4 +64,3 @@ def till_device(tmp_path: Path, furs_pki: SimPki) -> Iterator[TillDevice]:  # no
     yield TillDevice(pos, virtual, furs, display)
     pos.close()
     virtual.stop()
-    furs.stop()

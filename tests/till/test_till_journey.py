@@ -108,6 +108,8 @@ def test_cash_sale_scan_refused_discount_and_offline_sale(till_device: TillDevic
         expect(page.get_by_test_id("message")).to_contain_text("Potrditev FURS sledi kasneje")
         assert device.printer.wait_for(2)
         assert "naknadno" in device.printer.receipts[1].text
+        # no broker either: the device has no link, its events wait in the outbox
+        assert "P1-BLAG1-2" in [e["invoice_id"] for e in device.pos.events("pos.receipt")]
         device.furs.set_mode("ok")
         _wait(lambda: device.pos.service.status("P1-BLAG1-2").fiscal_state == "fiscalised")
         late = device.furs.received.invoices[-1]
