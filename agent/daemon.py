@@ -119,7 +119,7 @@ class AgentDaemon:
     def start(self) -> None:
         self._use(open_peripherals(self.config))
         self.pos = pos_runtime_for(self.config, self.store, self.outbox, self.printers,
-                                   self.http)
+                                   self.http, self.displays)
         self.print_queue = print_queue_for(self.store, self.printers)
         self._start_peripherals()
         if self.time_clock is not None:
