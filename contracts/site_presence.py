@@ -42,14 +42,14 @@ class PresenceFact:
                            "direction": self.direction, "at_ms": self.at_ms},
                           separators=(",", ":"), sort_keys=True)
         mac = hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
-        return json.dumps({"fact": body, "mac": mac}, separators=(",", ":")).encode()
+        return json.dumps({"v": 1, "fact": body, "mac": mac}, separators=(",", ":")).encode()
 
 
 def decode_fact(payload: bytes, key: bytes) -> PresenceFact:
     try:
         outer = json.loads(payload)
         body, mac = outer["fact"], outer["mac"]
-        if not isinstance(body, str) or not isinstance(mac, str):
+        if outer["v"] != 1 or not isinstance(body, str) or not isinstance(mac, str):
             raise TypeError
     except (ValueError, KeyError, TypeError) as exc:
         raise BadPresenceFact("not a presence message") from exc

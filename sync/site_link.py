@@ -129,7 +129,7 @@ class SiteLink:
                 self._on_connected_cb()
             return
         try:
-            fact = decode_fact(msg.payload, self.settings.key)
+            fact = decode_fact(bytes(msg.payload), self.settings.key)
         except BadPresenceFact as exc:
             self.refused += 1
             log.warning("site presence from %s refused: %s", device, exc)
