@@ -16,14 +16,17 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.config import load_config
+from agent.credentials.phone_key import PhoneRejected, phone_lookup_hash
 from agent.daemon import AgentDaemon
 from agent.store.membership import SyntheticMember, bulk_insert, synthetic_changes
 from contracts.credential_hash import credential_hash
 from drivers.phone_applet import signed_message
-from drivers.protocols import CardRead
+from drivers.protocols import CardRead, HealthState
+from drivers.registry import open_peripheral
+from tests.drivers.nfc_peer import SimulatedPhone, free_udp_port
 from tests.drivers.pcsc_peer import PcscPeer
-from tests.drivers.phone_peer import VirtualPhone, public_hex
-from tests.drivers.reader_helpers import wait_for
+from tests.drivers.phone_peer import PhoneApplet, VirtualPhone, public_hex
+from tests.drivers.reader_helpers import Collector, wait_for, wait_health
 
 READER = """
 [[gates]]
@@ -123,3 +126,39 @@ def test_enrolled_phone_is_granted_and_a_copied_response_is_refused(
     card.remove()
     assert decided[-1][0].value == "04A1B2C3D4E5F6"
     assert decided[-1][1].decision.reason.value == "secure_card_required"
+
+
+def test_phone_on_an_nfcpy_reader_over_iso_dep() -> None:
+    """The `nfc:` back-end: nfcpy's UDP transport, the phone an ISO-DEP target answering
+    RATS and carrying the applet's APDUs in I-blocks; a fresh challenge per tap."""
+    key = Ed25519PrivateKey.generate()
+    applet = PhoneApplet(key)
+    port = free_udp_port()
+    phone = SimulatedPhone(port, applet)
+    reader = open_peripheral("reader", "nfc1", f"nfc:udp:127.0.0.1:{port}",
+                             {"poll_ms": 50, "absent_ms": 1500, "holdoff_ms": 200})
+    got = Collector()
+    reader.start(got)
+    try:
+        wait_health(reader.health, HealthState.OK)
+        phone.place()
+        first = got.wait_count(1)
+        assert first == [public_hex(key)] and got.reads[0].kind == "phone"
+        hmac_key = b"k" * 32
+        extra = got.reads[0].extra
+        assert phone_lookup_hash(hmac_key, first[0], extra) == credential_hash(
+            hmac_key, "phone", public_hex(key))
+        phone.remove()
+        wait_for(lambda: applet.signed and len(got.reads) == 1, 1, "one read while held")
+        time.sleep(2.0)  # gone (nfcpy's UDP poll answers a missing card after 1 s)
+        phone.place()
+        got.wait_count(2)
+        assert dict(got.reads[1].extra)["phone_challenge"] != dict(extra)["phone_challenge"]
+        # the copied answer of the first tap, checked against the second tap's challenge
+        copied = (("phone_challenge", dict(got.reads[1].extra)["phone_challenge"]),
+                  ("phone_signature", dict(extra)["phone_signature"]))
+        with pytest.raises(PhoneRejected):
+            phone_lookup_hash(hmac_key, first[0], copied)
+    finally:
+        reader.stop()
+        phone.close()
