@@ -365,6 +365,8 @@ class AgentDaemon:
             self.pos.service.printer = self.printers[new.pos.printer]
         self._reader_cfg = {r.id: r for r in new.readers}
         self._gate_cfg = {g.id: g for g in new.gates}
+        if self.site_presence is not None:  # republish covers the gates of the new config
+            self.site_presence.gates = tuple(g.id for g in new.gates)
         with self._passage_lock:
             self._awaiting_passage = {g.id: [] for g in new.gates}
         self._start_peripherals()

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from agent.control_client import ControlClient
-from tests.agent_process import AgentProcess
+from tests.agent_process import AgentProcess, edge_sim
 from tests.cloud_harness import wait_until
 from tests.mqtt_broker import Broker
 
@@ -162,6 +162,8 @@ def test_a_peer_cut_off_and_back(site: tuple[Broker, Broker, Gate, Gate]) -> Non
     b.proc.stop(signal.SIGKILL)  # its last will tells A
     wait_until(lambda: a.site()["peers"] == {"gate-b": "down"}, 10, "A sees B down")
     assert a.site()["cut_off"] is True
+    shown = edge_sim("status", config=a.config)  # what the technician sees
+    assert "cut off" in shown.stdout and "gate-b down" in shown.stdout, shown.stdout
     # the fallback: a pass-back at A within cut_off_passback_s is still refused ...
     assert a.tap(3, "in") == "granted"
     assert a.tap(3, "in2") == "anti_passback"
