@@ -177,9 +177,8 @@ class AccessService:
             return decision, event, state
 
         decision, event, state = self.committer.run(work)
-        if decision.granted and state.member is not None and self.presence_listener:
-            self.presence_listener(state.member.id, gate.gate_id, gate.direction,
-                                   int(now.timestamp() * 1000))
+        if decision.granted and state.member is not None:
+            self._tell_site(state.member.id, gate.gate_id, gate.direction, now)
         log.info(
             "decision gate=%s reason=%s seq=%d", gate.gate_id, decision.reason.value, event.seq
         )
@@ -239,9 +238,19 @@ class AccessService:
                  "refunded": consumed, "decision_seq": decision_seq},
                 now,
             )
-        if self.presence_listener:
-            self.presence_listener(member_id, gate_id, "gone", int(now.timestamp() * 1000))
+        self._tell_site(member_id, gate_id, "gone", now)
         return event
+
+    def _tell_site(self, member_id: str, gate_id: str, direction: str, now: datetime) -> None:
+        """After the commit: the site's other gates learn of the passage. A failure here
+        must not turn a committed decision into an error (the republish on the next
+        connect carries it)."""
+        if self.presence_listener is None:
+            return
+        try:
+            self.presence_listener(member_id, gate_id, direction, int(now.timestamp() * 1000))
+        except Exception:
+            log.exception("telling the site's other gates failed")
 
     def prune_tokens(self) -> None:
         with self.store.transaction() as conn:
