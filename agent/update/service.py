@@ -7,6 +7,11 @@ from __future__ import annotations
 from typing import Protocol
 
 
+class ServiceError(Exception):
+    """The service manager refused or failed (a restart, starting the guard); the text
+    says which command and what it answered."""
+
+
 class Restarter(Protocol):
     def restart(self) -> None:
         """Stop the running agent and start it again from ``current``."""

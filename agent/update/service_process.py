@@ -10,6 +10,8 @@ import signal
 import subprocess
 from pathlib import Path
 
+from agent.update.service import ServiceError
+
 
 class SupervisedProcess:
     def __init__(self, pid_file: Path) -> None:
@@ -25,7 +27,10 @@ class SupervisedProcess:
 
     def launch_detached(self, argv: list[str]) -> int:
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-        proc = subprocess.Popen(argv, start_new_session=True, env=env, cwd="/",
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, close_fds=True)
+        try:
+            proc = subprocess.Popen(argv, start_new_session=True, env=env, cwd="/",
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL, close_fds=True)
+        except OSError as exc:
+            raise ServiceError(f"starting {argv[0]}: {exc}") from None
         return proc.pid

@@ -9,19 +9,30 @@ from __future__ import annotations
 import os
 import subprocess
 
+from agent.update.service import ServiceError
+
+
+def _run(argv: list[str]) -> None:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ServiceError(f"{argv[0]} {argv[1]}: {exc}") from None
+    if done.returncode != 0:
+        said = " | ".join((done.stderr or done.stdout).strip().splitlines()[-2:])
+        raise ServiceError(f"{' '.join(argv[:3])}: exit {done.returncode}: {said}")
+
 
 class SystemdService:
     def __init__(self, unit: str) -> None:
         self.unit = unit
 
     def restart(self) -> None:
-        subprocess.run(["systemctl", "restart", "--no-block", self.unit], check=True,
-                       capture_output=True, timeout=30)
+        _run(["systemctl", "restart", "--no-block", self.unit])
 
     def launch_detached(self, argv: list[str]) -> int:
-        subprocess.run(["systemd-run", "--unit", f"{self.unit.removesuffix('.service')}-update",
-                        "--collect", "--quiet", f"--uid={os.getuid()}", f"--gid={os.getgid()}",
-                        "--", *argv], check=True, capture_output=True, timeout=30)
+        _run(["systemd-run", "--unit", f"{self.unit.removesuffix('.service')}-update",
+              "--collect", "--quiet", f"--uid={os.getuid()}", f"--gid={os.getgid()}",
+              "--", *argv])
         out = subprocess.run(["systemctl", "show", "--property", "MainPID", "--value",
                               f"{self.unit.removesuffix('.service')}-update.service"],
                              capture_output=True, text=True, timeout=30, check=False)

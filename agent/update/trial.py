@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol
 from agent.health import HealthReport
 from agent.update.guard import pid_alive, refusal
 from agent.update.layout import Journal, UpdateLayout, write_atomic
-from agent.update.service import ServiceControl
+from agent.update.service import ServiceControl, ServiceError
 from contracts.errors import BadInput
 from contracts.release_manifest import parse_offer
 
@@ -107,7 +107,17 @@ class UpdateMonitor:
                 return why_not
             self.layout.ensure()
             write_atomic(self.layout.offer_path, payload)
-            pid = self.launcher.launch("apply")
+            try:
+                pid = self.launcher.launch("apply")
+            except ServiceError as exc:
+                # reported like any failed attempt, and not retried until offered again
+                self.layout.write_journal(Journal(
+                    "failed", offer.version, self.version, offer.channel,
+                    reason=f"the update guard did not start: {exc}"))
+                self.report_outcome()
+                log.error("release %s offered: the update guard did not start: %s",
+                          offer.version, exc)
+                return f"guard not started: {exc}"
             log.info("release %s %s offered: update guard started (pid %d)", offer.channel,
                      offer.version, pid)
             self.last_offer = f"guard {pid}"
@@ -128,7 +138,12 @@ class UpdateMonitor:
             return
         if not pid_alive(journal.guard_pid) and not self._resumed:
             self._resumed = True
-            pid = self.launcher.launch("resume")
+            try:
+                pid = self.launcher.launch("resume")
+            except ServiceError as exc:  # the next agent start tries again
+                log.error("the update guard of %s died and could not be resumed: %s",
+                          journal.to_version, exc)
+                return
             log.warning("the update guard of %s died; resumed it (pid %d)",
                         journal.to_version, pid)
         if journal.state == "switched" and journal.to_version == self.version and ready:
