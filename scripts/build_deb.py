@@ -11,6 +11,8 @@ Layout (docs/technician.md, "Debian package"):
   /usr/lib/systemd/system/edge-agent.service        systemd/edge-agent.service
   /usr/lib/systemd/system/edge-agent.service.d/update.conf
                                            systemd/edge-agent-update.conf: run from `current`
+  /usr/lib/systemd/system/edge-agent-update@.service
+                                           systemd/edge-agent-update@.service: the update guard
   /usr/share/polkit-1/rules.d/50-edge-agent-update.rules
                                            the service user may restart its unit and start
                                            its update guard (agent/update/service_systemd.py)
@@ -79,6 +81,7 @@ SYSTEM_FILES = {
     "blacklist-pn533.conf": "usr/lib/modprobe.d/edge-agent-nfc.conf",
     "journald-edge-agent.conf": "usr/lib/systemd/journald.conf.d/edge-agent.conf",
     "edge-agent-update.conf": "usr/lib/systemd/system/edge-agent.service.d/update.conf",
+    "edge-agent-update@.service": "usr/lib/systemd/system/edge-agent-update@.service",
     "50-edge-agent-update.rules": "usr/share/polkit-1/rules.d/50-edge-agent-update.rules",
 }
 # the mark agent/update/layout.py reads: this environment is complete, of this version

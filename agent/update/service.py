@@ -4,6 +4,7 @@ tests: agent/update/process_supervisor.py), chosen by ``[update] service``'s sch
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
 
@@ -19,8 +20,9 @@ class Restarter(Protocol):
 
 
 class ServiceControl(Restarter, Protocol):
-    def launch_detached(self, argv: list[str]) -> int:
-        """Start ``argv`` so that restarting the agent does not kill it; its pid."""
+    def launch_guard(self, verb: str, config: Path) -> int:
+        """Start ``python -m agent.update VERB -c CONFIG`` so that restarting the agent
+        does not kill it; its pid."""
         ...
 
 
@@ -32,8 +34,6 @@ def service_for(spec: str) -> ServiceControl:
 
         return SystemdService(rest)
     if scheme == "process":
-        from pathlib import Path
-
         from agent.update.service_process import SupervisedProcess
 
         return SupervisedProcess(Path(rest))

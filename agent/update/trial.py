@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 import threading
 import time
 from pathlib import Path
@@ -39,16 +38,15 @@ class GuardLauncher(Protocol):
 
 
 class DetachedGuard:
-    """A device's guard: ``python -m agent.update`` from this very environment, started
-    so that the agent's restart does not take it down (agent/update/service.py)."""
+    """A device's guard: ``python -m agent.update``, started by the service back-end so
+    that the agent's restart does not take it down (agent/update/service.py)."""
 
     def __init__(self, service: ServiceControl, config_path: Path) -> None:
         self.service = service
         self.config_path = config_path
 
     def launch(self, verb: GuardVerb) -> int:
-        return self.service.launch_detached(
-            [sys.executable, "-m", "agent.update", verb, "-c", str(self.config_path)])
+        return self.service.launch_guard(verb, self.config_path)
 
 
 class UpdateMonitor:

@@ -20,12 +20,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ARTIFACTS
+from tests.packaging.conftest import Builds, project_version
 
 ROOT = Path(__file__).resolve().parents[2]
 PKG = "edge-agent"
@@ -55,44 +55,6 @@ needs_root_dpkg = [
     pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="not a Debian machine "
                        "(no dpkg-deb)"),
 ]
-
-
-@dataclass(frozen=True)
-class Builds:
-    old: Path
-    new: Path
-    seconds: list[float]
-
-
-def _project_version() -> str:
-    import tomllib
-
-    return str(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"])
-
-
-@pytest.fixture(scope="session")
-def builds(tmp_path_factory: pytest.TempPathFactory) -> Builds:
-    out = tmp_path_factory.mktemp("debs")
-    base = _project_version()
-    debs, seconds = [], []
-    for revision in ("1", "2"):
-        started = time.monotonic()
-        done = subprocess.run(
-            [sys.executable, str(ROOT / "scripts/build_deb.py"), "--version",
-             f"{base}-{revision}", "--extras", "serial", "--out", str(out),
-             # one wheel of the project for both (as a release would)
-             "--project-wheel-dir", str(out / "wheel")],
-            capture_output=True, text=True, timeout=900)
-        assert done.returncode == 0, done.stderr[-3000:]
-        seconds.append(time.monotonic() - started)
-        debs.append(out / f"{PKG}_{base}-{revision}_{_arch()}.deb")
-        assert debs[-1].exists(), done.stdout
-    return Builds(debs[0], debs[1], seconds)
-
-
-def _arch() -> str:
-    return subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True,
-                          check=True).stdout.strip()
 
 
 def _sh(*cmd: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
@@ -196,6 +158,9 @@ def _check_installed(version: str, config_mode: tuple[str, str, int] = ("root", 
         assert _owner(Path(unit)) == ("root", "root", 0o644), unit
     assert (ROOT / "systemd/edge-agent-update.conf").read_text() == DROP_IN.read_text()
     assert (ROOT / "systemd/50-edge-agent-update.rules").read_text() == POLKIT_RULE.read_text()
+    guard_unit = Path("/usr/lib/systemd/system/edge-agent-update@.service")
+    assert _owner(guard_unit) == ("root", "root", 0o644)
+    assert (ROOT / "systemd/edge-agent-update@.service").read_text() == guard_unit.read_text()
     _check_update_root()
     unit_text = Path("/usr/lib/systemd/system/edge-agent.service").read_text()
     assert f"ExecStart={PREFIX}/bin/edge-agent run --config /etc/edge-agent/agent.toml" \
@@ -223,7 +188,7 @@ def _check_update_root() -> None:
         assert _owner(SOFTWARE / link)[:2] == (USER, USER), link
     layout = UpdateLayout(SOFTWARE)
     assert layout.current_env() == PREFIX
-    assert layout.version_of(layout.current_env()) == _project_version()
+    assert layout.version_of(layout.current_env()) == project_version()
     assert not any(p.name.endswith(".new") for p in SOFTWARE.iterdir())
 
 
@@ -308,7 +273,7 @@ def _timed_dpkg(*args: str) -> float:
 @needs_root_dpkg[2]
 def test_install_upgrade_remove_purge(builds: Builds, clean_machine: set[str]) -> None:
     before = clean_machine
-    version = _project_version()
+    version = project_version()
     wants = Path("/etc/systemd/system/multi-user.target.wants/edge-agent.service")
 
     install_s = _timed_dpkg("-i", str(builds.old))
