@@ -1,5 +1,6 @@
-"""The bridge's MQTT connection (sync/mqtt_client.py's client, driven by paho's own
-network thread): shared subscriptions, manual acks, reconnects.
+"""The bridge's MQTT connection (sync/mqtt_client.py's client on its background network
+thread, which waits with poll() as the device's link does, so a socket above descriptor
+1023 works): shared subscriptions, manual acks, reconnects.
 
 Messages are PUBACKed only when the caller says so (``manual_ack=True`` and
 :meth:`BridgeLink.ack`), i.e. after their effect is committed. A PUBACK belongs to the

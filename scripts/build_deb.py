@@ -7,7 +7,15 @@ Layout (docs/technician.md, "Debian package"):
   /opt/edge-agent                          a virtualenv: the project's wheel, its dependencies
                                            and the extras the site picks, byte-compiled
   /usr/bin/edge-agent                      -> /opt/edge-agent/bin/edge-agent
+  /opt/edge-agent/.installed               the update layout's mark: a complete environment
   /usr/lib/systemd/system/edge-agent.service        systemd/edge-agent.service
+  /usr/lib/systemd/system/edge-agent.service.d/update.conf
+                                           systemd/edge-agent-update.conf: run from `current`
+  /usr/lib/systemd/system/edge-agent-update@.service
+                                           systemd/edge-agent-update@.service: the update guard
+  /usr/share/polkit-1/rules.d/50-edge-agent-update.rules
+                                           the service user may restart its unit and start
+                                           its update guard (agent/update/service_systemd.py)
   /usr/lib/sysusers.d/edge-agent.conf               systemd/edge-agent.sysusers.conf
   /usr/lib/udev/rules.d/60-edge-agent.rules         systemd/60-edge-agent.rules
   /usr/lib/modprobe.d/edge-agent-nfc.conf           systemd/blacklist-pn533.conf
@@ -24,6 +32,12 @@ needs a package built on arm64. The venv is made in a staging folder and its abs
 paths (script shebangs, pyvenv.cfg, byte-code) are rewritten to /opt/edge-agent; the
 build fails if any staging path is left in a file.
 
+Signed updates (agent/update/, docs/technician.md "Updates and rollback"): the package's
+venv is the update root's first environment. postinst links
+/var/lib/edge-agent/software/envs/package -> /opt/edge-agent and points `current` at it;
+the drop-in starts the agent from `current`. The venv carries pip, because the update
+guard installs a release with the running environment's pip (agent/update/install.py).
+
 Dependency wheels are kept in a cache (--wheel-cache), so a second build needs no network.
 """
 
@@ -31,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -65,7 +80,12 @@ SYSTEM_FILES = {
     "60-edge-agent.rules": "usr/lib/udev/rules.d/60-edge-agent.rules",
     "blacklist-pn533.conf": "usr/lib/modprobe.d/edge-agent-nfc.conf",
     "journald-edge-agent.conf": "usr/lib/systemd/journald.conf.d/edge-agent.conf",
+    "edge-agent-update.conf": "usr/lib/systemd/system/edge-agent.service.d/update.conf",
+    "edge-agent-update@.service": "usr/lib/systemd/system/edge-agent-update@.service",
+    "50-edge-agent-update.rules": "usr/share/polkit-1/rules.d/50-edge-agent-update.rules",
 }
+# the mark agent/update/layout.py reads: this environment is complete, of this version
+INSTALLED_MARK = ".installed"
 
 
 class BuildError(Exception):
@@ -144,9 +164,9 @@ def fill_wheel_cache(opts: Options, wheel: Path, venv_python: Path) -> None:
     base = [sys.executable, "-m", "pip", "--python", str(venv_python), "wheel", "-q",
             "-w", str(opts.wheel_cache), "-f", str(opts.wheel_cache)]
     try:
-        run([*base, "--no-index", spec])
+        run([*base, "--no-index", spec, "pip"])
     except BuildError:
-        run([*base, spec])
+        run([*base, spec, "pip"])
     # pip copies the project's own wheel too; a cached one must never be picked later
     for stale in opts.wheel_cache.glob("edge_suite-*.whl"):
         stale.unlink()
@@ -159,8 +179,11 @@ def make_venv(opts: Options, stage: Path, wheel: Path) -> Path:
     fill_wheel_cache(opts, wheel, venv_python)
     run([sys.executable, "-m", "pip", "--python", str(venv_python), "install", "-q",
          "--no-index", "-f", str(opts.wheel_cache), "--no-compile",
-         f"{wheel}[{','.join(opts.extras)}]"])
+         f"{wheel}[{','.join(opts.extras)}]", "pip"])
     relocate(venv)
+    # written last, as agent/update/install.py does for the environments it makes
+    (venv / INSTALLED_MARK).write_text(json.dumps({"version": project_version(),
+                                                  "channel": "deb"}))
     return venv
 
 
@@ -218,7 +241,7 @@ def control_text(opts: Options, arch: str, installed_kib: int) -> str:
     # the venv's bin/python links to this interpreter and its site-packages is versioned
     depends = [opts.python.name, "systemd-sysusers", "init-system-helpers (>= 1.54~)"]
     # the rules are plain files; udev reads them where it runs (not in an image build)
-    recommends = ["udev"]
+    recommends = ["udev", "polkitd | policykit-1"]
     for extra in opts.extras:
         depends += [d for d in EXTRA_DEPENDS.get(extra, []) if d not in depends]
         recommends += [r for r in EXTRA_RECOMMENDS.get(extra, []) if r not in recommends]

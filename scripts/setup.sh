@@ -8,7 +8,8 @@ APT_PACKAGES=(mosquitto mosquitto-clients socat libzbar0 pcscd vsmartcard-vpcd
               python3-virtualsmartcard libpcsclite-dev swig chromium systemd
               libusb-1.0-0 fonts-dejavu-core wrk
               gcc make mosquitto-dev libmosquitto-dev  # mosquitto/share-guard plugin
-              nats-server)  # tests/cluster: the clustered broker (docs/scale.md)
+              nats-server  # tests/cluster: the clustered broker (docs/scale.md)
+              polkitd)  # tests/packaging/test_deb_systemd.py: the update guard's polkit rule
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -11,12 +11,15 @@ Two ways to drive it, kept as the two sides need them:
 - by hand (the agent's link, sync/agent_link.py): :meth:`connect` then :meth:`loop` on the
   caller's own thread; reconnects use the caller's backoff with jitter.
 - in the background (the bridge, cloud_bridge/mqtt_link.py): :meth:`start_background`,
-  paho's own network thread and reconnect delay.
+  a network thread of this class that drives the same :meth:`loop` and reconnects with a
+  doubling delay (paho's own ``loop_start`` waits with select() too).
 """
 
 from __future__ import annotations
 
+import logging
 import select
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +31,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +133,9 @@ class MqttClient:
         self.paho.on_disconnect = self._disconnected
         self.paho.on_subscribe = self._subscribed
         self.paho.on_message = lambda _c, _u, msg: on_message(msg)
+        self._background: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._connacks = 0  # accepted CONNACKs: the background loop's backoff starts over
 
     # -- driving it by hand ----------------------------------------------------------
 
@@ -183,15 +191,53 @@ class MqttClient:
 
     def start_background(self, session: SessionOptions, reconnect_delay_s: tuple[int, int]
                          ) -> None:
+        """Connect and keep connected on a thread of our own, driving :meth:`loop`.
+
+        Not paho's ``loop_start()``: its thread waits with select() as well, so a bridge
+        process with more than 1024 descriptors (database pools, web workers' sockets)
+        would lose its broker link before the CONNACK, at every reconnect. Without paho's
+        thread, a publish from another thread is written at once by paho itself; one made
+        while this thread is in a callback waits for the callback, then goes out."""
         b = self.broker
-        self.paho.reconnect_delay_set(*reconnect_delay_s)
-        self.paho.connect_async(b.host, b.port, b.keepalive_s,
-                                clean_start=session.clean_start, properties=session.properties())
-        self.paho.loop_start()
+        if b.mqtt5:
+            self.paho.connect_async(b.host, b.port, b.keepalive_s,
+                                    clean_start=session.clean_start,
+                                    properties=session.properties())
+        else:
+            self.paho.connect_async(b.host, b.port, b.keepalive_s)
+        self._stopping.clear()
+        self._background = threading.Thread(target=self._run_background,
+                                            args=reconnect_delay_s, name="mqtt-network",
+                                            daemon=True)
+        self._background.start()
 
     def stop_background(self) -> None:
+        self._stopping.set()
         self.paho.disconnect()
-        self.paho.loop_stop()
+        if self._background is not None:
+            self._background.join(10)
+            self._background = None
+
+    def _run_background(self, first_delay_s: int, max_delay_s: int) -> None:
+        delay = float(first_delay_s)
+        while not self._stopping.is_set():
+            try:
+                self.paho.reconnect()  # to connect_async's broker, with its session
+            except OSError as exc:
+                log.debug("broker %s:%d unreachable: %s", self.broker.host, self.broker.port,
+                          exc)
+            else:
+                connacks = self._connacks
+                # a short wait: stop_background's disconnect closes the socket under the
+                # poll, which does not wake it
+                while not self._stopping.is_set():
+                    if self.loop(timeout=0.25) != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                        break
+                if self._connacks != connacks:
+                    delay = float(first_delay_s)  # a link that got up starts over
+            if self._stopping.wait(delay):
+                return
+            delay = min(delay * 2, float(max_delay_s))
 
     # -- either way --------------------------------------------------------------------
 
@@ -225,6 +271,7 @@ class MqttClient:
         if reason.is_failure:
             self._on_refused(reason)
             return
+        self._connacks += 1
         self._on_connected(flags.session_present)
 
     def _disconnected(self, _c: mqtt.Client, _u: object, _f: mqtt.DisconnectFlags,

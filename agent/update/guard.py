@@ -24,7 +24,7 @@ from agent import fault_points
 from agent.update.fetch import FetchError, fetch_release
 from agent.update.install import InstallError, install_release
 from agent.update.layout import Journal, UpdateLayout
-from agent.update.service import Restarter
+from agent.update.service import Restarter, ServiceError
 from contracts.release_manifest import CONFIG_SCHEMA_VERSION, ReleaseOffer, version_key
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,12 @@ def apply(settings: GuardSettings, offer: ReleaseOffer, service: Restarter,
     layout.point(layout.previous, current)
     layout.point(layout.current, env)
     log.info("switched to %s; restarting the agent", manifest.version)
-    service.restart()
+    try:
+        service.restart()
+    except ServiceError as exc:
+        # the old agent still runs; it must not start the new version at its next start
+        layout.point(layout.current, current)
+        return _fail(layout, journal, f"restart: {exc}")
     return confirm_or_roll_back(layout, journal, service, probe)
 
 
@@ -148,7 +153,10 @@ def roll_back(layout: UpdateLayout, journal: Journal, service: Restarter,
             "failed", reason=f"{reason}; cannot roll back: {back} is gone"))
     log.error("rolling back to %s: %s", journal.from_version, reason)
     layout.point(layout.current, back)
-    service.restart()
+    try:
+        service.restart()
+    except ServiceError as exc:  # `current` is back: the next start runs the old version
+        reason = f"{reason}; restarting the old version failed: {exc}"
     return layout.write_journal(journal.moved("rolled_back", reason=reason))
 
 

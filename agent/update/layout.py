@@ -125,7 +125,9 @@ class UpdateLayout:
         # is not one device's to prune
         shared = self.envs.is_symlink()
         for env in self.envs.iterdir() if self.envs.is_dir() and not shared else ():
-            if env.name.startswith("."):
+            # a linked environment is not the guard's: the Debian package's `envs/package`
+            # -> /opt/edge-agent belongs to dpkg (packaging/deb/postinst)
+            if env.name.startswith(".") or env.is_symlink():
                 continue
             if env.resolve() not in keep_resolved:
                 shutil.rmtree(env, ignore_errors=True)

@@ -4,7 +4,13 @@ tests: agent/update/process_supervisor.py), chosen by ``[update] service``'s sch
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
+
+
+class ServiceError(Exception):
+    """The service manager refused or failed (a restart, starting the guard); the text
+    says which command and what it answered."""
 
 
 class Restarter(Protocol):
@@ -14,8 +20,9 @@ class Restarter(Protocol):
 
 
 class ServiceControl(Restarter, Protocol):
-    def launch_detached(self, argv: list[str]) -> int:
-        """Start ``argv`` so that restarting the agent does not kill it; its pid."""
+    def launch_guard(self, verb: str, config: Path) -> int:
+        """Start ``python -m agent.update VERB -c CONFIG`` so that restarting the agent
+        does not kill it; its pid."""
         ...
 
 
@@ -27,8 +34,6 @@ def service_for(spec: str) -> ServiceControl:
 
         return SystemdService(rest)
     if scheme == "process":
-        from pathlib import Path
-
         from agent.update.service_process import SupervisedProcess
 
         return SupervisedProcess(Path(rest))

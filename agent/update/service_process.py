@@ -8,7 +8,10 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
+
+from agent.update.service import ServiceError
 
 
 class SupervisedProcess:
@@ -23,9 +26,14 @@ class SupervisedProcess:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
 
-    def launch_detached(self, argv: list[str]) -> int:
+    def launch_guard(self, verb: str, config: Path) -> int:
+        """The guard of this very environment, in a session of its own."""
+        argv = [sys.executable, "-m", "agent.update", verb, "-c", str(config)]
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-        proc = subprocess.Popen(argv, start_new_session=True, env=env, cwd="/",
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, close_fds=True)
+        try:
+            proc = subprocess.Popen(argv, start_new_session=True, env=env, cwd="/",
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL, close_fds=True)
+        except OSError as exc:
+            raise ServiceError(f"starting {argv[0]}: {exc}") from None
         return proc.pid

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any, Literal, Protocol
 from agent.health import HealthReport
 from agent.update.guard import pid_alive, refusal
 from agent.update.layout import Journal, UpdateLayout, write_atomic
-from agent.update.service import ServiceControl
+from agent.update.service import ServiceControl, ServiceError
 from contracts.errors import BadInput
 from contracts.release_manifest import parse_offer
 
@@ -39,16 +38,15 @@ class GuardLauncher(Protocol):
 
 
 class DetachedGuard:
-    """A device's guard: ``python -m agent.update`` from this very environment, started
-    so that the agent's restart does not take it down (agent/update/service.py)."""
+    """A device's guard: ``python -m agent.update``, started by the service back-end so
+    that the agent's restart does not take it down (agent/update/service.py)."""
 
     def __init__(self, service: ServiceControl, config_path: Path) -> None:
         self.service = service
         self.config_path = config_path
 
     def launch(self, verb: GuardVerb) -> int:
-        return self.service.launch_detached(
-            [sys.executable, "-m", "agent.update", verb, "-c", str(self.config_path)])
+        return self.service.launch_guard(verb, self.config_path)
 
 
 class UpdateMonitor:
@@ -107,7 +105,17 @@ class UpdateMonitor:
                 return why_not
             self.layout.ensure()
             write_atomic(self.layout.offer_path, payload)
-            pid = self.launcher.launch("apply")
+            try:
+                pid = self.launcher.launch("apply")
+            except ServiceError as exc:
+                # reported like any failed attempt, and not retried until offered again
+                self.layout.write_journal(Journal(
+                    "failed", offer.version, self.version, offer.channel,
+                    reason=f"the update guard did not start: {exc}"))
+                self.report_outcome()
+                log.error("release %s offered: the update guard did not start: %s",
+                          offer.version, exc)
+                return f"guard not started: {exc}"
             log.info("release %s %s offered: update guard started (pid %d)", offer.channel,
                      offer.version, pid)
             self.last_offer = f"guard {pid}"
@@ -128,7 +136,12 @@ class UpdateMonitor:
             return
         if not pid_alive(journal.guard_pid) and not self._resumed:
             self._resumed = True
-            pid = self.launcher.launch("resume")
+            try:
+                pid = self.launcher.launch("resume")
+            except ServiceError as exc:  # the next agent start tries again
+                log.error("the update guard of %s died and could not be resumed: %s",
+                          journal.to_version, exc)
+                return
             log.warning("the update guard of %s died; resumed it (pid %d)",
                         journal.to_version, pid)
         if journal.state == "switched" and journal.to_version == self.version and ready:

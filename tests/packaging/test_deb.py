@@ -20,12 +20,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ARTIFACTS
+from tests.packaging.conftest import Builds, project_version
 
 ROOT = Path(__file__).resolve().parents[2]
 PKG = "edge-agent"
@@ -33,9 +33,13 @@ USER = "edge-agent"
 CONF = Path("/etc/edge-agent")
 STATE = Path("/var/lib/edge-agent")
 PREFIX = Path("/opt/edge-agent")
+SOFTWARE = STATE / "software"  # the update root (agent/update/layout.py)
+DROP_IN = Path("/usr/lib/systemd/system/edge-agent.service.d/update.conf")
+POLKIT_RULE = Path("/usr/share/polkit-1/rules.d/50-edge-agent-update.rules")
 # where a package could leave something behind
 WATCHED = ("/etc", "/opt", "/var/lib", "/usr/bin", "/usr/lib/udev", "/usr/lib/systemd",
-           "/usr/lib/sysusers.d", "/usr/lib/modprobe.d", "/etc/modprobe.d", "/usr/share/doc")
+           "/usr/lib/sysusers.d", "/usr/lib/modprobe.d", "/etc/modprobe.d", "/usr/share/doc",
+           "/usr/share/polkit-1")
 # live data of services that other tests run on this machine while this one runs (a
 # database's WAL segments come and go); the package never writes there
 NOT_OURS = ("/var/lib/postgresql/", "/var/lib/mosquitto/", "/var/lib/apt/lists/",
@@ -51,44 +55,6 @@ needs_root_dpkg = [
     pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="not a Debian machine "
                        "(no dpkg-deb)"),
 ]
-
-
-@dataclass(frozen=True)
-class Builds:
-    old: Path
-    new: Path
-    seconds: list[float]
-
-
-def _project_version() -> str:
-    import tomllib
-
-    return str(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"])
-
-
-@pytest.fixture(scope="session")
-def builds(tmp_path_factory: pytest.TempPathFactory) -> Builds:
-    out = tmp_path_factory.mktemp("debs")
-    base = _project_version()
-    debs, seconds = [], []
-    for revision in ("1", "2"):
-        started = time.monotonic()
-        done = subprocess.run(
-            [sys.executable, str(ROOT / "scripts/build_deb.py"), "--version",
-             f"{base}-{revision}", "--extras", "serial", "--out", str(out),
-             # one wheel of the project for both (as a release would)
-             "--project-wheel-dir", str(out / "wheel")],
-            capture_output=True, text=True, timeout=900)
-        assert done.returncode == 0, done.stderr[-3000:]
-        seconds.append(time.monotonic() - started)
-        debs.append(out / f"{PKG}_{base}-{revision}_{_arch()}.deb")
-        assert debs[-1].exists(), done.stdout
-    return Builds(debs[0], debs[1], seconds)
-
-
-def _arch() -> str:
-    return subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True,
-                          check=True).stdout.strip()
 
 
 def _sh(*cmd: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
@@ -187,8 +153,15 @@ def _check_installed(version: str, config_mode: tuple[str, str, int] = ("root", 
     for unit in ("/usr/lib/systemd/system/edge-agent.service",
                  "/usr/lib/udev/rules.d/60-edge-agent.rules",
                  "/usr/lib/sysusers.d/edge-agent.conf", "/usr/lib/modprobe.d/edge-agent-nfc.conf",
-                 "/usr/lib/systemd/journald.conf.d/edge-agent.conf"):
+                 "/usr/lib/systemd/journald.conf.d/edge-agent.conf", str(DROP_IN),
+                 str(POLKIT_RULE)):
         assert _owner(Path(unit)) == ("root", "root", 0o644), unit
+    assert (ROOT / "systemd/edge-agent-update.conf").read_text() == DROP_IN.read_text()
+    assert (ROOT / "systemd/50-edge-agent-update.rules").read_text() == POLKIT_RULE.read_text()
+    guard_unit = Path("/usr/lib/systemd/system/edge-agent-update@.service")
+    assert _owner(guard_unit) == ("root", "root", 0o644)
+    assert (ROOT / "systemd/edge-agent-update@.service").read_text() == guard_unit.read_text()
+    _check_update_root()
     unit_text = Path("/usr/lib/systemd/system/edge-agent.service").read_text()
     assert f"ExecStart={PREFIX}/bin/edge-agent run --config /etc/edge-agent/agent.toml" \
         in unit_text
@@ -200,6 +173,49 @@ def _check_installed(version: str, config_mode: tuple[str, str, int] = ("root", 
                                                           stat.S_ISGID):
             loose.append(f"{name} {stat.filemode(st.st_mode)}")
     assert not loose, f"world-writable or set-id: {loose[:5]}"
+
+
+def _check_update_root() -> None:
+    """postinst made the update root: the package's venv is its environment `package` and
+    `current` points at it (the layout's relative link), all the service user's."""
+    from agent.update.layout import UpdateLayout
+
+    assert _owner(SOFTWARE) == (USER, USER, 0o700)
+    assert _owner(SOFTWARE / "envs") == (USER, USER, 0o700)
+    assert os.readlink(SOFTWARE / "envs/package") == str(PREFIX)
+    assert os.readlink(SOFTWARE / "current") == "envs/package"
+    for link in ("current", "envs/package"):
+        assert _owner(SOFTWARE / link)[:2] == (USER, USER), link
+    layout = UpdateLayout(SOFTWARE)
+    assert layout.current_env() == PREFIX
+    assert layout.version_of(layout.current_env()) == project_version()
+    assert not any(p.name.endswith(".new") for p in SOFTWARE.iterdir())
+
+
+def _drop_in_exec_start() -> str:
+    """The command the drop-in makes the unit run (its last ExecStart=), for /bin/sh."""
+    lines = [ln for ln in DROP_IN.read_text().splitlines() if ln.startswith("ExecStart=")]
+    assert lines[0] == "ExecStart=", "the drop-in must reset the unit's ExecStart"
+    command = lines[-1].removeprefix("ExecStart=")
+    prefix = "/bin/sh -c '"
+    assert command.startswith(prefix) and command.endswith("'"), command
+    return command[len(prefix):-1]
+
+
+def _update_status() -> dict[str, object]:
+    """`agent.update status` of the installed program, as the service user, on a config
+    with [update] (the packaged default has none: updates are opted into)."""
+    probe = CONF / "update-probe.toml"
+    probe.write_text((ROOT / "packaging/deb/agent.toml").read_text()
+                     + '\n[update]\nrelease_public_key = "base64:' + "A" * 43 + '="\n')
+    os.chown(probe, 0, grp.getgrnam(USER).gr_gid)
+    probe.chmod(0o640)
+    try:
+        done = _sh("runuser", "-u", USER, "--", str(SOFTWARE / "current/bin/python"), "-m",
+                   "agent.update", "status", "-c", str(probe))
+    finally:
+        probe.unlink()
+    return dict(json.loads(done.stdout))
 
 
 def _check_runs(expect_zone: str) -> None:
@@ -218,12 +234,23 @@ def _check_runs(expect_zone: str) -> None:
                   str(CONF / "agent.toml"), ok=False)
     assert refused.returncode == 2 and "edge-agent provision" in refused.stderr, refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    # what the unit runs with the shipped drop-in: the agent of `current`, refused alike
+    via_current = _sh("runuser", "-u", USER, "--", "/bin/sh", "-c", _drop_in_exec_start(),
+                      ok=False)
+    assert via_current.returncode == 2 and "edge-agent provision" in via_current.stderr, \
+        via_current.stderr
+    # the update guard installs a release with the running environment's pip
+    assert "pip " in _sh(str(PREFIX / "bin/python"), "-m", "pip", "--version").stdout
     assert expect_zone in (CONF / "agent.toml").read_text()
     assert _mtimes(PREFIX) == files_before, "byte-code written at run time"
     analyze = shutil.which("systemd-analyze")
     if analyze:
         verified = _sh(analyze, "verify", "/usr/lib/systemd/system/edge-agent.service", ok=False)
         assert verified.returncode == 0 and verified.stderr == "", verified.stderr
+        # systemd reads the drop-in with the unit (its ExecStart replaces the packaged one)
+        shown = _sh(analyze, "cat-config", "systemd/system/edge-agent.service").stdout
+        assert f"# {DROP_IN}" in shown and shown.index(f"# {DROP_IN}") > shown.index(
+            "# /usr/lib/systemd/system/edge-agent.service"), shown
 
 
 def _timed_dpkg(*args: str) -> float:
@@ -246,7 +273,7 @@ def _timed_dpkg(*args: str) -> float:
 @needs_root_dpkg[2]
 def test_install_upgrade_remove_purge(builds: Builds, clean_machine: set[str]) -> None:
     before = clean_machine
-    version = _project_version()
+    version = project_version()
     wants = Path("/etc/systemd/system/multi-user.target.wants/edge-agent.service")
 
     install_s = _timed_dpkg("-i", str(builds.old))
@@ -273,11 +300,25 @@ def test_install_upgrade_remove_purge(builds: Builds, clean_machine: set[str]) -
     os.chown(conf, service.pw_uid, service.pw_gid)
     conf.chmod(0o600)
     key = (CONF / "keys/credential_hmac.key").read_bytes()
+    # the device had updated itself to 9.9.9 (an environment its guard made, `current`)
+    ota = SOFTWARE / "envs/9.9.9"
+    ota.mkdir()
+    (ota / ".installed").write_text(json.dumps({"version": "9.9.9", "channel": "stable"}))
+    for path in (ota, ota / ".installed"):
+        os.chown(path, service.pw_uid, service.pw_gid)
+    from agent.update.layout import UpdateLayout
+
+    UpdateLayout(SOFTWARE).point(SOFTWARE / "current", ota)
+    os.lchown(SOFTWARE / "current", service.pw_uid, service.pw_gid)
     upgrade_s = _timed_dpkg("-i", str(builds.new))
     _check_installed(f"{version}-2", config_mode=(USER, USER, 0o600))
     _check_runs('"Europe/Vienna"')
     assert (CONF / "keys/credential_hmac.key").read_bytes() == key
     assert wants.is_symlink(), "upgrade lost the enabled state"
+    # the upgrade made the packaged version current; the one it replaced is `previous`
+    assert os.readlink(SOFTWARE / "previous") == "envs/9.9.9"
+    status = _update_status()
+    assert (status["current"], status["previous"]) == (version, "9.9.9"), status
 
     # remove: the program goes, config and state stay
     store = STATE / "agent.sqlite3"
@@ -290,6 +331,9 @@ def test_install_upgrade_remove_purge(builds: Builds, clean_machine: set[str]) -
         assert not os.path.lexists(gone), gone
     assert store.read_bytes() == b"unsent events"
     assert '"Europe/Vienna"' in conf.read_text()
+    # the update root is state: kept, its link to the removed program dangling
+    assert os.readlink(SOFTWARE / "current") == "envs/package"
+    assert (SOFTWARE / "envs/9.9.9/.installed").is_file()
 
     # purge: nothing of the package is left; the service user is kept (postrm says why)
     _timed_dpkg("-P", PKG)

@@ -117,3 +117,34 @@ def test_widening_keeps_the_devices_already_chosen(tmp_path: Path) -> None:
     assert len(sent) == 50 and len(set(sent)) == 50  # nobody offered twice
     with pytest.raises(ValueError, match="no previous release"):
         control.roll_back("t", "stable")
+
+
+def test_a_guard_that_cannot_start_is_reported_failed_once(tmp_path: Path) -> None:
+    """The systemd back-end asked for a guard unit systemd does not have (or, with no
+    systemd as PID 1, no systemd to ask): the real systemctl refuses. The attempt is
+    written `failed` with systemctl's answer and reported once, and the same offer (the
+    retained message at a reconnect) is not tried again."""
+    from agent.update.service_systemd import GUARD_CONFIG, SystemdService
+    from agent.update.trial import DetachedGuard, UpdateMonitor
+
+    class Outbox:  # collects what the monitor puts into the agent's outbox
+        def __init__(self) -> None:
+            self.events: list[dict[str, object]] = []
+
+        def record_update(self, data: dict[str, object]) -> None:
+            self.events.append(data)
+
+    layout = UpdateLayout(tmp_path)
+    outbox = Outbox()
+    guard = DetachedGuard(SystemdService("edge-agent-test-absent.service"), GUARD_CONFIG)
+    monitor = UpdateMonitor(layout, "1.1.0", guard, outbox)
+    payload = offer("1.2.0").model_dump_json().encode()
+    said = monitor.offer(payload)
+    assert said.startswith("guard not started: systemctl start edge-agent-test-absent-update@"
+                           "apply.service: exit "), said
+    journal = layout.read_journal()
+    assert journal is not None and (journal.state, journal.reported) == ("failed", True)
+    assert [e["outcome"] for e in outbox.events] == ["failed"]
+    assert "the update guard did not start" in str(outbox.events[0]["reason"])
+    assert "already failed" in monitor.offer(payload)
+    assert len(outbox.events) == 1

@@ -152,3 +152,22 @@ def test_power_cut_at_each_step_leaves_a_device_that_starts(
     leftovers = {p.name for p in device.layout.envs.iterdir() if not p.name.startswith(".")}
     assert leftovers <= {OLD, NEW} and (version == NEW or NEW not in leftovers)
     assert json.loads(device.layout.journal_path.read_text())["state"] == outcome
+
+
+def test_a_refused_restart_switches_back_and_reports_why(
+        kit: ReleaseKit, make_device: Callable[..., Device]) -> None:
+    """The systemd back-end with a unit systemd does not have (or, on a machine without
+    systemd as PID 1, no systemd to ask): the real systemctl refuses the restart after the
+    switch. The old agent still runs, so `current` goes back to it at once and the attempt
+    is `failed` with systemctl's answer (not left `switched` for a later start to run)."""
+    device = make_device()
+    device.config.write_text(device.config.read_text().replace(
+        f'service = "process:{device.root}/agent.pid"',
+        'service = "systemd:edge-agent-test-absent.service"'))
+    done = device.run_guard(offer(kit, NEW))
+    assert done.returncode == 1, done.stderr
+    journal = device.layout.read_journal()
+    assert journal is not None and journal.state == "failed", journal
+    assert journal.reason.startswith("restart: systemctl restart --no-block: exit "), journal
+    assert device.layout.version_of(device.layout.current_env()) == OLD
+    assert not device.layout.env_for(NEW).exists(), "the failed version's environment stays"
