@@ -133,6 +133,31 @@ lesson_edits = Table(
     Index("ix_ds_lesson_edits_lesson", "tenant", "lesson_id", "received_ms"),
 )
 
+applications = Table(
+    "ds_applications", ds_metadata,
+    # an application sent through the public API; the office accepts it into the register
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(_T), nullable=False),
+    Column("first_name", String(80), nullable=False),
+    Column("last_name", String(80), nullable=False),
+    Column("birth_date", String(10), nullable=False),
+    Column("birth_place", String(80), nullable=False, default=""),
+    Column("emso", String(13), nullable=False, default=""),
+    Column("address", String(200), nullable=False, default=""),
+    Column("email", String(200), nullable=False, default=""),
+    Column("phone", String(40), nullable=False, default=""),
+    Column("category", String(8), nullable=False),
+    # the consent text the applicant agreed to (its version) and when
+    Column("consent_version", String(20), nullable=False),
+    Column("consent_ms", BigInteger, nullable=False),
+    Column("status", String(10), nullable=False, default="pending"),  # pending | accepted
+    Column("candidate_id", Integer, nullable=True),
+    Column("decided_by", String(120), nullable=False, default=""),
+    Column("decided_ms", BigInteger, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Index("ix_ds_applications_status", "tenant", "status", "created_ms"),
+)
+
 school_profile = Table(
     "ds_school", ds_metadata,
     # the school's own data, one row per tenant: its name heads the record card
