@@ -113,11 +113,13 @@ DAILY_LOG = Record("daily_log", "dnevni razvid vožnje", (
 ))
 
 TRAINING_LOG = Record("training_log", "dnevnik usposabljanja", (
-    _f("day", "datum", ""),
-    _f("hours", "število šolskih ur", "", "secondary", SRC_THEORY_HOURS),
-    _f("topic", "vsebina (tema)", ""),
-    _f("lecturer", "učitelj predpisov", "", "secondary", SRC_LECTURER),
-    _f("attendance", "navzočnost kandidatov", ""),
+    _f("day", "datum in čas", "ds_theory_sessions.day"),
+    _f("hours", "število šolskih ur", "ds_theory_sessions.hours", "secondary",
+       SRC_THEORY_HOURS),
+    _f("topic", "vsebina (tema)", "ds_theory_sessions.topic"),
+    _f("lecturer", "učitelj predpisov", "ds_theory_sessions.lecturer", "secondary",
+       SRC_LECTURER),
+    _f("attendance", "navzočnost kandidatov", "ds_theory_attendance.candidate_id"),
 ))
 
 LEAVING_SHEET = Record("leaving_sheet", "izpisni list", (

@@ -133,6 +133,29 @@ lesson_edits = Table(
     Index("ix_ds_lesson_edits_lesson", "tenant", "lesson_id", "received_ms"),
 )
 
+theory_sessions = Table(
+    "ds_theory_sessions", ds_metadata,
+    # one classroom session of the theory part (dnevnik usposabljanja)
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(_T), nullable=False),
+    Column("category", String(8), nullable=False),
+    Column("day", String(10), nullable=False),
+    Column("start_hm", String(5), nullable=False),  # local time, HH:MM
+    Column("hours", Integer, nullable=False),  # school hours (šolske ure)
+    Column("topic", String(200), nullable=False),
+    Column("lecturer", String(120), nullable=False),  # učitelj predpisov
+    Column("lecturer_licence", String(40), nullable=False, default=""),
+    Index("ix_ds_theory_sessions_day", "tenant", "day"),
+)
+
+theory_attendance = Table(
+    "ds_theory_attendance", ds_metadata,
+    Column("tenant", String(_T), nullable=False),
+    Column("session_id", Integer, primary_key=True),
+    Column("candidate_id", Integer, primary_key=True),
+    Index("ix_ds_theory_attendance_candidate", "tenant", "candidate_id"),
+)
+
 applications = Table(
     "ds_applications", ds_metadata,
     # an application sent through the public API; the office accepts it into the register
