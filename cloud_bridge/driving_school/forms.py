@@ -164,6 +164,13 @@ class TheorySessionForm(_Form):
         return _category(v)
 
 
+class LeavingForm(_Form):
+    """A candidate leaving for another school (izpisni list)."""
+
+    left_on: RequiredDay
+    to_school: Annotated[str, Field(max_length=LIMITS["school_name"])] = ""
+
+
 class SchoolForm(_Form):
     """The school's own data: its name heads the record card and the office pages."""
 
@@ -172,5 +179,5 @@ class SchoolForm(_Form):
     registration_no: OptSchoolReg = ""
 
 
-DAY_FIELDS = ("birth_date", "started_on", "theory_done_on", "theory_exam_on",
+DAY_FIELDS = ("left_on", "birth_date", "started_on", "theory_done_on", "theory_exam_on",
               "first_aid_on", "medical_valid_until", "finished_on")

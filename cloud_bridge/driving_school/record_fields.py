@@ -71,7 +71,7 @@ REGISTER = Record("register", "register kandidatov za voznike", (
     _f("category", "kategorija", "ds_courses.category"),
     _f("started_on", "datum začetka usposabljanja", "ds_courses.started_on"),
     _f("finished_on", "datum zaključka usposabljanja", "ds_courses.finished_on"),
-    _f("left_on", "datum izpisa (prestop v drugo šolo)", ""),
+    _f("left_on", "datum izpisa (prestop v drugo šolo)", "ds_leavings.left_on"),
 ))
 
 RECORD_CARD = Record("record_card", "evidenčni karton vožnje", (
@@ -123,12 +123,13 @@ TRAINING_LOG = Record("training_log", "dnevnik usposabljanja", (
 ))
 
 LEAVING_SHEET = Record("leaving_sheet", "izpisni list", (
-    _f("school", "šola vožnje, ki izdaja list", ""),
-    _f("candidate", "kandidat (ime, priimek, EMŠO)", ""),
-    _f("category", "kategorija", ""),
-    _f("theory", "opravljeni teoretični del", ""),
-    _f("lessons_done", "opravljene učne ure vožnje", ""),
-    _f("left_on", "datum izpisa", ""),
+    _f("school", "šola vožnje, ki izdaja list", "card.school"),
+    _f("candidate", "kandidat (ime, priimek, EMŠO)", "card.emso"),
+    _f("category", "kategorija", "card.category"),
+    _f("theory", "opravljeni teoretični del", "card.theory_done_on"),
+    _f("lessons_done", "opravljene učne ure vožnje", "card.lessons_done"),
+    _f("left_on", "datum izpisa", "ds_leavings.left_on"),
+    _f("to_school", "šola vožnje, v katero kandidat prestopa", "ds_leavings.to_school"),
 ))
 
 RECORDS: tuple[Record, ...] = (REGISTER, RECORD_CARD, DAILY_LOG, TRAINING_LOG,

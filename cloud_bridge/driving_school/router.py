@@ -10,6 +10,7 @@ from cloud_bridge.driving_school import (
     office_candidates,
     office_courses,
     office_instructors,
+    office_leaving,
     office_lessons,
     office_record_card,
     office_school,
@@ -33,7 +34,7 @@ from contracts.topics import DEFAULT_PREFIX
 RESOURCES = (tablet_shell.router, tablet_api.router, office_session.router,
              office_lessons.router, office_candidates.router, office_record_card.router,
              office_instructors.router, office_vehicles.router, office_courses.router,
-             office_school.router, office_applications.router,
+             office_school.router, office_applications.router, office_leaving.router,
              office_theory.router,              public_applications.router)
 
 

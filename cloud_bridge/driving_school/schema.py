@@ -156,6 +156,17 @@ theory_attendance = Table(
     Index("ix_ds_theory_attendance_candidate", "tenant", "candidate_id"),
 )
 
+leavings = Table(
+    "ds_leavings", ds_metadata,
+    # a candidate who moved to another school: the izpisni list issued to them
+    Column("tenant", String(_T), primary_key=True),
+    Column("candidate_id", Integer, primary_key=True),
+    Column("left_on", String(10), nullable=False),
+    Column("to_school", String(120), nullable=False, default=""),
+    Column("issued_by", String(120), nullable=False),
+    Column("issued_ms", BigInteger, nullable=False),
+)
+
 applications = Table(
     "ds_applications", ds_metadata,
     # an application sent through the public API; the office accepts it into the register
