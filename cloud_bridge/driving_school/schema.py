@@ -167,6 +167,40 @@ leavings = Table(
     Column("issued_ms", BigInteger, nullable=False),
 )
 
+prices = Table(
+    "ds_prices", ds_metadata,
+    # the school's price list: what an order, a pro-forma or an invoice line is made of
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(_T), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("price_cents", Integer, nullable=False),  # with VAT
+    Column("vat", String(8), nullable=False),  # "22", "9.5", "5" or "exempt"
+    Column("active", Boolean, nullable=False, default=True),
+)
+
+documents = Table(
+    "ds_documents", ds_metadata,
+    # orders, pro-forma and advance invoices, invoices and credit notes, numbered per
+    # kind, business premise and year: 2026-P1-00001
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(_T), nullable=False),
+    Column("kind", String(12), nullable=False),
+    Column("premise", String(20), nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("candidate_id", Integer, nullable=False),
+    Column("lines", JSON, nullable=False),  # [{name, quantity, unit_price_cents, vat}]
+    Column("total_cents", Integer, nullable=False),  # negative for a credit note
+    Column("refers_to", Integer, nullable=True),  # the invoice a credit note corrects
+    Column("payment", String(8), nullable=False, default=""),  # cash | card | transfer
+    # the POS "print" command that fiscalises a cash or card payment (request id)
+    Column("fiscal_request_id", String(36), nullable=True),
+    Column("issued_by", String(120), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    UniqueConstraint("tenant", "kind", "premise", "year", "number",
+                     name="uq_ds_documents_number"),
+)
+
 applications = Table(
     "ds_applications", ds_metadata,
     # an application sent through the public API; the office accepts it into the register
