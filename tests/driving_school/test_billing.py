@@ -48,3 +48,26 @@ def test_numbers_per_kind_premise_and_year_and_the_pos_job(school: School) -> No
     assert topic == f"es/v1/{school.tenant}/till-1/cmd/print"
     sent = json.loads(payload)
     assert sent["request_id"] == request_id and sent["args"] == job
+
+
+def test_csv_journal_export(school: School) -> None:
+    import csv
+    import io
+
+    from cloud_bridge.driving_school.accounting_export import EXPORTERS
+
+    c = school.candidate_ids[0]
+    with write_tx(school.engine) as conn:
+        inv = issue(conn, school.tenant, "invoice", "P1", c,
+                    [*LESSONS, DocLine("Knjiga CPP", 1, 2190, "9.5")], "r", 2026,
+                    payment="card")
+        credit = issue(conn, school.tenant, "credit_note", "P1", c, LESSONS[:1], "r",
+                       2026, refers_to=inv["id"])
+    data = EXPORTERS["csv-journal"].export([inv, credit]).decode("utf-8")
+    rows = list(csv.DictReader(io.StringIO(data.lstrip("\ufeff")), delimiter=";"))
+    assert [(r["stevilka"], r["stopnja_ddv"], r["osnova"], r["ddv"], r["skupaj"])
+            for r in rows] == [
+        ("2026-P1-R-00001", "22", "442,62", "97,38", "540,00"),
+        ("2026-P1-R-00001", "9.5", "20,00", "1,90", "21,90"),
+        ("2026-P1-D-00001", "22", "-344,26", "-75,74", "-420,00")]
+    assert rows[2]["popravlja"] == str(inv["id"]) and rows[0]["placilo"] == "card"
