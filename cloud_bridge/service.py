@@ -187,7 +187,8 @@ class Bridge:
         app.include_router(driving_school_router(ctx.engine, ctx.auth,
                                                  publisher=ctx.publisher,
                                                  prefix=ctx.prefix,
-                                                 command_lifetimes=ctx.command_lifetimes))
+                                                 command_lifetimes=ctx.command_lifetimes,
+                                                 notifier=ctx.notifier))
         return ctx
 
     # -- dispatch (paho network thread) --------------------------------------------------

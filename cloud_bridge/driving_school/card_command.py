@@ -26,6 +26,25 @@ class Publisher(Protocol):
     def publish(self, topic: str, payload: bytes) -> Any: ...
 
 
+def send_command(engine: Engine, publisher: Publisher, prefix: str, tenant: str,
+                 device: str, name: str, args: dict[str, Any],
+                 lifetimes: CommandLifetimes | None = None) -> str:
+    """Store the command in ``commands`` (its result is looked up by request id), then
+    publish it; the request id."""
+    request_id = str(uuid.uuid4())
+    now = int(time.time() * 1000)
+    expires_at = (lifetimes or CommandLifetimes()).expires_at_ms(name, now)
+    payload = command_payload(request_id, args, expires_at)
+    if len(payload) > MAX_COMMAND_BYTES:
+        raise ValueError(f"the {name} command is too large for one message")
+    with write_tx(engine) as conn:
+        conn.execute(insert(commands).values(
+            request_id=request_id, tenant=tenant, device=device, name=name, args=args,
+            sent_at=now, expires_at=expires_at))
+    publisher.publish(DeviceTopics(prefix, tenant, device).cmd(name), payload)
+    return request_id
+
+
 def send_print_record_card(engine: Engine, publisher: Publisher, prefix: str, tenant: str,
                            device: str, card: dict[str, Any], printer: str | None,
                            lifetimes: CommandLifetimes | None = None) -> str:
@@ -35,15 +54,4 @@ def send_print_record_card(engine: Engine, publisher: Publisher, prefix: str, te
     args: dict[str, Any] = {"card": card}
     if printer:
         args["printer"] = printer
-    request_id = str(uuid.uuid4())
-    now = int(time.time() * 1000)
-    expires_at = (lifetimes or CommandLifetimes()).expires_at_ms(COMMAND, now)
-    payload = command_payload(request_id, args, expires_at)
-    if len(payload) > MAX_COMMAND_BYTES:
-        raise ValueError("the record card is too large for one command")
-    with write_tx(engine) as conn:
-        conn.execute(insert(commands).values(
-            request_id=request_id, tenant=tenant, device=device, name=COMMAND, args=args,
-            sent_at=now, expires_at=expires_at))
-    publisher.publish(DeviceTopics(prefix, tenant, device).cmd(COMMAND), payload)
-    return request_id
+    return send_command(engine, publisher, prefix, tenant, device, COMMAND, args, lifetimes)

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from cloud_bridge.driving_school.access import SchoolAccess
 from cloud_bridge.driving_school.card_command import Publisher
+from cloud_bridge.notifications import Notifier
 from cloud_bridge.web.auth import WebAuth
 from contracts.command_expiry import CommandLifetimes
 from contracts.topics import DEFAULT_PREFIX
@@ -35,6 +36,8 @@ class SchoolSettings:
     prefix: str = DEFAULT_PREFIX
     school_name: str | None = None  # on the record card; the tenant's id when not set
     command_lifetimes: CommandLifetimes | None = None
+    # e-mail and SMS to candidates (the bridge's outbox); None: nobody is notified
+    notifier: Notifier | None = None
 
 
 class SettingsProvider:

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import Engine, select
 
 from cloud_bridge.db_schema import read_tx
+from cloud_bridge.driving_school import theory_log
 from cloud_bridge.driving_school.access import BASE
 from cloud_bridge.driving_school.deps import School, SchoolSettings
 from cloud_bridge.driving_school.forms import CandidateForm
@@ -77,12 +78,16 @@ def candidate_view(request: Request, school: SchoolSettings, staff: Staff,
         their = [dict(r) for r in conn.execute(select(courses).where(
             courses.c.tenant == staff.tenant, courses.c.candidate_id == person["id"])
             .order_by(courses.c.id)).mappings()]
+        theory = theory_log.candidate_theory(conn, staff.tenant, person["id"])
     ctx.setdefault("values", shown(person))
     return page(request, "candidate.html", staff, status, person=person, rows=rows,
                 courses=their,
                 teachers=listing(school.engine, instructors, staff.tenant,
                                  instructors.c.name),
-                total=sum(r["lesson_count"] for r in rows),
+                total=sum(r["lesson_count"] for r in rows), theory=theory,
+                theory_hours=sum(t["hours"] for t in theory),
+                theory_minimum=theory_log.minimum_hours(
+                    their[-1]["category"] if their else "B"),
                 can_print=school.publisher is not None, **ctx)
 
 

@@ -133,6 +133,99 @@ lesson_edits = Table(
     Index("ix_ds_lesson_edits_lesson", "tenant", "lesson_id", "received_ms"),
 )
 
+theory_sessions = Table(
+    "ds_theory_sessions", ds_metadata,
+    # one classroom session of the theory part (dnevnik usposabljanja)
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(_T), nullable=False),
+    Column("category", String(8), nullable=False),
+    Column("day", String(10), nullable=False),
+    Column("start_hm", String(5), nullable=False),  # local time, HH:MM
+    Column("hours", Integer, nullable=False),  # school hours (šolske ure)
+    Column("topic", String(200), nullable=False),
+    Column("lecturer", String(120), nullable=False),  # učitelj predpisov
+    Column("lecturer_licence", String(40), nullable=False, default=""),
+    Index("ix_ds_theory_sessions_day", "tenant", "day"),
+)
+
+theory_attendance = Table(
+    "ds_theory_attendance", ds_metadata,
+    Column("tenant", String(_T), nullable=False),
+    Column("session_id", Integer, primary_key=True),
+    Column("candidate_id", Integer, primary_key=True),
+    Index("ix_ds_theory_attendance_candidate", "tenant", "candidate_id"),
+)
+
+leavings = Table(
+    "ds_leavings", ds_metadata,
+    # a candidate who moved to another school: the izpisni list issued to them
+    Column("tenant", String(_T), primary_key=True),
+    Column("candidate_id", Integer, primary_key=True),
+    Column("left_on", String(10), nullable=False),
+    Column("to_school", String(120), nullable=False, default=""),
+    Column("issued_by", String(120), nullable=False),
+    Column("issued_ms", BigInteger, nullable=False),
+)
+
+prices = Table(
+    "ds_prices", ds_metadata,
+    # the school's price list: what an order, a pro-forma or an invoice line is made of
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(_T), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("price_cents", Integer, nullable=False),  # with VAT
+    Column("vat", String(8), nullable=False),  # "22", "9.5", "5" or "exempt"
+    Column("active", Boolean, nullable=False, default=True),
+)
+
+documents = Table(
+    "ds_documents", ds_metadata,
+    # orders, pro-forma and advance invoices, invoices and credit notes, numbered per
+    # kind, business premise and year: 2026-P1-00001
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(_T), nullable=False),
+    Column("kind", String(12), nullable=False),
+    Column("premise", String(20), nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("candidate_id", Integer, nullable=False),
+    Column("lines", JSON, nullable=False),  # [{name, quantity, unit_price_cents, vat}]
+    Column("total_cents", Integer, nullable=False),  # negative for a credit note
+    Column("refers_to", Integer, nullable=True),  # the invoice a credit note corrects
+    Column("payment", String(8), nullable=False, default=""),  # cash | card | transfer
+    # the POS "print" command that fiscalises a cash or card payment (request id)
+    Column("fiscal_request_id", String(36), nullable=True),
+    Column("issued_by", String(120), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    UniqueConstraint("tenant", "kind", "premise", "year", "number",
+                     name="uq_ds_documents_number"),
+)
+
+applications = Table(
+    "ds_applications", ds_metadata,
+    # an application sent through the public API; the office accepts it into the register
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(_T), nullable=False),
+    Column("first_name", String(80), nullable=False),
+    Column("last_name", String(80), nullable=False),
+    Column("birth_date", String(10), nullable=False),
+    Column("birth_place", String(80), nullable=False, default=""),
+    Column("emso", String(13), nullable=False, default=""),
+    Column("address", String(200), nullable=False, default=""),
+    Column("email", String(200), nullable=False, default=""),
+    Column("phone", String(40), nullable=False, default=""),
+    Column("category", String(8), nullable=False),
+    # the consent text the applicant agreed to (its version) and when
+    Column("consent_version", String(20), nullable=False),
+    Column("consent_ms", BigInteger, nullable=False),
+    Column("status", String(10), nullable=False, default="pending"),  # pending | accepted
+    Column("candidate_id", Integer, nullable=True),
+    Column("decided_by", String(120), nullable=False, default=""),
+    Column("decided_ms", BigInteger, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Index("ix_ds_applications_status", "tenant", "status", "created_ms"),
+)
+
 school_profile = Table(
     "ds_school", ds_metadata,
     # the school's own data, one row per tenant: its name heads the record card

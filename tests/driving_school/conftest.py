@@ -19,6 +19,7 @@ from sqlalchemy import Engine, insert
 from cloud_bridge.db_schema import make_engine, write_tx
 from cloud_bridge.driving_school import driving_school_router
 from cloud_bridge.driving_school.schema import candidates, courses, instructors, vehicles
+from cloud_bridge.notifications import Notifier
 from cloud_bridge.web import language
 from cloud_bridge.web.auth import COOKIE, WebAuth
 from cloud_bridge.web.auth_schema import web_metadata
@@ -58,11 +59,13 @@ class School:
     candidate_ids: list[int]
     vehicle_ids: list[int]
     publisher: FakePublisher = field(default_factory=FakePublisher)
+    notifier: Notifier | None = None
 
     def app(self) -> FastAPI:
         return school_app(driving_school_router(self.engine, self.auth,
                                                 publisher=self.publisher,
-                                                school_name=SCHOOL))
+                                                school_name=SCHOOL,
+                                                notifier=self.notifier))
 
     def client(self, who: str | None = None) -> tuple[TestClient, str]:
         """A test client signed in as ``who`` and its CSRF token."""

@@ -46,7 +46,10 @@ SCHOOL_PUBLIC = {("GET", "/driving-school/login"), ("POST", "/driving-school/log
                  ("POST", "/driving-school/app/api/login"),
                  ("POST", "/driving-school/app/api/logout"),
                  # the tablet's text catalog (public texts, cached for offline use)
-                 ("GET", "/driving-school/app/i18n/{lang}.json")}
+                 ("GET", "/driving-school/app/i18n/{lang}.json"),
+                 # applications from the school's web site (a tenant with saved school
+                 # data only; tests/driving_school/test_applications.py)
+                 ("POST", "/driving-school/api/{tenant}/applications")}
 API_PREFIX = "/api/v1/tenants/{tenant}"
 
 
