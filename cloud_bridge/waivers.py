@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -32,7 +33,9 @@ from sqlalchemy import (
     select,
 )
 
+from cloud_bridge import change_log
 from cloud_bridge.api_models import MemberPatch
+from cloud_bridge.change_log import Entry
 from cloud_bridge.db_schema import create_tables, read_tx, write_tx
 from cloud_bridge.device_configs import (
     desired_configs,
@@ -212,3 +215,30 @@ def sign(conn: Connection, tenant: str, member_id: str, version: int, signed_nam
         drawing_svg=drawing_svg))
     day = datetime.fromtimestamp(now_ms / 1000, LOCAL_TZ).date()
     return update_member(conn, tenant, member_id, MemberPatch(waiver_signed_on=day))
+
+
+class WaiverDesk:
+    """The phone page's view of waivers (cloud_bridge/member_qr.py): what a member must
+    sign, and signing it, with the change published to the devices at once."""
+
+    def __init__(self, engine: Engine, publish_entry: Callable[[Entry], None]) -> None:
+        self.engine = engine
+        self.publish_entry = publish_entry
+
+    def pending(self, tenant: str, member_id: str) -> dict[str, object] | None:
+        with read_tx(self.engine) as conn:
+            state = status(conn, tenant, member_id)
+        if not state.must_sign or state.current is None:
+            return None
+        return {"version": state.current.version, "title": state.current.title,
+                "body": state.current.body, "again": state.signed_version is not None}
+
+    def sign(self, tenant: str, member_id: str, version: int, signed_name: str,
+             consent: bool) -> None:
+        """Invalid or NotFound (cloud_bridge.errors) when refused; nothing is stored then."""
+        with write_tx(self.engine) as conn:
+            records = sign(conn, tenant, member_id, version, signed_name, consent=consent,
+                           channel="phone")
+            entry = change_log.append(conn, tenant, records) if records else None
+        if entry is not None:
+            self.publish_entry(entry)

@@ -15,6 +15,7 @@ from cloud_bridge.device_configs import get_desired, set_desired
 from cloud_bridge.membership_ops import create_member
 from cloud_bridge.waivers import waiver_signatures
 from tests.web.conftest import WebSite
+from tests.web.test_member_phone_link import phone_link
 
 TEXT_V1 = "Vadim na lastno odgovornost.\nUpošteval bom hišni red."
 TEXT_V2 = TEXT_V1 + "\nSavna: največ 15 minut."
@@ -92,3 +93,44 @@ def test_reception_may_sign_but_not_publish(site: WebSite) -> None:
                                             blocked=False, created_at=1, updated_at=1))
     page = desk.get(f"/t/{tenant}/members/m-x/waiver")
     assert page.status_code == 200 and 'name="signed_name"' not in page.text
+
+
+def test_the_phone_page_asks_for_the_waiver_and_signs_it(site: WebSite) -> None:
+    tenant, other = site.tenants
+    admin, csrf = site.login(site.user(tenant, "administrator"))
+    base = f"/t/{tenant}"
+    loc = admin.post(f"{base}/members", data={"csrf_token": csrf, "first_name": "Živa",
+                                              "last_name": "Kos"}, follow_redirects=False)
+    member_id = loc.headers["location"].split("/members/")[1].split("?")[0]
+    admin.post(f"{base}/members/{member_id}/credentials",
+               data={"csrf_token": csrf, "kind": "qr", "code": ""}, follow_redirects=False)
+    admin.post(f"{base}/members/{member_id}/entitlements", data={
+        "csrf_token": csrf, "kind": "punch_card", "entries_total": "10"})
+    admin.post(f"{base}/waivers", data={"csrf_token": csrf, "title": "Izjava", "body": TEXT_V1})
+    link = phone_link(admin, tenant, member_id)
+    bearer = {"Authorization": f"Bearer {link.partition('#k=')[2]}"}
+    phone = site.client()
+    token_url = f"/member-qr/{tenant}/{member_id}/token"
+    sign_url = f"/member-qr/{tenant}/{member_id}/waiver"
+
+    answer = phone.post(token_url, headers=bearer).json()
+    assert answer["waiver"] == {"version": 1, "title": "Izjava", "body": TEXT_V1,
+                                "again": False}
+    # without the link's secret, or for another tenant: nothing is signed
+    sig = {"version": 1, "signed_name": "Živa Kos", "consent": True}
+    assert phone.post(sign_url, json=sig).status_code == 404
+    assert phone.post(f"/member-qr/{other}/{member_id}/waiver", json=sig,
+                      headers=bearer).status_code == 404
+    assert phone.post(sign_url, json={**sig, "consent": False},
+                      headers=bearer).status_code == 422
+    assert phone.post(sign_url, json={**sig, "version": 2}, headers=bearer).status_code == 409
+    assert phone.post(sign_url, json=sig, headers=bearer).status_code == 204
+    assert phone.post(token_url, headers=bearer).json()["waiver"] is None
+    with site.engine.connect() as conn:
+        row = conn.execute(select(waiver_signatures).where(
+            waiver_signatures.c.tenant == tenant)).mappings().one()
+    assert row["channel"] == "phone" and row["signed_name"] == "Živa Kos"
+
+    admin.post(f"{base}/waivers", data={"csrf_token": csrf, "title": "Izjava", "body": TEXT_V2})
+    again = phone.post(token_url, headers=bearer).json()["waiver"]
+    assert again["version"] == 2 and again["again"] is True
