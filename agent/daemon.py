@@ -53,6 +53,7 @@ from drivers.protocols import (
 )
 
 if TYPE_CHECKING:  # FastAPI/uvicorn and the POS stack load only when a config uses them
+    from agent.access.presence_share import SitePresence
     from agent.local_http import LocalHttpServer
     from agent.pos.pos_runtime import PosRuntime
     from agent.print_queue import PrintQueue
@@ -81,6 +82,13 @@ class AgentDaemon:
         self.store, self.outbox = open_store(config.store_path, config.durability,
                                              config.tenant, config.device)
         self.access = access_service_for(config, self.store, self.outbox, clock)
+        # [site_link]: presence shared with the site's other gates (docs/multi_gate.md)
+        self.site_presence: SitePresence | None = None
+        if config.site_link is not None:
+            # imported here: a device without [site_link] does not load paho for it
+            from agent.access.presence_share import site_presence_for
+
+            self.site_presence = site_presence_for(config, self.store, self.access, clock)
         self.readers: dict[str, CardReader] = {}
         self.gates: dict[str, Gate] = {}
         self.displays: dict[str, Display] = {}
@@ -119,7 +127,7 @@ class AgentDaemon:
     def start(self) -> None:
         self._use(open_peripherals(self.config))
         self.pos = pos_runtime_for(self.config, self.store, self.outbox, self.printers,
-                                   self.http)
+                                   self.http, self.displays)
         self.print_queue = print_queue_for(self.store, self.printers)
         self._start_peripherals()
         if self.time_clock is not None:
@@ -130,6 +138,8 @@ class AgentDaemon:
             self.print_queue.start()
         if self.http is not None:
             self.http.start()
+        if self.site_presence is not None:
+            self.site_presence.start()
         self.started_at = time.monotonic()
         log.info(
             "agent started tenant=%s device=%s version=%s readers=%d gates=%d",
@@ -155,6 +165,8 @@ class AgentDaemon:
             reader.start(self.handle_read)
 
     def stop(self) -> None:
+        if self.site_presence is not None:
+            self.site_presence.stop()
         if self.http is not None:
             self.http.stop()
         if self.pos is not None:
@@ -353,6 +365,8 @@ class AgentDaemon:
             self.pos.service.printer = self.printers[new.pos.printer]
         self._reader_cfg = {r.id: r for r in new.readers}
         self._gate_cfg = {g.id: g for g in new.gates}
+        if self.site_presence is not None:  # republish covers the gates of the new config
+            self.site_presence.gates = tuple(g.id for g in new.gates)
         with self._passage_lock:
             self._awaiting_passage = {g.id: [] for g in new.gates}
         self._start_peripherals()
@@ -382,4 +396,5 @@ class AgentDaemon:
             "peripherals": peripherals,
             "fire_alarm": self.fire_alarm,
             "chain_public_key": self._chain_public_key,
+            "site_link": None if self.site_presence is None else self.site_presence.state(),
         }

@@ -167,15 +167,15 @@ def local_http_for(config: AgentConfig, time_clock: TimeClock | None, feed: Live
 
 
 def pos_runtime_for(config: AgentConfig, store: LocalStore, outbox: Outbox,
-                    printers: dict[str, Printer], http: LocalHttpServer | None
-                    ) -> PosRuntime | None:
+                    printers: dict[str, Printer], http: LocalHttpServer | None,
+                    displays: Mapping[str, Display] | None = None) -> PosRuntime | None:
     """The POS receipt printer ([pos]); needs the printers, and adds its router before the
     HTTP server starts."""
     if config.pos is None:
         return None
     from agent.pos.pos_runtime import PosRuntime
 
-    return PosRuntime(config, store, outbox, printers, http=http)
+    return PosRuntime(config, store, outbox, printers, http=http, displays=displays)
 
 
 def print_queue_for(store: LocalStore, printers: Mapping[str, Printer]) -> PrintQueue | None:

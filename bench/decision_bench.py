@@ -9,6 +9,8 @@ Reports, measured in the same run on the same file:
     with synchronous=FULL and synchronous=NORMAL,
   - a waiver-gated full tap (synchronous=FULL; the site requires the current waiver
     version and every member has signed it: docs/waivers.md),
+  - a full phone-NFC tap with synchronous=FULL: the Ed25519 signature over a fresh
+    challenge verified, then the same lookups, decision and commit (docs/phone_nfc.md),
 and taps/s, with ratios against the baseline.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import tempfile
@@ -27,6 +30,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -38,6 +43,7 @@ from agent.daemon_parts import access_service, open_store
 from agent.store.local_store import Durability, LocalStore
 from agent.store.membership import bulk_insert
 from contracts.credential_hash import credential_hash
+from drivers.phone_applet import CHALLENGE_BYTES, signed_message
 
 KEY = b"bench-key-0123456789abcdef012345"
 GATE = GateContext("g1", "main", "in")
@@ -72,6 +78,29 @@ def load(store: LocalStore, n: int, chunk: int = 50_000) -> float:
                 bulk_insert(conn, members, creds, ents)
             progress.advance(task, len(ids))
     return time.perf_counter() - start
+
+
+PhoneTap = tuple[str, tuple[tuple[str, str], ...]]
+
+
+def enrol_phones(store: LocalStore, n: int, taps: int, rng: random.Random) -> list[PhoneTap]:
+    """``n`` phones enrolled for members m0.., and ``taps`` answers of theirs, each to a
+    fresh challenge (signing is the phone's work, done here before the clock runs)."""
+    keys = [Ed25519PrivateKey.generate() for _ in range(n)]
+    public = [k.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex() for k in keys]
+    with store.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO credentials(hash, id, member_id, kind, blocked) "
+            "VALUES (?, ?, ?, 'phone', 0)",
+            [(credential_hash(KEY, "phone", pk), f"p{i}", f"m{i}") for i, pk in enumerate(public)])
+    answers: list[PhoneTap] = []
+    for _ in range(taps):
+        i = rng.randrange(n)
+        challenge = os.urandom(CHALLENGE_BYTES)
+        signature = keys[i].sign(signed_message(challenge))
+        answers.append((public[i], (("phone_challenge", challenge.hex()),
+                                    ("phone_signature", signature.hex()))))
+    return answers
 
 
 def pct(samples: list[float], p: float) -> float:
@@ -136,6 +165,7 @@ def run(tmp: Path) -> None:
     load_s = load(store, args.credentials)
     store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     picks = [rng.randrange(args.credentials) for _ in range(args.taps)]
+    phone_taps = enrol_phones(store, min(1000, args.credentials), args.taps + 200, rng)
     hashes = [credential_hash(KEY, "uid", uid(i)) for i in picks]
 
     results: dict[str, dict[str, float]] = {}
@@ -153,6 +183,7 @@ def run(tmp: Path) -> None:
            *measure(lambda i: store.conn.execute(lookup, (hashes[i],)).fetchone(), args.taps))
 
     from agent.access.local_state import load_state
+    from agent.credentials.read_parser import parse_read
 
     now = datetime.now(UTC)
     states = []
@@ -162,6 +193,11 @@ def run(tmp: Path) -> None:
                                      rules=RULES, need_occupancy=False, device="bench"))
     record("pure decision function",
            *measure(lambda i: decide(GATE, now, states[i % 1000], RULES), args.taps))
+    record("card read parse (HMAC)", *measure(
+        lambda i: parse_read("uid", uid(picks[i]), KEY, None, 0), args.taps))
+    record("phone read parse (Ed25519 verify + HMAC)", *measure(
+        lambda i: parse_read("phone", phone_taps[i][0], KEY, None, 0, None, phone_taps[i][1]),
+        args.taps))
     store.close()
 
     durabilities: tuple[Durability, ...] = ("full", "normal")
@@ -184,6 +220,17 @@ def run(tmp: Path) -> None:
                 return outcome
 
             record("waiver-gated full tap, synchronous=FULL", *measure(waiver_tap, args.taps))
+            for value, extra in phone_taps[args.taps:]:  # warm, as above
+                svc.tap("r2", "phone", value, GATE, extra)
+
+            def phone_tap(i: int, svc: AccessService = svc) -> object:
+                value, extra = phone_taps[i]
+                outcome = svc.tap("r2", "phone", value, GATE, extra)
+                assert outcome.granted, outcome.decision  # a refusal would be faster
+                return outcome
+
+            record("phone-NFC tap (Ed25519 verify), synchronous=FULL",
+                   *measure(phone_tap, args.taps))
             record(f"full tap, synchronous=FULL, {args.gates} gates at once (group commit)",
                    *concurrent(svc, picks, args.gates, args.taps))
         s.close()
@@ -204,11 +251,14 @@ def run(tmp: Path) -> None:
     full = results["full tap, synchronous=FULL"]
     waiver = results["waiver-gated full tap, synchronous=FULL"]
     busy = results[f"full tap, synchronous=FULL, {args.gates} gates at once (group commit)"]
+    phone = results["phone-NFC tap (Ed25519 verify), synchronous=FULL"]
     Console().print(
         f"targets: p99 ≤ 1 ms with the durable write (one gate) → {full['p99_ms']:.3f} ms "
         f"({'met' if full['p99_ms'] <= 1 else 'MISSED'}); ≥ 3,000 taps/s durable → "
         f"{full['per_s']:,.0f} from one gate, {busy['per_s']:,.0f} with {args.gates} gates "
-        f"({'met' if max(full['per_s'], busy['per_s']) >= 3000 else 'MISSED'}); "
+        f"({'met' if max(full['per_s'], busy['per_s']) >= 3000 else 'MISSED'}); phone-NFC "
+        f"p99 ≤ 1.5 ms → {phone['p99_ms']:.3f} ms "
+        f"({'met' if phone['p99_ms'] <= 1.5 else 'MISSED'}); "
         f"waiver-gated tap p99 ≤ 1.5 ms → {waiver['p99_ms']:.3f} ms "
         f"({'met' if waiver['p99_ms'] <= 1.5 else 'MISSED'}), "
         f"{waiver['p99_ms'] / full['p99_ms']:.2f}× the ungated p99"

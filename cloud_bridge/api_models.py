@@ -19,7 +19,7 @@ ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 Epoch = Annotated[int, Field(ge=0, le=2**40)]
 EntitlementKind = Literal["membership", "punch_card", "day_ticket", "gift_voucher"]
-CredentialKind = Literal["card", "qr", "voucher"]
+CredentialKind = Literal["card", "qr", "voucher", "phone"]
 CommandName = Literal["open", "reload", "resend-state"]
 
 
@@ -86,10 +86,19 @@ class CredentialIn(_In):
     code: Annotated[str, StringConstraints(min_length=1, max_length=MAX_QR_LEN)] | None = Field(
         default=None, description="static QR/voucher code; kind qr without code = signed "
         "QR tokens only")
+    public_key: Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$")] | None = Field(
+        default=None, description="kind phone: the member app's Ed25519 public key, 32 bytes "
+        "in hex (docs/phone_nfc.md)")
     blocked: bool = False
 
     @model_validator(mode="after")
     def _kind_fits(self) -> CredentialIn:
+        if (self.kind == "phone") != (self.public_key is not None):
+            raise ValueError("public_key is for phone credentials, and a phone needs it")
+        if self.kind == "phone":
+            if self.uid is not None or self.code is not None:
+                raise ValueError("a phone credential takes public_key, not uid or code")
+            return self
         if self.kind == "card":
             if self.uid is None or self.code is not None:
                 raise ValueError("a card credential needs uid (and no code)")

@@ -116,6 +116,9 @@ def erase_member(conn: Connection, tenant: str, member_id: str) -> list[Record]:
 # -- credentials -------------------------------------------------------------------
 
 def credential_hash_for(hmac_key: bytes, body: CredentialIn) -> str | None:
+    if body.kind == "phone":
+        assert body.public_key is not None  # CredentialIn checked it
+        return credential_hash(hmac_key, "phone", body.public_key.lower())
     if body.kind == "card":
         uid = normalise_uid(body.uid or "")
         if uid is None:

@@ -198,6 +198,25 @@ class MqttConfig(_Strict):
     subscribe_qos: Literal[0, 1] = 1
 
 
+class SiteLinkConfig(_Strict):
+    """``[site_link]``: the site broker the devices of one site share presence through
+    (anti-passback and occupancy across gates while the cloud is away; docs/multi_gate.md)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    topic_prefix: str = "es/v1"
+    keepalive_s: int = Field(default=10, ge=2, le=600)
+    # the other devices of the site: one of them not reachable = this device is cut off
+    peers: list[Ident] = []
+    # while cut off, an earlier tap blocks a pass-back for this long only (fallback rule)
+    cut_off_passback_s: int = Field(default=300, ge=0)
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    username: str | None = None
+    password: str | None = None
+
+
 class UpdateConfig(_Strict):
     """``[update]``: signed software updates with automatic rollback (agent/update/)."""
 
@@ -254,6 +273,7 @@ class DeviceConfig(_Strict):
     local_http: LocalHttpConfig | None = None
     control: ControlConfig = ControlConfig()
     mqtt: MqttConfig | None = None
+    site_link: SiteLinkConfig | None = None
     pos: PosConfig | None = None
     update: UpdateConfig | None = None
 

@@ -41,7 +41,8 @@ class CredentialUpsert(ChangeRecord):
     op: Literal["upsert"]
     id: EntityId
     member_id: EntityId
-    kind: Literal["card", "qr", "voucher"]
+    # phone: the hash is of the phone's enrolled Ed25519 public key (docs/phone_nfc.md)
+    kind: Literal["card", "qr", "voucher", "phone"]
     # hex of HMAC-SHA256; absent for signed-QR-only credentials
     hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
     blocked: bool = False

@@ -48,7 +48,7 @@ _Epoch = int | None
 # Rows, not change records: a snapshot carries a whole tenant (a million credentials),
 # and positional rows validate about four times faster and are half the size.
 MemberRow = tuple[_Id, Annotated[str, StringConstraints(max_length=40)], _Day, bool]
-CredentialRow = tuple[_Id, _Id, Literal["card", "qr", "voucher"], _Hash, bool]
+CredentialRow = tuple[_Id, _Id, Literal["card", "qr", "voucher", "phone"], _Hash, bool]
 EntitlementRow = tuple[
     _Id, _Id, Literal["membership", "punch_card", "day_ticket", "gift_voucher"],
     _Epoch, _Epoch, _Day, Annotated[int, Field(ge=0)] | None, list[_Id] | None,

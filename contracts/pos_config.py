@@ -37,6 +37,32 @@ class PosHttpConfig(_Strict):
         return self
 
 
+class TillCashierConfig(_Strict):
+    """A cashier of the on-device till (``[[pos.till.cashiers]]``). The tax number goes to
+    FURS as OperatorTaxNumber only; the PIN is an scrypt hash (contracts/pin_hash.py)."""
+
+    id: str = Field(pattern=r"^[0-9]{1,12}$", description="the number typed at sign-in")
+    name: str = Field(min_length=1, max_length=40, description="printed operator label")
+    tax_number: int = Field(ge=10_000_000, le=99_999_999)
+    pin_hash: SecretStr
+    may_discount: bool = False
+    may_refund: bool = False
+    may_open_drawer: bool = False  # also cash in and out
+    may_close_day: bool = False
+
+
+class TillConfig(_Strict):
+    """The cashier's till screen served by the agent (``/till``)."""
+
+    catalogue_file: str = Field(description="JSON catalogue: products, prices, VAT, categories")
+    cashiers: list[TillCashierConfig] = Field(min_length=1, max_length=200)
+    drawer_kick: bool = Field(default=True, description="open the drawer (ESC p) on cash")
+    session_minutes: int = Field(default=600, ge=1, le=24 * 60)
+    customer_display: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="id of a [[displays]] entry: the line the customer sees")
+
+
 class PremiseAddressConfig(_Strict):
     street: str = Field(min_length=1, max_length=100)
     house_number: str = Field(min_length=1, max_length=10)
@@ -86,6 +112,7 @@ class PosConfig(_Strict):
     paper_width: Literal[58, 80] = 80
     http: PosHttpConfig | None = None
     premise: PremiseRegistrationConfig | None = None
+    till: TillConfig | None = None
 
     @model_validator(mode="after")
     def _one_password(self) -> PosConfig:

@@ -89,3 +89,24 @@ def device_config_topic(prefix: str, tenant: str, device: str) -> str:
     """Retained, signed by the tenant's key: the device's desired config
     (contracts/remote_config.py)."""
     return f"{prefix}/{tenant}/{device}/config/desired"
+
+
+# -- site presence between the devices of one site (docs/multi_gate.md) -----------------
+
+def site_presence_topic(prefix: str, tenant: str, device: str) -> str:
+    """A device's presence changes (signed facts, contracts/site_presence.py), on the
+    site broker; every device of the site reads ``site_presence_wildcard``."""
+    return f"{prefix}/{tenant}/{device}/site/presence"
+
+
+def site_alive_topic(prefix: str, tenant: str, device: str) -> str:
+    """Retained "up"; the device's last will sets "down" when its connection is lost."""
+    return f"{prefix}/{tenant}/{device}/site/alive"
+
+
+def site_presence_wildcard(prefix: str, tenant: str) -> str:
+    return f"{prefix}/{tenant}/+/site/presence"
+
+
+def site_alive_wildcard(prefix: str, tenant: str) -> str:
+    return f"{prefix}/{tenant}/+/site/alive"

@@ -16,6 +16,11 @@ after it was taken away).
 The reader polls with ``ContactlessFrontend.sense`` (the RF field is switched off between
 polls, so a card left on the reader answers every poll and is recognised as the same
 presentation). An unplugged reader makes health DOWN; the thread reopens it with back-off.
+Phones (``phone``, default true): an ISO-DEP target (SEL_RES bit 0x20: phones in host
+card emulation, DESFire cards) is activated (RATS) and asked for the member app's AID; a
+phone that answers signs a fresh challenge and is delivered as a ``phone`` read
+(drivers/phone_applet.py); anything else is read by its UID as before.
+
 The kernel's pn533 modules must be blacklisted or nfcpy cannot claim a PN533-based reader
 (systemd/blacklist-pn533.conf).
 """
@@ -30,8 +35,11 @@ from typing import Any
 
 import nfc
 import nfc.clf
+import nfc.tag
+import nfc.tag.tt4
 
 from drivers.errors import BadPeripheralUrl
+from drivers.phone_applet import NotAPhone, PhoneAnswer, PhoneRefused, exchange
 from drivers.protocols import CardRead, HealthState, ReadHandler
 from drivers.reader_support import (
     Backoff,
@@ -41,6 +49,7 @@ from drivers.reader_support import (
     deliver,
     option_float,
 )
+from drivers.url_options import option_bool
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +79,7 @@ class NfcReader(PollingReader):
         self.poll_s = option_float(options, "poll_ms", 100, 0, 5000) / 1000
         self.absent_s = option_float(options, "absent_ms", 300, 0, 10_000) / 1000
         self.holdoff_s = option_float(options, "holdoff_ms", 1000, 0, 60_000) / 1000
+        self.phones = option_bool(options, "phone", True)
         self._health = ReaderHealth(reader_id)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -130,9 +140,44 @@ class NfcReader(PollingReader):
             if target is not None and not uid_bytes:
                 self._health.drop("unsupported_card")  # Type 1 (Topaz) has no sdd_res UID
             if uid_bytes:
-                uid = bytes(uid_bytes).hex().upper()
-                if debounce.seen(uid, now):
-                    deliver(on_read, CardRead(self.id, "uid", uid, now))
+                self._present(clf, target, bytes(uid_bytes).hex().upper(), now, debounce,
+                              on_read)
             else:
                 debounce.nothing(now)
             self._stop.wait(self.poll_s)
+
+    def _present(self, clf: nfc.ContactlessFrontend, target: nfc.clf.RemoteTarget, uid: str,
+                 now: float, debounce: PresenceDebouncer, on_read: ReadHandler) -> None:
+        """Deliver what is on the reader: a phone's signed answer, or the UID."""
+        iso_dep = bool(target.sel_res) and target.sel_res[0] & 0x20
+        if self.phones and iso_dep:
+            try:
+                answer = _phone_answer(clf, target)
+            except NotAPhone:
+                pass
+            except PhoneRefused as refused:
+                self._health.drop(refused.drop)
+                debounce.nothing(now)
+                return
+            else:
+                key = answer.public_key.hex()
+                if debounce.seen(key, now):
+                    deliver(on_read, CardRead(self.id, "phone", key, now, answer.extra()))
+                return
+        if debounce.seen(uid, now):
+            deliver(on_read, CardRead(self.id, "uid", uid, now))
+
+
+def _phone_answer(clf: nfc.ContactlessFrontend, target: nfc.clf.RemoteTarget) -> PhoneAnswer:
+    """Activate the ISO-DEP target (RATS) and run the applet exchange over it."""
+    tag = nfc.tag.activate(clf, target)
+    if not isinstance(tag, nfc.tag.tt4.Type4Tag):
+        raise NotAPhone
+
+    def transmit(apdu: bytes) -> bytes:
+        try:
+            return bytes(tag.transceive(bytearray(apdu)) or b"")
+        except (nfc.tag.TagCommandError, nfc.clf.CommunicationError):
+            return b""
+
+    return exchange(transmit)

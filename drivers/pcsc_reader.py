@@ -10,6 +10,10 @@ delivers the UID if the status word is 90 00; other status words are dropped as
 ``bad_status`` (e.g. 6A 81: the reader does not support it for this card). Each insertion
 is one read; the same card again counts only after removal plus ``holdoff_ms`` (800).
 
+Phones (``phone``, default true): before GET DATA the reader SELECTs the member app's AID;
+a phone that answers signs a fresh challenge and is delivered as a ``phone`` read
+(drivers/phone_applet.py); a card without the applet is read by its UID as before.
+
 Health: DOWN while pcscd is not running, no (matching) reader is connected or the reader
 was unplugged; the thread keeps retrying with back-off and recovers without a restart.
 """
@@ -24,7 +28,8 @@ from typing import Any
 
 from smartcard import scard
 
-from drivers.protocols import CardRead, HealthState, ReadHandler
+from drivers.phone_applet import NotAPhone, PhoneRefused, Transmit, exchange
+from drivers.protocols import CardRead, HealthState, ReadHandler, ReadKind
 from drivers.reader_support import (
     Backoff,
     PollingReader,
@@ -34,6 +39,7 @@ from drivers.reader_support import (
     option_float,
     split_query,
 )
+from drivers.url_options import option_bool
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +71,7 @@ class PcscReader(PollingReader):
         opts = {**options, **query}
         self.name_match = str(opts.get("reader", "")).strip()
         self.holdoff_s = option_float(opts, "holdoff_ms", 800, 0, 60_000) / 1000
+        self.phones = option_bool(opts, "phone", True)
         self._health = ReaderHealth(reader_id)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -148,11 +155,14 @@ class PcscReader(PollingReader):
             if previous & scard.SCARD_STATE_PRESENT and previous >> 16 == event >> 16:
                 continue  # same insertion, another flag changed (e.g. INUSE)
             seen_at = time.monotonic()
-            uid = self._read_uid(context, reader)
-            if uid is not None and debounce.seen(uid, seen_at):
-                deliver(on_read, CardRead(self.id, "uid", uid, seen_at))
+            read = self._read_card(context, reader)
+            if read is not None and debounce.seen(read[1], seen_at):
+                deliver(on_read, CardRead(self.id, read[0], read[1], seen_at, read[2]))
 
-    def _read_uid(self, context: int, reader: str) -> str | None:
+    def _read_card(self, context: int, reader: str
+                   ) -> tuple[ReadKind, str, tuple[tuple[str, str], ...]] | None:
+        """(kind, value, extra) of the card on the reader: a phone's signed answer, or
+        the UID; None when dropped."""
         hresult, card, protocol = scard.SCardConnect(
             context, reader, scard.SCARD_SHARE_SHARED,
             scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1)
@@ -162,6 +172,15 @@ class PcscReader(PollingReader):
             self._health.drop("card_error")  # taken away too fast, or not a card we can talk to
             return None
         try:
+            if self.phones:
+                try:
+                    answer = exchange(_transmitter(card, protocol))
+                    return "phone", answer.public_key.hex(), answer.extra()
+                except NotAPhone:
+                    pass  # a card: read its UID
+                except PhoneRefused as refused:
+                    self._health.drop(refused.drop)
+                    return None
             hresult, response = scard.SCardTransmit(card, protocol, GET_UID)
             if hresult != scard.SCARD_S_SUCCESS:
                 self._health.drop("card_error")
@@ -173,6 +192,13 @@ class PcscReader(PollingReader):
             if not 4 <= len(uid) <= 10:
                 self._health.drop("bad_format")
                 return None
-            return uid.hex().upper()
+            return "uid", uid.hex().upper(), ()
         finally:
             scard.SCardDisconnect(card, scard.SCARD_LEAVE_CARD)
+
+
+def _transmitter(card: int, protocol: int) -> Transmit:
+    def transmit(apdu: bytes) -> bytes:
+        hresult, response = scard.SCardTransmit(card, protocol, list(apdu))
+        return bytes(response) if hresult == scard.SCARD_S_SUCCESS else b""
+    return transmit

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
-ReadKind = Literal["uid", "qr"]
+ReadKind = Literal["uid", "qr", "phone"]
 
 
 @dataclass(frozen=True, slots=True)

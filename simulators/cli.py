@@ -299,6 +299,12 @@ def status(config: Path = ConfigOpt, socket: Path | None = SocketOpt,
     for key in ("version", "uptime_s", "membership_version", "outbox_depth", "last_seq",
                 "decisions"):
         table.add_row(key, str(reply[key]))
+    site = reply.get("site_link")
+    if site is not None:  # [site_link]: presence shared with the site's gates
+        peers = ", ".join(f"{d} {s}" for d, s in sorted(site["peers"].items())) or "-"
+        state = "[red]cut off[/]" if site["cut_off"] else "[green]linked[/]"
+        table.add_row("site link", f"{state}; broker {site['broker']}; peers: {peers}; "
+                                   f"inside: {site['occupancy']}")
     out.print(table)
     pt = Table(title="peripherals")
     for col in ("id", "role", "url", "health", "detail"):

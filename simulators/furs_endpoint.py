@@ -270,7 +270,30 @@ def check_invoice(payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             raise _Refuse("S002", flag)
     if not re.fullmatch(r"[0-9a-fA-F]{32}", str(inv["ProtectedID"])):
         raise _Refuse("S002", "ProtectedID")
+    if "ReferenceInvoice" in inv:
+        _check_reference(inv["ReferenceInvoice"])
     return message_id, inv
+
+
+def _check_reference(refs: Any) -> None:
+    """ReferenceInvoice (spec v3.2 R_3.14): the changed invoice's premise, device and number
+    (R_3.14.1-3, rules as for InvoiceIdentifier) and its issue time (R_3.15)."""
+    if not isinstance(refs, list) or not 1 <= len(refs) <= 1000:
+        raise _Refuse("S002", "ReferenceInvoice")
+    for ref in refs:
+        if not isinstance(ref, dict) or not set(ref) <= {"ReferenceInvoiceIdentifier",
+                                                         "ReferenceInvoiceIssueDateTime"}:
+            raise _Refuse("S002", "ReferenceInvoice item")
+        ident = ref.get("ReferenceInvoiceIdentifier")
+        if not isinstance(ident, dict) or set(ident) != {"BusinessPremiseID",
+                                                         "ElectronicDeviceID", "InvoiceNumber"} \
+                or not _IDENT.match(str(ident["BusinessPremiseID"])) \
+                or not _IDENT.match(str(ident["ElectronicDeviceID"])) \
+                or not re.fullmatch(r"[1-9]\d{0,19}", str(ident["InvoiceNumber"])):
+            raise _Refuse("S002", "ReferenceInvoiceIdentifier")
+        when = ref.get("ReferenceInvoiceIssueDateTime")
+        if when is not None and not _DT.match(str(when)):
+            raise _Refuse("S002", "ReferenceInvoiceIssueDateTime")
 
 
 def check_premise(payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:

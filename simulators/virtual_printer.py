@@ -155,6 +155,7 @@ class EscposDecoder:
         self._qr_data = ""
         self._qr_module = 3
         self.status_queries = 0
+        self.drawer_pulses = 0  # ESC p m t1 t2: the cash drawer kicked
 
     # -- stream ---------------------------------------------------------------------------
 
@@ -282,6 +283,8 @@ class EscposDecoder:
                 self._newline()
         elif cmd == ord("J"):
             self._newline(force=False)
+        elif cmd == ord("p"):
+            self.drawer_pulses += 1
         elif cmd in (ord("i"), ord("m")):
             self._finish_page(cut=True)
         return pos + 2 + n_args
@@ -506,6 +509,10 @@ class VirtualPrinter:
     @property
     def status_queries(self) -> int:
         return self._decoder.status_queries
+
+    @property
+    def drawer_pulses(self) -> int:
+        return self._decoder.drawer_pulses
 
     def _first_index(self) -> int:
         if self.out_dir is None or not self.out_dir.is_dir():

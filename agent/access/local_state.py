@@ -91,7 +91,12 @@ def load_state(
     rules: SiteRules,
     need_occupancy: bool,
     device: str,
+    presence_trusted_since: datetime | None = None,
 ) -> LocalState:
+    """``presence_trusted_since``: set while the device is cut off from its site's other
+    gates (docs/multi_gate.md); an older passage is not known to be the member's last one
+    (they may have left through an unreachable gate), so it does not count for
+    anti-passback. Occupancy still counts it: the site's last known count."""
     if lookup_hash is not None:
         row = conn.execute(_CREDENTIAL_BY_HASH, (lookup_hash,)).fetchone()
     else:
@@ -116,6 +121,9 @@ def load_state(
         if prow
         else None
     )
+    if presence is not None and presence_trusted_since is not None \
+            and presence.at < presence_trusted_since:
+        presence = None
     occupancy = 0
     if need_occupancy:
         since_ms = presence_expiry_cutoff(now, rules.presence_expiry)

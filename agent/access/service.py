@@ -82,6 +82,11 @@ class AccessService:
         self._recent: dict[tuple[str, str], tuple[float, TapOutcome]] = {}
         self._recent_lock = threading.Lock()
         self.committer = GroupCommitter(store)
+        # a site of several gates (agent/access/presence_share.py); None: one device alone.
+        # presence_listener(member, gate, direction, at_ms) runs after the commit;
+        # presence_trusted_since(now) is the fallback cut-off while the site link is down
+        self.presence_listener: Callable[[str, str, str, int], None] | None = None
+        self.presence_trusted_since: Callable[[datetime], datetime | None] | None = None
 
     def tap(self, reader_id: str, kind: str, value: str, gate: GateContext,
             extra: tuple[tuple[str, str], ...] = ()) -> TapOutcome:
@@ -130,6 +135,8 @@ class AccessService:
                     need_occupancy=self.rules.occupancy_limit is not None
                     and gate.direction == "in",
                     device=self.outbox.device,
+                    presence_trusted_since=(self.presence_trusted_since(now)
+                                            if self.presence_trusted_since else None),
                 )
             sun = parsed.sun
             if problem is None and sun is not None and state.credential is not None:
@@ -170,6 +177,8 @@ class AccessService:
             return decision, event, state
 
         decision, event, state = self.committer.run(work)
+        if decision.granted and state.member is not None:
+            self._tell_site(state.member.id, gate.gate_id, gate.direction, now)
         log.info(
             "decision gate=%s reason=%s seq=%d", gate.gate_id, decision.reason.value, event.seq
         )
@@ -222,13 +231,26 @@ class AccessService:
                 )
             conn.execute("DELETE FROM presence WHERE member_id = ? AND gate = ?",
                          (member_id, gate_id))
-            return self.outbox.append(
+            event = self.outbox.append(
                 conn,
                 "access.passage_missed",
                 {"gate": gate_id, "member": member_id, "entitlement": entitlement_id,
                  "refunded": consumed, "decision_seq": decision_seq},
                 now,
             )
+        self._tell_site(member_id, gate_id, "gone", now)
+        return event
+
+    def _tell_site(self, member_id: str, gate_id: str, direction: str, now: datetime) -> None:
+        """After the commit: the site's other gates learn of the passage. A failure here
+        must not turn a committed decision into an error (the republish on the next
+        connect carries it)."""
+        if self.presence_listener is None:
+            return
+        try:
+            self.presence_listener(member_id, gate_id, direction, int(now.timestamp() * 1000))
+        except Exception:
+            log.exception("telling the site's other gates failed")
 
     def prune_tokens(self) -> None:
         with self.store.transaction() as conn:

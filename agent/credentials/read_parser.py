@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agent.credentials.ntag424_sun import SunKeys, SunMessage, SunRead, SunRejected, verify_sun
+from agent.credentials.phone_key import PhoneRejected, phone_lookup_hash
 from contracts.credential_format import MAX_QR_LEN, normalise_uid
 from contracts.credential_hash import credential_hash, hash_ref
 from contracts.qr_token import QrToken, TokenRejected, looks_like_token, verify_token
@@ -44,11 +45,13 @@ class ParsedCredential:
     lookup_hash: str | None = None
     token: QrToken | None = None
     sun: SunRead | None = None
+    phone: bool = False  # a phone's signature over a fresh challenge (phone_key.py)
 
     @property
     def secure(self) -> bool:
-        """True for credentials that cannot be copied: signed tokens and SUN reads."""
-        return self.token is not None or self.sun is not None
+        """True for credentials that cannot be copied: signed tokens, SUN reads and
+        phones that signed the reader's challenge."""
+        return self.token is not None or self.sun is not None or self.phone
 
     @property
     def ref(self) -> str | None:
@@ -177,4 +180,10 @@ def parse_read(
         if sun_message is not None:
             return _parse_sun(sun_message, hmac_key, sun_keys)
         return ParsedCredential(lookup_hash=credential_hash(hmac_key, "qr", text))
+    if kind == "phone":
+        try:
+            return ParsedCredential(lookup_hash=phone_lookup_hash(hmac_key, value, extra),
+                                    phone=True)
+        except PhoneRejected as exc:
+            return ParsedCredential(exc.reason, str(exc))
     return ParsedCredential(Reason.MALFORMED_CREDENTIAL, f"unknown read kind {kind!r}")

@@ -49,8 +49,9 @@ def _line(index: int, job_line: JobLine) -> Line:
                 job_line.unit)
 
 
-def compose(job: PrintJobRequest) -> Sale:
-    lines = tuple(_line(i, ln) for i, ln in enumerate(job.lines))
+def rate_totals(lines: tuple[Line, ...], prices_include_vat: bool
+                ) -> tuple[list[RateTotal], int, int]:
+    """(taxed rates highest first, exempt amount, total) of the lines."""
     per_rate: dict[VatRate, int] = defaultdict(int)
     for ln in lines:
         per_rate[ln.rate] += ln.total_cents
@@ -60,15 +61,26 @@ def compose(job: PrintJobRequest) -> Sale:
         amount = per_rate[rate]
         pct = rate.percent
         assert pct is not None
-        if job.prices_include_vat:
+        if prices_include_vat:
             vat = vat_from_gross(amount, pct)
             rates.append(RateTotal(rate, amount - vat, vat))
         else:
             rates.append(RateTotal(rate, amount, vat_on_net(amount, pct)))
     total = sum(r.gross_cents for r in rates) + exempt
-    if total > _MAX_TOTAL_CENTS:
+    if abs(total) > _MAX_TOTAL_CENTS:
         raise JobRejected("total_too_large", "the receipt total is implausibly large")
+    return rates, exempt, total
 
+
+def computed_total_cents(job: PrintJobRequest) -> int:
+    """What the lines add up to (the till states this total; a POS states its own)."""
+    lines = tuple(_line(i, ln) for i, ln in enumerate(job.lines))
+    return rate_totals(lines, job.prices_include_vat)[2]
+
+
+def compose(job: PrintJobRequest) -> Sale:
+    lines = tuple(_line(i, ln) for i, ln in enumerate(job.lines))
+    rates, exempt, total = rate_totals(lines, job.prices_include_vat)
     stated = to_cents(job.totals.total)
     if stated != total:
         raise JobRejected("totals_mismatch",

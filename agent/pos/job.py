@@ -18,7 +18,7 @@ _MONEY_RE = re.compile(r"^\d{1,10}(\.\d{1,2})?$")
 _QTY_RE = re.compile(r"^-?\d{1,7}(\.\d{1,3})?$")
 
 
-def _money(value: Any) -> Decimal:
+def money_value(value: Any) -> Decimal:
     if isinstance(value, bool | float):
         raise ValueError("give amounts as strings like \"12.50\" (JSON floats are refused)")
     if isinstance(value, int):
@@ -28,7 +28,7 @@ def _money(value: Any) -> Decimal:
     return Decimal(value.strip())
 
 
-def _quantity(value: Any) -> Decimal:
+def quantity_value(value: Any) -> Decimal:
     if isinstance(value, bool | float):
         raise ValueError("give quantities as strings like \"0.250\" (JSON floats are refused)")
     if isinstance(value, int):
@@ -44,8 +44,8 @@ def _quantity(value: Any) -> Decimal:
     return qty
 
 
-Money = Annotated[Decimal, BeforeValidator(_money)]
-Quantity = Annotated[Decimal, BeforeValidator(_quantity)]
+Money = Annotated[Decimal, BeforeValidator(money_value)]
+Quantity = Annotated[Decimal, BeforeValidator(quantity_value)]
 
 
 class _Strict(BaseModel):

@@ -65,6 +65,10 @@ def text_lines(receipt: Receipt, issuer: Issuer, width: int, *, eor: str | None,
             f"Blagajnik: {sale.operator.name}"]
     if sale.customer_vat_number:
         body.append(f"Kupec ID za DDV: {sale.customer_vat_number}")
+    if sale.reference is not None:
+        # a refund names the invoice it changes, with that invoice's issue time
+        when = datetime.fromisoformat(sale.reference.issued_at).strftime("%d.%m.%Y %H:%M:%S")
+        body += ["VRAČILO", f"K računu: {sale.reference.invoice_id}", f"z dne {when}"]
     if copy:
         body.append(f"KOPIJA {copy}")
     body.append(rule)

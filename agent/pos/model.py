@@ -87,6 +87,16 @@ class Operator:
 
 
 @dataclass(frozen=True, slots=True)
+class Reference:
+    """The invoice a refund or correction changes (FURS spec v3.2 R_3.14 ReferenceInvoice
+    with R_3.14.1-3 its premise, device and number, R_3.15 its issue date and time)."""
+
+    invoice_id: str
+    issued_at: str  # local time, YYYY-MM-DDTHH:MM:SS as FURS wants it
+    lines: tuple[int, ...] = ()  # for each refund line, its line index on the original
+
+
+@dataclass(frozen=True, slots=True)
 class Sale:
     lines: tuple[Line, ...]
     payments: tuple[Payment, ...]
@@ -95,6 +105,7 @@ class Sale:
     prices_include_vat: bool = True
     customer_vat_number: str | None = None
     note: str | None = None
+    reference: Reference | None = None  # set on a refund: negative lines and amounts
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +164,20 @@ def sale_to_dict(sale: Sale) -> dict[str, Any]:
         "prices_include_vat": sale.prices_include_vat,
         "customer_vat_number": sale.customer_vat_number,
         "note": sale.note,
+        **_reference_to_dict(sale),
     }
+
+
+def _reference_to_dict(sale: Sale) -> dict[str, Any]:
+    ref = sale.reference
+    if ref is None:
+        return {"reference": None}
+    # refund_lines (original line index -> quantity given back) is what later refunds of
+    # the same receipt count against (receipt_store.refunded_quantities)
+    return {"reference": {"invoice_id": ref.invoice_id, "issued_at": ref.issued_at,
+                          "lines": list(ref.lines)},
+            "refund_lines": {str(i): str(-ln.quantity) for i, ln in zip(ref.lines, sale.lines,
+                                                                        strict=True)}}
 
 
 def sale_from_dict(data: dict[str, Any], operator_tax_number: int | None) -> Sale:
@@ -177,4 +201,7 @@ def sale_from_dict(data: dict[str, Any], operator_tax_number: int | None) -> Sal
         prices_include_vat=data["prices_include_vat"],
         customer_vat_number=data.get("customer_vat_number"),
         note=data.get("note"),
+        reference=None if not data.get("reference") else
+        Reference(data["reference"]["invoice_id"], data["reference"]["issued_at"],
+                  tuple(data["reference"]["lines"])),
     )

@@ -12,7 +12,7 @@ Construct it before the agent's LocalHttpServer starts so the router is in place
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
@@ -30,7 +30,7 @@ from agent.pos.pos_config import PosConfig
 from agent.pos.service import Clock, Fiscaliser, ReceiptResult, ReceiptService, utc_now
 from agent.store.local_store import LocalStore
 from agent.store.outbox import Outbox
-from drivers.protocols import Printer
+from drivers.protocols import Display, Printer
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,8 @@ def receipt_service(store: LocalStore, outbox: Outbox, pos: PosConfig, key: Any,
 class PosRuntime:
     def __init__(self, config: AgentConfig, store: LocalStore, outbox: Outbox,
                  printers: dict[str, Printer], *, http: LocalHttpServer | None = None,
-                 furs: Fiscaliser | None = None, clock: Clock = utc_now) -> None:
+                 furs: Fiscaliser | None = None, clock: Clock = utc_now,
+                 displays: Mapping[str, Display] | None = None) -> None:
         pos = _pos(config)
         self.config = config
         if pos.printer not in printers:
@@ -109,6 +110,37 @@ class PosRuntime:
             else:
                 raise ConfigError(f"{config.source}: pos.http needs [local_http] or its own "
                                   "pos.http.bind and pos.http.port")
+
+        if pos.till is not None:
+            self._mount_till(config, pos, http, displays or {})
+
+    def _mount_till(self, config: AgentConfig, pos: PosConfig,
+                    http: LocalHttpServer | None, displays: Mapping[str, Display]) -> None:
+        # imported here: the till is optional and the receipt path must not pay for it
+        from agent.till.cashiers import Cashiers
+        from agent.till.catalogue import CatalogueUpdates, load_catalogue
+        from agent.till.customer_display import CustomerDisplay
+        from agent.till.http_routes import make_till_router
+        from agent.till.till import Till
+        assert pos.till is not None
+        server = self._own_http or http
+        if server is None:
+            raise ConfigError(f"{config.source}: pos.till needs [local_http] or pos.http "
+                              "with its own bind and port")
+        path = config.path(pos.till.catalogue_file)
+        public_key = config.tenant_public_key()
+        catalogue = load_catalogue(path, public_key, config.tenant)
+        cashiers = Cashiers(pos.till.cashiers, pos.till.session_minutes)
+        updates = CatalogueUpdates(path, public_key, config.tenant)
+        display = None
+        if pos.till.customer_display is not None:
+            display = displays.get(pos.till.customer_display)
+            if display is None:
+                raise ConfigError(f"{config.source}: pos.till.customer_display: "
+                                  f"'{pos.till.customer_display}' is not a display id")
+        server.add_router(make_till_router(Till(self.service, catalogue, cashiers,
+                                                pos.till.drawer_kick, updates,
+                                                CustomerDisplay(display))))
 
     @staticmethod
     def _token_reader(config: AgentConfig, pos: PosConfig) -> Callable[[], str]:

@@ -7,6 +7,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from agent.pos.model import FiscalState, InvoiceId, PrintState
@@ -119,6 +120,19 @@ def next_copy(conn: sqlite3.Connection, invoice_id: str, now_ms: int) -> int:
     row = conn.execute("UPDATE pos_receipts SET copies = copies + 1, updated_ms = ? "
                        "WHERE invoice_id = ? RETURNING copies", (now_ms, invoice_id)).fetchone()
     return int(row[0])
+
+
+def refunded_quantities(conn: sqlite3.Connection, original: str) -> dict[int, Decimal]:
+    """Per line index of ``original``: the quantity its refund receipts gave back so far
+    (each refund stores ``refund_lines`` = {index: quantity} beside its reference)."""
+    out: dict[int, Decimal] = {}
+    rows = conn.execute("SELECT json_extract(data, '$.refund_lines') FROM pos_receipts "
+                        "WHERE json_extract(data, '$.reference.invoice_id') = ?",
+                        (original,)).fetchall()
+    for (text,) in rows:
+        for index, qty in json.loads(text or "{}").items():
+            out[int(index)] = out.get(int(index), Decimal(0)) + Decimal(qty)
+    return out
 
 
 # -- idempotency ---------------------------------------------------------------------------

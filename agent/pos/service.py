@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import random
+import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -36,11 +37,13 @@ from agent.pos.model import (
     InvoiceId,
     PrintState,
     Receipt,
+    Sale,
     sale_from_dict,
     sale_to_dict,
 )
 from agent.pos.money import euros
 from agent.pos.pos_config import PosConfig
+from agent.pos.refund import parse_refund, refund_sale
 from agent.store.local_store import LocalStore
 from agent.store.outbox import Outbox
 from contracts.events import utc_ts
@@ -122,18 +125,55 @@ class ReceiptService:
         job = parse_job(raw)
         digest = request_hash(job)
         sale = compose(job)
+        return self._issue(job.idempotency_key, digest, lambda _conn: sale)
+
+    def refund(self, raw: Any) -> ReceiptResult:
+        """A refund receipt for lines of an earlier receipt of this device (partial or
+        whole), referencing it for FURS; numbered, fiscalised and printed like a sale."""
+        req = parse_refund(raw)
+        body = json.dumps(req.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        digest = "refund:" + hashlib.sha256(body.encode()).hexdigest()
+
+        def build(conn: sqlite3.Connection) -> Sale:
+            row = rs.get_receipt(conn, req.original)
+            if row is None:
+                raise UnknownReceipt(f"no receipt '{req.original}' on this device")
+            original = self._receipt(row)
+            issued = local_time(original.issued_at).strftime("%Y-%m-%dT%H:%M:%S")
+            return refund_sale(req, original.sale, issued,
+                               rs.refunded_quantities(conn, req.original))
+
+        return self._issue(req.idempotency_key, digest, build)
+
+    def refundable(self, invoice_id: str) -> list[dict[str, Any]]:
+        """The lines of a receipt with what is left to refund of each."""
+        row = self._row(invoice_id)
+        sale = self._receipt(row).sale
+        if sale.reference is not None:
+            return []  # a refund is not refunded again
+        with self.store.lock:
+            refunded = rs.refunded_quantities(self.store.conn, invoice_id)
+        return [{"line": i, "name": ln.name, "quantity": str(ln.quantity),
+                 "left": str(ln.quantity - refunded.get(i, 0)), "total_cents": ln.total_cents}
+                for i, ln in enumerate(sale.lines)]
+
+    def _issue(self, key: str, digest: str,
+               build: Callable[[sqlite3.Connection], Sale]) -> ReceiptResult:
+        """Number, protect and store a receipt in one transaction (idempotent by key),
+        then fiscalise and print it. ``build`` makes the sale inside the transaction."""
         now = self.clock()
         pos = self.pos
         with self.store.transaction() as conn:
-            found = rs.find_key(conn, job.idempotency_key)
+            found = rs.find_key(conn, key)
             if found is not None:
                 if found[0] != digest:
                     raise IdempotencyConflict(
-                        f"idempotency key '{job.idempotency_key}' was used for a different "
+                        f"idempotency key '{key}' was used for a different "
                         f"job (receipt {found[1]}); use a new key for a new sale")
                 existing = found[1]
             else:
                 existing = None
+                sale = build(conn)
                 number = rs.next_number(conn, pos.premise_id, pos.device_id)
                 invoice = InvoiceId(pos.premise_id, pos.device_id, number)
                 issued = local_time(now)
@@ -149,7 +189,7 @@ class ReceiptService:
                                   deadline_ms=_ms(deadline),
                                   operator_tax_number=sale.operator.tax_number, data=data,
                                   now_ms=_ms(now))
-                rs.store_key(conn, job.idempotency_key, digest, str(invoice), _ms(now))
+                rs.store_key(conn, key, digest, str(invoice), _ms(now))
                 # queued until an EOR arrives; the online attempt below comes first
                 rs.enqueue(conn, str(invoice), _ms(now) + int(pos.retry_initial_s * 1000),
                            _ms(now))

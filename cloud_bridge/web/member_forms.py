@@ -46,7 +46,8 @@ NOTICES = {
     "credential-updated": N_("Card or code updated."),
     "credential-revoked": N_("Card or code revoked."),
 }
-CREDENTIAL_KINDS = {"card": N_("Card"), "qr": N_("QR code"), "voucher": N_("Voucher code")}
+CREDENTIAL_KINDS = {"card": N_("Card"), "qr": N_("QR code"), "voucher": N_("Voucher code"),
+                    "phone": N_("Phone")}
 ERRORS = {
     "conflict": N_("This card or code is already issued. Use another one."),
     "invalid": N_("The change was refused: check the data and try again."),

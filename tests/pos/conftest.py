@@ -59,7 +59,8 @@ class Pos:
     """One POS device under test: store, outbox, printer and the runtime."""
 
     def __init__(self, tmp_path: Path, pki: SimPki, furs_url: str, printer: Any = None,
-                 clock: Callable[[], Any] | None = None, **over: Any) -> None:
+                 clock: Callable[[], Any] | None = None, displays: dict[str, Any] | None = None,
+                 **over: Any) -> None:
         self.config = agent_config(tmp_path, pos_table(pki, furs_url, **over))
         self.store = LocalStore(self.config.store_path)
         self.outbox = Outbox(self.store, "t1", "dev1")
@@ -67,7 +68,7 @@ class Pos:
         self.printer.start()
         kwargs = {"clock": clock} if clock else {}
         self.runtime = PosRuntime(self.config, self.store, self.outbox,
-                                  {"receipt": self.printer}, **kwargs)
+                                  {"receipt": self.printer}, displays=displays, **kwargs)
         self.service = self.runtime.service
 
     def events(self, kind: str) -> list[dict[str, Any]]:

@@ -189,3 +189,25 @@ def test_revoked_certificate_is_refused(tmp_path: Path) -> None:
         assert not Client(broker, "t1", revoked).connected
     finally:
         broker.stop()
+
+
+def test_site_presence_is_written_as_itself_and_read_by_the_tenants_devices(
+        fleet: FleetBroker, bridge: Client) -> None:
+    """Presence shared between the gates of a site (docs/multi_gate.md)."""
+    a = Client(fleet, "t1", fleet.identity("t1", "devA"))
+    b = Client(fleet, "t1", fleet.identity("t1", "devB"))
+    x = Client(fleet, "t2", fleet.identity("t2", "devX"))
+    for c in (a, b):
+        assert c.subscribe("es/v1/t1/+/site/presence") == GRANTED_QOS1
+        assert c.subscribe("es/v1/t1/+/site/alive") == GRANTED_QOS1
+    assert x.subscribe("es/v1/t1/+/site/presence") in EITHER
+    a.publish("es/v1/t1/devA/site/presence", b"A's fact")
+    a.publish("es/v1/t1/devB/site/presence", b"forged as B")
+    a.publish("es/v1/t1/devB/site/alive", b"down")
+    a.publish("es/v1/t2/devX/site/presence", b"forged into t2")
+    settle()
+    assert b.received("es/v1/t1/devA/site/presence") == [b"A's fact"]
+    assert [p for _t, p in b.messages if p != b"A's fact"] == []
+    assert x.messages == []
+    for c in (a, b, x):
+        c.close()

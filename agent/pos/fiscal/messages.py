@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from agent.pos.fiscal.zoi import local_time
-from agent.pos.model import Receipt
+from agent.pos.model import InvoiceId, Receipt
 from agent.pos.money import CENT, euros
 
 INVOICE_PATH = "/v1/cash_registers/invoices"
@@ -98,6 +98,14 @@ def invoice_request(receipt: Receipt, *, subsequent: bool, sent_at: datetime) ->
         invoice["ForeignOperator"] = True
     invoice["ProtectedID"] = receipt.zoi
     invoice["SubsequentSubmit"] = subsequent
+    if sale.reference is not None:
+        # a refund/correction names the original invoice (R_3.14.1-3) and its time (R_3.15)
+        ref = InvoiceId.parse(sale.reference.invoice_id)
+        invoice["ReferenceInvoice"] = [{
+            "ReferenceInvoiceIdentifier": {"BusinessPremiseID": ref.premise,
+                                           "ElectronicDeviceID": ref.device,
+                                           "InvoiceNumber": str(ref.number)},
+            "ReferenceInvoiceIssueDateTime": sale.reference.issued_at}]
     return {"InvoiceRequest": {"Header": header(sent_at), "Invoice": invoice}}
 
 

@@ -1,0 +1,86 @@
+"""The till's work behind its routes: the session check, a sale (priced from the
+catalogue, drawer kicked and the customer's line updated), a refund, the drawer and the
+catalogue updates, on top of the receipt service."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+from typing import Any
+
+from fastapi import HTTPException
+
+from agent.errors import ConfigError
+from agent.pos.money import to_cents
+from agent.pos.service import ReceiptService
+from agent.till.cashiers import Cashiers, Session
+from agent.till.catalogue import Catalogue, CatalogueUpdates
+from agent.till.customer_display import CustomerDisplay
+from agent.till.day_end import DayEnd
+from agent.till.drawer import open_drawer
+from agent.till.sale import NotPermitted, build_job, parse_sale
+from drivers.errors import DriverError
+
+
+class Till:
+    """What the routes work on: the receipt service, the catalogue and the cashiers."""
+
+    def __init__(self, service: ReceiptService, catalogue: Catalogue, cashiers: Cashiers,
+                 drawer_kick: bool, updates: CatalogueUpdates | None = None,
+                 display: CustomerDisplay | None = None) -> None:
+        self.service = service
+        self.catalogue = catalogue
+        self.cashiers = cashiers
+        self.drawer_kick = drawer_kick
+        self.day_end = DayEnd(service)
+        self.updates = updates
+        self.display = display or CustomerDisplay(None)
+        self._catalogue_lock = threading.Lock()
+
+    def update_catalogue(self, data: bytes) -> int:
+        """Install a newer signed catalogue; raises ConfigError when it is refused."""
+        if self.updates is None:
+            raise ConfigError("catalogue updates are not enabled on this till")
+        with self._catalogue_lock:
+            self.catalogue = self.updates.accept(data, self.catalogue)
+            return self.catalogue.version
+
+    def session(self, token: str | None) -> Session:
+        found = self.cashiers.session(token or "")
+        if found is None:
+            raise HTTPException(401, "sign in first")
+        return found
+
+    def sell(self, session: Session, raw: Any) -> dict[str, Any]:
+        req = parse_sale(raw)
+        job = build_job(req, session, self.catalogue)
+        result = self.service.submit(job)
+        change = to_cents(Decimal(job["payments"][0]["amount"]) - Decimal(result.total))
+        drawer = None
+        if req.payment.method == "cash" and self.drawer_kick and not result.duplicate:
+            drawer = self.kick("sale " + result.invoice_id)
+        self.display.paid(to_cents(Decimal(result.total)), change)
+        return {"invoice_id": result.invoice_id, "total": result.total,
+                "change_cents": change, "fiscal_state": result.fiscal_state,
+                "print_state": result.print_state, "eor": result.eor,
+                "duplicate": result.duplicate, "drawer": drawer}
+
+    def refund(self, session: Session, raw: dict[str, Any]) -> dict[str, Any]:
+        if not session.cashier.may_refund:
+            raise NotPermitted("refund")
+        cashier = session.cashier
+        result = self.service.refund({
+            **raw, "operator": {"name": cashier.name, "tax_number": cashier.tax_number}})
+        drawer = None
+        if raw.get("method", "cash") == "cash" and self.drawer_kick and not result.duplicate:
+            drawer = self.kick("refund " + result.invoice_id)
+        return {"invoice_id": result.invoice_id, "total": result.total,
+                "fiscal_state": result.fiscal_state, "print_state": result.print_state,
+                "duplicate": result.duplicate, "drawer": drawer}
+
+    def kick(self, reason: str) -> str:
+        try:
+            open_drawer(self.service.printer, reason)
+        except (DriverError, OSError):
+            return "failed"
+        return "opened"
