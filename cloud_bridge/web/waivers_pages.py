@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
-from cloud_bridge import waivers
+from cloud_bridge import waiver_notices, waivers
 from cloud_bridge.db_schema import read_tx
 from cloud_bridge.errors import Invalid
 from cloud_bridge.membership_ops import NotFound, get_member
@@ -60,6 +60,9 @@ async def publish_waiver(request: Request, staff: Editor, ctx: Ctx) -> Response:
         return versions_page(request, staff, ctx, form, {field: text}, status=422)
     notice = _("Waiver version %(v)s published; members sign it at their next visit.") % {
         "v": version.version}
+    if ctx.notifier is not None:  # queued only: the outbox's thread sends them
+        mailed = waiver_notices.waiver_to_sign(ctx.engine, ctx.notifier, staff.tenant, version)
+        notice += " " + _("%(n)s members will be told by e-mail.") % {"n": mailed}
     if failed:
         notice += " " + _("These devices kept the older version: %(names)s.") % {
             "names": ", ".join(failed)}
