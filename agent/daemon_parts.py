@@ -45,6 +45,7 @@ def site_rules(config: AgentConfig) -> SiteRules:
         anti_passback=p.anti_passback,
         reentry_after=timedelta(seconds=p.reentry_after_s),
         waiver_required=p.waiver_required,
+        waiver_current_since=p.waiver_current_since,
         occupancy_limit=p.occupancy_limit,
         presence_expiry=timedelta(hours=p.presence_expiry_h),
     )

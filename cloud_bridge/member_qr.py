@@ -34,14 +34,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Protocol
 
 import segno
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi import Path as PathParam
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
 
+from cloud_bridge.errors import Invalid, NotFound
 from cloud_bridge.web.page_templates import page_templates
 from contracts.i18n import N_, gettext, use_language
 from contracts.qr_token import STEP_S, issue_token
@@ -107,7 +109,31 @@ PAGE_TEXTS = (
     N_("No connection: the code is not fresh."),
     N_("Next code in %(n)s s."),
     N_("The link is incomplete."),
+    # the waiver to sign on the phone (cloud_bridge/waivers.py, docs/waivers.md)
+    N_("A new version of the waiver: please read and sign it again."),
+    N_("Please read and sign the waiver."),
+    N_("Your full name"),
+    N_("I have read the waiver and agree to it."),
+    N_("Sign"),
+    N_("Signed. Thank you."),
+    N_("Type your full name and tick the box to agree to the waiver."),
+    N_("The waiver has changed meanwhile: read the new text."),
 )
+
+
+class WaiverSigning(Protocol):
+    """What the phone page needs of waivers (cloud_bridge.waivers.WaiverDesk)."""
+
+    def pending(self, tenant: str, member_id: str) -> dict[str, object] | None: ...
+
+    def sign(self, tenant: str, member_id: str, version: int, signed_name: str,
+             consent: bool) -> None: ...
+
+
+class PhoneSignature(BaseModel):
+    version: int = Field(ge=1)
+    signed_name: str = Field(max_length=120)
+    consent: bool
 
 
 def page_catalog() -> dict[str, str]:
@@ -128,6 +154,7 @@ def make_member_qr_router(
     get_credential: CredentialGetter,
     link_key: bytes,
     clock: Callable[[], float] = time.time,
+    waivers: WaiverSigning | None = None,
 ) -> APIRouter:
     """``get_signing_key(tenant)`` returns the tenant's Ed25519 key (the one whose public
     half is the devices' ``keys.tenant_public_key``); ``get_credential(tenant, member_id)``
@@ -152,9 +179,8 @@ def make_member_qr_router(
                 {"nonce": nonce, "token_url": token_url, "catalog": page_catalog()},
                 headers=_security_headers(nonce))
 
-    @router.post("/{tenant}/{member_id}/token")
-    def token(tenant: TenantId, member_id: MemberId,
-              authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
+    def linked(tenant: str, member_id: str, authorization: str | None) -> MemberQrCredential:
+        """The member's credential if the link's secret was presented, else 404."""
         presented = (authorization or "").removeprefix("Bearer ").strip()
         if len(presented) != LINK_TOKEN_CHARS:
             raise not_found
@@ -163,6 +189,29 @@ def make_member_qr_router(
         expected = member_link_token(link_key, tenant, member_id, epoch)
         if not hmac.compare_digest(presented.encode(), expected.encode()) or cred is None:
             raise not_found
+        return cred
+
+    @router.post("/{tenant}/{member_id}/waiver")
+    def sign_waiver(tenant: TenantId, member_id: MemberId, body: PhoneSignature,
+                    authorization: Annotated[str | None, Header()] = None) -> Response:
+        linked(tenant, member_id, authorization)
+        if waivers is None:
+            raise not_found
+        try:
+            waivers.sign(tenant, member_id, body.version, body.signed_name, body.consent)
+        except NotFound:
+            raise not_found from None
+        except Invalid as exc:
+            stale = "not the current one" in str(exc)
+            return JSONResponse({"error": "stale" if stale else "incomplete"},
+                                status_code=409 if stale else 422,
+                                headers=_security_headers())
+        return Response(status_code=204, headers=_security_headers())
+
+    @router.post("/{tenant}/{member_id}/token")
+    def token(tenant: TenantId, member_id: MemberId,
+              authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
+        cred = linked(tenant, member_id, authorization)
         now = int(clock())
         refusal = ("blocked" if cred.blocked else "not_valid_now"
                    if not cred.valid_from <= now < cred.valid_to
@@ -176,7 +225,8 @@ def make_member_qr_router(
         refresh_s = STEP_S - now % STEP_S  # 1..30: right when the next time step starts
         return JSONResponse(
             {"token": text, "svg": qr_svg(text), "refresh_s": refresh_s,
-             "first_name": cred.first_name},
+             "first_name": cred.first_name,
+             "waiver": waivers.pending(tenant, member_id) if waivers else None},
             headers=_security_headers())
 
     return router

@@ -172,6 +172,7 @@ class Bridge:
         from cloud_bridge.driving_school import driving_school_router
         from cloud_bridge.member_qr import make_member_qr_router
         from cloud_bridge.member_qr_links import credential_getter, load_link_key
+        from cloud_bridge.waivers import WaiverDesk
 
         link_key = load_link_key(self.settings.keys_dir)
         ctx = WebContext(self.engine, self.keys, self.feed, self.link,
@@ -183,7 +184,8 @@ class Bridge:
         # the members' phone page: signed QR tokens that gates verify offline
         app.include_router(make_member_qr_router(
             lambda tenant: self.keys.get(tenant).signing_key,
-            credential_getter(self.engine), link_key))
+            credential_getter(self.engine), link_key,
+            waivers=WaiverDesk(self.engine, self.feed.publish)))
         app.include_router(driving_school_router(ctx.engine, ctx.auth,
                                                  publisher=ctx.publisher,
                                                  prefix=ctx.prefix,

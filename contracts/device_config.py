@@ -14,6 +14,7 @@ import binascii
 import os
 import re
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -96,6 +97,9 @@ class SitePolicy(_Strict):
     # after this long an entry no longer blocks the next entry (timed anti-passback)
     reentry_after_s: int = Field(default=0, ge=0)
     waiver_required: bool = False
+    # the day the tenant's current waiver version took effect (set by the bridge when a
+    # version is published): older signatures no longer admit (docs/waivers.md)
+    waiver_current_since: date | None = None
     # a person still "inside" after this long is assumed gone (for occupancy)
     presence_expiry_h: float = Field(default=12.0, gt=0)
 

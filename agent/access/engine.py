@@ -79,6 +79,14 @@ def _presence_blocks(state: LocalState, gate: GateContext, now: datetime, rules:
     return not (rules.reentry_after.total_seconds() > 0 and now - p.at >= rules.reentry_after)
 
 
+def _waiver_current(member: Member, now: datetime, rules: SiteRules) -> bool:
+    """Signed, not post-dated, and not before the current waiver version took effect."""
+    signed = member.waiver_signed_on
+    if signed is None or signed > now.astimezone(rules.tz).date():
+        return False
+    return rules.waiver_current_since is None or signed >= rules.waiver_current_since
+
+
 def decide(
     gate: GateContext,
     now: datetime,
@@ -109,10 +117,8 @@ def decide(
         # Leaving is never refused for lack of a valid pass: nobody is locked in.
         return Decision(Reason.GRANTED, f"Nasvidenje, {member.first_name}".rstrip(", "))
 
-    if rules.waiver_required:
-        local_today = now.astimezone(rules.tz).date()
-        if member.waiver_signed_on is None or member.waiver_signed_on > local_today:
-            return deny(Reason.WAIVER_MISSING)
+    if rules.waiver_required and not _waiver_current(member, now, rules):
+        return deny(Reason.WAIVER_MISSING)
 
     best_failure: Reason | None = None
     for ent in sorted(state.entitlements, key=_preference):

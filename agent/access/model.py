@@ -96,6 +96,9 @@ class SiteRules:
     anti_passback: bool = False
     reentry_after: timedelta = timedelta(0)
     waiver_required: bool = False
+    # the day the current waiver version took effect: a signature from before it is for
+    # an older version, so the member signs again at the next visit (docs/waivers.md)
+    waiver_current_since: date | None = None
     occupancy_limit: int | None = None
     presence_expiry: timedelta = timedelta(hours=12)
 

@@ -25,6 +25,7 @@ NAV: list[NavItem] = [
     NavItem(N_("Fleet"), "/fleet", "fleet.view"),
     NavItem(N_("Members"), "/members", "members.view"),
     NavItem(N_("Plans"), "/plans", "members.view"),
+    NavItem(N_("Waivers"), "/waivers", "members.view"),
     NavItem(N_("Live"), "/live", "live.view"),
     NavItem(N_("Statistics"), "/stats", "live.view"),
     NavItem(N_("Receipts"), "/receipts", "receipts.view"),

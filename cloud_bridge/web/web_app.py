@@ -24,6 +24,7 @@ from cloud_bridge.db_schema import (
     write_tx,
 )
 from cloud_bridge.releases import page as releases_page
+from cloud_bridge.waivers import ensure_waiver_schema
 from cloud_bridge.web import (
     device_config_page,
     fleet,
@@ -39,6 +40,7 @@ from cloud_bridge.web import (
     staff_admin,
     timesheets,
     user_prefs,
+    waivers_pages,
 )
 from cloud_bridge.web.auth_schema import web_metadata
 from cloud_bridge.web.context import WebContext
@@ -90,6 +92,7 @@ def mount_web(app: FastAPI, ctx: WebContext, worker_threads: int | None = WORKER
               ) -> FastAPI:
     ensure_web_schema(ctx.engine)
     create_attendance_schema(ctx.engine)  # the timesheet pages read it
+    ensure_waiver_schema(ctx.engine)
     install_context(app, ctx)
     live.install_live_caches(app)
     if worker_threads:
@@ -99,7 +102,8 @@ def mount_web(app: FastAPI, ctx: WebContext, worker_threads: int | None = WORKER
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     for module in (user_prefs, session_routes, fleet, members_pages, member_entitlements,
                    member_credentials, plans, live, receipts, timesheets, staff_admin,
-                   portability, script_catalogs, device_config_page, releases_page):
+                   portability, script_catalogs, device_config_page, releases_page,
+                   waivers_pages):
         app.include_router(module.router)
     app.include_router(health_router)
     return app

@@ -29,6 +29,8 @@ PUBLIC = {("GET", "/"), ("GET", "/login"), ("POST", "/login"), ("POST", "/logout
           # (tests/web/test_member_phone_link.py)
           ("GET", "/member-qr/{tenant}/{member_id}"),
           ("POST", "/member-qr/{tenant}/{member_id}/token"),
+          # the member signs the waiver with the same link token (tests/web/test_waivers.py)
+          ("POST", "/member-qr/{tenant}/{member_id}/waiver"),
           # a device redeems its one-time enrolment code: the code is the credential
           # (tests/device/test_enrolment.py, tests/device/test_enrolment_served.py)
           ("POST", "/api/enrolment/redeem"),
