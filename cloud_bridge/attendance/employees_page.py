@@ -15,6 +15,7 @@ from sqlalchemy import Connection, insert
 
 from cloud_bridge import membership_ops
 from cloud_bridge.api_models import ID_PATTERN, MemberIn, MemberPatch
+from cloud_bridge.attendance import phone_admin_page
 from cloud_bridge.attendance import staff_forms as forms
 from cloud_bridge.attendance.presence import present_now
 from cloud_bridge.attendance.schema import employees
@@ -133,3 +134,7 @@ async def update_employee(request: Request, staff: Editor, ctx: Ctx, member_id: 
                  lambda c: (None, membership_ops.update_member(c, staff.tenant, member_id,
                                                                patch)))
     return RedirectResponse(f"/t/{staff.tenant}/employees?saved=saved", 303)
+
+
+# the phone page sits beside the employees, served with the attendance pages' router
+router.include_router(phone_admin_page.router)
