@@ -78,11 +78,19 @@ def service_worker(tenant: _Id) -> Response:
                         headers={"Service-Worker-Allowed": f"/phone/{tenant}"})
 
 
+PHONE_COOKIE = "edc_phone"
+
+
 @router.post("/api/v1/phone/{tenant}/session")
-def phone_sign_in(request: Request, tenant: _Id, body: SignInBody) -> dict[str, str]:
+def phone_sign_in(request: Request, tenant: _Id, body: SignInBody) -> Response:
     with write_tx(_engine(request)) as conn:
         session, employee = sign_in(conn, tenant, body.token, body.pin)
-    return {"session": session, "employee": employee}
+    resp = JSONResponse({"session": session, "employee": employee})
+    # the same session as a cookie for the employee's own pages (phone_self_routes.py);
+    # the punch API takes it only as a bearer header, so a cross-site form cannot punch
+    resp.set_cookie(PHONE_COOKIE, session, max_age=400 * 24 * 3600, path=f"/phone/{tenant}",
+                    httponly=True, samesite="strict", secure=request.url.scheme == "https")
+    return resp
 
 
 def _bearer(authorization: str | None) -> str:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -174,6 +175,30 @@ punch_locations = Table(
     Column("accuracy_m", Float, nullable=False),
     Column("erase_after", BigInteger, nullable=False),  # unix seconds
     Index("ix_attendance_punch_locations_erase", "tenant", "erase_after"),
+)
+
+# an employee's own request for an absence (from the phone's "My records"), which a
+# manager approves (an absence row is made, naming the request) or refuses; the decision
+# is audited. A sick-leave document is kept with the request.
+absence_requests = Table(
+    "attendance_absence_requests", attendance_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(_ID), nullable=False),
+    Column("employee", String(_ID), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("first_day", String(10), nullable=False),
+    Column("last_day", String(10), nullable=False),
+    Column("note", Text, nullable=False, default=""),
+    Column("document_name", String(120), nullable=True),
+    Column("document_type", String(40), nullable=True),
+    Column("document", LargeBinary, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("state", String(10), nullable=False),  # pending | approved | refused
+    Column("decided_by", String(120), nullable=True),
+    Column("decided_at", BigInteger, nullable=True),
+    Column("decision_reason", Text, nullable=True),
+    Column("absence_id", Integer, nullable=True),
+    Index("ix_attendance_absence_requests_emp", "tenant", "employee", "id"),
 )
 
 _SCHEMA_LOCK = 0x6564676561747464  # pg advisory lock id ("edgeattd")

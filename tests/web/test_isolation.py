@@ -35,6 +35,8 @@ PUBLIC = {("GET", "/"), ("GET", "/login"), ("POST", "/login"), ("POST", "/logout
           ("GET", "/phone/{tenant}"), ("GET", "/phone/{tenant}/sw.js"),
           ("GET", "/phone-app/phone.js"), ("POST", "/api/v1/phone/{tenant}/session"),
           ("POST", "/api/v1/phone/punch"),
+          # the employee's own records: the phone session's cookie (same tests)
+          ("GET", "/phone/{tenant}/me"), ("POST", "/phone/{tenant}/me/absence-requests"),
           # a device redeems its one-time enrolment code: the code is the credential
           # (tests/device/test_enrolment.py, tests/device/test_enrolment_served.py)
           ("POST", "/api/enrolment/redeem"),

@@ -3,12 +3,16 @@ with the browser's geolocation emulated: the employee opens their enrolment link
 the phone with their PIN and punches inside the site's fence; outside it the punch is
 refused (policy "refuse"), then recorded and marked once the employer switches the site
 to "flag"; offline, a punch waits on the phone (IndexedDB) and is sent when the
-connection returns. Each step is checked in the stored, chained record. axe checks the
+connection returns. Each step is checked in the stored, chained record. Then the
+employee opens their own records and asks for annual leave, which the manager
+approves. axe checks the
 page; screenshots ``journey-phone-<n>-<step>``."""
 
 from __future__ import annotations
 
+import re
 import time
+from datetime import datetime, timedelta
 
 from playwright.sync_api import BrowserContext, Page
 from sqlalchemy import insert, select
@@ -17,13 +21,14 @@ from cloud_bridge.attendance.chain_audit import audit_chain
 from cloud_bridge.attendance.geofence import Fence, Policy
 from cloud_bridge.attendance.phone_enrolment import create_enrolment
 from cloud_bridge.attendance.phone_punch import phone_device, set_geofence
-from cloud_bridge.attendance.schema import punch_locations
+from cloud_bridge.attendance.schema import absences, audit, punch_locations
+from cloud_bridge.attendance.timesheet import LJUBLJANA
 from cloud_bridge.db_schema import events, members, read_tx, write_tx
 from contracts.pin_hash import hash_pin
 from contracts.punch_chain import PUNCH_EVENT
 from tests.a11y import assert_accessible, screenshot
 from tests.browser import chromium
-from tests.web.test_journeys_edc import Site, site  # noqa: F401 - the fixture, by name
+from tests.web.test_journeys_edc import Site, login, site  # noqa: F401 - the fixture, by name
 
 OFFICE = {"latitude": 46.0569, "longitude": 14.5058, "accuracy": 12}
 AWAY = {"latitude": 46.0569, "longitude": 14.5200, "accuracy": 12}  # ~1.1 km east
@@ -108,6 +113,49 @@ def _offline_then_online(page: Page, context: BrowserContext, site: Site) -> Non
     screenshot(page, "journey-phone-5-sent")
 
 
+def _my_records_and_leave(page: Page, site: Site, manager: Page) -> None:  # noqa: F811
+    """The employee opens their records (the past month's notice first, then this month
+    with today's phone punches), asks for two days of annual leave; the manager
+    approves it; the employee sees the decision."""
+    page.click("[data-testid=my-records]")
+    page.wait_for_selector("[data-testid=monthly-notice]")
+    page.click("text=Naslednji mesec")
+    today = datetime.now(LJUBLJANA)
+    row = page.locator("tr", has_text=f"{today.day}. {today.month}. {today.year}").first
+    cells = [c.strip() for c in row.locator("td").all_text_contents()]
+    assert re.fullmatch(r"\d{1,2}:\d\d", cells[1]), cells  # the phone arrival's time
+    first = (datetime.now(LJUBLJANA) + timedelta(days=20)).date()
+    page.select_option("#r-kind", "annual_leave")
+    page.fill("#r-first_day", first.isoformat())
+    page.fill("#r-last_day", (first - timedelta(days=1)).isoformat())
+    page.click("#request-form button[type=submit]")
+    assert page.text_content("#re-last_day") == "Zadnji dan je pred prvim dnem."
+    page.fill("#r-last_day", (first + timedelta(days=1)).isoformat())
+    page.fill("#r-note", "družinski dopust")
+    page.click("#request-form button[type=submit]")
+    page.wait_for_selector("text=Vaša prošnja je poslana vodji.")
+    assert "čaka na vodjo" in (page.text_content("[data-testid=my-requests]") or "")
+    assert_accessible(page, "journey-phone-6-my-records")
+    screenshot(page, "journey-phone-6-my-records")
+
+    login(manager, site, site.employer)
+    manager.goto(f"{site.base}/t/{site.tenant}/absence-requests")
+    assert_accessible(manager, "journey-phone-7-requests")
+    manager.click("tr[data-request] button:has-text('Odobri')")
+    manager.wait_for_selector("text=Odsotnost je odobrena in vpisana.")
+    screenshot(manager, "journey-phone-7-approved")
+    page.reload()
+    assert "odobril" in (page.text_content("[data-testid=my-requests]") or "")
+    with read_tx(site.engine) as conn:
+        (absence,) = conn.execute(select(absences).where(absences.c.tenant == site.tenant)
+                                  ).mappings().all()
+        decided = conn.execute(select(audit.c.action).where(
+            audit.c.tenant == site.tenant,
+            audit.c.action == "absence_request_approved")).all()
+    assert absence["kind"] == "annual_leave" and absence["first_day"] == first.isoformat()
+    assert absence["created_by"] == site.employer and len(decided) == 1
+
+
 def test_phone_punch_journey(site: Site) -> None:  # noqa: F811
     token = _setup(site)
     with chromium() as browser:
@@ -117,6 +165,7 @@ def test_phone_punch_journey(site: Site) -> None:  # noqa: F811
         _enrol_and_punch_inside(page, site, token)
         _outside(page, context, site)
         _offline_then_online(page, context, site)
+        _my_records_and_leave(page, site, browser.new_context().new_page())
         context.close()
     kinds = [p["type"] for p in _punches(site)]
     assert kinds == ["arrival", "break_start", "break_end", "departure"]
