@@ -7,12 +7,21 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, insert, select
 
+from cloud_bridge.attendance.absence_requests import (
+    Document,
+    RequestIn,
+    approve_request,
+    list_requests,
+    refuse_request,
+    request_document,
+    submit_request,
+)
 from cloud_bridge.attendance.chain_audit import audit_chain
 from cloud_bridge.attendance.geofence import Fence, Policy, distance_m, inside, parse_polygon
 from cloud_bridge.attendance.phone_enrolment import (
@@ -32,7 +41,7 @@ from cloud_bridge.attendance.phone_punch import (
 )
 from cloud_bridge.attendance.reports import month_report
 from cloud_bridge.attendance.schema import audit, punch_locations
-from cloud_bridge.attendance.timesheet import LJUBLJANA
+from cloud_bridge.attendance.timesheet import LJUBLJANA, AbsenceKind
 from cloud_bridge.db_schema import members, read_tx, write_tx
 from cloud_bridge.errors import Invalid, Unauthorized
 from contracts.pin_hash import hash_pin
@@ -214,3 +223,48 @@ def test_fence_geometry() -> None:
     assert not inside(square, 46.005, 14.02, 5)
     with pytest.raises(ValueError):
         parse_polygon("46.0, 14.0; 46.0, 14.01")
+
+
+def test_requests_approved_and_refused_in_the_timesheet(engine: Engine, tenant: str) -> None:
+    """Week of Mon 16 Nov 2026: phone punches 07:00-15:00 on Monday and Tuesday (8 h each),
+    annual leave asked for and approved Wednesday-Thursday, sick leave with a document
+    approved for Friday, and a refused request for the next Monday: 16 h worked, 16 h
+    annual leave, 8 h sick leave, nothing on the refused day (counted by hand, 8 h days)."""
+    _employee(engine, tenant)
+    session = _enrol(engine, tenant)
+    monday = datetime(2026, 11, 16, tzinfo=LJUBLJANA)
+    for d in (0, 1):
+        day = monday + timedelta(days=d)
+        _punch(engine, session, PunchType.ARRIVAL, day.replace(hour=7))
+        _punch(engine, session, PunchType.DEPARTURE, day.replace(hour=15))
+    pdf = Document("bolniski.pdf", "application/pdf", b"%PDF-1.4 test")
+    with write_tx(engine) as conn:
+        leave = submit_request(conn, tenant, RequestIn(
+            "e1", AbsenceKind.ANNUAL_LEAVE, date(2026, 11, 18), date(2026, 11, 19), ""))
+        sick = submit_request(conn, tenant, RequestIn(
+            "e1", AbsenceKind.SICK_LEAVE, date(2026, 11, 20), date(2026, 11, 20), "gripa",
+            pdf))
+        other = submit_request(conn, tenant, RequestIn(
+            "e1", AbsenceKind.OTHER, date(2026, 11, 23), date(2026, 11, 23), "selitev"))
+        with pytest.raises(Invalid):
+            submit_request(conn, tenant, RequestIn(
+                "e1", AbsenceKind.OTHER, date(2026, 11, 24), date(2026, 11, 24), "",
+                Document("x.exe", "application/x-msdownload", b"MZ")))
+    with write_tx(engine) as conn:
+        approve_request(conn, tenant, leave, "boss@x.si")
+        approve_request(conn, tenant, sick, "boss@x.si")
+        refuse_request(conn, tenant, other, "boss@x.si", "premalo ljudi ta dan")
+        with pytest.raises(Invalid):
+            approve_request(conn, tenant, other, "boss@x.si")  # already decided
+        assert request_document(conn, tenant, sick).data == pdf.data
+    with read_tx(engine) as conn:
+        report = month_report(conn, tenant, 2026, 11, as_of=monday + timedelta(days=30))
+        states = {r["id"]: r["state"] for r in list_requests(conn, tenant, "e1")}
+        actions = [r.action for r in conn.execute(select(audit.c.action).where(
+            audit.c.tenant == tenant, audit.c.action.like("absence_request%")))]
+    assert states == {leave: "approved", sick: "approved", other: "refused"}
+    assert sorted(actions) == ["absence_request"] * 3 + ["absence_request_approved"] * 2 \
+        + ["absence_request_refused"]
+    totals = report.employees[0].sheet.totals
+    assert totals.worked_s == 16 * 3600 and totals.days_worked == 2
+    assert totals.absences == {"annual_leave": 16 * 3600, "sick_leave": 8 * 3600}
