@@ -20,8 +20,10 @@ from cloud_bridge.db_schema import make_engine, write_tx
 from cloud_bridge.device_ca import ca_app
 from cloud_bridge.device_config_cli import device_config_app
 from cloud_bridge.enrolment_cli import enrolment_app
+from cloud_bridge.errors import BridgeError
 from cloud_bridge.events_cli import events_app
 from cloud_bridge.mqtt_link import MqttSettings
+from cloud_bridge.notifications import mailer_from_url, sms_from_url
 from cloud_bridge.releases.cli import release_app
 from cloud_bridge.service import Bridge, BridgeSettings
 from cloud_bridge.share_group import ShareGroupError, check, load_or_create
@@ -122,6 +124,13 @@ def serve(
         help="s before an unacked message goes to another bridge")] = 30.0,
     workers: Annotated[int, typer.Option(
         min=1, help="processes serving HTTP (the MQTT link and ingest stay in this one)")] = 1,
+    mail_url: Annotated[str | None, typer.Option(
+        envvar="BRIDGE_MAIL_URL", show_default=False,
+        help="SMTP server for e-mail to people: smtp://[user:pass@]host:port?from=addr"
+             "[&starttls=1] or smtps://... (docs/notifications.md)")] = None,
+    sms_url: Annotated[str | None, typer.Option(
+        envvar="BRIDGE_SMS_URL", show_default=False,
+        help="SMS provider: file:///path/sms.jsonl or https://gateway/...?token=...")] = None,
 ) -> None:
     """Run one bridge process (any number may run against one broker and database)."""
     _logging(log_level)
@@ -140,6 +149,8 @@ def serve(
         jetstream=_jetstream_settings(
             nats, prefix, client_id, nats_user, nats_password, nats_replicas, nats_ack_wait,
             mqtt_tls_ca, mqtt_tls_cert, mqtt_tls_key))
+    settings = dataclasses.replace(settings, mail_url=mail_url, sms_url=sms_url)
+    _check_notification_urls(mail_url, sms_url)
     http = WebWorkerSettings(settings, None if insecure_dev else api_token, web, not insecure_dev)
     run_bridge(http, http_host, http_port, workers, stats_interval)
 
@@ -166,6 +177,16 @@ def _refuse_bad_options(*, http_port: int, api_token: str | None, insecure_dev: 
         _refuse("--session-expiry needs a stable --client-id (the session is found by it)")
     if (mqtt_tls_cert or mqtt_tls_key) and not (mqtt_tls_ca and mqtt_tls_cert and mqtt_tls_key):
         _refuse("--mqtt-tls-cert and --mqtt-tls-key go together, with --mqtt-tls-ca")
+
+
+def _check_notification_urls(mail_url: str | None, sms_url: str | None) -> None:
+    try:
+        if mail_url:
+            mailer_from_url(mail_url)
+        if sms_url:
+            sms_from_url(sms_url)
+    except BridgeError as exc:
+        _refuse(f"refusing to start: {exc}")
 
 
 def bridge_settings(*, db: str, keys_dir: Path, web: bool, snapshot_lag: int,

@@ -41,6 +41,7 @@ from cloud_bridge.ingest import Ingestor, IngestResult
 from cloud_bridge.member_sync import DEFAULT_MAX_LAG, MemberSync
 from cloud_bridge.metrics import BridgeMetrics, mount_metrics
 from cloud_bridge.mqtt_link import BridgeLink, MqttSettings
+from cloud_bridge.notifications import Notifier, mailer_from_url, sms_from_url
 from cloud_bridge.quarantine import Refusal
 from cloud_bridge.snapshot import DEFAULT_CHUNK_ROWS
 from cloud_bridge.tenant_keys import TenantKeyStore
@@ -86,6 +87,10 @@ class BridgeSettings:
     command_lifetimes: CommandLifetimes = field(default_factory=CommandLifetimes)
     # set: take the uplink from a NATS JetStream cluster instead of MQTT (docs/scale.md)
     jetstream: JetStreamSettings | None = None
+    # e-mail and SMS to people (cloud_bridge/notifications): smtp[s]://... and
+    # file:///... or https://...; None = notices wait in the outbox until configured
+    mail_url: str | None = None
+    sms_url: str | None = None
 
 
 class Bridge:
@@ -108,6 +113,9 @@ class Bridge:
         self.member_sync = MemberSync(self.engine, self.keys, self.link, prefix,
                                       max_lag=settings.max_lag, chunk_rows=settings.chunk_rows)
         self.ingestor = Ingestor(self.engine)
+        self.notifier = Notifier(
+            self.engine, mailer_from_url(settings.mail_url) if settings.mail_url else None,
+            sms_from_url(settings.sms_url) if settings.sms_url else None)
         self._ingest_q: queue.Queue[Inbound] = queue.Queue()
         self._sync_q: queue.Queue[Inbound] = queue.Queue()
         self._stop = threading.Event()
@@ -133,6 +141,7 @@ class Bridge:
             args=(self._stop, lambda: self.link.generation, self.link.connected), daemon=True))
         for t in self._threads:
             t.start()
+        self.notifier.start()
         self.link.start(wait_s=wait_connected_s)
         return self
 
@@ -140,6 +149,7 @@ class Bridge:
         self._stop.set()
         for t in self._threads:
             t.join(15)
+        self.notifier.stop()
         self.link.stop()
 
     def api_context(self, api_token: str | None) -> ApiContext:
@@ -167,7 +177,8 @@ class Bridge:
         ctx = WebContext(self.engine, self.keys, self.feed, self.link,
                          self.settings.mqtt.prefix,
                          WebAuth(self.engine, secure_cookies=secure_cookies), link_key,
-                         command_lifetimes=self.settings.command_lifetimes)
+                         command_lifetimes=self.settings.command_lifetimes,
+                         notifier=self.notifier)
         mount_web(app, ctx)
         # the members' phone page: signed QR tokens that gates verify offline
         app.include_router(make_member_qr_router(

@@ -8,6 +8,38 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from tests.smtp_server import smtp_server  # noqa: F401  (a real SMTP server fixture)
+
+# Browser tests run on SQLite only: page logic is the same on both databases, and each
+# database-specific query is tested without a browser on both. test_browser_e2e keeps its
+# PostgreSQL run (marked browser_on_postgresql); EDGE_BROWSER_ALL_DBS=1 runs them all.
+BROWSER_ALL_DBS = os.environ.get("EDGE_BROWSER_ALL_DBS") == "1"
+
+
+def _is_browser_test_on_postgresql(item: pytest.Item) -> bool:
+    from tests import browser
+
+    module = getattr(item, "module", None)
+    callspec = getattr(item, "callspec", None)
+    return (module is not None and getattr(module, "chromium", None) is browser.chromium
+            and callspec is not None and callspec.params.get("db_url") == "postgresql"
+            and item.get_closest_marker("browser_on_postgresql") is None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "browser_on_postgresql: a browser test that also "
+                            "runs on PostgreSQL")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if BROWSER_ALL_DBS:
+        return
+    dropped = [item for item in items if _is_browser_test_on_postgresql(item)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item not in dropped]
+
+
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts"))
 
 

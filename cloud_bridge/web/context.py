@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from cloud_bridge.change_feed import ChangeFeed, Publisher
+from cloud_bridge.notifications import Notifier
 from cloud_bridge.tenant_keys import TenantKeyStore
 from cloud_bridge.web.auth import WebAuth
 from contracts.command_expiry import CommandLifetimes
@@ -28,3 +29,5 @@ class WebContext:
     member_link_key: bytes | None = None
     # how long a device command stays valid, per class (BridgeSettings)
     command_lifetimes: CommandLifetimes = field(default_factory=CommandLifetimes)
+    # e-mail and SMS to people, through the durable outbox (cloud_bridge/notifications)
+    notifier: Notifier | None = None

@@ -92,6 +92,7 @@ def watch_pulses(control: ControlClient, seen: list[dict[str, Any]]) -> None:
         return
 
 
+@pytest.mark.browser_on_postgresql
 def test_staff_sell_a_pass_see_the_tap_live_and_open_the_gate(
         live_site: LiveSite, artifacts_dir: Path, db_url: str) -> None:
     site = live_site
