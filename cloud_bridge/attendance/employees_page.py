@@ -15,7 +15,7 @@ from sqlalchemy import Connection, insert
 
 from cloud_bridge import membership_ops
 from cloud_bridge.api_models import ID_PATTERN, MemberIn, MemberPatch
-from cloud_bridge.attendance import absence_requests_page, phone_admin_page
+from cloud_bridge.attendance import absence_requests_page, alerts_page, phone_admin_page
 from cloud_bridge.attendance import staff_forms as forms
 from cloud_bridge.attendance.presence import present_now
 from cloud_bridge.attendance.schema import employees
@@ -139,3 +139,4 @@ async def update_employee(request: Request, staff: Editor, ctx: Ctx, member_id: 
 # the phone page sits beside the employees, served with the attendance pages' router
 router.include_router(phone_admin_page.router)
 router.include_router(absence_requests_page.router)
+router.include_router(alerts_page.router)
