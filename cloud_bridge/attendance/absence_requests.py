@@ -50,12 +50,14 @@ def submit_request(conn: Connection, tenant: str, r: RequestIn) -> int:
             raise Invalid("the document must be a PDF, JPEG or PNG file")
         if len(doc.data) > DOCUMENT_MAX_BYTES:
             raise Invalid("the document is larger than 5 MB")
-    row_id = conn.execute(insert(absence_requests).values(
+    key = conn.execute(insert(absence_requests).values(
         tenant=tenant, employee=r.employee, kind=r.kind.value,
         first_day=r.first_day.isoformat(), last_day=r.last_day.isoformat(), note=r.note,
         document_name=doc.name[:120] if doc else None,
         document_type=doc.content_type if doc else None, document=doc.data if doc else None,
-        created_at=audit_trail.now_ms() // 1000, state="pending")).inserted_primary_key[0]
+        created_at=audit_trail.now_ms() // 1000, state="pending")).inserted_primary_key
+    assert key is not None  # a single-row INSERT always has one
+    row_id = int(key[0])
     audit_trail.record(conn, tenant, f"employee:{r.employee}", "absence_request",
                        f"request:{row_id}", {"kind": r.kind.value,
                                              "first_day": r.first_day.isoformat(),

@@ -41,10 +41,12 @@ def create_enrolment(conn: Connection, tenant: str, employee: str, author: str,
                                                members.c.id == employee)).first() is None:
         raise NotFound(f"no employee {employee!r}")
     token = secrets.token_urlsafe(24)
-    row_id = conn.execute(insert(phone_enrolments).values(
+    key = conn.execute(insert(phone_enrolments).values(
         tenant=tenant, employee=employee, token_hash=_digest(token), site=site,
         policy=policy.value if policy else None, created_by=author,
-        created_at=audit_trail.now_ms() // 1000)).inserted_primary_key[0]
+        created_at=audit_trail.now_ms() // 1000)).inserted_primary_key
+    assert key is not None  # a single-row INSERT always has one
+    row_id = int(key[0])
     audit_trail.record(conn, tenant, author, "phone_enrol", f"employee:{employee}",
                        {"enrolment": row_id, "site": site,
                         "policy": policy.value if policy else None})

@@ -14,7 +14,7 @@ import re
 import time
 from datetime import datetime, timedelta
 
-from playwright.sync_api import BrowserContext, Page
+from playwright.sync_api import BrowserContext, Geolocation, Page
 from sqlalchemy import insert, select
 
 from cloud_bridge.attendance.chain_audit import audit_chain
@@ -30,8 +30,8 @@ from tests.a11y import assert_accessible, screenshot
 from tests.browser import chromium
 from tests.web.test_journeys_edc import Site, login, site  # noqa: F401 - the fixture, by name
 
-OFFICE = {"latitude": 46.0569, "longitude": 14.5058, "accuracy": 12}
-AWAY = {"latitude": 46.0569, "longitude": 14.5200, "accuracy": 12}  # ~1.1 km east
+OFFICE: Geolocation = {"latitude": 46.0569, "longitude": 14.5058, "accuracy": 12}
+AWAY: Geolocation = {"latitude": 46.0569, "longitude": 14.5200, "accuracy": 12}  # ~1.1 km east
 
 
 def _setup(site: Site) -> str:  # noqa: F811
@@ -41,8 +41,8 @@ def _setup(site: Site) -> str:  # noqa: F811
                                             last_name="Kos", blocked=False,
                                             pin_hash=hash_pin("5931"), created_at=now,
                                             updated_at=now))
-        set_geofence(conn, site.tenant, Fence("office", Policy.REFUSE, 30, OFFICE["latitude"],
-                                              OFFICE["longitude"], 120.0), site.employer)
+        set_geofence(conn, site.tenant, Fence("office", Policy.REFUSE, 30, 46.0569,
+                                              14.5058, 120.0), site.employer)
         return create_enrolment(conn, site.tenant, "e7", site.employer, site="office")
 
 
@@ -85,15 +85,15 @@ def _outside(page: Page, context: BrowserContext, site: Site) -> None:  # noqa: 
     screenshot(page, "journey-phone-3-refused-outside")
     assert len(_punches(site)) == 1
     with write_tx(site.engine) as conn:  # the employer relaxes the site's policy
-        set_geofence(conn, site.tenant, Fence("office", Policy.FLAG, 30, OFFICE["latitude"],
-                                              OFFICE["longitude"], 120.0), site.employer)
+        set_geofence(conn, site.tenant, Fence("office", Policy.FLAG, 30, 46.0569,
+                                              14.5058, 120.0), site.employer)
     page.click("[data-punch=break_start]")
     _status(page, "Zabeleženo z oznako: zunaj delovnega mesta.")
     flagged = _punches(site)[-1]
     assert flagged["location"] == "outside" and flagged["flags"] == ["outside_fence"]
     with write_tx(site.engine) as conn:  # the site's policy: record only, no judgement
-        set_geofence(conn, site.tenant, Fence("office", Policy.RECORD, 30, OFFICE["latitude"],
-                                              OFFICE["longitude"], 120.0), site.employer)
+        set_geofence(conn, site.tenant, Fence("office", Policy.RECORD, 30, 46.0569,
+                                              14.5058, 120.0), site.employer)
     page.click("[data-punch=break_end]")
     _status(page, "Zabeleženo.")
     assert _punches(site)[-1]["location"] == "recorded"
