@@ -45,13 +45,15 @@ def requests_page(request: Request, staff: Editor, ctx: Ctx, saved: str = "") ->
     return _page(request, staff, ctx, notice=_(NOTICES[saved]) if saved in NOTICES else "")
 
 
-@router.get("/absence-requests/{request_id}/document", **route_meta("attendance.edit"))
+# a POST with the form's CSRF token, not a link: a health document is not fetched by a
+# prefetch or kept in a shared cache, and every download is a deliberate act
+@router.post("/absence-requests/{request_id}/document", **route_meta("attendance.edit"))
 def request_document(staff: Editor, ctx: Ctx, request_id: RequestId) -> Response:
     with read_tx(ctx.engine) as conn:
         doc = requests_ops.request_document(conn, staff.tenant, request_id)
     return Response(doc.data, media_type=doc.content_type, headers={
         "content-disposition": f"attachment; filename=request-{request_id}-document",
-        "x-content-type-options": "nosniff"})
+        "x-content-type-options": "nosniff", "cache-control": "no-store"})
 
 
 @router.post("/absence-requests/{request_id}/approve", **route_meta("attendance.edit"))

@@ -83,3 +83,39 @@ def test_sites_enrolment_punch_and_sign_out(site: WebSite) -> None:
             "phone_revoke"} <= actions
     accountant, _c = site.login(site.user(a, "accountant"))
     assert accountant.get(f"/t/{a}/phones").status_code == 403
+
+
+def test_sick_leave_request_with_document(site: WebSite) -> None:
+    """The employee asks from the phone for sick leave with the certificate (a wrong file
+    type first: the message beside the field); the manager downloads it and approves."""
+    a, _b = site.tenants
+    admin, csrf = site.login(site.user(a, "administrator"))
+    post(admin, csrf, f"/t/{a}/employees", number="52", first_name="Iza", pin="1357")
+    enrolled = post(admin, csrf, f"/t/{a}/phones/enrol", employee="52", site="", policy="")
+    token = unescape(re.search(r"<code>([^<]+)</code>", enrolled.text).group(1)).split("#t=")[1]  # type: ignore[attr-defined, union-attr]
+    phone = site.client()
+    phone.post(f"/api/v1/phone/{a}/session", json={"token": token, "pin": "1357"})
+    assert phone.get(f"/phone/{a}/me").status_code == 200  # the cookie signs it in
+    assert site.client().get(f"/phone/{a}/me").status_code == 401  # no cookie: no records
+    page = phone.get(f"/phone/{a}/me").text
+    form_token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    fields = {"csrf_token": form_token, "kind": "sick_leave", "first_day": "2026-11-23",
+              "last_day": "2026-11-24", "note": "angina"}
+    bad = phone.post(f"/phone/{a}/me/absence-requests", data=fields,
+                     files={"document": ("virus.exe", b"MZ", "application/x-msdownload")})
+    assert bad.status_code == 422
+    assert "PDF, JPEG ali PNG" in bad.text and 'value="angina"' in bad.text
+    pdf = b"%PDF-1.4 potrdilo"
+    ok = phone.post(f"/phone/{a}/me/absence-requests", data=fields,
+                    files={"document": ("potrdilo.pdf", pdf, "application/pdf")},
+                    follow_redirects=False)
+    assert ok.status_code == 303
+    forged = phone.post(f"/phone/{a}/me/absence-requests", data={**fields, "csrf_token": "x"})
+    assert forged.status_code == 401
+    listing = admin.get(f"/t/{a}/absence-requests").text
+    request_id = re.search(r'data-request="(\d+)"', listing).group(1)  # type: ignore[union-attr]
+    doc = post(admin, csrf, f"/t/{a}/absence-requests/{request_id}/document")
+    assert doc.content == pdf and doc.headers["cache-control"] == "no-store"  # type: ignore[attr-defined]
+    approved = post(admin, csrf, f"/t/{a}/absence-requests/{request_id}/approve")
+    assert approved.status_code == 303  # type: ignore[attr-defined]
+    assert "odobril" in phone.get(f"/phone/{a}/me").text
