@@ -70,6 +70,9 @@ def test_sites_enrolment_punch_and_sign_out(site: WebSite) -> None:
     assert again.status_code == 200 and again.json()["seq"] == first.json()["seq"]  # type: ignore[attr-defined]
     assert _punch(phone, "not-a-session", 46.0570, 14.5059).status_code == 401  # type: ignore[attr-defined]
 
+    timeline = admin.get(f"/t/{a}/timeline?span=day&employee=51").text
+    assert timeline.count('data-source="phone"') == 1  # the one accepted punch, by source
+    assert 'data-source="terminal"' not in timeline
     listing = admin.get(f"/t/{a}/phones").text
     enrolment = re.search(r'data-enrolment="(\d+)"', listing).group(1)  # type: ignore[union-attr]
     assert token not in listing
