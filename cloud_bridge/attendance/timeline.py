@@ -77,8 +77,9 @@ def timeline_rows(conn: Connection, tenant: str, start: datetime, days: int,
         if p.kind is PunchType.ARRIVAL:
             open_at[p.employee] = p.at
         elif p.kind is PunchType.DEPARTURE and p.employee in open_at:
-            a = open_at.pop(p.employee)
-            bars.setdefault(p.employee, []).append(Bar(x(a), x(p.at) - x(a), "work", ""))
+            began = open_at.pop(p.employee)
+            bars.setdefault(p.employee, []).append(Bar(x(began), x(p.at) - x(began), "work",
+                                                       ""))
     for a in list_absences(conn, tenant, employee, start.date(),
                            (end - timedelta(days=1)).date()):
         first = datetime.combine(date.fromisoformat(a["first_day"]), datetime.min.time(),
