@@ -1,7 +1,8 @@
 """Day and week timelines for staff (``/t/{tenant}/timeline?day=&span=day|week&
 employee=``): one row per employee (the team, or one person), the punches as marks
 coloured by source (terminal, phone, correction), the time at work as bars from each
-arrival to the next departure, absences as bands and the days with alerts marked.
+arrival to the next departure, absences as bands and the legal alerts (legal_alerts.py;
+the yearly overtime limit is left to the alerts page) as red marks on their day.
 Server-rendered SVG (no script): geometry here, drawing in templates/timeline.html."""
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ from fastapi.responses import Response
 from sqlalchemy import Connection
 
 from cloud_bridge.attendance.absences import list_absences
+from cloud_bridge.attendance.alert_notices import alert_text
 from cloud_bridge.attendance.corrections import corrected_punches
 from cloud_bridge.attendance.labels import PUNCH_NAMES
+from cloud_bridge.attendance.legal_alerts import Alert, legal_alerts
+from cloud_bridge.attendance.reports import month_report
 from cloud_bridge.attendance.staff_pages import Viewer, render
 from cloud_bridge.attendance.timesheet import LJUBLJANA
 from cloud_bridge.db_schema import read_tx
@@ -32,7 +36,7 @@ WIDTH, ROW, LABEL = 960.0, 34.0, 140.0
 @dataclass(frozen=True, slots=True)
 class Mark:
     x: float
-    source: str  # terminal | phone | correction
+    source: str  # terminal | phone | correction | alert
     title: str
 
 
@@ -89,7 +93,23 @@ def timeline_rows(conn: Connection, tenant: str, start: datetime, days: int,
         bars.setdefault(a["employee"], []).append(Bar(
             x(first), x(last) - x(first), "absence", a["kind"]))
         by.setdefault(a["employee"], [])
+    for a in _alerts(conn, tenant, start, end, employee):
+        at = datetime.combine(a.day, datetime.min.time(), LJUBLJANA) + timedelta(hours=12)
+        if start <= at < end:
+            by.setdefault(a.employee, []).append(Mark(x(at), "alert", alert_text(a)))
     return [Row(e, tuple(by[e]), tuple(bars.get(e, ()))) for e in sorted(by)]
+
+
+def _alerts(conn: Connection, tenant: str, start: datetime, end: datetime,
+            employee: str | None) -> list[Alert]:
+    """The legal alerts of the months the window touches."""
+    months = sorted({(start.year, start.month),
+                     ((end - timedelta(days=1)).year, (end - timedelta(days=1)).month)})
+    found: list[Alert] = []
+    for year, month in months:
+        report = month_report(conn, tenant, year, month, employee=employee)
+        found += [a for e in report.employees for a in legal_alerts(e.employee, e.sheet.days)]
+    return found
 
 
 @router.get("/timeline", **route_meta("attendance.view"))

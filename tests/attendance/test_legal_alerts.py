@@ -14,8 +14,9 @@ from cloud_bridge.attendance.alert_notices import notify_managers, tenant_alerts
 from cloud_bridge.attendance.legal_alerts import legal_alerts
 from cloud_bridge.attendance.phone_enrolment import create_enrolment, phone_user, sign_in
 from cloud_bridge.attendance.phone_punch import PhonePunch, record_phone_punch
+from cloud_bridge.attendance.timeline import timeline_rows
 from cloud_bridge.attendance.timesheet import LJUBLJANA, Day
-from cloud_bridge.db_schema import members, write_tx
+from cloud_bridge.db_schema import members, read_tx, write_tx
 from cloud_bridge.notifications import Notifier, mailer_from_url
 from cloud_bridge.web.auth import WebAuth
 from cloud_bridge.web.auth_schema import web_metadata
@@ -103,5 +104,10 @@ def test_alert_emails_reach_the_manager_once(engine: Engine, tenant: str,
     assert "10. 11. 2026" in bodies[0] + bodies[1]
     assert any("ZDR-1" in b and "155" in b for b in bodies)
     assert any("154" in b for b in bodies)
+    with read_tx(engine) as conn:  # the week's timeline: six phone punches, two alerts
+        (row,) = timeline_rows(conn, tenant, datetime(2026, 11, 9, tzinfo=LJUBLJANA), 7,
+                               None)
+    assert sorted(m.source for m in row.marks) == ["alert"] * 2 + ["phone"] * 6
+    assert [b.kind for b in row.bars] == ["work", "work"]
     with write_tx(engine) as conn:  # found again by the next check: not mailed again
         assert notify_managers(conn, notifier, tenant, tenant_alerts(conn, tenant, 2026, 11)) == 0

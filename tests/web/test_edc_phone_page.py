@@ -73,6 +73,7 @@ def test_sites_enrolment_punch_and_sign_out(site: WebSite) -> None:
     timeline = admin.get(f"/t/{a}/timeline?span=day&employee=51").text
     assert timeline.count('data-source="phone"') == 1  # the one accepted punch, by source
     assert 'data-source="terminal"' not in timeline
+    # that arrival has no departure yet: no alert is due before the day is over
     listing = admin.get(f"/t/{a}/phones").text
     enrolment = re.search(r'data-enrolment="(\d+)"', listing).group(1)  # type: ignore[union-attr]
     assert token not in listing
