@@ -93,10 +93,10 @@ def timeline_rows(conn: Connection, tenant: str, start: datetime, days: int,
         bars.setdefault(a["employee"], []).append(Bar(
             x(first), x(last) - x(first), "absence", a["kind"]))
         by.setdefault(a["employee"], [])
-    for a in _alerts(conn, tenant, start, end, employee):
-        at = datetime.combine(a.day, datetime.min.time(), LJUBLJANA) + timedelta(hours=12)
+    for alert in _alerts(conn, tenant, start, end, employee):
+        at = datetime.combine(alert.day, datetime.min.time(), LJUBLJANA) + timedelta(hours=12)
         if start <= at < end:
-            by.setdefault(a.employee, []).append(Mark(x(at), "alert", alert_text(a)))
+            by.setdefault(alert.employee, []).append(Mark(x(at), "alert", alert_text(alert)))
     return [Row(e, tuple(by[e]), tuple(bars.get(e, ()))) for e in sorted(by)]
 
 
