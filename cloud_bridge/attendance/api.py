@@ -29,6 +29,8 @@ from cloud_bridge.attendance.corrections import (
     list_corrections,
 )
 from cloud_bridge.attendance.employer_rules import rules_json, set_tenant_rules, tenant_rules
+from cloud_bridge.attendance.phone_routes import router as phone_router
+from cloud_bridge.attendance.phone_self_routes import router as phone_self_router
 from cloud_bridge.attendance.reports import (
     MonthReport,
     company_csv,
@@ -153,6 +155,8 @@ def mount_attendance(app: FastAPI, engine: Engine, authorise: Callable[[Request,
     create_attendance_schema(engine)
     setattr(app.state, _STATE_KEY, AttendanceContext(engine, authorise, known_tenant, rules))
     app.include_router(router)
+    app.include_router(phone_router)  # the phone punch (phone_routes.py)
+    app.include_router(phone_self_router)  # the employee's own records
 
 
 def attendance_context(request: Request) -> AttendanceContext:

@@ -15,6 +15,12 @@ from sqlalchemy import Connection, insert
 
 from cloud_bridge import membership_ops
 from cloud_bridge.api_models import ID_PATTERN, MemberIn, MemberPatch
+from cloud_bridge.attendance import (
+    absence_requests_page,
+    alerts_page,
+    phone_admin_page,
+    timeline,
+)
 from cloud_bridge.attendance import staff_forms as forms
 from cloud_bridge.attendance.presence import present_now
 from cloud_bridge.attendance.schema import employees
@@ -133,3 +139,10 @@ async def update_employee(request: Request, staff: Editor, ctx: Ctx, member_id: 
                  lambda c: (None, membership_ops.update_member(c, staff.tenant, member_id,
                                                                patch)))
     return RedirectResponse(f"/t/{staff.tenant}/employees?saved=saved", 303)
+
+
+# the phone page sits beside the employees, served with the attendance pages' router
+router.include_router(phone_admin_page.router)
+router.include_router(absence_requests_page.router)
+router.include_router(alerts_page.router)
+router.include_router(timeline.router)

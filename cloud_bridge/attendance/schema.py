@@ -16,6 +16,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -114,6 +115,90 @@ employees = Table(
     Column("employee", String(_ID), primary_key=True),
     Column("added_by", String(120), nullable=False),
     Column("added_at", BigInteger, nullable=False),
+)
+
+# phone punch (attendance/phone_*.py): a personal enrolment link per employee, made and
+# revoked by the employer; signing in with the link and the employee's time-clock PIN
+# makes a session the phone keeps. Only hashes of the link token and session are stored.
+phone_enrolments = Table(
+    "attendance_phone_enrolments", attendance_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(_ID), nullable=False),
+    Column("employee", String(_ID), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("site", String(_ID), nullable=True),  # the geofence the employee works at
+    Column("policy", String(8), nullable=True),  # record | flag | refuse; NULL: the site's
+    Column("created_by", String(120), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked_by", String(120), nullable=True),
+    Column("revoked_at", BigInteger, nullable=True),
+    Index("ix_attendance_phone_enrolments_emp", "tenant", "employee"),
+)
+
+phone_sessions = Table(
+    "attendance_phone_sessions", attendance_metadata,
+    Column("session_hash", String(64), primary_key=True),
+    Column("enrolment", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# a site's geofence: a circle (centre and radius in metres) or a polygon ([[lat, lon],
+# ...]); with the location policy and how long punch locations are kept. Newest row of a
+# (tenant, site) counts; every change is audited.
+geofences = Table(
+    "attendance_geofences", attendance_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(_ID), nullable=False),
+    Column("site", String(_ID), nullable=False),
+    Column("shape", String(8), nullable=False),  # circle | polygon
+    Column("lat", Float, nullable=True),
+    Column("lon", Float, nullable=True),
+    Column("radius_m", Float, nullable=True),
+    Column("polygon", JSON, nullable=True),
+    Column("policy", String(8), nullable=False),  # record | flag | refuse
+    Column("retention_days", Integer, nullable=False),
+    Column("set_by", String(120), nullable=False),
+    Column("set_at", BigInteger, nullable=False),
+    Index("ix_attendance_geofences_site", "tenant", "site", "id"),
+)
+
+# the location read at the moment of a phone punch, kept apart from the (unchangeable)
+# punch chain so that it can be erased when its retention ends (docs/attendance.md,
+# "Location"); the chained punch only says whether it was inside the fence
+punch_locations = Table(
+    "attendance_punch_locations", attendance_metadata,
+    Column("tenant", String(_ID), primary_key=True),
+    Column("device", String(_ID), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("lat", Float, nullable=False),
+    Column("lon", Float, nullable=False),
+    Column("accuracy_m", Float, nullable=False),
+    Column("erase_after", BigInteger, nullable=False),  # unix seconds
+    Index("ix_attendance_punch_locations_erase", "tenant", "erase_after"),
+)
+
+# an employee's own request for an absence (from the phone's "My records"), which a
+# manager approves (an absence row is made, naming the request) or refuses; the decision
+# is audited. A sick-leave document is kept with the request.
+absence_requests = Table(
+    "attendance_absence_requests", attendance_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(_ID), nullable=False),
+    Column("employee", String(_ID), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("first_day", String(10), nullable=False),
+    Column("last_day", String(10), nullable=False),
+    Column("note", Text, nullable=False, default=""),
+    Column("document_name", String(120), nullable=True),
+    Column("document_type", String(40), nullable=True),
+    Column("document", LargeBinary, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("state", String(10), nullable=False),  # pending | approved | refused
+    Column("decided_by", String(120), nullable=True),
+    Column("decided_at", BigInteger, nullable=True),
+    Column("decision_reason", Text, nullable=True),
+    Column("absence_id", Integer, nullable=True),
+    Index("ix_attendance_absence_requests_emp", "tenant", "employee", "id"),
 )
 
 _SCHEMA_LOCK = 0x6564676561747464  # pg advisory lock id ("edgeattd")

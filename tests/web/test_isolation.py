@@ -31,6 +31,14 @@ PUBLIC = {("GET", "/"), ("GET", "/login"), ("POST", "/login"), ("POST", "/logout
           ("POST", "/member-qr/{tenant}/{member_id}/token"),
           # the member signs the waiver with the same link token (tests/web/test_waivers.py)
           ("POST", "/member-qr/{tenant}/{member_id}/waiver"),
+          # the employee's phone punch: the enrolment link's token and PIN make a phone
+          # session, the punch takes that session (tests/attendance/test_phone_punch.py,
+          # tests/web/test_journeys_edc_phone.py)
+          ("GET", "/phone/{tenant}"), ("GET", "/phone/{tenant}/sw.js"),
+          ("GET", "/phone-app/phone.js"), ("POST", "/api/v1/phone/{tenant}/session"),
+          ("POST", "/api/v1/phone/punch"),
+          # the employee's own records: the phone session's cookie (same tests)
+          ("GET", "/phone/{tenant}/me"), ("POST", "/phone/{tenant}/me/absence-requests"),
           # a device redeems its one-time enrolment code: the code is the credential
           # (tests/device/test_enrolment.py, tests/device/test_enrolment_served.py)
           ("POST", "/api/enrolment/redeem"),

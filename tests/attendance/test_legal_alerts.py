@@ -1,0 +1,113 @@
+"""The legal alerts (ZDR-1 arts. 144, 154, 155, 156; a missing departure) on days built by
+hand, and end to end: phone punches with too short a rest and no break make alerts that
+reach the managers by e-mail, received by a real SMTP server (aiosmtpd), once."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import Engine, insert
+
+from cloud_bridge.attendance.alert_notices import notify_managers, tenant_alerts
+from cloud_bridge.attendance.legal_alerts import legal_alerts
+from cloud_bridge.attendance.phone_enrolment import create_enrolment, phone_user, sign_in
+from cloud_bridge.attendance.phone_punch import PhonePunch, record_phone_punch
+from cloud_bridge.attendance.timeline import timeline_rows
+from cloud_bridge.attendance.timesheet import LJUBLJANA, Day
+from cloud_bridge.db_schema import members, read_tx, write_tx
+from cloud_bridge.notifications import Notifier, mailer_from_url
+from cloud_bridge.web.auth import WebAuth
+from cloud_bridge.web.auth_schema import web_metadata
+from contracts.pin_hash import hash_pin
+from contracts.punch_types import PunchType
+from tests.smtp_server import SmtpServer
+
+H = 3600.0
+
+
+def _day(d: date, start_h: float | None, end_h: float | None, break_s: float = 1800,
+         overtime_h: float = 0.0, alerts: tuple[str, ...] = ()) -> Day:
+    base = datetime.combine(d, datetime.min.time(), LJUBLJANA)
+    start = base + timedelta(hours=start_h) if start_h is not None else None
+    end = base + timedelta(hours=end_h) if end_h is not None else None
+    worked = (end_h - start_h) * H if start_h is not None and end_h is not None else 0.0
+    return Day(d, None, start, end, worked, break_s if worked else 0.0,
+               overtime_s=overtime_h * H, alerts=alerts)
+
+
+def test_rules_on_hand_built_days() -> None:
+    # Mon 2 Nov .. Sun 8 Nov 2026: 07-15 daily except Tuesday 14-23 then Wednesday 06-14
+    # (7 h rest), Thursday without a break, Saturday a missing departure; Sunday off, so
+    # the longest rest that week runs from Saturday's 15:00 to the week's end: 33 h
+    monday = date(2026, 11, 2)
+    days = [_day(monday, 7, 15), _day(monday + timedelta(1), 14, 23),
+            _day(monday + timedelta(2), 6, 14), _day(monday + timedelta(3), 7, 15, 0),
+            _day(monday + timedelta(4), 7, 15, overtime_h=9),
+            _day(monday + timedelta(5), 7, 15, alerts=("missing departure (none within "
+                                                       "16.0 h of the arrival)",)),
+            _day(monday + timedelta(6), None, None)]
+    found = {(a.code, a.day, round(a.hours, 1)) for a in legal_alerts("e1", days, 160 * H)}
+    # 160 h of overtime before this month + 9 h = 169 h: under the yearly 170 h
+    assert found == {("daily_rest", monday + timedelta(1), 7.0),
+                     ("no_break", monday + timedelta(3), 8.0),
+                     ("overtime_week", monday, 9.0),
+                     ("missing_departure", monday + timedelta(5), 0.0)}
+    # a week worked every day leaves at most the nights: 16 h
+    busy = [_day(monday + timedelta(i), 7, 15) for i in range(7)]
+    (weekly,) = [a for a in legal_alerts("e1", busy) if a.code == "weekly_rest"]
+    assert weekly.day == monday and weekly.hours == 16.0
+    # 21 h of overtime in the month (over 20) and 171 h in the year (over 170)
+    heavy = [_day(monday + timedelta(i), 7, 15, overtime_h=3) for i in range(7)]
+    codes = {a.code for a in legal_alerts("e1", heavy, 150 * H)}
+    assert {"overtime_month", "overtime_year", "overtime_week"} <= codes
+
+
+def test_alert_emails_reach_the_manager_once(engine: Engine, tenant: str,
+                                             smtp_server: SmtpServer) -> None:
+    now = int(time.time())
+    with write_tx(engine) as conn:
+        conn.execute(insert(members).values(tenant=tenant, id="e1", first_name="Ana",
+                                            last_name="Novak", blocked=False,
+                                            pin_hash=hash_pin("4821"), created_at=now,
+                                            updated_at=now))
+        token = create_enrolment(conn, tenant, "e1", "boss")
+        session, _e = sign_in(conn, tenant, token, "4821")
+    with engine.begin() as conn:  # the staff users' tables, as mount_web makes them
+        web_metadata.create_all(conn)
+    auth = WebAuth(engine)
+    auth.create_user(tenant, f"vodja@{tenant}.si", "a long test password", "administrator")
+    auth.create_user(tenant, f"racunovodja@{tenant}.si", "a long test password",
+                     "accountant")
+    # Tue 10 Nov 2026 14:00-23:00 without a break, Wed 11 Nov 06:00-14:00 with one:
+    # 7 h of rest (under 12) and a shift without a break
+    day = datetime(2026, 11, 10, tzinfo=LJUBLJANA)
+    plan = [(PunchType.ARRIVAL, day.replace(hour=14)), (PunchType.DEPARTURE, day.replace(hour=23)),
+            (PunchType.ARRIVAL, day.replace(day=11, hour=6)),
+            (PunchType.BREAK_START, day.replace(day=11, hour=10)),
+            (PunchType.BREAK_END, day.replace(day=11, hour=10, minute=30)),
+            (PunchType.DEPARTURE, day.replace(day=11, hour=14))]
+    for kind, at in plan:
+        with write_tx(engine) as conn:
+            record_phone_punch(conn, phone_user(conn, session),
+                               PhonePunch(str(uuid.uuid4()), kind, at, at, None), at)
+    notifier = Notifier(engine, mailer_from_url(smtp_server.url("edc@edge.test")), None)
+    with write_tx(engine) as conn:
+        found = tenant_alerts(conn, tenant, 2026, 11)
+        assert sorted(a.code for _n, a in found) == ["daily_rest", "no_break"]
+        assert notify_managers(conn, notifier, tenant, found) == 2
+    assert notifier.deliver_due() == 2
+    received = smtp_server.wait_for(2)
+    assert {m["To"] for m in received} == {f"vodja@{tenant}.si"}  # not the accountant
+    bodies = sorted(m.get_content() for m in received)
+    assert "10. 11. 2026" in bodies[0] + bodies[1]
+    assert any("ZDR-1" in b and "155" in b for b in bodies)
+    assert any("154" in b for b in bodies)
+    with read_tx(engine) as conn:  # the week's timeline: six phone punches, two alerts
+        (row,) = timeline_rows(conn, tenant, datetime(2026, 11, 9, tzinfo=LJUBLJANA), 7,
+                               None)
+    assert sorted(m.source for m in row.marks) == ["alert"] * 2 + ["phone"] * 6
+    assert [b.kind for b in row.bars] == ["work", "work"]
+    with write_tx(engine) as conn:  # found again by the next check: not mailed again
+        assert notify_managers(conn, notifier, tenant, tenant_alerts(conn, tenant, 2026, 11)) == 0
