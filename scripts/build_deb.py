@@ -118,7 +118,10 @@ def parse_extras(text: str) -> tuple[str, ...]:
 
 
 def run(cmd: list[str]) -> None:
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    # without PYTHONPATH: pip would take a source tree on it (with an editable install's
+    # egg-info) for the project already installed, and leave it out of the package
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-15:]
         raise BuildError(f"{' '.join(cmd[:4])} … failed (exit {done.returncode}):\n"
