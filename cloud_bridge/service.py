@@ -30,6 +30,7 @@ from sqlalchemy import Engine
 
 from cloud_bridge import quarantine
 from cloud_bridge.api import ApiContext, create_app
+from cloud_bridge.attendance.alert_sweep import AlertSweep
 from cloud_bridge.change_feed import ChangeFeed
 from cloud_bridge.db_faults import cause, is_permanent, is_transient, refusal_reason
 from cloud_bridge.db_schema import make_engine, read_tx, write_tx
@@ -91,6 +92,8 @@ class BridgeSettings:
     # file:///... or https://...; None = notices wait in the outbox until configured
     mail_url: str | None = None
     sms_url: str | None = None
+    # s between two checks of the working-time alerts (attendance/alert_sweep.py); 0 = off
+    alert_sweep_s: float = 3600.0
 
 
 class Bridge:
@@ -116,6 +119,8 @@ class Bridge:
         self.notifier = Notifier(
             self.engine, mailer_from_url(settings.mail_url) if settings.mail_url else None,
             sms_from_url(settings.sms_url) if settings.sms_url else None)
+        self.alert_sweep = AlertSweep(self.engine, self.notifier,
+                                      interval_s=settings.alert_sweep_s)
         self._ingest_q: queue.Queue[Inbound] = queue.Queue()
         self._sync_q: queue.Queue[Inbound] = queue.Queue()
         self._stop = threading.Event()
@@ -142,6 +147,8 @@ class Bridge:
         for t in self._threads:
             t.start()
         self.notifier.start()
+        if self.settings.alert_sweep_s > 0:
+            self.alert_sweep.start()
         self.link.start(wait_s=wait_connected_s)
         return self
 
@@ -149,6 +156,7 @@ class Bridge:
         self._stop.set()
         for t in self._threads:
             t.join(15)
+        self.alert_sweep.stop()
         self.notifier.stop()
         self.link.stop()
 

@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import Engine, insert
 
 from cloud_bridge.attendance.alert_notices import notify_managers, tenant_alerts
+from cloud_bridge.attendance.alert_sweep import AlertSweep, months_to_check, sweep
 from cloud_bridge.attendance.legal_alerts import legal_alerts
 from cloud_bridge.attendance.phone_enrolment import create_enrolment, phone_user, sign_in
 from cloud_bridge.attendance.phone_punch import PhonePunch, record_phone_punch
@@ -64,8 +65,10 @@ def test_rules_on_hand_built_days() -> None:
     assert {"overtime_month", "overtime_year", "overtime_week"} <= codes
 
 
-def test_alert_emails_reach_the_manager_once(engine: Engine, tenant: str,
-                                             smtp_server: SmtpServer) -> None:
+def _short_rest_and_no_break(engine: Engine, tenant: str) -> None:
+    """Ana Novak (e1) by phone, Tue 10 Nov 2026 14:00-23:00 without a break and Wed 11 Nov
+    06:00-14:00 with one: 7 h of rest (under 12) and a shift without a break; a manager
+    (administrator) and an accountant as staff users."""
     now = int(time.time())
     with write_tx(engine) as conn:
         conn.execute(insert(members).values(tenant=tenant, id="e1", first_name="Ana",
@@ -92,6 +95,11 @@ def test_alert_emails_reach_the_manager_once(engine: Engine, tenant: str,
         with write_tx(engine) as conn:
             record_phone_punch(conn, phone_user(conn, session),
                                PhonePunch(str(uuid.uuid4()), kind, at, at, None), at)
+
+
+def test_alert_emails_reach_the_manager_once(engine: Engine, tenant: str,
+                                             smtp_server: SmtpServer) -> None:
+    _short_rest_and_no_break(engine, tenant)
     notifier = Notifier(engine, mailer_from_url(smtp_server.url("edc@edge.test")), None)
     with write_tx(engine) as conn:
         found = tenant_alerts(conn, tenant, 2026, 11)
@@ -111,3 +119,26 @@ def test_alert_emails_reach_the_manager_once(engine: Engine, tenant: str,
     assert [b.kind for b in row.bars] == ["work", "work"]
     with write_tx(engine) as conn:  # found again by the next check: not mailed again
         assert notify_managers(conn, notifier, tenant, tenant_alerts(conn, tenant, 2026, 11)) == 0
+
+
+def test_the_hourly_sweep_mails_new_alerts_without_anyone_pressing(
+        engine: Engine, tenant: str, smtp_server: SmtpServer) -> None:
+    _short_rest_and_no_break(engine, tenant)
+    notifier = Notifier(engine, mailer_from_url(smtp_server.url("edc@edge.test")), None)
+    assert months_to_check(date(2026, 12, 2)) == [(2026, 11), (2026, 12)]
+    assert months_to_check(date(2026, 1, 1)) == [(2025, 12), (2026, 1)]
+    assert months_to_check(date(2026, 12, 4)) == [(2026, 12)]
+    # on 4 December the sweep looks at December only: November's alerts are not new there
+    assert sweep(engine, notifier, date(2026, 12, 4)) == 0
+    sweeper = AlertSweep(engine, notifier, interval_s=3600, today=lambda: date(2026, 12, 2))
+    notifier.start(interval_s=0.05)
+    sweeper.start()
+    try:
+        received = smtp_server.wait_for(2)
+    finally:
+        sweeper.stop()
+        notifier.stop()
+    assert {m["To"] for m in received} == {f"vodja@{tenant}.si"}
+    assert all(m["Subject"].startswith("Opozorilo") for m in received), \
+        [m["Subject"] for m in received]  # Slovenian by default
+    assert sweep(engine, notifier, date(2026, 12, 2)) == 0  # the next pass: nothing new
