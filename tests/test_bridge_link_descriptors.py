@@ -9,8 +9,6 @@ restarts and the link comes back, its new socket again above 1023."""
 
 from __future__ import annotations
 
-import os
-import resource
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,21 +18,15 @@ import pytest
 from cloud_bridge.mqtt_link import BridgeLink, MqttSettings
 from cloud_bridge.wire import Inbound
 from sync.mqtt_client import BrokerSettings, MqttClient, SessionOptions
+from tests.low_descriptors import low_descriptors_taken
 from tests.mqtt_broker import Broker
 
 
 @pytest.fixture
 def high_descriptors() -> Iterator[None]:
     """Descriptors 0..1024 taken, so every socket opened now is numbered above 1023."""
-    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < 1100:
-        pytest.skip(f"needs a descriptor limit above 1100 (ulimit -n {soft})")
-    held: list[int] = []
-    while not held or held[-1] < 1024:
-        held.append(os.open(os.devnull, os.O_RDONLY))
-    yield
-    for fd in held:
-        os.close(fd)
+    with low_descriptors_taken(1100):
+        yield
 
 
 def wait_for(check: Callable[[], bool], timeout_s: float) -> bool:

@@ -9,8 +9,6 @@ taken by /dev/null so the fleet's sockets land where the hundred agents' did."""
 
 from __future__ import annotations
 
-import os
-import resource
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from simulators.fleet import Fleet, FleetSpec
+from tests.low_descriptors import low_descriptors_taken
 from tests.mqtt_broker import Broker
 
 DEVICES = 20
@@ -25,15 +24,8 @@ DEVICES = 20
 
 @pytest.fixture
 def high_descriptors() -> Iterator[None]:
-    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < 1024 + 40 * DEVICES:
-        pytest.skip(f"needs a descriptor limit above {1024 + 40 * DEVICES} (ulimit -n {soft})")
-    held: list[int] = []
-    while not held or held[-1] < 1024:
-        held.append(os.open(os.devnull, os.O_RDONLY))
-    yield
-    for fd in held:
-        os.close(fd)
+    with low_descriptors_taken(1024 + 40 * DEVICES):
+        yield
 
 
 def wait_connected(fleet: Fleet, timeout_s: float) -> float:

@@ -2,9 +2,12 @@
 -- enrolled employees (round robin over the sessions file), with a fresh punch id, the
 -- phone's clock and a location; or, with an empty sessions file name, GETs the baseline
 -- path. done() prints "BENCH {json}": latency percentiles (ms), requests, non-2xx.
---   wrk -t2 -c50 -d10s -s phone_punch.lua http://127.0.0.1:PORT -- SESSIONS_FILE|"" PATH
+-- PACE_MS > 0: each connection (an employee's phone) waits that long before its next
+-- request (wrk's delay()), so the offered rate is connections * 1000 / PACE_MS per second
+-- and the latency is the server's answer time, not a queue wrk builds by never waiting.
+--   wrk -t2 -c50 -d10s -s phone_punch.lua http://127.0.0.1:PORT -- SESSIONS_FILE|"" PATH [PACE_MS]
 
-local sessions, path, turn = {}, "/api/v1/phone/punch", 0
+local sessions, path, turn, pace = {}, "/api/v1/phone/punch", 0, 0
 bad = 0
 
 function init(args)
@@ -12,6 +15,7 @@ function init(args)
     for line in io.lines(args[1]) do sessions[#sessions + 1] = line end
   end
   path = args[2] or path
+  pace = tonumber(args[3] or "0") or 0
   math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)"), 16) % 100000)
 end
 
@@ -31,6 +35,10 @@ function request()
   return wrk.format("POST", path, {["Content-Type"] = "application/json",
                                    Authorization = "Bearer " .. sessions[(turn % #sessions) + 1]},
                     body)
+end
+
+function delay()
+  return pace
 end
 
 function response(status, headers, body)
