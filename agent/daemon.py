@@ -382,4 +382,5 @@ class AgentDaemon:
             "peripherals": peripherals,
             "fire_alarm": self.fire_alarm,
             "chain_public_key": self._chain_public_key,
+            "till_catalogue": None if self.pos is None else self.pos.till_catalogue(),
         }

@@ -89,3 +89,11 @@ def device_config_topic(prefix: str, tenant: str, device: str) -> str:
     """Retained, signed by the tenant's key: the device's desired config
     (contracts/remote_config.py)."""
     return f"{prefix}/{tenant}/{device}/config/desired"
+
+
+# -- till catalogue (issue 22) --------------------------------------------------------
+
+def till_catalogue_topic(prefix: str, tenant: str) -> str:
+    """Retained, signed by the tenant's key: the tenant's newest till catalogue
+    (contracts/till_catalogue.py); devices read it, only bridges write it."""
+    return f"{prefix}/{tenant}/till/catalogue"
