@@ -397,4 +397,5 @@ class AgentDaemon:
             "fire_alarm": self.fire_alarm,
             "chain_public_key": self._chain_public_key,
             "site_link": None if self.site_presence is None else self.site_presence.state(),
+            "till_catalogue": None if self.pos is None else self.pos.till_catalogue(),
         }

@@ -20,6 +20,7 @@ from sync.mqtt_client import BrokerSettings
 
 if TYPE_CHECKING:
     from agent.access.service import AccessService
+    from agent.pos.pos_runtime import PosRuntime
     from agent.remote_config import ConfigApplier
     from agent.update.trial import UpdateMonitor
 
@@ -31,6 +32,7 @@ class LinkedDaemon(CommandedDevice, Protocol):
 
     link_online: bool | None
     updates: UpdateMonitor | None
+    pos: PosRuntime | None
 
     @property
     def config(self) -> AgentConfig: ...
@@ -57,7 +59,8 @@ class DaemonLinkHost:
                             peripherals=status["peripherals"],
                             chain_public_key=status.get("chain_public_key"),
                             config=self.applier.status() if self.applier else None,
-                            update=status.get("update"))
+                            update=status.get("update"),
+                            till_catalogue=status.get("till_catalogue"))
 
     def membership_changed(self) -> None:
         self.daemon.access.forget_recent()
@@ -93,14 +96,18 @@ def build_agent_link(daemon: LinkedDaemon, mqtt: MqttConfig,
     desired configs (remote configuration) and reports the applier's outcome."""
     cfg = daemon.config
     public = cfg.tenant_public_key()
+    feed = daemon.pos.catalogue_feed if daemon.pos is not None else None
     store = SyncStore(cfg.store_path, cfg.durability, cfg.tenant, cfg.device)
     link = AgentLink(
         DaemonLinkHost(daemon, applier), store, link_settings(cfg, mqtt),
         lambda resend_state: daemon_commands(daemon, resend_state),
         Ed25519PublicKey.from_public_bytes(public) if public else None,
         on_desired_config=applier.offer if applier else None,
+        on_till_catalogue=feed.offer if feed else None,
         **tuning,
     )
     if applier is not None:
         applier.on_change = link.request_state
+    if feed is not None:
+        feed.on_change = link.request_state
     return link

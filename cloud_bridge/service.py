@@ -31,6 +31,8 @@ from sqlalchemy import Engine
 from cloud_bridge import quarantine
 from cloud_bridge.api import ApiContext, create_app
 from cloud_bridge.attendance.alert_sweep import AlertSweep
+from cloud_bridge.catalogue.publisher import CataloguePublisher
+from cloud_bridge.catalogue.store import ensure_catalogue_schema
 from cloud_bridge.change_feed import ChangeFeed
 from cloud_bridge.db_faults import cause, is_permanent, is_transient, refusal_reason
 from cloud_bridge.db_schema import make_engine, read_tx, write_tx
@@ -112,6 +114,8 @@ class Bridge:
         self.versions = VersionAdvertiser(self.engine, self.keys, self.link, prefix)
         ensure_device_config_schema(self.engine)
         self.desired_configs = DesiredConfigPublisher(self.engine, self.keys, self.link, prefix)
+        ensure_catalogue_schema(self.engine)
+        self.catalogues = CataloguePublisher(self.engine, self.keys, self.link, prefix)
         self.feed = ChangeFeed(self.keys, self.link, prefix, self.versions)
         self.member_sync = MemberSync(self.engine, self.keys, self.link, prefix,
                                       max_lag=settings.max_lag, chunk_rows=settings.chunk_rows)
@@ -143,6 +147,9 @@ class Bridge:
             args=(self._stop, lambda: self.link.generation, self.link.connected), daemon=True))
         self._threads.append(threading.Thread(
             target=self.desired_configs.run, name="desired-configs",
+            args=(self._stop, lambda: self.link.generation, self.link.connected), daemon=True))
+        self._threads.append(threading.Thread(
+            target=self.catalogues.run, name="till-catalogues",
             args=(self._stop, lambda: self.link.generation, self.link.connected), daemon=True))
         for t in self._threads:
             t.start()

@@ -10,6 +10,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 KIND: Literal["till_catalogue"] = "till_catalogue"
+# the Slovenian VAT rates as a catalogue names them (ZDDV-1 art. 41/41.a; agent/pos/money.py
+# VatRate): 22 % standard, 9.5 % reduced, 5 % and exempt supplies
+VAT_RATES: tuple[str, ...] = ("22", "9.5", "5", "exempt")
+# the largest signed catalogue a device takes from the broker
+MAX_CATALOGUE_BYTES = 4 * 1024 * 1024
 
 
 class CatalogueProduct(BaseModel):

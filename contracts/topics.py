@@ -110,3 +110,11 @@ def site_presence_wildcard(prefix: str, tenant: str) -> str:
 
 def site_alive_wildcard(prefix: str, tenant: str) -> str:
     return f"{prefix}/{tenant}/+/site/alive"
+
+
+# -- till catalogue (issue 22) --------------------------------------------------------
+
+def till_catalogue_topic(prefix: str, tenant: str) -> str:
+    """Retained, signed by the tenant's key: the tenant's newest till catalogue
+    (contracts/till_catalogue.py); devices read it, only bridges write it."""
+    return f"{prefix}/{tenant}/till/catalogue"

@@ -35,7 +35,7 @@ from contracts.errors import BadInput
 from contracts.events import Event, utc_ts
 from contracts.messages import MAX_ACK_BYTES, MAX_VERSION_BYTES, Ack, MembersVersion
 from contracts.signed_envelope import MAX_ENVELOPE_BYTES, verify_envelope
-from contracts.topics import DeviceTopics, device_config_topic
+from contracts.topics import DeviceTopics, device_config_topic, till_catalogue_topic
 from sync.commands import CommandRouter
 from sync.device_store import DeviceStore
 from sync.membership_applier import MembershipApplier, Outcome
@@ -74,6 +74,8 @@ class DeviceStatus:
     # remote configuration: the applied version and the last outcome (agent/remote_config.py)
     config: dict[str, Any] | None = None
     update: dict[str, Any] | None = None  # the last software update attempt, if any
+    # the till's catalogue version and the last refused update (agent/till/catalogue_feed.py)
+    till_catalogue: dict[str, Any] | None = None
 
 
 class LinkHost(Protocol):
@@ -109,6 +111,7 @@ class AgentLink:
         catch_up_max_s: float = CATCH_UP_MAX_S,
         rng: random.Random | None = None,
         on_desired_config: Callable[[bytes], None] | None = None,
+        on_till_catalogue: Callable[[bytes], None] | None = None,
     ) -> None:
         self.host = host
         self.settings = settings
@@ -131,6 +134,14 @@ class AgentLink:
         self.on_desired_config = on_desired_config
         self.config_topic = device_config_topic(settings.topic_prefix, settings.tenant,
                                                 settings.device)
+        # the till: the tenant's signed catalogue goes to this handler (it verifies)
+        self.on_till_catalogue = on_till_catalogue
+        self.catalogue_topic = till_catalogue_topic(settings.topic_prefix, settings.tenant)
+        # subscribed last, each turning one feature off when an older ACL refuses it
+        self._optional_topics = [
+            *([(self.config_topic, "remote configuration")] if on_desired_config else []),
+            *([(self.catalogue_topic, "till catalogue updates")] if on_till_catalogue
+              else [])]
 
         self.connected = False
         # True once the broker confirmed our subscriptions (commands, acks, membership
@@ -249,8 +260,8 @@ class AgentLink:
             self.topics.members_sync,
             self.topics.members_changes,
             self.topics.members_version,
-            *([self.config_topic] if self.on_desired_config is not None else []),
             self.topics.release,
+            *(topic for topic, _what in self._optional_topics),
         ], qos=self.settings.subscribe_qos)
         # resend whatever the bridge has not acknowledged, from where its ack left off
         self.acked = self.store.acked_seq()
@@ -264,15 +275,17 @@ class AgentLink:
                  self.settings.broker.port, session_present)
 
     def _on_subscribe(self, reasons: list[ReasonCode]) -> None:
-        if self.on_desired_config is not None and reasons:
-            # the desired-config topic comes last; an ACL older than remote configuration
-            # refuses it, which turns remote configuration off but nothing else
-            *reasons, config_reason = reasons
-            if config_reason.is_failure:
-                log.warning("broker refused the subscription to %s (%s): remote "
-                            "configuration is off until the ACL grants it "
-                            "(mosquitto/tenant.acl.template)", self.config_topic,
-                            config_reason)
+        optional = len(self._optional_topics)
+        if optional and len(reasons) > optional:
+            # the optional topics come last; an ACL older than their feature refuses
+            # them, which turns that feature off but nothing else
+            reasons, optional_reasons = reasons[:-optional], reasons[-optional:]
+            for (topic, what), reason in zip(self._optional_topics, optional_reasons,
+                                             strict=True):
+                if reason.is_failure:
+                    log.warning("broker refused the subscription to %s (%s): no %s "
+                                "until the ACL grants it (mosquitto/tenant.acl.template)",
+                                topic, reason, what)
         refused = [r for r in reasons if r.is_failure]
         if refused:
             # a broker ACL that does not grant our topics: say so, it will not fix itself
@@ -300,6 +313,8 @@ class AgentLink:
                 self._on_version(payload)
             elif topic == self.config_topic and self.on_desired_config is not None:
                 self.on_desired_config(payload)
+            elif topic == self.catalogue_topic and self.on_till_catalogue is not None:
+                self.on_till_catalogue(payload)
             elif topic == self.topics.release:
                 self.host.release_offered(payload)
         except Exception:  # a bad message must never stop the link
@@ -447,6 +462,7 @@ class AgentLink:
                if status.chain_public_key else {}),
             **({"config": status.config} if status.config is not None else {}),
             **({"update": status.update} if status.update else {}),
+            **({"till_catalogue": status.till_catalogue} if status.till_catalogue else {}),
         }, ensure_ascii=False)
 
     def request_state(self) -> None:

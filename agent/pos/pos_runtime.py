@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.config import AgentConfig
 from agent.errors import ConfigError
@@ -31,6 +31,9 @@ from agent.pos.service import Clock, Fiscaliser, ReceiptResult, ReceiptService, 
 from agent.store.local_store import LocalStore
 from agent.store.outbox import Outbox
 from drivers.protocols import Display, Printer
+
+if TYPE_CHECKING:
+    from agent.till.catalogue_feed import CatalogueFeed
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +101,8 @@ class PosRuntime:
                                        printers[pos.printer], clock)
         self.worker = FiscalWorker(self.service, print_retry_s=max(pos.retry_initial_s, 0.05))
         self.http = http
+        # [pos.till]: the tenant's catalogue from the bridge, for the MQTT link
+        self.catalogue_feed: CatalogueFeed | None = None
         self._own_http: LocalHttpServer | None = None
         if pos.http is not None:
             router = make_pos_router(self.service, self._token_reader(config, pos),
@@ -119,6 +124,7 @@ class PosRuntime:
         # imported here: the till is optional and the receipt path must not pay for it
         from agent.till.cashiers import Cashiers
         from agent.till.catalogue import CatalogueUpdates, load_catalogue
+        from agent.till.catalogue_feed import CatalogueFeed
         from agent.till.customer_display import CustomerDisplay
         from agent.till.http_routes import make_till_router
         from agent.till.till import Till
@@ -138,9 +144,10 @@ class PosRuntime:
             if display is None:
                 raise ConfigError(f"{config.source}: pos.till.customer_display: "
                                   f"'{pos.till.customer_display}' is not a display id")
-        server.add_router(make_till_router(Till(self.service, catalogue, cashiers,
-                                                pos.till.drawer_kick, updates,
-                                                CustomerDisplay(display))))
+        till = Till(self.service, catalogue, cashiers, pos.till.drawer_kick, updates,
+                    CustomerDisplay(display))
+        self.catalogue_feed = CatalogueFeed(till)
+        server.add_router(make_till_router(till))
 
     @staticmethod
     def _token_reader(config: AgentConfig, pos: PosConfig) -> Callable[[], str]:
@@ -186,6 +193,10 @@ class PosRuntime:
 
     def status(self) -> dict[str, Any]:
         return self.service.summary()
+
+    def till_catalogue(self) -> dict[str, Any] | None:
+        """The till's catalogue version and last refused update; None without a till."""
+        return None if self.catalogue_feed is None else self.catalogue_feed.status()
 
     def register_premise(self) -> None:
         """Send [pos.premise] to FURS (BusinessPremiseRequest); needed once before the first

@@ -9,7 +9,7 @@ are decimal strings (floats refused, like print jobs), VAT rates the Slovenian o
 from __future__ import annotations
 
 import json
-import os
+import logging
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -20,9 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agent.errors import ConfigError
 from agent.pos.money import VatRate, to_cents
+from agent.remote_config import write_atomic
 from contracts.errors import BadInput, SignatureError
 from contracts.signed_envelope import verify_envelope
 from contracts.till_catalogue import CataloguePayload, CatalogueProduct
+
+log = logging.getLogger(__name__)
 
 
 class _CatalogueIn(BaseModel):
@@ -86,8 +89,14 @@ def open_signed(data: bytes, public_key: bytes, tenant: str, where: str) -> Cata
 
 def load_catalogue(path: Path, public_key: bytes | None = None, tenant: str = "") -> Catalogue:
     """The catalogue file: a signed envelope from the bridge whenever the device has the
-    tenant's public key (then an unsigned file is refused), plain JSON only without one
-    (a demo or a bench device)."""
+    tenant's public key (then an unsigned file is refused, and a missing one is an empty
+    catalogue of version 0 until the bridge's arrives), plain JSON only without one (a
+    demo or a bench device)."""
+    if public_key is not None and not path.exists():
+        # a till fed by the bridge may be installed without one: it starts with no
+        # products (version 0) and takes the bridge's first version
+        log.warning("%s: no till catalogue yet; waiting for the bridge's", path)
+        return Catalogue(0, {}, {})
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -99,6 +108,16 @@ def load_catalogue(path: Path, public_key: bytes | None = None, tenant: str = ""
     except ValueError as exc:
         raise ConfigError(f"{path}: cannot read the till catalogue: {exc}") from None
     return parse_catalogue(raw, str(path))
+
+
+class StaleCatalogue(ConfigError):
+    """A signed catalogue whose version is not newer than the one the till sells on."""
+
+    def __init__(self, version: int, current: int) -> None:
+        super().__init__(f"catalogue update: version {version} is not newer than "
+                         f"version {current}")
+        self.version = version
+        self.current = current
 
 
 class CatalogueUpdates:
@@ -117,9 +136,6 @@ class CatalogueUpdates:
                               "refused (keys.tenant_public_key)")
         new = open_signed(data, self.public_key, self.tenant, "catalogue update")
         if new.version <= current.version:
-            raise ConfigError(f"catalogue update: version {new.version} is not newer than "
-                              f"version {current.version}")
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, self.path)
+            raise StaleCatalogue(new.version, current.version)
+        write_atomic(self.path, data)
         return new

@@ -44,6 +44,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "lessons.record": frozenset({Role.ADMIN, Role.INSTRUCTOR}),
     "lessons.view": frozenset({Role.ADMIN, Role.INSTRUCTOR, Role.RECEPTION}),
     "tenant.export": frozenset({Role.ADMIN}),
+    # the till catalogue (issue 22): the manager edits, the counter staff look prices up
+    "catalogue.view": frozenset({Role.ADMIN, Role.RECEPTION, Role.ACCOUNTANT}),
+    "catalogue.edit": frozenset({Role.ADMIN}),
     "users.manage": frozenset({Role.ADMIN}),
     "audit.view": frozenset({Role.ADMIN}),
 }

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.schema import CreateIndex
 
 from cloud_bridge.attendance.schema import create_attendance_schema
+from cloud_bridge.catalogue.store import ensure_catalogue_schema
 from cloud_bridge.db_schema import (
     create_schema,
     index_applies,
@@ -26,6 +27,7 @@ from cloud_bridge.db_schema import (
 from cloud_bridge.releases import page as releases_page
 from cloud_bridge.waivers import ensure_waiver_schema
 from cloud_bridge.web import (
+    catalogue_page,
     device_config_page,
     fleet,
     live,
@@ -93,6 +95,7 @@ def mount_web(app: FastAPI, ctx: WebContext, worker_threads: int | None = WORKER
     ensure_web_schema(ctx.engine)
     create_attendance_schema(ctx.engine)  # the timesheet pages read it
     ensure_waiver_schema(ctx.engine)
+    ensure_catalogue_schema(ctx.engine)  # the till catalogue page
     install_context(app, ctx)
     live.install_live_caches(app)
     if worker_threads:
@@ -102,8 +105,8 @@ def mount_web(app: FastAPI, ctx: WebContext, worker_threads: int | None = WORKER
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     for module in (user_prefs, session_routes, fleet, members_pages, member_entitlements,
                    member_credentials, plans, live, receipts, timesheets, staff_admin,
-                   portability, script_catalogs, device_config_page, releases_page,
-                   waivers_pages):
+                   portability, script_catalogs, device_config_page, catalogue_page,
+                   releases_page, waivers_pages):
         app.include_router(module.router)
     app.include_router(health_router)
     return app

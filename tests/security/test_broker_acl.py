@@ -103,9 +103,10 @@ def test_other_tenant_device_cannot_read_this_tenants_changes(
     x.close()
 
 
-def test_members_version_is_read_by_the_tenants_devices_and_written_by_bridges_only(
-        fleet: FleetBroker, bridge: Client) -> None:
-    topic = "es/v1/t1/members/version"
+# the tenant's membership version and its till catalogue (issue 22): retained, signed
+@pytest.mark.parametrize("topic", ["es/v1/t1/members/version", "es/v1/t1/till/catalogue"])
+def test_tenant_wide_retained_data_is_read_by_the_tenants_devices_and_written_by_bridges_only(
+        fleet: FleetBroker, bridge: Client, topic: str) -> None:
     bridge.c.publish(topic, b"v7 from the bridge", qos=1, retain=True).wait_for_publish(5)
     a = Client(fleet, "t1", fleet.identity("t1", "devA"))
     assert a.subscribe(topic) == GRANTED_QOS1

@@ -28,6 +28,7 @@ class Seeded:
     device: str
     receipt_seq: int
     user_id: int
+    product_id: str
 
 
 def ok_redirect(response: Any) -> str:
@@ -113,4 +114,10 @@ def seed(client: TestClient, csrf: str, engine: Engine, tenant: str) -> Seeded:
     add_events(engine, tenant, device, [decision(member_id, True, "granted"),
                                         decision(None, False, "unknown_credential")])
     seq = add_events(engine, tenant, device, [receipt("P1-BLAG1-1")], start_seq=3)
-    return Seeded(member_id, ent_id, cred_id, plan_id.group(1), device, seq, int(user_id))
+    ok_redirect(client.post(f"{base}/catalogue", data={
+        "csrf_token": csrf, "name": "Kava", "price": "1,80", "vat": "9.5",
+        "category": "Pijače", "barcode": "3830001234567"}, follow_redirects=False))
+    product = re.search(r"/catalogue/(p[0-9a-f]+)/active", client.get(f"{base}/catalogue").text)
+    assert product
+    return Seeded(member_id, ent_id, cred_id, plan_id.group(1), device, seq, int(user_id),
+                  product.group(1))

@@ -84,7 +84,7 @@ def fill(path: str, tenant: str, s: Seeded) -> str:
     values = {"tenant": tenant, "member_id": s.member_id, "ent_id": s.ent_id,
               "cred_id": s.cred_id, "plan_id": s.plan_id, "device": s.device,
               "seq": str(s.receipt_seq), "user_id": str(s.user_id), "request_id": "x",
-              "invoice_id": "P1-BLAG1-1"}
+              "invoice_id": "P1-BLAG1-1", "product_id": s.product_id}
     return re.sub(r"\{(\w+)(:\w+)?\}", lambda m: values.get(m.group(1), "x"), path)
 
 

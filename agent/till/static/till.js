@@ -189,6 +189,15 @@ async function pay(method) {
   say(text, true);
   cart.length = 0; $("given").value = ""; $("discount").value = ""; saleKey = newKey();
   renderCart();
+  refreshCatalogue();
+}
+
+// between customers: the bridge may have sent a newer catalogue (docs/pos.md)
+async function refreshCatalogue() {
+  const cat = await api("/till/api/catalogue");
+  if (cat.status !== 200 || cart.length) return;
+  products = cat.data.products || [];
+  renderCategories(); renderGrid();
 }
 
 async function drawer() {

@@ -1,0 +1,82 @@
+"""The till product form: name, barcode, price in euros with cents, the VAT rate (one of
+the Slovenian rates of contracts/till_catalogue.py) and a category, checked with the
+same limits the device's catalogue contract sets."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from cloud_bridge.catalogue.store import ProductFields, StoredProduct
+from cloud_bridge.web.form_errors import FieldErrors, validate_form
+from cloud_bridge.web.plan_form import parse_cents
+from contracts.i18n import N_, format_money, format_number
+from contracts.i18n import gettext as _
+from contracts.till_catalogue import VAT_RATES
+
+NAME_MAX = 100
+CATEGORY_MAX = 40
+BARCODE_PATTERN = r"^[0-9A-Za-z]{4,32}$"
+PRICE_MAX_CENTS = 100_000_00  # 100.000,00 €
+EXEMPT = N_("exempt")
+
+
+def vat_label(rate: str) -> str:
+    return _(EXEMPT) if rate == "exempt" else f"{format_number(Decimal(rate))} %"
+
+
+def vat_options() -> list[tuple[str, str]]:
+    return [(rate, vat_label(rate)) for rate in VAT_RATES]
+
+
+class ProductForm(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True, extra="ignore")
+
+    name: Annotated[str, Field(min_length=1, max_length=NAME_MAX)]
+    barcode: Annotated[str, Field(max_length=32)] = ""
+    price: int
+    vat: str
+    category: Annotated[str, Field(max_length=CATEGORY_MAX)] = ""
+
+    @field_validator("barcode")
+    @classmethod
+    def _barcode(cls, value: str) -> str:
+        if value and not (4 <= len(value) <= 32 and value.isascii() and value.isalnum()):
+            raise ValueError(_("A barcode is 4 to 32 digits or letters, for example "
+                               "3830001234567."))
+        return value
+
+    @field_validator("price", mode="before")
+    @classmethod
+    def _price(cls, value: Any) -> int:
+        cents = parse_cents(str(value or ""))
+        if cents > PRICE_MAX_CENTS:
+            raise ValueError(_("Enter at most %(amount)s.")
+                             % {"amount": format_money(PRICE_MAX_CENTS)})
+        return cents
+
+    @field_validator("vat")
+    @classmethod
+    def _vat(cls, value: str) -> str:
+        if value not in VAT_RATES:
+            raise ValueError(_("Choose one of the offered options."))
+        return value
+
+
+def check_product(form: dict[str, str]) -> tuple[ProductFields | None, FieldErrors]:
+    """The product's fields, or the messages to show beside the form's fields."""
+    product, errors = validate_form(ProductForm, form)
+    if product is None:
+        return None, errors
+    return ProductFields(product.name, product.barcode or None, product.price, product.vat,
+                         product.category), {}
+
+
+def form_values(product: StoredProduct) -> dict[str, str]:
+    """A stored product as the form shows it (the price with a decimal comma)."""
+    f = product.fields
+    whole, cents = divmod(f.price_cents, 100)
+    return {"name": f.name, "barcode": f.barcode or "", "price": f"{whole},{cents:02d}",
+            "vat": f.vat, "category": f.category}
