@@ -16,8 +16,33 @@ from cloud_bridge.attendance import audit_trail
 from cloud_bridge.attendance.geofence import Policy
 from cloud_bridge.attendance.schema import phone_enrolments, phone_sessions
 from cloud_bridge.db_schema import members
-from cloud_bridge.errors import Invalid, NotFound, Unauthorized
+from cloud_bridge.errors import BridgeError, Invalid, NotFound, Unauthorized
 from contracts.pin_hash import check_pin
+
+# a PIN has 10,000 values: after this many wrong ones in a row the link takes no PIN for
+# PIN_LOCK_S, so guessing one (with the secret link) takes weeks, not minutes
+PIN_TRIES = 5
+PIN_LOCK_S = 15 * 60
+
+
+class WrongPin(Invalid):
+    """The PIN does not match; the caller records it (``record_wrong_pin``) in a
+    transaction of its own, as this one rolls back."""
+
+    def __init__(self, enrolment: int) -> None:
+        super().__init__("wrong PIN")
+        self.enrolment = enrolment
+
+
+class PinLocked(BridgeError):
+    """Too many wrong PINs in a row: the link takes none until the lock ends."""
+
+    status = 429
+
+    def __init__(self, until: int) -> None:
+        super().__init__("too many wrong PINs: try again in 15 minutes, or ask your "
+                         "employer for a new link")
+        self.until = until
 
 
 def _digest(secret: str) -> str:
@@ -68,7 +93,8 @@ def revoke_enrolment(conn: Connection, tenant: str, enrolment: int, author: str)
 def sign_in(conn: Connection, tenant: str, token: str, pin: str) -> tuple[str, str]:
     """(session secret, employee) for an active enrolment link and the right PIN."""
     row = conn.execute(
-        select(phone_enrolments.c.id, phone_enrolments.c.employee, members.c.pin_hash)
+        select(phone_enrolments.c.id, phone_enrolments.c.employee, members.c.pin_hash,
+               phone_enrolments.c.locked_until)
         .join(members, (members.c.tenant == phone_enrolments.c.tenant)
               & (members.c.id == phone_enrolments.c.employee))
         .where(phone_enrolments.c.tenant == tenant,
@@ -76,8 +102,13 @@ def sign_in(conn: Connection, tenant: str, token: str, pin: str) -> tuple[str, s
                phone_enrolments.c.revoked_at.is_(None))).first()
     if row is None:
         raise Unauthorized("this enrolment link is not valid (revoked or mistyped)")
+    now_s = audit_trail.now_ms() // 1000
+    if row.locked_until is not None and row.locked_until > now_s:
+        raise PinLocked(int(row.locked_until))  # not even checked: no answer to learn from
     if not row.pin_hash or not check_pin(pin, row.pin_hash):
-        raise Invalid("wrong PIN")
+        raise WrongPin(int(row.id))
+    conn.execute(update(phone_enrolments).where(phone_enrolments.c.id == row.id).values(
+        failed_pins=0, locked_until=None))
     session = secrets.token_urlsafe(32)
     conn.execute(insert(phone_sessions).values(session_hash=_digest(session),
                                                enrolment=row.id,
@@ -85,6 +116,27 @@ def sign_in(conn: Connection, tenant: str, token: str, pin: str) -> tuple[str, s
     audit_trail.record(conn, tenant, f"employee:{row.employee}", "phone_sign_in",
                        f"employee:{row.employee}", {"enrolment": row.id})
     return session, str(row.employee)
+
+
+def record_wrong_pin(conn: Connection, enrolment: int) -> None:
+    """Count a wrong PIN; the PIN_TRIES-th in a row locks the link for PIN_LOCK_S (in the
+    audit trail, so the employer sees someone tried)."""
+    row = conn.execute(select(phone_enrolments.c.tenant, phone_enrolments.c.employee,
+                              phone_enrolments.c.failed_pins)
+                       .where(phone_enrolments.c.id == enrolment)).first()
+    if row is None:
+        return
+    failed = int(row.failed_pins or 0) + 1
+    if failed < PIN_TRIES:
+        conn.execute(update(phone_enrolments).where(phone_enrolments.c.id == enrolment)
+                     .values(failed_pins=failed))
+        return
+    until = audit_trail.now_ms() // 1000 + PIN_LOCK_S
+    conn.execute(update(phone_enrolments).where(phone_enrolments.c.id == enrolment)
+                 .values(failed_pins=0, locked_until=until))
+    audit_trail.record(conn, row.tenant, f"employee:{row.employee}", "phone_pin_locked",
+                       f"employee:{row.employee}", {"enrolment": enrolment,
+                                                    "locked_until": until})
 
 
 def phone_user(conn: Connection, session: str) -> PhoneUser:

@@ -19,7 +19,12 @@ from sqlalchemy.exc import IntegrityError
 from cloud_bridge.api_models import ID_PATTERN
 from cloud_bridge.attendance import audit_trail
 from cloud_bridge.attendance.labels import PUNCH_NAMES
-from cloud_bridge.attendance.phone_enrolment import phone_user, sign_in
+from cloud_bridge.attendance.phone_enrolment import (
+    WrongPin,
+    phone_user,
+    record_wrong_pin,
+    sign_in,
+)
 from cloud_bridge.attendance.phone_punch import (
     PhonePunch,
     Position,
@@ -83,8 +88,13 @@ PHONE_COOKIE = "edc_phone"
 
 @router.post("/api/v1/phone/{tenant}/session")
 def phone_sign_in(request: Request, tenant: _Id, body: SignInBody) -> Response:
-    with write_tx(_engine(request)) as conn:
-        session, employee = sign_in(conn, tenant, body.token, body.pin)
+    try:
+        with write_tx(_engine(request)) as conn:
+            session, employee = sign_in(conn, tenant, body.token, body.pin)
+    except WrongPin as exc:  # counted apart: the sign-in's own transaction rolled back
+        with write_tx(_engine(request)) as conn:
+            record_wrong_pin(conn, exc.enrolment)
+        raise
     resp = JSONResponse({"session": session, "employee": employee})
     # the same session as a cookie for the employee's own pages (phone_self_routes.py);
     # the punch API takes it only as a bearer header, so a cross-site form cannot punch

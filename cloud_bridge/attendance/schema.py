@@ -132,6 +132,9 @@ phone_enrolments = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("revoked_by", String(120), nullable=True),
     Column("revoked_at", BigInteger, nullable=True),
+    # wrong PINs in a row, and until when the link takes no PIN (phone_enrolment.py)
+    Column("failed_pins", Integer, nullable=False, default=0, server_default="0"),
+    Column("locked_until", BigInteger, nullable=True),
     Index("ix_attendance_phone_enrolments_emp", "tenant", "employee"),
 )
 

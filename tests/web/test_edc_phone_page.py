@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from cloud_bridge.attendance.schema import audit
+from cloud_bridge.attendance.schema import audit, phone_enrolments
 from cloud_bridge.db_schema import read_tx
 from tests.web.conftest import WebSite
 from tests.web.test_edc_pages import field_error, post
@@ -123,3 +123,32 @@ def test_sick_leave_request_with_document(site: WebSite) -> None:
     approved = post(admin, csrf, f"/t/{a}/absence-requests/{request_id}/approve")
     assert approved.status_code == 303  # type: ignore[attr-defined]
     assert "odobril" in phone.get(f"/phone/{a}/me").text
+
+
+def test_wrong_pins_lock_the_link_for_a_while(site: WebSite) -> None:
+    """Five wrong PINs in a row lock the link: the right PIN is refused too (429, with no
+    hint whether it was right) until the lock ends; the employer sees it in the audit."""
+    a, _b = site.tenants
+    admin, csrf = site.login(site.user(a, "administrator"))
+    post(admin, csrf, f"/t/{a}/employees", number="52", first_name="Jure", last_name="Kos",
+         pin="8642")
+    enrolled = post(admin, csrf, f"/t/{a}/phones/enrol", employee="52", site="", policy="")
+    link = unescape(re.search(r"<code>([^<]+)</code>", enrolled.text).group(1))  # type: ignore[attr-defined, union-attr]
+    token = link.split("#t=")[1]
+    phone = site.client()
+    url = f"/api/v1/phone/{a}/session"
+    for _ in range(4):
+        assert phone.post(url, json={"token": token, "pin": "1111"}).status_code == 422
+    assert phone.post(url, json={"token": token, "pin": "8642"}).status_code == 200  # resets
+    for _ in range(5):
+        assert phone.post(url, json={"token": token, "pin": "1111"}).status_code == 422
+    locked = phone.post(url, json={"token": token, "pin": "8642"})
+    assert locked.status_code == 429 and "15" in locked.json()["detail"]
+    with read_tx(site.engine) as conn:
+        actions = [r.action for r in conn.execute(select(audit.c.action).where(
+            audit.c.tenant == a, audit.c.action == "phone_pin_locked"))]
+    assert actions == ["phone_pin_locked"]
+    with site.engine.begin() as conn:  # the lock's time has passed
+        conn.execute(phone_enrolments.update().where(phone_enrolments.c.tenant == a)
+                     .values(locked_until=1))
+    assert phone.post(url, json={"token": token, "pin": "8642"}).status_code == 200

@@ -123,7 +123,8 @@
       history.replaceState(null, "", location.pathname);  // the link is used up
       show();
     } else {
-      say(resp.status === 401 ? "msgBadLink" : "msgBadPin", true);
+      say(resp.status === 401 ? "msgBadLink"
+          : resp.status === 429 ? "msgPinLocked" : "msgBadPin", true);
     }
   }
 
