@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from cloud_bridge.attendance import absence_requests as requests_ops
 from cloud_bridge.attendance import absences as absence_ops
 from cloud_bridge.attendance import staff_forms as forms
+from cloud_bridge.attendance.decision_notice import notify_decision
 from cloud_bridge.attendance.labels import ABSENCE_NAMES
 from cloud_bridge.attendance.staff_pages import Editor, render
 from cloud_bridge.db_schema import read_tx, write_tx
@@ -62,6 +63,8 @@ async def approve(request: Request, staff: Editor, ctx: Ctx, request_id: Request
     try:
         with write_tx(ctx.engine) as conn:
             requests_ops.approve_request(conn, staff.tenant, request_id, staff.username)
+            if ctx.notifier is not None:
+                notify_decision(conn, ctx.notifier, staff.tenant, request_id)
     except absence_ops.AbsenceError as exc:
         return _page(request, staff, ctx, 422, row_errors={request_id: _(
             "The absence could not be entered: %(why)s") % {"why": str(exc)}})
@@ -81,6 +84,8 @@ async def refuse(request: Request, staff: Editor, ctx: Ctx, request_id: RequestI
         with write_tx(ctx.engine) as conn:
             requests_ops.refuse_request(conn, staff.tenant, request_id, staff.username,
                                         body.reason)
+            if ctx.notifier is not None:
+                notify_decision(conn, ctx.notifier, staff.tenant, request_id)
     except BridgeError:
         return _page(request, staff, ctx, 422, row_errors={request_id: _(
             "That request was already decided.")})

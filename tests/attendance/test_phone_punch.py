@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert, select, update
 
 from cloud_bridge.attendance.absence_requests import (
     Document,
@@ -23,6 +23,7 @@ from cloud_bridge.attendance.absence_requests import (
     submit_request,
 )
 from cloud_bridge.attendance.chain_audit import audit_chain
+from cloud_bridge.attendance.decision_notice import notify_decision
 from cloud_bridge.attendance.geofence import Fence, Policy, distance_m, inside, parse_polygon
 from cloud_bridge.attendance.phone_enrolment import (
     create_enrolment,
@@ -44,10 +45,12 @@ from cloud_bridge.attendance.schema import audit, punch_locations
 from cloud_bridge.attendance.timesheet import LJUBLJANA, AbsenceKind
 from cloud_bridge.db_schema import members, read_tx, write_tx
 from cloud_bridge.errors import Invalid, Unauthorized
+from cloud_bridge.notifications import Notifier, mailer_from_url
 from contracts.pin_hash import hash_pin
 from contracts.punch_types import PunchType
 from tests.attendance.conftest import ingest
 from tests.attendance.punch_plan import chain_events
+from tests.smtp_server import SmtpServer
 
 # the office: a 100 m circle in Ljubljana; OUTSIDE is about 1.1 km east
 OFFICE = (46.0569, 14.5058)
@@ -268,3 +271,34 @@ def test_requests_approved_and_refused_in_the_timesheet(engine: Engine, tenant: 
     totals = report.employees[0].sheet.totals
     assert totals.worked_s == 16 * 3600 and totals.days_worked == 2
     assert totals.absences == {"annual_leave": 16 * 3600, "sick_leave": 8 * 3600}
+
+
+def test_the_employee_is_mailed_the_decision_once(engine: Engine, tenant: str,
+                                                   smtp_server: SmtpServer) -> None:
+    """Approved and refused requests reach the employee's address in Slovenian (with the
+    manager's reason), once each; an employee without an address is not mailed."""
+    _employee(engine, tenant)
+    _employee(engine, tenant, "e2")
+    with write_tx(engine) as conn:
+        conn.execute(update(members).where(members.c.tenant == tenant, members.c.id == "e1")
+                     .values(email="ana.novak@primer.si"))
+        leave = submit_request(conn, tenant, RequestIn(
+            "e1", AbsenceKind.ANNUAL_LEAVE, date(2026, 11, 18), date(2026, 11, 19), ""))
+        other = submit_request(conn, tenant, RequestIn(
+            "e1", AbsenceKind.OTHER, date(2026, 11, 23), date(2026, 11, 23), "selitev"))
+        nobody = submit_request(conn, tenant, RequestIn(
+            "e2", AbsenceKind.OTHER, date(2026, 11, 23), date(2026, 11, 23), ""))
+    notifier = Notifier(engine, mailer_from_url(smtp_server.url("edc@edge.test")), None)
+    with write_tx(engine) as conn:
+        approve_request(conn, tenant, leave, "boss@x.si")
+        assert notify_decision(conn, notifier, tenant, leave)
+        refuse_request(conn, tenant, other, "boss@x.si", "premalo ljudi ta dan")
+        assert notify_decision(conn, notifier, tenant, other)
+        assert not notify_decision(conn, notifier, tenant, other)  # once
+        refuse_request(conn, tenant, nobody, "boss@x.si", "ne")
+        assert not notify_decision(conn, notifier, tenant, nobody)  # no address
+    assert notifier.deliver_due() == 2
+    mails = {m["Subject"]: m.get_content() for m in smtp_server.wait_for(2)}
+    assert "18. 11. 2026–19. 11. 2026" in mails["Vaša prošnja za odsotnost je odobrena"]
+    refused = mails["Vaša prošnja za odsotnost je zavrnjena"]
+    assert "Razlog: premalo ljudi ta dan" in refused and "Pozdravljeni, Ana" in refused
