@@ -5,18 +5,21 @@ managers what is new (alert_notices.py; an alert already mailed is never mailed 
 by its dedup key). Texts in Slovenian, the managers' language by default.
 
 The dashboard's button does the same at once for one month; this sweep makes sure no
-alert waits for someone to press it."""
+alert waits for someone to press it. The same hourly pass erases the phone punches'
+locations whose retention ended (phone_punch.erase_expired_everywhere), also where no
+phone punched since."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import Engine, inspect, select
 
 from cloud_bridge.attendance.alert_notices import notify_managers, tenant_alerts
+from cloud_bridge.attendance.phone_punch import erase_expired_everywhere
 from cloud_bridge.db_schema import read_tx, write_tx
 from cloud_bridge.notifications import Notifier
 from cloud_bridge.web.auth_schema import users
@@ -82,6 +85,10 @@ class AlertSweep:
                 queued = sweep(self.engine, self.notifier, self.today())
                 if queued:
                     log.info("working-time alerts: %d new e-mails queued", queued)
+                with write_tx(self.engine) as conn:
+                    erased = erase_expired_everywhere(conn, datetime.now(UTC))
+                if erased:
+                    log.info("punch locations past their retention erased: %d", erased)
             except Exception:  # the next pass tries again; the dashboard still shows them
                 log.exception("working-time alert sweep failed")
             self._stop.wait(self.interval_s)

@@ -186,6 +186,13 @@ def erase_expired_locations(conn: Connection, tenant: str, now: datetime) -> int
         punch_locations.c.erase_after < int(now.timestamp()))).rowcount or 0
 
 
+def erase_expired_everywhere(conn: Connection, now: datetime) -> int:
+    """The hourly pass (alert_sweep.py): expired locations of every tenant, so a site
+    whose phones stopped punching does not keep them past the retention."""
+    return conn.execute(delete(punch_locations).where(
+        punch_locations.c.erase_after < int(now.timestamp()))).rowcount or 0
+
+
 def set_geofence(conn: Connection, tenant: str, fence: Fence, author: str) -> None:
     """A site's fence, policy and retention (a new row; the newest counts), audited."""
     if fence.retention_days < 1 or fence.retention_days > 3650:

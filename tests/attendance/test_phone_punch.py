@@ -35,6 +35,7 @@ from cloud_bridge.attendance.phone_punch import (
     PhonePunch,
     Position,
     PunchRefused,
+    erase_expired_everywhere,
     erase_expired_locations,
     phone_device,
     record_phone_punch,
@@ -209,6 +210,21 @@ def test_locations_are_erased_when_retention_ends(engine: Engine, tenant: str) -
         # the chained punch keeps only "inside"
         chain = audit_chain(conn, tenant, phone_device("e1"))
     assert chain.ok and chain.punches == 1
+
+
+def test_the_hourly_pass_erases_locations_where_no_phone_punches(engine: Engine,
+                                                                  tenant: str) -> None:
+    _employee(engine, tenant)
+    _fence(engine, tenant, Policy.FLAG, days=2)
+    session = _enrol(engine, tenant, site="office")
+    at = datetime(2026, 11, 10, 6, tzinfo=UTC)
+    _punch(engine, session, PunchType.ARRIVAL, at, NEAR)
+    mine = select(punch_locations).where(punch_locations.c.tenant == tenant)
+    with write_tx(engine) as conn:
+        erase_expired_everywhere(conn, at + timedelta(days=1))
+        assert conn.execute(mine).first() is not None
+        erase_expired_everywhere(conn, at + timedelta(days=2, seconds=1))
+        assert conn.execute(mine).first() is None
 
 
 def test_fence_geometry() -> None:
