@@ -141,3 +141,15 @@ def test_a_member_qr_signature_cannot_pass_as_a_ticket(tenant: Ed25519PrivateKey
     with pytest.raises(TicketRejected) as err:
         verify_ticket(forged, tenant.public_key(), NOW, None)
     assert err.value.reason is Reason.BAD_SIGNATURE
+
+
+def test_ticket_events_round_trip_through_their_data() -> None:
+    from contracts.ticket_events import TicketIssued, TicketUsed
+
+    issued = TicketIssued(TID, TicketKind.VALUE_VOUCHER, "ljubljana", NOW, NOW + DAY, 0, 5000,
+                          5000, "P1-T1-42", "tenant")
+    assert TicketIssued.from_data(issued.to_data()) == issued
+    used = TicketUsed(TID, "till", 0, 1200, 0, 3800, "P1-T1-43")
+    assert TicketUsed.from_data(used.to_data()) == used
+    with pytest.raises(ValueError):
+        TicketUsed.from_data({**used.to_data(), "where": "roof"})
