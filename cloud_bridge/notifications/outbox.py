@@ -15,6 +15,7 @@ from sqlalchemy import (
     Engine,
     Integer,
     MetaData,
+    RowMapping,
     String,
     Table,
     Text,
@@ -79,6 +80,10 @@ class OutboxRow:
         return "refused" if self.refused is not None else "pending"
 
 
+def _row(mapping: RowMapping) -> OutboxRow:
+    return OutboxRow(**{k: mapping[k] for k in OutboxRow.__slots__})
+
+
 def insert_notice(conn: Connection, notice: Notice, now_ms: int) -> bool:
     """Write ``notice``; False when its dedup key was enqueued before (nothing written)."""
     values = {"tenant": notice.tenant, "dedup_key": notice.dedup_key, "kind": notice.kind,
@@ -98,7 +103,7 @@ def due_rows(engine: Engine, now_ms: int, limit: int) -> list[OutboxRow]:
             select(outbox).where(and_(outbox.c.sent_ms.is_(None), outbox.c.refused.is_(None),
                                       outbox.c.due_ms <= now_ms))
             .order_by(outbox.c.due_ms, outbox.c.id).limit(limit)).mappings().all()
-    return [OutboxRow(**{k: r[k] for k in OutboxRow.__slots__}) for r in rows]
+    return [_row(r) for r in rows]
 
 
 def claim(conn: Connection, row: OutboxRow, lease_until_ms: int) -> bool:
@@ -132,4 +137,4 @@ def rows_for(engine: Engine, tenant: str, *, kind: str | None = None,
         query = query.where(outbox.c.kind == kind)
     with read_tx(engine) as conn:
         rows = conn.execute(query.order_by(outbox.c.id.desc()).limit(limit)).mappings().all()
-    return [OutboxRow(**{k: r[k] for k in OutboxRow.__slots__}) for r in rows]
+    return [_row(r) for r in rows]
