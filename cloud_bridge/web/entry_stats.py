@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 from markupsafe import Markup, escape
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, func, or_, select
 
 from cloud_bridge.db_schema import devices, events, members, read_tx
 from cloud_bridge.web.context import LOCAL_TZ
@@ -150,6 +150,31 @@ def hourly_and_daily(conn: Connection, tenant: str, first: date, last: date
             daily[local.date()][slot] += n
         hourly[local.hour][slot] += n
     return daily, hourly
+
+
+def granted_entry_filter(tenant: str, first: date, last: date) -> list[Any]:
+    """Granted access decisions into the gym (not "out") on local days first..last: what
+    the sales-and-use statistics count as an entry (docs/statistics.md)."""
+    direction = events.c.data["direction"].as_string()
+    return [events.c.tenant == tenant, events.c.type == "access.decision",
+            events.c.ts >= utc_iso(local_midnight(first)),
+            events.c.ts < utc_iso(local_midnight(last + timedelta(days=1))),
+            events.c.data["granted"].as_boolean().is_(True),
+            or_(direction.is_(None), direction != "out")]
+
+
+def granted_entries_by_hour(conn: Connection, tenant: str, first: date, last: date
+                            ) -> list[tuple[datetime, int]]:
+    """Entries per local hour (the hour's start, aware, Europe/Ljubljana) on local days
+    first..last. Grouped by the UTC hour in SQL (the same on SQLite and PostgreSQL) and
+    turned local here: Ljubljana's offset is whole hours, so a UTC hour is one local hour,
+    and the fall-back night has two 02:00 hours that both count as 02:00. A list, not a
+    dict: those two hours are equal as datetimes of one zone (``fold`` is not compared)."""
+    hour = func.substr(events.c.ts, 1, 13)  # UTC "YYYY-MM-DDTHH"
+    stmt = select(hour, func.count()).where(*granted_entry_filter(tenant, first, last)
+                                            ).group_by(hour)
+    return [(datetime.fromisoformat(f"{utc_hour}:00:00+00:00").astimezone(LOCAL_TZ), int(n))
+            for utc_hour, n in conn.execute(stmt)]
 
 
 class TtlCache:
