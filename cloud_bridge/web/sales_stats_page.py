@@ -157,8 +157,8 @@ def pictures(f: Figures, period: Period) -> dict[str, Markup]:
     total = sum(sum(row) for row in f.heat)
     heat = stat_charts.heatmap(
         f.heat, days, _("Entries per weekday and hour, %(first)s–%(last)s") % span,
-        _("%(n)s entries in all; darker cells had more. The numbers are in the table "
-          "below.") % {"n": total}, _("%(day)s %(hour)s h: %(n)s entries"))
+        _("Entries in all: %(n)s; darker cells had more. The numbers are in the table "
+          "below.") % {"n": total}, _("%(day)s %(hour)s h, entries: %(n)s"))
     kinds = revenue_per_kind(f.revenue)
     bars = stat_charts.bars(
         [(kind_label(k), c, format_money(c)) for k, _n, c in kinds],
