@@ -160,7 +160,7 @@ def pictures(f: Figures, period: Period) -> dict[str, Markup]:
         _("Entries in all: %(n)s; darker cells had more. The numbers are in the table "
           "below.") % {"n": total}, _("%(day)s %(hour)s h, entries: %(n)s"))
     kinds = revenue_per_kind(f.revenue)
-    bars = stat_charts.bars(
+    bars = Markup("") if not kinds else stat_charts.bars(
         [(kind_label(k), c, format_money(c)) for k, _n, c in kinds],
         _("Revenue per ticket type, %(first)s–%(last)s") % span,
         _("Plan sales × the plan's price, per ticket type. The numbers are in the table "

@@ -72,7 +72,7 @@ def bars(items: list[tuple[str, int, str]], title: str, desc: str) -> Markup:
 def lines(labels: list[str], series: list[tuple[str, list[int | None]]], title: str,
           desc: str) -> Markup:
     """One line per series over the labels (months); None leaves a point out."""
-    left, bottom, top, width, height = 44, 40, 16, 720, 240
+    left, bottom, top, width, height = 44, 40, 16, 720, 200
     values = [v for _, vs in series for v in vs if v is not None]
     highest = max(values, default=0) or 1
     step = (width - left - 20) / max(len(labels) - 1, 1)
