@@ -191,7 +191,7 @@ def sales_stats(request: Request, staff: Viewer, ctx: Ctx, source: Liabilities,
 
 @router.get("/sales-stats.csv", **route_meta("sales.view"))
 def sales_stats_csv(staff: Viewer, ctx: Ctx, source: Liabilities,
-                    table: Annotated[str, Query(max_length=20)] = "",
+                    table: Annotated[str, Query(max_length=20)] = "revenue",
                     from_: FromText = "", to: DayText = "") -> Response:
     period, _values, errors = read_period(from_, to, datetime.now(LOCAL_TZ).date())
     if errors:
