@@ -1,18 +1,18 @@
 """Use of the gym over a period: entries per weekday and hour (the heatmap), and active
 members per month with their retention into the next month (docs/statistics.md).
 
-An entry is a granted access decision that is not an exit (``entry_stats.
-granted_entry_filter``). Days, hours and months are local (Europe/Ljubljana)."""
+An entry is a granted access decision that is not an exit (``entry_stats.entries_sql``).
+Days, hours and months are local (Europe/Ljubljana)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
-from cloud_bridge.db_schema import events
-from cloud_bridge.web.entry_stats import granted_entries_by_hour, granted_entry_filter
+from cloud_bridge.db_schema import MEMBER_OF_EVENT
+from cloud_bridge.web.entry_stats import entries_sql, entry_params, granted_entries_by_hour
 
 
 def entries_heatmap(conn: Connection, tenant: str, first: date, last: date
@@ -49,10 +49,9 @@ def next_month(day: date) -> date:
 
 def active_members(conn: Connection, tenant: str, first: date, last: date) -> set[str]:
     """Members with at least one entry on local days first..last."""
-    member = events.c.data["member"].as_string()
-    stmt = select(member).where(*granted_entry_filter(tenant, first, last),
-                                member.is_not(None)).distinct()
-    return {str(m) for (m,) in conn.execute(stmt)}
+    member = MEMBER_OF_EVENT[conn.dialect.name]  # the index's third column
+    stmt = entries_sql(conn, f"DISTINCT {member}", f"AND {member} IS NOT NULL")
+    return {str(m) for (m,) in conn.execute(stmt, entry_params(tenant, first, last))}
 
 
 def monthly_activity(conn: Connection, tenant: str, first: date, last: date,
