@@ -20,6 +20,7 @@ from cloud_bridge.web import stat_charts
 from cloud_bridge.web.auth import Staff
 from cloud_bridge.web.context import LOCAL_TZ
 from cloud_bridge.web.deps import Ctx
+from cloud_bridge.web.entry_stats import TtlCache
 from cloud_bridge.web.guards import need, route_meta
 from cloud_bridge.web.plan_form import KIND_LABELS
 from cloud_bridge.web.plan_sales import RevenueRow, revenue_by_month
@@ -89,6 +90,24 @@ def read_period(from_text: str, to_text: str, today: date
     return period, values, errors
 
 
+_CACHE_KEY = "sales_stats_cache"
+CACHE_S = 60.0
+
+
+def figures_cache(request: Request) -> TtlCache:
+    """Per app: the figures of a (tenant, period) for CACHE_S, so the CSV links under the
+    tables do not run every query again. Made on first use (a second one made by a race
+    is only a miss)."""
+    cache = getattr(request.app.state, _CACHE_KEY, None)
+    if cache is None:
+        cache = TtlCache(CACHE_S)
+        setattr(request.app.state, _CACHE_KEY, cache)
+    return cast(TtlCache, cache)
+
+
+Cache = Annotated[TtlCache, Depends(figures_cache)]
+
+
 @dataclass(frozen=True, slots=True)
 class Figures:
     heat: list[list[int]]
@@ -106,6 +125,13 @@ def compute(engine: Engine, tenant: str, period: Period, source: LiabilitySource
                        monthly_activity(conn, tenant, period.first, period.last,
                                         now.date()),
                        source(conn, tenant, now))
+
+
+def cached(cache: TtlCache, engine: Engine, tenant: str, period: Period,
+           source: LiabilitySource) -> Figures:
+    today = datetime.now(LOCAL_TZ).date()
+    return cache.get((tenant, period, today, source),
+                     lambda: compute(engine, tenant, period, source))
 
 
 def month_label(month: date) -> str:
@@ -177,11 +203,11 @@ def pictures(f: Figures, period: Period) -> dict[str, Markup]:
 
 @router.get("/sales-stats", **route_meta("sales.view"))
 def sales_stats(request: Request, staff: Viewer, ctx: Ctx, source: Liabilities,
-                from_: FromText = "", to: DayText = "") -> Response:
+                cache: Cache, from_: FromText = "", to: DayText = "") -> Response:
     """``from`` and ``to`` are read here, not by FastAPI, so a wrong value is said beside
     its field on this page instead of an error page."""
     period, values, errors = read_period(from_, to, datetime.now(LOCAL_TZ).date())
-    figures = compute(ctx.engine, staff.tenant, period, source)
+    figures = cached(cache, ctx.engine, staff.tenant, period, source)
     return render(request, "sales_stats.html", staff, status_code=422 if errors else 200,
                   values=values, errors=errors, period=period, tables=tables(figures),
                   pictures=pictures(figures, period), vouchers=figures.vouchers,
@@ -190,13 +216,13 @@ def sales_stats(request: Request, staff: Viewer, ctx: Ctx, source: Liabilities,
 
 
 @router.get("/sales-stats.csv", **route_meta("sales.view"))
-def sales_stats_csv(staff: Viewer, ctx: Ctx, source: Liabilities,
+def sales_stats_csv(staff: Viewer, ctx: Ctx, source: Liabilities, cache: Cache,
                     table: Annotated[str, Query(max_length=20)] = "revenue",
                     from_: FromText = "", to: DayText = "") -> Response:
     period, _values, errors = read_period(from_, to, datetime.now(LOCAL_TZ).date())
     if errors:
         raise HTTPException(422, f"bad period: {errors}")
-    found = tables(compute(ctx.engine, staff.tenant, period, source)).get(table)
+    found = tables(cached(cache, ctx.engine, staff.tenant, period, source)).get(table)
     if found is None:
         raise HTTPException(400, f"unknown table {table!r}")
     name = f"{found.key}-{staff.tenant}-{period.first.isoformat()}-{period.last.isoformat()}"
