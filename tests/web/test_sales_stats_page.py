@@ -210,3 +210,21 @@ def test_entries_table_and_csv_count_the_local_hours(site: WebSite) -> None:
     members = rows_of(client.get(f"/t/{a}/sales-stats.csv",
                                  params={"table": "members", **NOVEMBER}))
     assert members[1][:2] == ["november 2026", "2"]
+
+
+def test_a_voucher_ledger_plugs_in_behind_the_liabilities(site: WebSite) -> None:
+    """The page takes liabilities from app.state.voucher_liabilities when it is set."""
+    from cloud_bridge.web.voucher_liabilities import VoucherLiabilities, VoucherLine
+
+    a = site.tenants[0]
+    seen: list[str] = []
+
+    def ledger(_conn: object, tenant: str, _now: datetime) -> VoucherLiabilities:
+        seen.append(tenant)
+        return VoucherLiabilities((VoucherLine("led-1", "Bon iz knjige", 2, 7, 12_345),))
+
+    site.app.state.voucher_liabilities = ledger
+    client, _ = site.login(site.user(a, "administrator"))
+    rows = rows_of(client.get(f"/t/{a}/sales-stats.csv", params={"table": "vouchers"}))
+    assert rows[1:] == [["Bon iz knjige", "2", "7", "123,45"], ["Skupaj", "2", "7", "123,45"]]
+    assert seen == [a]
