@@ -37,6 +37,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "members.erase": frozenset({Role.ADMIN}),
     "plans.edit": frozenset({Role.ADMIN}),
     "live.view": frozenset({Role.ADMIN, Role.RECEPTION}),
+    # sales and use statistics (revenue, voucher liabilities): the manager and the books
+    "sales.view": frozenset({Role.ADMIN, Role.ACCOUNTANT}),
     "receipts.view": frozenset({Role.ADMIN, Role.ACCOUNTANT, Role.RECEPTION}),
     "receipts.reprint": frozenset({Role.ADMIN, Role.RECEPTION}),
     "attendance.view": frozenset({Role.ADMIN, Role.ACCOUNTANT}),

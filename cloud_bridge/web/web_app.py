@@ -37,6 +37,7 @@ from cloud_bridge.web import (
     plans,
     portability,
     receipts,
+    sales_stats_page,
     script_catalogs,
     session_routes,
     staff_admin,
@@ -106,7 +107,7 @@ def mount_web(app: FastAPI, ctx: WebContext, worker_threads: int | None = WORKER
     for module in (user_prefs, session_routes, fleet, members_pages, member_entitlements,
                    member_credentials, plans, live, receipts, timesheets, staff_admin,
                    portability, script_catalogs, device_config_page, catalogue_page,
-                   releases_page, waivers_pages):
+                   releases_page, waivers_pages, sales_stats_page):
         app.include_router(module.router)
     app.include_router(health_router)
     return app
