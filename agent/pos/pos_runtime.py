@@ -144,8 +144,15 @@ class PosRuntime:
             if display is None:
                 raise ConfigError(f"{config.source}: pos.till.customer_display: "
                                   f"'{pos.till.customer_display}' is not a display id")
+        tickets = None
+        if public_key is not None:  # tickets are verified with the tenant key at the gates
+            from agent.till.ticket_issuer import TicketIssuer
+            from agent.till.tickets import TillTickets
+            issuer = TicketIssuer(config.data_path, public_key, config.site)
+            tickets = TillTickets(self.service.store, self.service.outbox, issuer,
+                                  pos.columns)
         till = Till(self.service, catalogue, cashiers, pos.till.drawer_kick, updates,
-                    CustomerDisplay(display))
+                    CustomerDisplay(display), tickets)
         self.catalogue_feed = CatalogueFeed(till)
         server.add_router(make_till_router(till))
 

@@ -8,6 +8,7 @@ needs the session token of a signed-in cashier in ``X-Till-Session``."""
 from __future__ import annotations
 
 import json
+import time
 from decimal import Decimal
 from importlib import resources
 from typing import Annotated, Any, Literal
@@ -23,6 +24,7 @@ from agent.pos.job import money_value
 from agent.pos.money import to_cents
 from agent.till.cashiers import SignInRefused
 from agent.till.sale import NotPermitted
+from agent.till.ticket_issuer import TicketsUnavailable
 from agent.till.till import Till
 from contracts.i18n import (
     LANGUAGE_NAMES,
@@ -62,6 +64,11 @@ def _refused(permission: str) -> JSONResponse:
                         status_code=403)
 
 
+def _no_tickets(exc: TicketsUnavailable) -> JSONResponse:
+    return JSONResponse({"problem": "tickets_unavailable", "reason": exc.problem,
+                         "detail": exc.detail}, status_code=409)
+
+
 def make_till_router(till: Till) -> APIRouter:
     router = APIRouter()
     page, script = _static("till.html"), _static("till.js")
@@ -87,6 +94,7 @@ def make_till_router(till: Till) -> APIRouter:
     _session_routes(router, till)
     _sale_routes(router, till)
     _cash_routes(router, till)
+    _ticket_routes(router, till)
     return router
 
 
@@ -145,6 +153,8 @@ def _sale_routes(router: APIRouter, till: Till) -> None:
             return _refused(exc.permission)
         except JobRejected as exc:
             return JSONResponse({"problem": exc.code, "detail": exc.message}, status_code=422)
+        except TicketsUnavailable as exc:
+            return _no_tickets(exc)
 
     @router.get("/till/api/receipts/{invoice_id}")
     def receipt_lines(invoice_id: str,
@@ -204,3 +214,29 @@ def _cash_routes(router: APIRouter, till: Till) -> None:
         if not session.cashier.may_open_drawer:
             return _refused("drawer")
         return JSONResponse({"drawer": till.kick("no sale: " + session.cashier.name)})
+
+
+def _ticket_routes(router: APIRouter, till: Till) -> None:
+    """The till's ticket issuer: its public key and the delegation from the bridge."""
+
+    @router.get("/till/api/tickets/issuer")
+    def issuer() -> JSONResponse:
+        if till.tickets is None:
+            return JSONResponse({"problem": "no_tenant_key"}, status_code=404)
+        return JSONResponse(till.tickets.issuer.status(int(time.time())))
+
+    @router.put("/till/api/tickets/delegation")
+    async def delegation(request: Request) -> JSONResponse:
+        # authenticated by the tenant's signature inside the text, not by a session
+        if till.tickets is None:
+            return JSONResponse({"problem": "no_tenant_key"}, status_code=404)
+        body = await request.body()
+        try:
+            text = body[:1000].decode("ascii")
+            installed = till.tickets.issuer.install(text, int(time.time()))
+        except UnicodeDecodeError:
+            return JSONResponse({"problem": "delegation_malformed"}, status_code=422)
+        except TicketsUnavailable as exc:
+            return JSONResponse({"problem": exc.problem, "detail": exc.detail},
+                                status_code=422)
+        return JSONResponse({"delegation_valid_to": installed.valid_to})
