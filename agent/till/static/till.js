@@ -177,6 +177,9 @@ async function pay(method) {
   const r = await api("/till/api/sale", body);
   if (r.status === 403) { say(t("You are not permitted to give discounts"), false); return; }
   if (r.status === 401) { signOut(); return; }
+  if (r.status === 409 && r.data.problem === "tickets_unavailable") {
+    say(ticketProblem(r.data.reason), false); return;
+  }
   if (r.status !== 200) {
     say(r.data.problem === "not_enough_cash" ? t("The cash given is less than the total")
       : t("The sale was refused") + ": " + (r.data.detail || r.data.problem || r.status), false);
@@ -292,3 +295,11 @@ async function start() {
   document.body.dataset.ready = "1";
 }
 start();
+
+// why the till may not sell a ticket or voucher now (agent/till/ticket_issuer.py)
+function ticketProblem(reason) {
+  if (reason === "no_delegation") return t("Tickets cannot be sold on this till yet: the bridge has not authorised it to issue them");
+  if (reason === "delegation_expired") return t("This till's authorisation to issue tickets has expired; ask for a new one");
+  if (reason === "ticket_quantity") return t("Tickets are sold in whole pieces, at most 50 in one sale");
+  return t("This till cannot issue tickets");
+}
