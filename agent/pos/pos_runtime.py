@@ -34,6 +34,7 @@ from drivers.protocols import Display, Printer
 
 if TYPE_CHECKING:
     from agent.till.catalogue_feed import CatalogueFeed
+    from agent.till.till import Till
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,7 @@ class PosRuntime:
         self.http = http
         # [pos.till]: the tenant's catalogue from the bridge, for the MQTT link
         self.catalogue_feed: CatalogueFeed | None = None
+        self.till: Till | None = None  # [pos.till]: its reader path goes through here
         self._own_http: LocalHttpServer | None = None
         if pos.http is not None:
             router = make_pos_router(self.service, self._token_reader(config, pos),
@@ -152,7 +154,8 @@ class PosRuntime:
             tickets = TillTickets(self.service.store, self.service.outbox, issuer,
                                   pos.columns)
         till = Till(self.service, catalogue, cashiers, pos.till.drawer_kick, updates,
-                    CustomerDisplay(display), tickets)
+                    CustomerDisplay(display), tickets, config.hmac_key())
+        self.till = till
         self.catalogue_feed = CatalogueFeed(till)
         server.add_router(make_till_router(till))
 

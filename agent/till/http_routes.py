@@ -109,6 +109,14 @@ def _session_routes(router: APIRouter, till: Till) -> None:
             return JSONResponse({"problem": exc.problem}, status_code=401)
         return JSONResponse(session.public())
 
+    @router.get("/till/api/reads")
+    def reads(after: int = 0, x_till_session: str | None = Header(default=None)
+              ) -> dict[str, Any]:
+        # a card's sign-in is handed out without a session (once); products need one
+        signed_in = till.cashiers.session(x_till_session or "") is not None
+        last, found = till.reads.since(after, signed_in)
+        return {"last": last, "reads": found}
+
     @router.post("/till/api/signout")
     def sign_out(x_till_session: str | None = Header(default=None)) -> dict[str, bool]:
         till.cashiers.sign_out(x_till_session or "")

@@ -18,6 +18,7 @@ from agent.till.catalogue import Catalogue, CatalogueUpdates
 from agent.till.customer_display import CustomerDisplay
 from agent.till.day_end import DayEnd
 from agent.till.drawer import open_drawer
+from agent.till.reads import TillReads
 from agent.till.sale import NotPermitted, build_job, parse_sale
 from agent.till.ticket_issuer import TicketsUnavailable
 from agent.till.tickets import TillTickets
@@ -30,7 +31,7 @@ class Till:
     def __init__(self, service: ReceiptService, catalogue: Catalogue, cashiers: Cashiers,
                  drawer_kick: bool, updates: CatalogueUpdates | None = None,
                  display: CustomerDisplay | None = None,
-                 tickets: TillTickets | None = None) -> None:
+                 tickets: TillTickets | None = None, hmac_key: bytes | None = None) -> None:
         self.service = service
         self.catalogue = catalogue
         self.cashiers = cashiers
@@ -40,6 +41,8 @@ class Till:
         self.display = display or CustomerDisplay(None)
         self._catalogue_lock = threading.Lock()
         self.tickets = tickets
+        # the till's own reader: cashiers' cards and the barcode scanner
+        self.reads = TillReads(cashiers, hmac_key or b"", lambda: self.catalogue)
         if tickets is not None:
             service.attachments = tickets.blocks
 

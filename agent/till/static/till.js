@@ -61,7 +61,12 @@ async function signIn(ev) {
       : t("Wrong cashier number or PIN");
     return;
   }
-  session = r.data;
+  await enter(r.data);
+}
+
+// signed in (PIN or card at the till's reader): the sale screen
+async function enter(data) {
+  session = data;
   const cat = await api("/till/api/catalogue");
   products = cat.data.products || [];
   $("signin").hidden = true; $("till").hidden = false; $("signout").hidden = false;
@@ -293,8 +298,38 @@ async function start() {
   for (const kind of ["float", "in", "out"]) $("move-" + kind).onclick = () => cashMove(kind);
   $("cashier").focus();
   document.body.dataset.ready = "1";
+  pollReads();
 }
 start();
+
+// the till's own reader (agent/till/reads.py): a cashier's card, a scanned barcode
+let readSeq = 0;
+async function pollReads() {
+  try {
+    const r = await api("/till/api/reads?after=" + readSeq);
+    if (r.status === 200) {
+      readSeq = r.data.last;
+      for (const read of r.data.reads) await onRead(read);
+    }
+  } catch (e) { /* the agent restarts: keep polling */ }
+  setTimeout(pollReads, 500);
+}
+
+async function onRead(read) {
+  if (read.kind === "signin") {
+    if (session) { cart.length = 0; saleKey = newKey(); }
+    $("signin-msg").textContent = "";
+    await enter(read.session);
+  } else if (read.kind === "unknown_card") {
+    const where = session ? $("msg") : $("signin-msg");
+    where.textContent = t("This card belongs to no cashier");
+  } else if (read.kind === "product" && session) {
+    const hit = products.find((p) => p.id === read.product);
+    if (hit) add(hit);
+  } else if (read.kind === "unknown_barcode" && session) {
+    say(t("No product with the scanned barcode"), false);
+  }
+}
 
 // why the till may not sell a ticket or voucher now (agent/till/ticket_issuer.py)
 function ticketProblem(reason) {
