@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import tomli_w
+from playwright.sync_api import expect
 
 from agent.config import load_config
 from agent.control_client import ControlClient
@@ -23,6 +24,8 @@ from agent.daemon import AgentDaemon
 from contracts.credential_hash import credential_hash
 from contracts.pin_hash import hash_pin
 from simulators.furs_endpoint import FursSimulator, SimPki
+from tests.a11y import assert_accessible
+from tests.browser import chromium
 from tests.drivers.socat_pty import SocatPty
 from tests.mqtt_broker import free_port
 from tests.pos.conftest import pos_table
@@ -41,6 +44,29 @@ def _wait(cond: Callable[[], Any], timeout: float = 5.0) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached")
         time.sleep(0.05)
+
+
+def _on_the_page(port: int, control: ControlClient, pty: SocatPty) -> None:
+    """The same on the till's page: the card signs Boris in, the scan fills the sale."""
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1024, "height": 600})
+        page.goto(f"http://127.0.0.1:{port}/till")
+        page.wait_for_selector("body[data-ready='1']")
+        control.request("present", reader="till-card", kind="uid", value=STRANGER_UID)
+        expect(page.get_by_test_id("signin-msg")).to_have_text(
+            "Ta kartica ne pripada nobenemu blagajniku")
+        control.request("present", reader="till-card", kind="uid", value=BORIS_UID)
+        expect(page.get_by_test_id("cashier")).to_have_text("Blagajnik: Boris")
+        time.sleep(0.6)  # the page has polled since the sign-in
+        pty.write(b"3830001234567\r\n")
+        expect(page.get_by_test_id("cart")).to_contain_text("Mineralna voda")
+        expect(page.get_by_test_id("total")).to_have_text("1,20 €")
+        pty.write(b"99999999\r\n")
+        expect(page.get_by_test_id("message")).to_have_text(
+            "Ni izdelka s skenirano črtno kodo")
+        assert_accessible(page, "till card sign-in and scanner")
+        page.get_by_role("button", name="Plačilo s kartico").click()
+        expect(page.get_by_test_id("message")).to_contain_text("Račun P1-BLAG1-2 natisnjen")
 
 
 def test_card_sign_in_and_serial_barcode_scanner(
@@ -108,6 +134,7 @@ def test_card_sign_in_and_serial_barcode_scanner(
             assert sale.status_code == 200 and sale.json()["total"] == "1.20"
         sent = furs.received.invoices[-1]
         assert sent["OperatorTaxNumber"] == 23456789  # Boris, signed in by his card
+        _on_the_page(port, control, pty)
         stored = daemon.store.conn.execute("SELECT data FROM outbox").fetchall()
         everything = json.dumps([row[0] for row in stored]) + caplog.text
         for uid in (BORIS_UID, STRANGER_UID):

@@ -18,6 +18,7 @@ import pytest
 import pyzbar.pyzbar as zbar
 import tomli_w
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from playwright.sync_api import expect
 
 from agent.config import load_config
 from agent.daemon import AgentDaemon
@@ -29,6 +30,7 @@ from contracts.reasons import Reason
 from contracts.ticket_token import TicketKind, TicketRejected, public_bytes, verify_ticket
 from contracts.till_catalogue import CatalogueProduct
 from simulators.furs_endpoint import FursSimulator, SimPki
+from tests.browser import chromium
 from tests.mqtt_broker import free_port
 from tests.pos.conftest import pos_table
 from tests.pos.escpos_decode import decode
@@ -90,6 +92,22 @@ def ticket_till(tmp_path: Path, write_config: Callable[..., Path], furs: FursSim
         daemon.stop()
 
 
+def _refused_on_the_page(base: str) -> None:
+    """The cashier is told in Slovenian why the ticket cannot be sold."""
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1024, "height": 600})
+        page.goto(f"{base}/till")
+        page.wait_for_selector("body[data-ready='1']")
+        page.get_by_label("Številka blagajnika").fill("11")
+        page.get_by_label("PIN").fill("2468")
+        page.get_by_role("button", name="Prijava").click()
+        page.locator("#grid [data-product='dnevna']").click()
+        page.get_by_role("button", name="Plačilo s kartico").click()
+        expect(page.get_by_test_id("message")).to_have_text(
+            "Na tej blagajni še ni mogoče prodajati vstopnic: strežnik je še ni pooblastil "
+            "za njihovo izdajo")
+
+
 def _printed_codes(daemon: AgentDaemon) -> list[str]:
     job = daemon.printers["receipt"].jobs[-1]  # type: ignore[attr-defined]
     codes = [zbar.decode(img)[0].data.decode() for img in decode(job.payload).images]
@@ -105,6 +123,7 @@ def test_a_ticket_sold_at_the_till_is_valid_at_the_gates_of_its_site(
     assert refused.json()["problem"] == "tickets_unavailable"
     assert refused.json()["reason"] == "no_delegation"
     assert till.sell("tix-000002", "kava").json()["invoice_id"] == "P1-BLAG1-1"
+    _refused_on_the_page(str(till.client.base_url))
 
     issuer = till.client.get("/till/api/tickets/issuer").json()
     assert issuer["site"] == "s1" and issuer["problem"] == "no_delegation"
