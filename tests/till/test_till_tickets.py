@@ -28,7 +28,7 @@ from cloud_bridge.tenant_keys import TenantKeyStore, create_tenant
 from contracts.pin_hash import hash_pin
 from contracts.reasons import Reason
 from contracts.ticket_token import TicketKind, TicketRejected, public_bytes, verify_ticket
-from contracts.till_catalogue import CatalogueProduct
+from contracts.till_catalogue import CatalogueProduct, CatalogueTicket
 from simulators.furs_endpoint import FursSimulator, SimPki
 from tests.browser import chromium
 from tests.mqtt_broker import free_port
@@ -40,10 +40,10 @@ PRODUCTS = [
     # ZDDV-1 Priloga I: the right to use sports facilities at the reduced rate
     CatalogueProduct(id="dnevna", name="Dnevna vstopnica", price="8.00", vat="9.5",
                      category="Vstopnice",
-                     ticket={"kind": "day", "entries": 1, "valid_days": 1}),
+                     ticket=CatalogueTicket(kind="day", entries=1, valid_days=1)),
     CatalogueProduct(id="bon20", name="Darilni bon 20 EUR", price="20.00", vat="exempt",
                      category="Boni",
-                     ticket={"kind": "value", "valid_days": 365, "value": "20.00"}),
+                     ticket=CatalogueTicket(kind="value", valid_days=365, value="20.00")),
 ]
 
 
