@@ -37,7 +37,7 @@ class TillReadView:
     message: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "message": self.message}
+        return {"kind": "till", "status": self.status, "message": self.message}
 
 
 @dataclass

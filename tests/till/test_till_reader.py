@@ -25,6 +25,7 @@ from contracts.credential_hash import credential_hash
 from contracts.pin_hash import hash_pin
 from simulators.furs_endpoint import FursSimulator, SimPki
 from tests.a11y import assert_accessible
+from tests.agent_process import edge_sim
 from tests.browser import chromium
 from tests.drivers.socat_pty import SocatPty
 from tests.mqtt_broker import free_port
@@ -92,17 +93,18 @@ def test_card_sign_in_and_serial_barcode_scanner(
     config = write_config(extra, gates="")
     daemon = AgentDaemon(load_config(config))
     daemon.start()
-    server = ControlServer(tmp_path / "control.sock", daemon)
+    server = ControlServer(daemon.config.socket_path, daemon)
     server.start()
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             # a card of nobody: refused, said on the screen, no session
-            control = ControlClient(tmp_path / "control.sock")
+            control = ControlClient(daemon.config.socket_path)
             reply = control.request("present", reader="till-card", kind="uid", value=STRANGER_UID)
             assert reply["status"] == "unknown_card"
-            # Boris's card at the till's reader (the path `edge-sim tap -r till-card` takes)
-            reply = control.request("present", reader="till-card", kind="uid", value=BORIS_UID)
-            assert reply["status"] == "signed_in"
+            # Boris's card at the till's reader, tapped with `edge-sim tap`
+            tapped = edge_sim("tap", "-r", "till-card", BORIS_UID, config=config)
+            assert tapped.returncode == 0, tapped.stderr
+            assert "till: signed_in (cashier Boris signed in)" in tapped.stdout
             reads = client.get("/till/api/reads", params={"after": 0}).json()["reads"]
             assert [r["kind"] for r in reads] == ["unknown_card", "signin"]
             session = reads[1]["session"]
