@@ -7,6 +7,7 @@ needs the session token of a signed-in cashier in ``X-Till-Session``."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import time
 from decimal import Decimal
@@ -64,6 +65,15 @@ def _refused(permission: str) -> JSONResponse:
                         status_code=403)
 
 
+def _on_device(request: Request) -> bool:
+    """Whether the request comes from the device itself (the till's touch screen)."""
+    host = request.client.host if request.client is not None else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _no_tickets(exc: TicketsUnavailable) -> JSONResponse:
     return JSONResponse({"problem": "tickets_unavailable", "reason": exc.problem,
                          "detail": exc.detail}, status_code=409)
@@ -110,11 +120,11 @@ def _session_routes(router: APIRouter, till: Till) -> None:
         return JSONResponse(session.public())
 
     @router.get("/till/api/reads")
-    def reads(after: int = 0, x_till_session: str | None = Header(default=None)
-              ) -> dict[str, Any]:
-        # a card's sign-in is handed out without a session (once); products need one
+    def reads(request: Request, after: int = 0,
+              x_till_session: str | None = Header(default=None)) -> dict[str, Any]:
+        # a card's sign-in goes, once, to the device's own screen; products need a session
         signed_in = till.cashiers.session(x_till_session or "") is not None
-        last, found = till.reads.since(after, signed_in)
+        last, found = till.reads.since(after, signed_in, _on_device(request))
         return {"last": last, "reads": found}
 
     @router.post("/till/api/signout")

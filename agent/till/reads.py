@@ -7,8 +7,9 @@ read here. A card's UID is compared only as a keyed hash (contracts/credential_h
 the tenant's HMAC key; ``card_hash`` of ``[[pos.till.cashiers]]``) and never kept, logged
 or sent. What a read means for the screen waits in a short queue the page polls
 (``GET /till/api/reads``): a card sign-in is handed out once, to the first poll, within
-``HOLD_S`` seconds (the till's page runs on the device; see docs/pos.md); a product is
-handed out only to a signed-in page.
+``HOLD_S`` seconds, and only to a page on the device itself (a loopback client: the
+till's touch screen), so nobody else on the network can take a cashier's session by
+polling; a product is handed out only to a signed-in page.
 """
 
 from __future__ import annotations
@@ -89,9 +90,11 @@ class TillReads:
             self._seq += 1
             self._waiting.append(_Waiting(self._seq, time.monotonic(), data))
 
-    def since(self, after: int, signed_in: bool) -> tuple[int, list[dict[str, Any]]]:
+    def since(self, after: int, signed_in: bool, on_device: bool
+              ) -> tuple[int, list[dict[str, Any]]]:
         """(the newest seq, the reads after ``after`` this page may have). A sign-in is
-        given once; products only to a signed-in page; nothing older than HOLD_S."""
+        given once and only to the device's own screen (``on_device``: a loopback
+        client); products only to a signed-in page; nothing older than HOLD_S."""
         now = time.monotonic()
         out: list[dict[str, Any]] = []
         with self._lock:
@@ -99,6 +102,8 @@ class TillReads:
                 if w.seq <= after or w.taken or now - w.at > HOLD_S:
                     continue
                 if w.data["kind"] == "signin":
+                    if not on_device:
+                        continue
                     w.taken = True
                 elif not signed_in and w.data["kind"] != "unknown_card":
                     continue  # what the scanner read is for the open sale only

@@ -21,8 +21,13 @@ from agent.config import load_config
 from agent.control_client import ControlClient
 from agent.control_socket import ControlServer
 from agent.daemon import AgentDaemon
+from agent.till.cashiers import Cashiers
+from agent.till.catalogue import Catalogue
+from agent.till.reads import TillReads
 from contracts.credential_hash import credential_hash
 from contracts.pin_hash import hash_pin
+from contracts.pos_config import TillCashierConfig
+from drivers.protocols import CardRead
 from simulators.furs_endpoint import FursSimulator, SimPki
 from tests.a11y import assert_accessible
 from tests.agent_process import edge_sim
@@ -145,3 +150,17 @@ def test_card_sign_in_and_serial_barcode_scanner(
         server.close()
         daemon.stop()
         pty.kill()
+
+
+def test_a_card_sign_in_goes_only_to_the_devices_own_screen(hmac_key: bytes) -> None:
+    """A page elsewhere on the network polling the reads never gets a cashier's session."""
+    cashier = TillCashierConfig(id="12", name="Boris", tax_number=23456789,
+                                pin_hash=hash_pin("1357"),
+                                card_hash=credential_hash(hmac_key, "uid", BORIS_UID))
+    reads = TillReads(Cashiers([cashier], 60), hmac_key, lambda: Catalogue(1, {}, {}))
+    view = reads.offer(CardRead("till-card", "uid", BORIS_UID.lower(), time.monotonic()))
+    assert view.status == "signed_in"
+    assert reads.since(0, signed_in=False, on_device=False)[1] == []
+    (signin,) = reads.since(0, signed_in=True, on_device=True)[1]
+    assert signin["session"]["name"] == "Boris"
+    assert reads.since(0, signed_in=True, on_device=True)[1] == []  # handed out once
