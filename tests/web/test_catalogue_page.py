@@ -112,7 +112,10 @@ def test_ticket_products_carry_what_the_printed_code_grants(site: WebSite) -> No
     assert tickets == {"Darilni bon": {"kind": "value", "entries": 0, "valid_days": 365,
                                        "value": "20.00"},
                        "Dnevna vstopnica": {"kind": "day", "entries": 1, "valid_days": 1}}
-    product_id = re.search(rf"{base}/(p[0-9a-f]+)/active", client.get(base).text)
+    listing = client.get(base).text
+    assert "(Darilni bon z vrednostjo)" in listing
+    assert "(Dnevna vstopnica ali karta za več dni)" in listing
+    product_id = re.search(rf"{base}/(p[0-9a-f]+)/active", listing)
     assert product_id
     page = client.get(f"{base}/{product_id.group(1)}").text
     assert 'value="365"' in page or 'value="1"' in page  # the ticket fields shown again
