@@ -11,6 +11,7 @@ import stat
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -23,6 +24,7 @@ from cloud_bridge.cli import app
 from cloud_bridge.tenant_keys import TenantKeyStore, create_tenant
 from contracts.ticket_delegation import decode_delegation, encode_delegation
 from contracts.ticket_token import TicketKind, delegate_issuer, public_bytes, verify_ticket
+from simulators.furs_endpoint import FursSimulator
 
 DAY = 86_400
 
@@ -104,3 +106,24 @@ def test_the_bridge_command_prints_the_delegation(tmp_path: Path,
                                   issuer.public_key.hex(), "--keys-dir",
                                   str(tmp_path / "keys")])
     assert missing.exit_code == 2 and "has no keys" in missing.output
+
+
+def test_a_receipt_is_not_stored_without_its_tickets(make_pos: Any, furs: FursSimulator
+                                                     ) -> None:
+    """If issuing fails inside the numbering transaction, nothing of the sale remains:
+    no number, no receipt, no event; the same key then sells normally."""
+    from tests.pos.conftest import job
+
+    pos = make_pos(furs.url)
+
+    def failing(conn: Any, invoice_id: str, now: Any) -> None:
+        conn.execute("CREATE TABLE IF NOT EXISTS probe (x)")
+        conn.execute("INSERT INTO probe VALUES (1)")
+        raise TicketsUnavailable("delegation_expired", "ran out between check and sale")
+
+    with pytest.raises(TicketsUnavailable):
+        pos.service.submit(job("tix-atomic-1"), failing)
+    assert pos.last_number() == 0 and pos.events("pos.receipt") == []
+    assert pos.store.conn.execute(
+        "SELECT COUNT(*) FROM sqlite_master WHERE name = 'probe'").fetchone()[0] == 0
+    assert pos.service.submit(job("tix-atomic-1")).invoice_id == "P1-BLAG1-1"
