@@ -12,6 +12,7 @@ Construct it before the agent's LocalHttpServer starts so the router is in place
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -205,8 +206,14 @@ class PosRuntime:
         return self.service.summary()
 
     def till_catalogue(self) -> dict[str, Any] | None:
-        """The till's catalogue version and last refused update; None without a till."""
-        return None if self.catalogue_feed is None else self.catalogue_feed.status()
+        """The till's catalogue version and last refused update, and its ticket issuer
+        (public key, delegation end, problem) when it has one; None without a till."""
+        if self.catalogue_feed is None:
+            return None
+        status = self.catalogue_feed.status()
+        if self.till is not None and self.till.tickets is not None:
+            status["tickets"] = self.till.tickets.issuer.status(int(time.time()))
+        return status
 
     def register_premise(self) -> None:
         """Send [pos.premise] to FURS (BusinessPremiseRequest); needed once before the first

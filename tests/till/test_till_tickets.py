@@ -141,6 +141,10 @@ def test_a_ticket_sold_at_the_till_is_valid_at_the_gates_of_its_site(
     reply = till.client.put("/till/api/tickets/delegation", content=good)
     assert reply.status_code == 200, reply.text
     assert till.client.get("/till/api/tickets/issuer").json()["problem"] is None
+    # the device state reports it (what the fleet sees): key, end of the delegation
+    reported = till.daemon.status()["till_catalogue"]["tickets"]
+    assert reported["issuer_public_key"] == issuer["issuer_public_key"]
+    assert reported["delegation_valid_to"] == now + 30 * 86_400
 
     sale = till.sell("tix-000003", "dnevna", "bon20", "kava")
     assert sale.status_code == 200, sale.text
