@@ -57,6 +57,7 @@ if TYPE_CHECKING:  # FastAPI/uvicorn and the POS stack load only when a config u
     from agent.local_http import LocalHttpServer
     from agent.pos.pos_runtime import PosRuntime
     from agent.print_queue import PrintQueue
+    from agent.till.reads import TillReadView
     from agent.update.trial import UpdateMonitor
 
 log = logging.getLogger(__name__)
@@ -186,12 +187,17 @@ class AgentDaemon:
 
     # -- the tap path -------------------------------------------------------------
 
-    def handle_read(self, read: CardRead) -> TapOutcome | PunchView:
+    def handle_read(self, read: CardRead) -> TapOutcome | PunchView | TillReadView:
         reader_cfg = self._reader_cfg.get(read.reader_id)
         if reader_cfg is None:
             raise BadInput(f"read from unknown reader '{read.reader_id}'")
         if reader_cfg.terminal is not None:
             return self._punch(reader_cfg.terminal, read)
+        if reader_cfg.till:
+            if self.pos is None or self.pos.till is None:
+                raise BadInput(f"reader '{read.reader_id}' serves the till, which is not "
+                               "running")
+            return self.pos.till.reads.offer(read)
         assert reader_cfg.gate is not None
         gate_cfg = self._gate_cfg[reader_cfg.gate]
         gate_ctx = GateContext(gate_cfg.id, gate_cfg.zone, reader_cfg.direction,

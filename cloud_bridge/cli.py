@@ -16,6 +16,7 @@ import typer
 
 from cloud_bridge import change_log
 from cloud_bridge.attendance.cli import attendance_app
+from cloud_bridge.catalogue.delegation import till_app
 from cloud_bridge.db_schema import make_engine, write_tx
 from cloud_bridge.device_ca import ca_app
 from cloud_bridge.device_config_cli import device_config_app
@@ -50,6 +51,7 @@ app.add_typer(enrolment_app, name="enrolment")
 app.add_typer(device_config_app, name="device-config")
 app.add_typer(events_app, name="events")
 app.add_typer(release_app, name="release")
+app.add_typer(till_app, name="till")
 
 log = logging.getLogger("cloud_bridge")
 

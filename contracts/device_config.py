@@ -108,15 +108,17 @@ class ReaderConfig(_Strict):
     model_config = ConfigDict(extra="allow", frozen=True)  # back-end options live here too
     id: Ident
     url: str = Field(min_length=2)
-    # a reader serves either a gate (access) or a time-clock terminal (punches)
+    # a reader serves a gate (access), a time-clock terminal (punches) or the till
+    # ([pos.till]: a cashier's card signs in, a scanned barcode adds its product)
     gate: Ident | None = None
     terminal: Ident | None = None
+    till: bool = False
     direction: Literal["in", "out"] = "in"
 
     @model_validator(mode="after")
     def _one_target(self) -> ReaderConfig:
-        if (self.gate is None) == (self.terminal is None):
-            raise ValueError("give exactly one of 'gate' or 'terminal'")
+        if sum((self.gate is not None, self.terminal is not None, self.till)) != 1:
+            raise ValueError("give exactly one of 'gate', 'terminal' or 'till = true'")
         return self
 
     def options(self) -> dict[str, Any]:
@@ -318,6 +320,10 @@ class DeviceConfig(_Strict):
                         f"readers[{i}].terminal: '{reader.terminal}' is not a terminal id "
                         f"(known: {', '.join(sorted(terminal_ids)) or 'none'})"
                     )
+                continue
+            if reader.till:
+                if self.pos is None or self.pos.till is None:
+                    raise ValueError(f"readers[{i}].till: this device has no [pos.till]")
                 continue
             if reader.gate not in gate_ids:
                 raise ValueError(

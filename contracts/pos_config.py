@@ -45,6 +45,9 @@ class TillCashierConfig(_Strict):
     name: str = Field(min_length=1, max_length=40, description="printed operator label")
     tax_number: int = Field(ge=10_000_000, le=99_999_999)
     pin_hash: SecretStr
+    # the cashier's card: contracts.credential_hash(tenant HMAC key, "uid", UID), never
+    # the UID itself; read at a reader with ``till = true`` it signs the cashier in
+    card_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     may_discount: bool = False
     may_refund: bool = False
     may_open_drawer: bool = False  # also cash in and out

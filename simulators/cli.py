@@ -85,6 +85,9 @@ def _show_decision(reply: dict[str, Any], as_json: bool) -> None:
     if reply.get("kind") == "punch":
         _show_punch(reply)
         return
+    if reply.get("kind") == "till":  # a reader of the till: a cashier's card or a scan
+        out.print(f"till: {reply['status']} ({reply['message']})")
+        return
     colour = "green" if reply["granted"] else "red"
     table = Table(show_header=False)
     table.add_row("decision", f"[{colour}]{'GRANTED' if reply['granted'] else 'DENIED'}[/]")

@@ -15,6 +15,7 @@ payment, ZOI, EOR (or a note that it is pending), "KOPIJA n" on reprints.
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -127,7 +128,7 @@ def furs_qr(data: str) -> QrRaster:
 
 
 def receipt_blocks(receipt: Receipt, issuer: Issuer, width: int, *, eor: str | None,
-                   copy: int = 0) -> list[Block]:
+                   copy: int = 0, extra: Sequence[Block] = ()) -> list[Block]:
     """The receipt as blocks of the one ESC/POS renderer (drivers/escpos_render.py):
     centred issuer (name in bold), text, fiscal marks, the centred QR code, cut."""
     header, body, fiscal = text_lines(receipt, issuer, width, eor=eor, copy=copy)
@@ -136,14 +137,16 @@ def receipt_blocks(receipt: Receipt, issuer: Issuer, width: int, *, eor: str | N
         Style(align="center", bold=False), Text(header[1:]),
         Style(align="left"), Text(body), Text(fiscal),
         Style(align="center"), furs_qr(receipt.qr), Text([""]),
-        Style(align="left"), Cut(),
+        *extra, Style(align="left"), Cut(),
     ]
 
 
 def render(receipt: Receipt, issuer: Issuer, width: int, *, eor: str | None,
-           copy: int = 0) -> bytes:
-    """The whole receipt as ESC/POS bytes (initialise, CP852, text, QR, feed and cut)."""
-    return render_blocks(receipt_blocks(receipt, issuer, width, eor=eor, copy=copy))
+           copy: int = 0, extra: Sequence[Block] = ()) -> bytes:
+    """The whole receipt as ESC/POS bytes (initialise, CP852, text, QR, ``extra`` blocks
+    such as a till's ticket codes, feed and cut)."""
+    return render_blocks(receipt_blocks(receipt, issuer, width, eor=eor, copy=copy,
+                                        extra=extra))
 
 
 def issued_stamp(at: datetime) -> str:

@@ -12,6 +12,7 @@ Construct it before the agent's LocalHttpServer starts so the router is in place
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ from drivers.protocols import Display, Printer
 
 if TYPE_CHECKING:
     from agent.till.catalogue_feed import CatalogueFeed
+    from agent.till.till import Till
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +105,7 @@ class PosRuntime:
         self.http = http
         # [pos.till]: the tenant's catalogue from the bridge, for the MQTT link
         self.catalogue_feed: CatalogueFeed | None = None
+        self.till: Till | None = None  # [pos.till]: its reader path goes through here
         self._own_http: LocalHttpServer | None = None
         if pos.http is not None:
             router = make_pos_router(self.service, self._token_reader(config, pos),
@@ -144,8 +147,16 @@ class PosRuntime:
             if display is None:
                 raise ConfigError(f"{config.source}: pos.till.customer_display: "
                                   f"'{pos.till.customer_display}' is not a display id")
+        tickets = None
+        if public_key is not None:  # tickets are verified with the tenant key at the gates
+            from agent.till.ticket_issuer import TicketIssuer
+            from agent.till.tickets import TillTickets
+            issuer = TicketIssuer(config.data_path, public_key, config.site)
+            tickets = TillTickets(self.service.store, self.service.outbox, issuer,
+                                  pos.columns)
         till = Till(self.service, catalogue, cashiers, pos.till.drawer_kick, updates,
-                    CustomerDisplay(display))
+                    CustomerDisplay(display), tickets, config.hmac_key())
+        self.till = till
         self.catalogue_feed = CatalogueFeed(till)
         server.add_router(make_till_router(till))
 
@@ -195,8 +206,14 @@ class PosRuntime:
         return self.service.summary()
 
     def till_catalogue(self) -> dict[str, Any] | None:
-        """The till's catalogue version and last refused update; None without a till."""
-        return None if self.catalogue_feed is None else self.catalogue_feed.status()
+        """The till's catalogue version and last refused update, and its ticket issuer
+        (public key, delegation end, problem) when it has one; None without a till."""
+        if self.catalogue_feed is None:
+            return None
+        status = self.catalogue_feed.status()
+        if self.till is not None and self.till.tickets is not None:
+            status["tickets"] = self.till.tickets.issuer.status(int(time.time()))
+        return status
 
     def register_premise(self) -> None:
         """Send [pos.premise] to FURS (BusinessPremiseRequest); needed once before the first

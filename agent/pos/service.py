@@ -20,7 +20,7 @@ import logging
 import random
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -48,11 +48,16 @@ from agent.store.local_store import LocalStore
 from agent.store.outbox import Outbox
 from contracts.events import utc_ts
 from drivers.errors import DriverError
+from drivers.escpos_render import Block
 from drivers.protocols import Printer, PrintJob
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+# (open transaction, invoice id, issue time): more rows or events that belong to a receipt
+WithReceipt = Callable[[sqlite3.Connection, str, datetime], None]
+# invoice id -> more blocks printed after the receipt's FURS code (a till's ticket codes)
+Attachments = Callable[[str], Sequence[Block]]
 NUMBERING_STRUCTURE = "B"  # numbers are allocated per electronic device (spec R_3.3)
 
 
@@ -118,14 +123,18 @@ class ReceiptService:
         self._in_flight: set[str] = set()
         # set by the worker: called when FURS answers again, to drain the queue now
         self.on_furs_back: Callable[[], None] | None = None
+        # set by the till: what is printed with a receipt after its FURS code
+        self.attachments: Attachments | None = None
 
     # -- the sale --------------------------------------------------------------------------
 
-    def submit(self, raw: Any) -> ReceiptResult:
+    def submit(self, raw: Any, with_receipt: WithReceipt | None = None) -> ReceiptResult:
+        """A sale. ``with_receipt`` runs inside the numbering transaction once the receipt
+        is stored (the till writes its tickets and their events there: all or nothing)."""
         job = parse_job(raw)
         digest = request_hash(job)
         sale = compose(job)
-        return self._issue(job.idempotency_key, digest, lambda _conn: sale)
+        return self._issue(job.idempotency_key, digest, lambda _conn: sale, with_receipt)
 
     def refund(self, raw: Any) -> ReceiptResult:
         """A refund receipt for lines of an earlier receipt of this device (partial or
@@ -157,8 +166,8 @@ class ReceiptService:
                  "left": str(ln.quantity - refunded.get(i, 0)), "total_cents": ln.total_cents}
                 for i, ln in enumerate(sale.lines)]
 
-    def _issue(self, key: str, digest: str,
-               build: Callable[[sqlite3.Connection], Sale]) -> ReceiptResult:
+    def _issue(self, key: str, digest: str, build: Callable[[sqlite3.Connection], Sale],
+               with_receipt: WithReceipt | None = None) -> ReceiptResult:
         """Number, protect and store a receipt in one transaction (idempotent by key),
         then fiscalise and print it. ``build`` makes the sale inside the transaction."""
         now = self.clock()
@@ -196,6 +205,8 @@ class ReceiptService:
                 self.outbox.append(conn, "pos.receipt",
                                    {**data, "fiscal_state": FiscalState.PENDING.value,
                                     "eor": None, "deadline": utc_ts(deadline)}, now)
+                if with_receipt is not None:
+                    with_receipt(conn, str(invoice), now)
         if existing is not None:
             # a retried job: never a second number; print only if the first never got out
             self._print_original(existing)
@@ -311,7 +322,8 @@ class ReceiptService:
             row = self._row(invoice_id)
             if row.print_state is not PrintState.PENDING:
                 return  # printed, or uncertain after a crash: never a second original
-            payload = render(self._receipt(row), self.issuer, self.pos.columns, eor=row.eor)
+            payload = render(self._receipt(row), self.issuer, self.pos.columns, eor=row.eor,
+                             extra=self._attached(invoice_id))
             self._set_print(invoice_id, PrintState.PRINTING)
             try:
                 self.printer.print_job(PrintJob(invoice_id, payload, {"invoice_id": invoice_id}))
@@ -326,11 +338,14 @@ class ReceiptService:
             row = self._row(invoice_id)
             copy = row.copies + 1
             payload = render(self._receipt(row), self.issuer, self.pos.columns, eor=row.eor,
-                             copy=copy)
+                             copy=copy, extra=self._attached(invoice_id))
             self.printer.print_job(PrintJob(f"{invoice_id}-K{copy}", payload,
                                             {"invoice_id": invoice_id, "copy": str(copy)}))
             with self.store.transaction() as conn:
                 rs.next_copy(conn, invoice_id, _ms(self.clock()))
+
+    def _attached(self, invoice_id: str) -> Sequence[Block]:
+        return () if self.attachments is None else self.attachments(invoice_id)
 
     def print_pending(self) -> int:
         with self.store.lock:

@@ -62,6 +62,16 @@ class Cashiers:
             self._sessions[session.token] = session
         return session
 
+    def all(self) -> list[TillCashierConfig]:
+        return list(self._by_id.values())
+
+    def sign_in_card(self, cashier: TillCashierConfig) -> Session:
+        """A session for a cashier whose card was read at the till's reader."""
+        session = Session(secrets.token_urlsafe(24), cashier, time.monotonic() + self._ttl)
+        with self._lock:
+            self._sessions[session.token] = session
+        return session
+
     def session(self, token: str) -> Session | None:
         with self._lock:
             found = self._sessions.get(token)

@@ -23,7 +23,8 @@ from agent.pos.money import VatRate, to_cents
 from agent.remote_config import write_atomic
 from contracts.errors import BadInput, SignatureError
 from contracts.signed_envelope import verify_envelope
-from contracts.till_catalogue import CataloguePayload, CatalogueProduct
+from contracts.ticket_token import TicketKind
+from contracts.till_catalogue import CataloguePayload, CatalogueProduct, CatalogueTicket
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,31 @@ class _CatalogueIn(BaseModel):
     products: list[CatalogueProduct] = Field(max_length=20_000)
 
 
+_KINDS = {"day": TicketKind.DAY_TICKET, "entries": TicketKind.ENTRY_VOUCHER,
+          "value": TicketKind.VALUE_VOUCHER}
+
+
+@dataclass(frozen=True, slots=True)
+class TicketSpec:
+    """What a ticket product grants (contracts/till_catalogue.CatalogueTicket)."""
+
+    kind: TicketKind
+    entries: int
+    valid_days: int
+    value_cents: int
+
+    @staticmethod
+    def of(ticket: CatalogueTicket | None) -> TicketSpec | None:
+        if ticket is None:
+            return None
+        value = 0 if ticket.value is None else to_cents(Decimal(ticket.value))
+        return TicketSpec(_KINDS[ticket.kind], ticket.entries, ticket.valid_days, value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind.name.lower(), "entries": self.entries,
+                "valid_days": self.valid_days, "value_cents": self.value_cents}
+
+
 @dataclass(frozen=True, slots=True)
 class Product:
     id: str
@@ -42,11 +68,16 @@ class Product:
     rate: VatRate
     category: str
     barcode: str | None
+    ticket: TicketSpec | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "price_cents": self.price_cents,
-                "vat": self.rate.value, "vat_label": self.rate.label,
-                "category": self.category, "barcode": self.barcode}
+        out: dict[str, Any] = {
+            "id": self.id, "name": self.name, "price_cents": self.price_cents,
+            "vat": self.rate.value, "vat_label": self.rate.label, "category": self.category,
+            "barcode": self.barcode}
+        if self.ticket is not None:
+            out["ticket"] = self.ticket.to_dict()
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +95,8 @@ def parse_catalogue(raw: Any, where: str) -> Catalogue:
     try:
         data = _CatalogueIn.model_validate(raw)
         products = {p.id: Product(p.id, p.name, to_cents(Decimal(p.price)), VatRate.parse(p.vat),
-                                  p.category, p.barcode) for p in data.products}
+                                  p.category, p.barcode, TicketSpec.of(p.ticket))
+                    for p in data.products}
     except (ValidationError, ValueError) as exc:
         raise ConfigError(f"{where}: not a valid till catalogue: {exc}") from None
     if len(products) != len(data.products):

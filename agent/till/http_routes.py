@@ -7,7 +7,9 @@ needs the session token of a signed-in cashier in ``X-Till-Session``."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import time
 from decimal import Decimal
 from importlib import resources
 from typing import Annotated, Any, Literal
@@ -23,6 +25,7 @@ from agent.pos.job import money_value
 from agent.pos.money import to_cents
 from agent.till.cashiers import SignInRefused
 from agent.till.sale import NotPermitted
+from agent.till.ticket_issuer import TicketsUnavailable
 from agent.till.till import Till
 from contracts.i18n import (
     LANGUAGE_NAMES,
@@ -62,6 +65,20 @@ def _refused(permission: str) -> JSONResponse:
                         status_code=403)
 
 
+def _on_device(request: Request) -> bool:
+    """Whether the request comes from the device itself (the till's touch screen)."""
+    host = request.client.host if request.client is not None else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _no_tickets(exc: TicketsUnavailable) -> JSONResponse:
+    return JSONResponse({"problem": "tickets_unavailable", "reason": exc.problem,
+                         "detail": exc.detail}, status_code=409)
+
+
 def make_till_router(till: Till) -> APIRouter:
     router = APIRouter()
     page, script = _static("till.html"), _static("till.js")
@@ -87,6 +104,7 @@ def make_till_router(till: Till) -> APIRouter:
     _session_routes(router, till)
     _sale_routes(router, till)
     _cash_routes(router, till)
+    _ticket_routes(router, till)
     return router
 
 
@@ -100,6 +118,14 @@ def _session_routes(router: APIRouter, till: Till) -> None:
         except SignInRefused as exc:
             return JSONResponse({"problem": exc.problem}, status_code=401)
         return JSONResponse(session.public())
+
+    @router.get("/till/api/reads")
+    def reads(request: Request, after: int = 0,
+              x_till_session: str | None = Header(default=None)) -> dict[str, Any]:
+        # a card's sign-in goes, once, to the device's own screen; products need a session
+        signed_in = till.cashiers.session(x_till_session or "") is not None
+        last, found = till.reads.since(after, signed_in, _on_device(request))
+        return {"last": last, "reads": found}
 
     @router.post("/till/api/signout")
     def sign_out(x_till_session: str | None = Header(default=None)) -> dict[str, bool]:
@@ -145,6 +171,8 @@ def _sale_routes(router: APIRouter, till: Till) -> None:
             return _refused(exc.permission)
         except JobRejected as exc:
             return JSONResponse({"problem": exc.code, "detail": exc.message}, status_code=422)
+        except TicketsUnavailable as exc:
+            return _no_tickets(exc)
 
     @router.get("/till/api/receipts/{invoice_id}")
     def receipt_lines(invoice_id: str,
@@ -204,3 +232,29 @@ def _cash_routes(router: APIRouter, till: Till) -> None:
         if not session.cashier.may_open_drawer:
             return _refused("drawer")
         return JSONResponse({"drawer": till.kick("no sale: " + session.cashier.name)})
+
+
+def _ticket_routes(router: APIRouter, till: Till) -> None:
+    """The till's ticket issuer: its public key and the delegation from the bridge."""
+
+    @router.get("/till/api/tickets/issuer")
+    def issuer() -> JSONResponse:
+        if till.tickets is None:
+            return JSONResponse({"problem": "no_tenant_key"}, status_code=404)
+        return JSONResponse(till.tickets.issuer.status(int(time.time())))
+
+    @router.put("/till/api/tickets/delegation")
+    async def delegation(request: Request) -> JSONResponse:
+        # authenticated by the tenant's signature inside the text, not by a session
+        if till.tickets is None:
+            return JSONResponse({"problem": "no_tenant_key"}, status_code=404)
+        body = await request.body()
+        try:
+            text = body[:1000].decode("ascii")
+            installed = till.tickets.issuer.install(text, int(time.time()))
+        except UnicodeDecodeError:
+            return JSONResponse({"problem": "delegation_malformed"}, status_code=422)
+        except TicketsUnavailable as exc:
+            return JSONResponse({"problem": exc.problem, "detail": exc.detail},
+                                status_code=422)
+        return JSONResponse({"delegation_valid_to": installed.valid_to})

@@ -18,7 +18,10 @@ from agent.till.catalogue import Catalogue, CatalogueUpdates
 from agent.till.customer_display import CustomerDisplay
 from agent.till.day_end import DayEnd
 from agent.till.drawer import open_drawer
+from agent.till.reads import TillReads
 from agent.till.sale import NotPermitted, build_job, parse_sale
+from agent.till.ticket_issuer import TicketsUnavailable
+from agent.till.tickets import TillTickets
 from drivers.errors import DriverError
 
 
@@ -27,7 +30,8 @@ class Till:
 
     def __init__(self, service: ReceiptService, catalogue: Catalogue, cashiers: Cashiers,
                  drawer_kick: bool, updates: CatalogueUpdates | None = None,
-                 display: CustomerDisplay | None = None) -> None:
+                 display: CustomerDisplay | None = None,
+                 tickets: TillTickets | None = None, hmac_key: bytes | None = None) -> None:
         self.service = service
         self.catalogue = catalogue
         self.cashiers = cashiers
@@ -36,6 +40,11 @@ class Till:
         self.updates = updates
         self.display = display or CustomerDisplay(None)
         self._catalogue_lock = threading.Lock()
+        self.tickets = tickets
+        # the till's own reader: cashiers' cards and the barcode scanner
+        self.reads = TillReads(cashiers, hmac_key or b"", lambda: self.catalogue)
+        if tickets is not None:
+            service.attachments = tickets.blocks
 
     def update_catalogue(self, data: bytes) -> int:
         """Install a newer signed catalogue; raises ConfigError when it is refused."""
@@ -53,8 +62,15 @@ class Till:
 
     def sell(self, session: Session, raw: Any) -> dict[str, Any]:
         req = parse_sale(raw)
-        job = build_job(req, session, self.catalogue)
-        result = self.service.submit(job)
+        catalogue = self.catalogue
+        job = build_job(req, session, catalogue)
+        writer = None
+        if self.tickets is not None:
+            sold = self.tickets.plan(req, catalogue)
+            writer = self.tickets.writer(sold) if sold else None
+        elif any(catalogue.products[ln.product].ticket for ln in req.lines):
+            raise TicketsUnavailable("no_tenant_key", "this till cannot issue tickets")
+        result = self.service.submit(job, writer)
         change = to_cents(Decimal(job["payments"][0]["amount"]) - Decimal(result.total))
         drawer = None
         if req.payment.method == "cash" and self.drawer_kick and not result.duplicate:

@@ -27,6 +27,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    delete,
     func,
     insert,
     select,
@@ -36,7 +37,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cloud_bridge.db_schema import create_tables, write_tx
 from cloud_bridge.errors import Conflict
-from contracts.till_catalogue import CatalogueProduct
+from contracts.till_catalogue import CatalogueProduct, CatalogueTicket
 
 catalogue_metadata = MetaData()
 _SCHEMA_LOCK = 0x6564676563617421  # pg advisory lock id ("edgecat!")
@@ -52,6 +53,18 @@ till_products = Table(
     Column("category", String(40), nullable=False),
     Column("active", Boolean, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
+)
+
+# a product that is a ticket or voucher (issue 22 part 6); its own table so that
+# databases made before it need no column migration (create_all adds the table)
+till_product_tickets = Table(
+    "till_product_tickets", catalogue_metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("id", String(40), primary_key=True),
+    Column("kind", String(8), nullable=False),  # day | entries | value
+    Column("entries", Integer, nullable=False),
+    Column("valid_days", Integer, nullable=False),
+    Column("value_cents", Integer, nullable=False),
 )
 
 till_catalogue_versions = Table(
@@ -77,6 +90,24 @@ def ensure_catalogue_schema(engine: Engine) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class TicketFields:
+    """A ticket product: what the printed code grants (contracts/till_catalogue.py)."""
+
+    kind: str  # day | entries | value
+    entries: int
+    valid_days: int
+    value_cents: int
+
+    def for_device(self) -> CatalogueTicket:
+        value = None
+        if self.kind == "value":
+            whole, cents = divmod(self.value_cents, 100)
+            value = f"{whole}.{cents:02d}"
+        return CatalogueTicket(kind=self.kind,  # type: ignore[arg-type]
+                               entries=self.entries, valid_days=self.valid_days, value=value)
+
+
+@dataclass(frozen=True, slots=True)
 class ProductFields:
     """What staff set on a product (checked by the page's form)."""
 
@@ -85,6 +116,7 @@ class ProductFields:
     price_cents: int
     vat: str
     category: str
+    ticket: TicketFields | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +130,8 @@ class StoredProduct:
         f = self.fields
         whole, cents = divmod(f.price_cents, 100)
         return CatalogueProduct(id=self.id, name=f.name, price=f"{whole}.{cents:02d}",
-                                vat=f.vat, category=f.category, barcode=f.barcode)
+                                vat=f.vat, category=f.category, barcode=f.barcode,
+                                ticket=None if f.ticket is None else f.ticket.for_device())
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,22 +147,43 @@ Audit = Callable[[Connection, str, int], None]  # (conn, product id, new version
 
 
 def _stored(row: Any) -> StoredProduct:
+    ticket = None
+    if row.kind is not None:
+        ticket = TicketFields(row.kind, int(row.entries), int(row.valid_days),
+                              int(row.value_cents))
     return StoredProduct(row.id, ProductFields(row.name, row.barcode, int(row.price_cents),
-                                               row.vat, row.category),
+                                               row.vat, row.category, ticket),
                          bool(row.active), int(row.updated_ms))
+
+
+def _with_tickets() -> Any:
+    t = till_product_tickets
+    return select(till_products, t.c.kind, t.c.entries, t.c.valid_days, t.c.value_cents
+                  ).select_from(till_products.outerjoin(t, (t.c.tenant == till_products.c.tenant)
+                                                        & (t.c.id == till_products.c.id)))
 
 
 def list_products(conn: Connection, tenant: str) -> list[StoredProduct]:
     """Every product of the tenant, retired ones too, by category and name."""
-    rows = conn.execute(select(till_products).where(till_products.c.tenant == tenant)
+    rows = conn.execute(_with_tickets().where(till_products.c.tenant == tenant)
                         .order_by(till_products.c.category, till_products.c.name))
     return [_stored(r) for r in rows]
 
 
 def get_product(conn: Connection, tenant: str, product_id: str) -> StoredProduct | None:
-    row = conn.execute(select(till_products).where(
+    row = conn.execute(_with_tickets().where(
         till_products.c.tenant == tenant, till_products.c.id == product_id)).first()
     return None if row is None else _stored(row)
+
+
+def _save_ticket(conn: Connection, tenant: str, product_id: str,
+                 ticket: TicketFields | None) -> None:
+    t = till_product_tickets
+    conn.execute(delete(t).where(t.c.tenant == tenant, t.c.id == product_id))
+    if ticket is not None:
+        conn.execute(insert(t).values(tenant=tenant, id=product_id, kind=ticket.kind,
+                                      entries=ticket.entries, valid_days=ticket.valid_days,
+                                      value_cents=ticket.value_cents))
 
 
 def save_product(engine: Engine, tenant: str, product_id: str | None, fields: ProductFields,
@@ -151,6 +205,7 @@ def save_product(engine: Engine, tenant: str, product_id: str | None, fields: Pr
                 till_products.c.tenant == tenant,
                 till_products.c.id == product_id).values(**values)).rowcount:
             raise LookupError(product_id)
+        _save_ticket(conn, tenant, new_id, fields.ticket)
 
     return new_id, _new_version(engine, tenant, new_id, change, by, now_ms, audit)
 

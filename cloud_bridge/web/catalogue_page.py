@@ -28,6 +28,7 @@ from cloud_bridge.web.catalogue_form import (
     NAME_MAX,
     check_product,
     form_values,
+    ticket_options,
     vat_label,
     vat_options,
 )
@@ -59,6 +60,7 @@ def _page(request: Request, staff: Staff, ctx: Ctx, values: dict[str, str],
                   version=newest.version if newest else None, values=values, errors=errors,
                   saved=saved, can_edit=allowed(staff.role, "catalogue.edit"),
                   vat_rates=vat_options(), vat_label=vat_label, limits=LIMITS,
+                  ticket_kinds=ticket_options(),
                   barcode_pattern=BARCODE_PATTERN)
 
 
@@ -109,6 +111,7 @@ def _product_page(request: Request, staff: Staff, ctx: Ctx, product_id: str,
     return render(request, "catalogue_product.html", staff, status_code=status,
                   product=product, values=values or form_values(product), errors=errors,
                   can_edit=allowed(staff.role, "catalogue.edit"), vat_rates=vat_options(),
+                  ticket_kinds=ticket_options(),
                   vat_label=vat_label, limits=LIMITS, barcode_pattern=BARCODE_PATTERN)
 
 

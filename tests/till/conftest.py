@@ -16,7 +16,7 @@ from contracts.pin_hash import hash_pin
 from drivers.registry import open_peripheral
 from simulators.furs_endpoint import FursSimulator, SimPki
 from simulators.virtual_printer import VirtualPrinter
-from tests.pos.conftest import TOKEN, Pos, furs, furs_pki  # noqa: F401  (fixtures)
+from tests.pos.conftest import TOKEN, Pos, furs, furs_pki, make_pos  # noqa: F401  (fixtures)
 
 ANA_TAX, BORIS_TAX = 87654321, 23456789
 CATALOGUE = {"version": 7, "products": [

@@ -83,3 +83,46 @@ def test_counter_staff_see_the_catalogue_without_the_forms(site: WebSite) -> Non
         one = client.get(f"/t/{tenant}/catalogue/{product_id.group(1)}")
         assert one.status_code == 200 and "edit-product" not in one.text
         assert "5 %" in one.text
+
+
+def test_ticket_products_carry_what_the_printed_code_grants(site: WebSite) -> None:
+    """Issue 22 part 6: a product sold as a ticket or voucher; its fields reach the
+    device's catalogue version, and wrong ones are shown beside their fields."""
+    tenant, _ = site.tenants
+    client, csrf = site.login(site.user(tenant, "administrator"))
+    base = f"/t/{tenant}/catalogue"
+    form = {"csrf_token": csrf, "name": "Darilni bon", "price": "20,00", "vat": "exempt",
+            "ticket_kind": "value", "ticket_days": "0", "ticket_value": "x"}
+    bad = client.post(base, data=form)
+    assert bad.status_code == 422
+    assert 'id="e-ticket_days"' in bad.text and 'id="e-ticket_value"' in bad.text
+    assert "Vnesite celo število od 1 do 3660." in bad.text
+    assert saved_version(client.post(base, data={**form, "ticket_days": "365",
+                                                 "ticket_value": "20,00"},
+                                     follow_redirects=False)) == 1
+    assert saved_version(client.post(base, data={
+        "csrf_token": csrf, "name": "Dnevna vstopnica", "price": "8", "vat": "9.5",
+        "ticket_kind": "day", "ticket_entries": "1", "ticket_days": "1",
+        "ticket_value": "ignored"}, follow_redirects=False)) == 2
+    with read_tx(site.engine) as conn:
+        version = get_version(conn, tenant, 2)
+    assert version is not None
+    tickets = {p.name: p.ticket.model_dump(exclude_none=True) for p in version.products
+               if p.ticket is not None}
+    assert tickets == {"Darilni bon": {"kind": "value", "entries": 0, "valid_days": 365,
+                                       "value": "20.00"},
+                       "Dnevna vstopnica": {"kind": "day", "entries": 1, "valid_days": 1}}
+    listing = client.get(base).text
+    assert "(Darilni bon z vrednostjo)" in listing
+    assert "(Dnevna vstopnica ali karta za več dni)" in listing
+    product_id = re.search(rf"{base}/(p[0-9a-f]+)/active", listing)
+    assert product_id
+    page = client.get(f"{base}/{product_id.group(1)}").text
+    assert 'value="365"' in page or 'value="1"' in page  # the ticket fields shown again
+    # a plain product edited without the ticket fields stops being a ticket
+    assert saved_version(client.post(f"{base}/{product_id.group(1)}", data={
+        "csrf_token": csrf, "name": "Navaden", "price": "1", "vat": "22"},
+        follow_redirects=False)) == 3
+    with read_tx(site.engine) as conn:
+        v3 = get_version(conn, tenant, 3)
+    assert v3 is not None and sum(p.ticket is not None for p in v3.products) == 1

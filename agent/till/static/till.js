@@ -61,7 +61,12 @@ async function signIn(ev) {
       : t("Wrong cashier number or PIN");
     return;
   }
-  session = r.data;
+  await enter(r.data);
+}
+
+// signed in (PIN or card at the till's reader): the sale screen
+async function enter(data) {
+  session = data;
   const cat = await api("/till/api/catalogue");
   products = cat.data.products || [];
   $("signin").hidden = true; $("till").hidden = false; $("signout").hidden = false;
@@ -177,6 +182,9 @@ async function pay(method) {
   const r = await api("/till/api/sale", body);
   if (r.status === 403) { say(t("You are not permitted to give discounts"), false); return; }
   if (r.status === 401) { signOut(); return; }
+  if (r.status === 409 && r.data.problem === "tickets_unavailable") {
+    say(ticketProblem(r.data.reason), false); return;
+  }
   if (r.status !== 200) {
     say(r.data.problem === "not_enough_cash" ? t("The cash given is less than the total")
       : t("The sale was refused") + ": " + (r.data.detail || r.data.problem || r.status), false);
@@ -290,5 +298,43 @@ async function start() {
   for (const kind of ["float", "in", "out"]) $("move-" + kind).onclick = () => cashMove(kind);
   $("cashier").focus();
   document.body.dataset.ready = "1";
+  pollReads();
 }
 start();
+
+// the till's own reader (agent/till/reads.py): a cashier's card, a scanned barcode
+let readSeq = 0;
+async function pollReads() {
+  try {
+    const r = await api("/till/api/reads?after=" + readSeq);
+    if (r.status === 200) {
+      readSeq = r.data.last;
+      for (const read of r.data.reads) await onRead(read);
+    }
+  } catch (e) { /* the agent restarts: keep polling */ }
+  setTimeout(pollReads, 500);
+}
+
+async function onRead(read) {
+  if (read.kind === "signin") {
+    if (session) { cart.length = 0; saleKey = newKey(); }
+    $("signin-msg").textContent = "";
+    await enter(read.session);
+  } else if (read.kind === "unknown_card") {
+    const where = session ? $("msg") : $("signin-msg");
+    where.textContent = t("This card belongs to no cashier");
+  } else if (read.kind === "product" && session) {
+    const hit = products.find((p) => p.id === read.product);
+    if (hit) add(hit);
+  } else if (read.kind === "unknown_barcode" && session) {
+    say(t("No product with the scanned barcode"), false);
+  }
+}
+
+// why the till may not sell a ticket or voucher now (agent/till/ticket_issuer.py)
+function ticketProblem(reason) {
+  if (reason === "no_delegation") return t("Tickets cannot be sold on this till yet: the bridge has not authorised it to issue them");
+  if (reason === "delegation_expired") return t("This till's authorisation to issue tickets has expired; ask for a new one");
+  if (reason === "ticket_quantity") return t("Tickets are sold in whole pieces, at most 50 in one sale");
+  return t("This till cannot issue tickets");
+}

@@ -1,0 +1,146 @@
+"""Tickets and vouchers sold at the till (issue 22 part 6).
+
+A ticket product (catalogue ``ticket``) is a receipt line like any other (its price and
+VAT rate from the catalogue, fiscalised with the receipt); each unit sold also gets a
+signed code (contracts/ticket_token.py, "ET1...") from the till's issuer key with the
+tenant's delegation for this site (ticket_issuer.py), valid at once at every gate of the
+site, offline too. Inside the receipt's numbering transaction the codes are stored in
+``till_tickets`` (for reprints) and a ``ticket.issued`` event per ticket enters the outbox
+(contracts/ticket_events.py, ``receipt`` = the invoice number): a receipt is never stored
+without its tickets, nor a ticket without its receipt. The code itself never goes into an
+event or a log; it is printed as a QR code after the receipt's FURS code.
+
+Validity: from the moment of the sale to the end of the ``valid_days``-th local day
+(Europe/Ljubljana), so a day ticket bought at 18:00 is valid until midnight.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time as _time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from agent.pos.fiscal.zoi import LJUBLJANA, local_time
+from agent.pos.layout import QR_MASK
+from agent.pos.money import fmt_amount
+from agent.store.local_store import LocalStore
+from agent.store.outbox import Outbox
+from agent.till.catalogue import Catalogue, TicketSpec
+from agent.till.sale import TillSaleRequest
+from agent.till.ticket_issuer import TicketIssuer, TicketsUnavailable
+from contracts.ticket_events import TICKET_ISSUED, TicketIssued
+from contracts.ticket_token import TicketKind
+from drivers.escpos_render import Block, QrRaster, Style, Text
+
+MAX_TICKETS_PER_SALE = 50
+# a till-issued code (330 characters) fits a version 11 QR code at level M; the mask is
+# fixed like the FURS code's (layout.QR_MASK: scoring all 8 masks of a version 11 symbol
+# costs ~45 ms; every mask is a valid symbol, the tests decode the printed raster)
+TICKET_QR_VERSION = 11
+
+_TABLE = ("CREATE TABLE IF NOT EXISTS till_tickets (invoice_id TEXT NOT NULL, seq INTEGER "
+          "NOT NULL, ticket_id TEXT NOT NULL UNIQUE, name TEXT NOT NULL, kind INTEGER NOT "
+          "NULL, valid_to INTEGER NOT NULL, entries INTEGER NOT NULL, value_cents INTEGER "
+          "NOT NULL, code TEXT NOT NULL, PRIMARY KEY (invoice_id, seq))")
+
+
+@dataclass(frozen=True, slots=True)
+class SoldTicket:
+    """One ticket of a sale, before its code exists."""
+
+    name: str
+    spec: TicketSpec
+    price_cents: int  # the unit's price after its discount
+
+
+def valid_until(sold_at: datetime, days: int) -> int:
+    """Epoch seconds of the local midnight that ends the ``days``-th day of validity."""
+    last = local_time(sold_at).date() + timedelta(days=days)
+    return int(datetime.combine(last, time(0), LJUBLJANA).timestamp())
+
+
+class TillTickets:
+    def __init__(self, store: LocalStore, outbox: Outbox, issuer: TicketIssuer,
+                 width: int) -> None:
+        self.store = store
+        self.outbox = outbox
+        self.issuer = issuer
+        self.width = width
+        with store.transaction() as conn:
+            conn.execute(_TABLE)
+
+    def plan(self, req: TillSaleRequest, catalogue: Catalogue) -> list[SoldTicket]:
+        """The tickets a sale makes (none for a sale without ticket products); raises
+        TicketsUnavailable when they cannot be issued, before anything is numbered."""
+        sold: list[SoldTicket] = []
+        for i, line in enumerate(req.lines):
+            product = catalogue.products.get(line.product)
+            if product is None or product.ticket is None:
+                continue
+            if line.quantity != line.quantity.to_integral_value() or line.quantity < 1:
+                raise TicketsUnavailable("ticket_quantity", f"lines.{i}: tickets are sold "
+                                         "in whole units")
+            percent = line.discount_percent or req.receipt_discount_percent or Decimal(0)
+            price = (Decimal(product.price_cents) * (100 - percent) / 100).quantize(
+                Decimal(1), ROUND_HALF_UP)
+            sold += [SoldTicket(product.name, product.ticket, int(price))] * int(line.quantity)
+        if len(sold) > MAX_TICKETS_PER_SALE:
+            raise TicketsUnavailable("ticket_quantity", f"at most {MAX_TICKETS_PER_SALE} "
+                                     "tickets in one sale")
+        if sold:
+            self.issuer.check_ready(int(_time.time()))
+        return sold
+
+    def writer(self, sold: list[SoldTicket]
+               ) -> Callable[[sqlite3.Connection, str, datetime], None]:
+        """What the receipt's transaction runs: codes, rows and ``ticket.issued`` events."""
+        def write(conn: sqlite3.Connection, invoice_id: str, now: datetime) -> None:
+            valid_from = int(now.timestamp())
+            for seq, ticket in enumerate(sold):
+                spec = ticket.spec
+                ticket_id = str(uuid.uuid4())
+                valid_to = valid_until(now, spec.valid_days)
+                issued = self.issuer.issue(
+                    kind=spec.kind, ticket_id=ticket_id, valid_from=valid_from,
+                    valid_to=valid_to, entries=spec.entries, value_cents=spec.value_cents)
+                conn.execute("INSERT INTO till_tickets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             (invoice_id, seq, ticket_id, ticket.name, int(spec.kind),
+                              valid_to, spec.entries, spec.value_cents, issued.code))
+                event = TicketIssued(
+                    ticket_id=ticket_id, kind=spec.kind, site=self.issuer.site,
+                    valid_from=valid_from, valid_to=valid_to, entries=spec.entries,
+                    value_cents=spec.value_cents, price_cents=ticket.price_cents,
+                    receipt=invoice_id, issuer=issued.issuer)
+                self.outbox.append(conn, TICKET_ISSUED, event.to_data(), now)
+        return write
+
+    def blocks(self, invoice_id: str) -> list[Block]:
+        """The receipt's tickets as printed: what each grants, until when, its QR code."""
+        with self.store.lock:
+            rows = self.store.conn.execute(
+                "SELECT name, kind, valid_to, entries, value_cents, code FROM till_tickets "
+                "WHERE invoice_id = ? ORDER BY seq", (invoice_id,)).fetchall()
+        out: list[Block] = []
+        for name, kind, valid_to, entries, value_cents, code in rows:
+            until = datetime.fromtimestamp(valid_to - 1, LJUBLJANA).strftime("%d.%m.%Y")
+            out += [Style(align="left"),
+                    Text(["-" * self.width, name, _grants(TicketKind(kind), entries,
+                                                          value_cents),
+                          f"Velja do vključno {until}, na tej lokaciji."]),
+                    Style(align="center"),
+                    QrRaster(code, version=TICKET_QR_VERSION, error="m", mask=QR_MASK),
+                    Text([""])]
+        return out
+
+
+def _grants(kind: TicketKind, entries: int, value_cents: int) -> str:
+    """What the ticket grants, in the receipt's language (Slovenian, like layout.py)."""
+    if kind is TicketKind.VALUE_VOUCHER:
+        return f"Darilni bon v vrednosti {fmt_amount(value_cents)} EUR"
+    if kind is TicketKind.ENTRY_VOUCHER:
+        return f"Bon za vstope: {entries}"
+    return "Vstopnica" if entries == 1 else f"Vstopnica, vstopov: {entries}"
