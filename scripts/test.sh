@@ -7,4 +7,6 @@ scripts/setup.sh
 .venv/bin/lint-imports  # the layers and the pure contracts ([tool.importlinter])
 .venv/bin/mypy  # --strict on every product package ([tool.mypy])
 mkdir -p test-artifacts
-.venv/bin/python -m pytest -q "$@"
+# two workers (pytest-xdist): test files are grouped so that those sharing a machine-wide
+# resource run on one worker (tests/conftest.py); EDGE_TEST_WORKERS=0 runs in one process
+.venv/bin/python -m pytest -q -n "${EDGE_TEST_WORKERS:-2}" --dist loadgroup "$@"

@@ -1,4 +1,7 @@
-"""Small helpers shared by the reader tests: a read collector and polling waits."""
+"""Small helpers shared by the reader tests: a read collector and polling waits.
+
+The waits are generous (20 s): they end as soon as the read arrives, and a busy machine
+(two test workers on two cores) can delay a peer process by seconds."""
 
 from __future__ import annotations
 
@@ -23,13 +26,13 @@ class Collector:
         with self._cond:
             return [r.value for r in self.reads]
 
-    def wait_count(self, n: int, timeout: float = 5.0) -> list[str]:
+    def wait_count(self, n: int, timeout: float = 20.0) -> list[str]:
         with self._cond:
             self._cond.wait_for(lambda: len(self.reads) >= n, timeout)
             return [r.value for r in self.reads]
 
 
-def wait_for(check: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
+def wait_for(check: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
@@ -38,6 +41,6 @@ def wait_for(check: Callable[[], bool], timeout: float = 5.0, what: str = "condi
 
 
 def wait_health(health: Callable[[], PeripheralHealth], state: HealthState,
-                timeout: float = 5.0) -> PeripheralHealth:
+                timeout: float = 20.0) -> PeripheralHealth:
     wait_for(lambda: health().state is state, timeout, f"health {state.value}")
     return health()
