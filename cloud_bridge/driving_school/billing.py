@@ -155,7 +155,8 @@ def pos_job(doc: dict[str, Any], operator_name: str, operator_tax_number: int
                       "goes through the till")
     return {
         # the same document is fiscalised once, however often the command is resent
-        "idempotency_key": f"ds-{doc['tenant']}-{doc['id']}",
+        # (at least 8 characters, as the POS requires, whatever the tenant's id)
+        "idempotency_key": f"ds-{doc['tenant']}-document-{doc['id']}",
         "operator": {"name": operator_name[:40], "tax_number": operator_tax_number},
         "lines": [{"name": ln["name"], "quantity": str(ln["quantity"]),
                    "unit_price": _eur(ln["unit_price_cents"]), "vat": ln["vat"]}

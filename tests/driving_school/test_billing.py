@@ -42,6 +42,8 @@ def test_numbers_per_kind_premise_and_year_and_the_pos_job(school: School) -> No
     assert str(parsed.totals.total) == "540.00"
     with pytest.raises(Invalid):
         pos_job(docs[3], "x", 87654321)  # a pro-forma is not a receipt
+    # the shortest tenant id and the first document still make a key the POS accepts
+    assert parse_job(pos_job({**docs[0], "tenant": "t1", "id": 1}, "x", 87654321))
     request_id = send_command(school.engine, school.publisher, "es/v1", school.tenant,
                               "till-1", "print", job)
     topic, payload = school.publisher.messages[-1]
