@@ -165,3 +165,28 @@ def pos_job(doc: dict[str, Any], operator_name: str, operator_tax_number: int
         "totals": {"total": _eur(doc["total_cents"])},
         "note": doc_number(doc),
     }
+
+
+def refund_job(credit: dict[str, Any], invoice: dict[str, Any], operator_name: str,
+               operator_tax_number: int) -> dict[str, Any]:
+    """The POS ``refund`` job of a credit note paid back in cash or by card: its lines
+    as lines of the invoice's receipt (same name, price and rate), so the till refunds
+    them with a reference to that receipt (FURS R_3.14)."""
+    if credit["kind"] != "credit_note" or credit["payment"] not in POS_PAYMENTS:
+        raise Invalid("only a credit note paid back in cash or by card goes to the till")
+    if credit["refers_to"] != invoice["id"] or not invoice.get("fiscal_invoice_id"):
+        raise Invalid("the invoice it corrects has no receipt at the till")
+    picks = []
+    for ln in credit["lines"]:
+        index = next((i for i, orig in enumerate(invoice["lines"])
+                      if (orig["name"], orig["unit_price_cents"], orig["vat"])
+                      == (ln["name"], ln["unit_price_cents"], ln["vat"])), None)
+        if index is None:
+            raise Invalid(f"{ln['name']!r} is not on the invoice it corrects")
+        picks.append({"line": index, "quantity": str(ln["quantity"])})
+    return {
+        "idempotency_key": f"ds-{credit['tenant']}-document-{credit['id']}",
+        "original": invoice["fiscal_invoice_id"],
+        "operator": {"name": operator_name[:40], "tax_number": operator_tax_number},
+        "lines": picks, "method": credit["payment"], "note": doc_number(credit),
+    }

@@ -1,7 +1,8 @@
 """A cash or card payment at the school, fiscally verified by the school's POS device.
 
 The bridge does not verify anything with FURS (it does not import the agent): it sends
-the document as the POS's ``print`` command (``billing.pos_job``) to the device the
+the document as the POS's ``print`` command (``billing.pos_job``; a credit note as the
+``refund`` command of the invoice's receipt, ``billing.refund_job``) to the device the
 office names, an agent with ``[pos]``, and reads the device's answers back onto the
 document:
 
@@ -22,7 +23,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select, update
 
 from cloud_bridge.db_schema import commands, events, read_tx, write_tx
-from cloud_bridge.driving_school.billing import POS_PAYMENTS, pos_job
+from cloud_bridge.driving_school.billing import (
+    POS_PAYMENTS,
+    one_document,
+    pos_job,
+    refund_job,
+)
 from cloud_bridge.driving_school.card_command import Publisher, send_command
 from cloud_bridge.driving_school.schema import documents
 from cloud_bridge.errors import Invalid
@@ -33,7 +39,21 @@ SENT = "sent"  # the command is out, no answer yet
 
 
 def can_fiscalise(doc: dict[str, Any]) -> bool:
-    return doc["kind"] in ("invoice", "advance") and doc["payment"] in POS_PAYMENTS
+    return (doc["kind"] in ("invoice", "advance", "credit_note")
+            and doc["payment"] in POS_PAYMENTS)
+
+
+def _job(engine: Engine, tenant: str, doc: dict[str, Any], device: str, operator: str,
+         tax_number: int) -> tuple[str, dict[str, Any]]:
+    """The command's name and arguments: ``print`` for a sale, ``refund`` (on the till
+    that issued the invoice's receipt) for a credit note."""
+    if doc["kind"] != "credit_note":
+        return "print", pos_job(doc, operator, tax_number)
+    with read_tx(engine) as conn:
+        invoice = one_document(conn, tenant, doc["refers_to"])
+    if invoice is None or invoice.get("fiscal_device") != device:
+        raise Invalid("a credit note goes to the till that issued the invoice's receipt")
+    return "refund", refund_job(doc, invoice, operator, tax_number)
 
 
 def send_to_till(engine: Engine, publisher: Publisher, prefix: str, tenant: str,
@@ -44,12 +64,12 @@ def send_to_till(engine: Engine, publisher: Publisher, prefix: str, tenant: str,
     till has already numbered is not sent again (its idempotency key would make the
     device answer with the same receipt anyway)."""
     if not can_fiscalise(doc):
-        raise Invalid("only an invoice or advance invoice paid in cash or by card "
-                      "goes through the till")
+        raise Invalid("only an invoice, advance invoice or credit note paid in cash or "
+                      "by card goes through the till")
     if doc.get("fiscal_invoice_id"):
         raise Invalid("the till has already numbered this document")
-    job = pos_job(doc, operator_name, operator_tax_number)
-    request_id = send_command(engine, publisher, prefix, tenant, device, "print", job,
+    name, job = _job(engine, tenant, doc, device, operator_name, operator_tax_number)
+    request_id = send_command(engine, publisher, prefix, tenant, device, name, job,
                               lifetimes)
     with write_tx(engine) as conn:
         conn.execute(update(documents).where(

@@ -164,8 +164,14 @@ async def documents_export(request: Request, school: School,
 async def document_show(request: Request, school: School, doc_id: RowIdPath,
                         sent: str = "") -> HTMLResponse:
     staff = await school.access.staff(request, VIEW)
+    device = ""
+    with read_tx(school.engine) as conn:
+        doc = billing.one_document(conn, staff.tenant, doc_id)
+        if doc is not None and doc["refers_to"]:  # a credit note: the invoice's till
+            invoice = billing.one_document(conn, staff.tenant, doc["refers_to"])
+            device = (invoice or {}).get("fiscal_device") or ""
     return document_page(request, school, staff, doc_id, sent=sent[:40],
-                         values={"device": "", "operator_tax_number": ""})
+                         values={"device": device, "operator_tax_number": ""})
 
 
 @router.post("/documents/{doc_id}/till")
@@ -188,5 +194,7 @@ async def document_to_till(request: Request, school: School, doc_id: RowIdPath
     except Invalid:
         return document_page(request, school, staff, doc_id, 409, values=form,
                              error=_("This document cannot go to the till (already "
-                                     "numbered there, or not paid in cash or by card)."))
+                                     "numbered there, not paid in cash or by card, or a "
+                                     "credit note whose invoice was not paid at this "
+                                     "till)."))
     return back(f"/documents/{doc_id}", sent=request_id)

@@ -254,14 +254,36 @@ def money(page: Page, site: Site, candidate: int) -> tuple[str, str]:
     return number, eor
 
 
-def export(page: Page, url: str, number: str, eor: str) -> None:
+def credit_note(page: Page, site: Site, candidate: int, invoice: str) -> str:
+    """One lesson paid back in cash: the credit note refunds it at the same till."""
+    page.goto(f"{site.url}{DS}/documents")
+    option = page.locator("#new-document [name='price_1'] option").nth(1)
+    submit(page, "#new-document", kind="credit_note", premise="P1",
+           candidate_id=str(candidate), payment="cash",
+           refers_to=page.locator("#new-document [name='refers_to'] option").nth(1)
+           .get_attribute("value") or "",
+           price_1=option.get_attribute("value") or "", quantity_1="1")
+    number = page.locator("h1").inner_text().split()[-1]
+    assert number.endswith("-P1-D-00001") and invoice in page.inner_text("main")
+    assert page.input_value("#till [name='device']") == DEVICE  # the invoice's till
+    submit(page, "#till", operator_tax_number="87654321")
+    eor = reload_until(page, "#eor", "-", timeout=30).strip()
+    assert "P1-BLAG1-2" in page.inner_text("#fiscal-invoice")
+    refund = next(inv for inv in site.furs.received.invoices
+                  if inv.get("InvoiceIdentifier", {}).get("InvoiceNumber") == "2")
+    assert refund.get("ReferenceInvoice"), refund  # FURS sees the reference to receipt 1
+    return eor
+
+
+def export(page: Page, url: str, number: str, eor: str, credit_eor: str) -> None:
     page.goto(f"{url}{DS}/documents")
     with page.expect_download() as download:
         page.locator("#export button[type=submit]").click()
     data = Path(download.value.path()).read_bytes().decode("utf-8").lstrip("\ufeff")
     rows = list(csv.DictReader(io.StringIO(data), delimiter=";"))
     assert [(r["stevilka"], r["skupaj"], r["racun_blagajne"], r["eor"]) for r in rows] == [
-        (number, "84,00", "P1-BLAG1-1", eor)]
+        (number, "84,00", "P1-BLAG1-1", eor),
+        (number.replace("-R-", "-D-"), "-42,00", "P1-BLAG1-2", credit_eor)]
 
 
 def test_journey_from_application_to_the_export(site: Site) -> None:
@@ -272,4 +294,5 @@ def test_journey_from_application_to_the_export(site: Site) -> None:
         tablet_lesson(browser, site.url)
         record_card(page, site, candidate)
         number, eor = money(page, site, candidate)
-        export(page, site.url, number, eor)
+        credit_eor = credit_note(page, site, candidate, number)
+        export(page, site.url, number, eor, credit_eor)
