@@ -35,7 +35,7 @@ from cloud_bridge.tenant_keys import create_tenant
 from cloud_bridge.web.auth import WebAuth
 from simulators.furs_endpoint import FursSimulator, SimPki
 from simulators.virtual_printer import VirtualPrinter
-from tests.a11y import screenshot
+from tests.a11y import assert_accessible, screenshot
 from tests.agent_process import AgentProcess
 from tests.browser import chromium
 from tests.cloud_harness import wait_until
@@ -225,7 +225,11 @@ def money(page: Page, site: Site, candidate: int) -> tuple[str, str]:
     invoice's number and EOR once FURS is back."""
     url = site.url
     page.goto(f"{url}{DS}/prices")
-    submit(page, "#new-price", name="Učna ura vožnje", price="42,00", vat="22")
+    submit(page, "#new-price", name="Učna ura vožnje", price="štirideset", vat="22")
+    assert "Vnesite znesek v evrih" in page.inner_text("#new-price")  # beside the field
+    assert page.input_value("#new-price [name='name']") == "Učna ura vožnje"  # kept
+    assert_accessible(page, "price list with an error")
+    submit(page, "#new-price", price="42,00")
     page.goto(f"{url}{DS}/documents")
     submit(page, "#new-document", kind="invoice", premise="P1",
            candidate_id=str(candidate), payment="cash", price_1=page.locator(
@@ -233,6 +237,7 @@ def money(page: Page, site: Site, candidate: int) -> tuple[str, str]:
            quantity_1="2")
     number = page.locator("h1").inner_text().split()[-1]
     assert re.fullmatch(r"\d{4}-P1-R-00001", number), number
+    assert_accessible(page, "invoice page")
     assert "84,00" in page.inner_text("#total")
     site.furs.set_mode("down")
     submit(page, "#till", device=DEVICE, operator_tax_number="87654321")
@@ -277,6 +282,7 @@ def credit_note(page: Page, site: Site, candidate: int, invoice: str) -> str:
 
 def export(page: Page, url: str, number: str, eor: str, credit_eor: str) -> None:
     page.goto(f"{url}{DS}/documents")
+    assert_accessible(page, "documents page")
     with page.expect_download() as download:
         page.locator("#export button[type=submit]").click()
     data = Path(download.value.path()).read_bytes().decode("utf-8").lstrip("\ufeff")
