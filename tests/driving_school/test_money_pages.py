@@ -139,3 +139,45 @@ def test_money_pages_need_the_right_role(school: School) -> None:
     teacher, csrf = school.client("ucitelj")
     assert teacher.get(BASE + "/documents").status_code == 403
     assert _post(teacher, "/prices", csrf, name="x", price="1", vat="22").status_code == 403
+
+
+def test_another_schools_documents_are_out_of_reach(school: School) -> None:
+    from tests.driving_school.conftest import make_school
+
+    client, csrf = school.client("recepcija")
+    _post(client, "/prices", csrf, name="Učna ura vožnje", price="42,00", vat="22")
+    price = re.search(r'data-price-id="(\d+)"', client.get(BASE + "/prices").text)
+    assert price
+    r = _post(client, "/documents", csrf, kind="invoice", premise="P1",
+              candidate_id=str(school.candidate_ids[0]), payment="cash",
+              price_1=price.group(1), quantity_1="1")
+    doc_id = int(r.headers["location"].rsplit("/", 1)[1])
+
+    other = make_school(school.engine)
+    theirs, their_csrf = other.client("recepcija")
+    assert theirs.get(f"{BASE}/documents/{doc_id}").status_code == 404
+    assert doc_id and str(doc_id) not in re.findall(
+        r'data-doc-id="(\d+)"', theirs.get(BASE + "/documents").text)
+    assert "Učna ura" not in theirs.get(BASE + "/prices").text
+    # neither our price, our candidate nor our invoice can be used by the other school
+    _post(theirs, "/prices", their_csrf, name="Tečaj CPP", price="120", vat="22")
+    their_price = re.search(r'data-price-id="(\d+)"', theirs.get(BASE + "/prices").text)
+    assert their_price
+    refused = _post(theirs, "/documents", their_csrf, kind="credit_note", premise="P1",
+                    candidate_id=str(other.candidate_ids[0]), refers_to=str(doc_id),
+                    price_1=price.group(1), quantity_1="1")
+    assert refused.status_code == 422
+    refused = _post(theirs, "/documents", their_csrf, kind="credit_note", premise="P1",
+                    candidate_id=str(other.candidate_ids[0]), refers_to=str(doc_id),
+                    price_1=their_price.group(1), quantity_1="1")
+    assert refused.status_code == 422 and "Dobropis popravlja račun te šole" in refused.text
+    refused = _post(theirs, "/documents", their_csrf, kind="invoice", premise="P1",
+                    candidate_id=str(school.candidate_ids[0]),
+                    price_1=their_price.group(1), quantity_1="1")
+    assert refused.status_code == 422
+    assert _post(theirs, f"/documents/{doc_id}/till", their_csrf, device="till-1",
+                 operator_tax_number="87654321").status_code == 404
+    with school.engine.connect() as conn:
+        count = conn.execute(select(documents.c.id).where(
+            documents.c.tenant == other.tenant)).all()
+    assert count == []
