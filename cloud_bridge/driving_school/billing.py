@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, insert, select, update
 
 from cloud_bridge.driving_school.schema import documents, prices
 from cloud_bridge.errors import Invalid
@@ -88,6 +88,18 @@ def add_price(conn: Connection, tenant: str, name: str, price_cents: int, vat: s
     return int(conn.execute(insert(prices).values(
         tenant=tenant, name=name, price_cents=price_cents, vat=vat, active=True)
         .returning(prices.c.id)).scalar_one())
+
+
+def toggle_price(conn: Connection, tenant: str, price_id: int) -> bool:
+    """Take an item out of the price list or offer it again (documents issued keep
+    their lines); False if the tenant has no such item."""
+    row = conn.execute(select(prices.c.active).where(
+        prices.c.tenant == tenant, prices.c.id == price_id)).first()
+    if row is None:
+        return False
+    conn.execute(update(prices).where(prices.c.tenant == tenant, prices.c.id == price_id)
+                 .values(active=not row.active))
+    return True
 
 
 def price_list(conn: Connection, tenant: str, *, active_only: bool = False

@@ -73,6 +73,15 @@ async def prices_add(request: Request, school: School) -> Response:
     return back("/prices", saved="1")
 
 
+@router.post("/prices/{price_id}/active")
+async def prices_toggle(request: Request, school: School, price_id: RowIdPath) -> Response:
+    staff = await school.access.staff(request, EDIT)
+    with write_tx(school.engine) as conn:
+        if not billing.toggle_price(conn, staff.tenant, price_id):
+            raise HTTPException(404, "not found")
+    return back("/prices", saved="1")
+
+
 def documents_page(request: Request, school: SchoolSettings, staff: Staff,
                    status: int = 200, **ctx: Any) -> HTMLResponse:
     with read_tx(school.engine) as conn:

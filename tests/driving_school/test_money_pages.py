@@ -43,6 +43,13 @@ def test_price_list_and_documents_with_errors_beside_the_fields(school: School) 
     ids = [int(i) for i in re.findall(r'data-price-id="(\d+)"', listing.text)]
     book, lesson = ids  # ordered by name
 
+    # an item taken off the price list is not offered for a new document
+    assert _post(client, f"/prices/{book}/active", csrf).status_code == 303
+    assert "Knjiga CPP" not in client.get(BASE + "/documents").text
+    assert _post(client, f"/prices/{book}/active", csrf).status_code == 303  # again
+    assert "Knjiga CPP" in client.get(BASE + "/documents").text
+    assert _post(client, "/prices/999999/active", csrf).status_code == 404
+
     c = school.candidate_ids[0]
     missing = _post(client, "/documents", csrf, kind="credit_note", premise="P 1",
                     candidate_id=str(c), price_1=str(lesson), quantity_1="0")
