@@ -154,10 +154,12 @@ def document_page(request: Request, school: SchoolSettings, staff: Staff, doc_id
 
 @router.get("/documents/export")
 async def documents_export(request: Request, school: School,
-                           year: Annotated[int, Query(ge=2000, le=2999)],
+                           year: Annotated[int | None, Query(ge=2000, le=2999)] = None,
                            fmt: Annotated[str, Query(alias="format", max_length=40)]
                            = "csv-journal") -> Response:
+    """The documents of a year (this year by default) in the chosen format."""
     staff = await school.access.staff(request, VIEW)
+    year = year or int(today()[:4])
     exporter = EXPORTERS.get(fmt)
     if exporter is None:
         raise HTTPException(404, _("No such export format."))
