@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.exc import IntegrityError
 
@@ -152,11 +153,11 @@ def document_page(request: Request, school: SchoolSettings, staff: Staff, doc_id
                 and not doc.get("fiscal_invoice_id"), **_labels(), **ctx)
 
 
-@router.get("/documents/export")
+@router.get("/export/{fmt}")
 async def documents_export(request: Request, school: School,
-                           year: Annotated[int | None, Query(ge=2000, le=2999)] = None,
-                           fmt: Annotated[str, Query(alias="format", max_length=40)]
-                           = "csv-journal") -> Response:
+                           fmt: Annotated[str, PathParam(max_length=40)],
+                           year: Annotated[int | None, Query(ge=2000, le=2999)] = None
+                           ) -> Response:
     """The documents of a year (this year by default) in the chosen format."""
     staff = await school.access.staff(request, VIEW)
     year = year or int(today()[:4])

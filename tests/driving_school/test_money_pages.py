@@ -132,14 +132,14 @@ def test_invoice_to_the_till_and_its_eor_back(school: School) -> None:
                   operator_tax_number="87654321")
     assert again.status_code in (409, 200) and "ni mogoče poslati" in again.text
 
-    export = client.get(f"{BASE}/documents/export?format=csv-journal&year={row.year}")
+    export = client.get(f"{BASE}/export/csv-journal?year={row.year}")
     assert export.status_code == 200
     assert "attachment" in export.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(export.content.decode("utf-8").lstrip("\ufeff")),
                                delimiter=";"))
     assert [(r["skupaj"], r["racun_blagajne"], r["eor"]) for r in rows] == [
         ("84,00", "P1-BLAG1-7", "eor-1234")]
-    assert client.get(f"{BASE}/documents/export?format=vod&year=2026").status_code == 404
+    assert client.get(f"{BASE}/export/vod?year=2026").status_code == 404
 
 
 def test_money_pages_need_the_right_role(school: School) -> None:
