@@ -1,5 +1,5 @@
 """The daemon's handlers for the office's remote commands (docs/protocol.md, "Commands"):
-open, reload, resend-state, print, reprint, print-record-card.
+open, reload, resend-state, print, reprint, refund, print-record-card.
 
 The router (parsing, expiry, one result per request id) is sync/commands.py; these
 handlers know the daemon, the POS and the record card, and refuse with the router's
@@ -88,6 +88,11 @@ def daemon_commands(daemon: CommandedDevice, resend_state: Callable[[], None]) -
             raise ValueError("reprint needs args.invoice_id, e.g. 'P1-BLAG1-42'")
         return dataclasses.asdict(pos_runtime().service.reprint(invoice_id))
 
+    def refund(request_id: str, args: dict[str, Any]) -> dict[str, Any]:
+        # E-SV: a credit note paid back at the till; lines of an earlier receipt of
+        # this device (agent/pos/refund.py), its own idempotency key like a sale
+        return dataclasses.asdict(pos_runtime().service.refund(args))
+
     def print_record_card(request_id: str, args: dict[str, Any]) -> dict[str, Any]:
         # E-SV: the office's "print record card"; through the durable print queue, so a
         # printer that is off prints it later and a redelivered command prints once
@@ -100,6 +105,7 @@ def daemon_commands(daemon: CommandedDevice, resend_state: Callable[[], None]) -
     router.register("print-record-card", _refusing(print_record_card))
     router.register("print", _refusing(print_receipt))
     router.register("reprint", _refusing(reprint))
+    router.register("refund", _refusing(refund))
     router.register("reload", _refusing(reload))
     router.register("resend-state", _refusing(state))
     return router

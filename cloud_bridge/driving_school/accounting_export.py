@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import defaultdict
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any, Protocol
 
-from cloud_bridge.driving_school.billing import doc_number
+from cloud_bridge.driving_school.billing import doc_number, vat_summary
 
 
 class Exporter(Protocol):
@@ -28,16 +27,7 @@ class Exporter(Protocol):
 
 JOURNAL_COLUMNS = ("stevilka", "vrsta", "poslovni_prostor", "leto", "datum_ms",
                    "kandidat_id", "stopnja_ddv", "osnova", "ddv", "skupaj", "placilo",
-                   "popravlja")
-
-
-def _split_vat(gross_cents: int, rate: str) -> tuple[int, int]:
-    """(base, VAT) of a gross amount; exempt: all base."""
-    if rate == "exempt":
-        return gross_cents, 0
-    factor = Decimal(1) + Decimal(rate) / 100
-    base = int((Decimal(gross_cents) / factor).quantize(Decimal(1), ROUND_HALF_UP))
-    return base, gross_cents - base
+                   "popravlja", "racun_blagajne", "eor")
 
 
 def _amount(cents: int) -> str:
@@ -54,16 +44,13 @@ class CsvJournal:
         w = csv.writer(out, delimiter=";")
         w.writerow(JOURNAL_COLUMNS)
         for d in docs:
-            sign = -1 if d["total_cents"] < 0 else 1
-            per_rate: dict[str, int] = defaultdict(int)
-            for ln in d["lines"]:
-                per_rate[ln["vat"]] += sign * ln["quantity"] * ln["unit_price_cents"]
-            for rate, gross in sorted(per_rate.items()):
-                base, vat = _split_vat(gross, rate)
+            for r in vat_summary(d):
                 w.writerow([doc_number(d), d["kind"], d["premise"], d["year"],
-                            d["created_ms"], d["candidate_id"], rate, _amount(base),
-                            _amount(vat), _amount(gross), d["payment"],
-                            d["refers_to"] or ""])
+                            d["created_ms"], d["candidate_id"], r["vat"],
+                            _amount(r["base_cents"]), _amount(r["vat_cents"]),
+                            _amount(r["gross_cents"]), d["payment"],
+                            d["refers_to"] or "", d.get("fiscal_invoice_id") or "",
+                            d.get("eor") or ""])
         return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 

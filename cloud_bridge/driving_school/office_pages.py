@@ -40,7 +40,7 @@ def back(path: str, **params: str) -> RedirectResponse:
 def page(request: Request, name: str, staff: Staff | None, status: int = 200,
          **ctx: Any) -> HTMLResponse:
     can = {p: staff is not None and allowed(staff.role, p)
-           for p in ("members.edit", "users.manage", "lessons.view")}
+           for p in ("members.edit", "users.manage", "lessons.view", "receipts.view")}
     school = None
     if staff is not None:
         settings = school_settings(request)

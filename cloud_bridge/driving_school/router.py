@@ -12,6 +12,7 @@ from cloud_bridge.driving_school import (
     office_instructors,
     office_leaving,
     office_lessons,
+    office_money,
     office_record_card,
     office_school,
     office_session,
@@ -35,7 +36,7 @@ RESOURCES = (tablet_shell.router, tablet_api.router, office_session.router,
              office_lessons.router, office_candidates.router, office_record_card.router,
              office_instructors.router, office_vehicles.router, office_courses.router,
              office_school.router, office_applications.router, office_leaving.router,
-             office_theory.router,              public_applications.router)
+             office_theory.router, office_money.router, public_applications.router)
 
 
 def driving_school_router(engine: Engine, auth: WebAuth, *, publisher: Publisher | None = None,

@@ -195,6 +195,14 @@ documents = Table(
     Column("payment", String(8), nullable=False, default=""),  # cash | card | transfer
     # the POS "print" command that fiscalises a cash or card payment (request id)
     Column("fiscal_request_id", String(36), nullable=True),
+    # what the POS device answered (fiscal_link.py): its device, the receipt's number
+    # (premise-device-number), ZOI, EOR and fiscal state; NULL until the till answers
+    Column("fiscal_device", String(64), nullable=True),
+    Column("fiscal_invoice_id", String(60), nullable=True),
+    Column("zoi", String(32), nullable=True),
+    Column("eor", String(64), nullable=True),
+    Column("fiscal_state", String(20), nullable=True),
+    Column("fiscal_error", String(300), nullable=True),
     Column("issued_by", String(120), nullable=False),
     Column("created_ms", BigInteger, nullable=False),
     UniqueConstraint("tenant", "kind", "premise", "year", "number",

@@ -71,3 +71,17 @@ def test_card_and_log_keys_are_in_the_data_the_office_sends(school: School) -> N
         assert key in agent_fields, (record, key)  # the printed card reads it
     for record, key in held("log."):
         assert key in rows[0], (record, key)
+
+
+def test_the_export_columns_in_the_docs_are_the_exporters_columns() -> None:
+    """The accounting export is our own documented CSV journal: its docs table names
+    exactly the columns the exporter writes, in that order."""
+    from cloud_bridge.driving_school.accounting_export import JOURNAL_COLUMNS
+
+    text = DOCS.read_text(encoding="utf-8")
+    block = re.search(r"<!-- journal-columns -->\n(.*?)<!-- /journal-columns -->", text,
+                      re.S)
+    assert block, "the journal-columns table is missing from docs/driving_school.md"
+    named = [c.strip().strip("`") for line in block.group(1).splitlines()[2:]
+             for c in line.strip("|").split("|")[0].split(",")]
+    assert tuple(named) == JOURNAL_COLUMNS
