@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, delete, insert, select
 
 from cloud_bridge.attendance import audit_trail
 from cloud_bridge.attendance.corrections import format_ts
@@ -123,15 +123,14 @@ def _existing(conn: Connection, tenant: str, device: str, client_id: str) -> Any
 
 
 def _chain_tip(conn: Connection, tenant: str, device: str) -> tuple[int, str]:
-    """(last seq, hash of the last punch) of the device's chain."""
-    last = conn.execute(select(func.max(events.c.seq)).where(
-        events.c.tenant == tenant, events.c.device == device)).scalar()
+    """(last seq, hash of the last punch) of the device's chain: one read down the
+    primary key (tenant, device, seq) from its end."""
+    last = conn.execute(select(events.c.seq, events.c.data).where(
+        events.c.tenant == tenant, events.c.device == device)
+        .order_by(events.c.seq.desc()).limit(1)).first()
     if last is None:
         return 0, GENESIS
-    data = conn.execute(select(events.c.data).where(
-        events.c.tenant == tenant, events.c.device == device,
-        events.c.seq == last)).scalar_one()
-    return int(last), str(data.get("hash", GENESIS))
+    return int(last.seq), str(last.data.get("hash", GENESIS))
 
 
 def record_phone_punch(conn: Connection, user: PhoneUser, punch: PhonePunch,
@@ -175,15 +174,8 @@ def record_phone_punch(conn: Connection, user: PhoneUser, punch: PhonePunch,
             tenant=user.tenant, device=device, seq=seq, lat=punch.position.lat,
             lon=punch.position.lon, accuracy_m=punch.position.accuracy_m,
             erase_after=int((now + timedelta(days=days)).timestamp())))
-    erase_expired_locations(conn, user.tenant, now)
+    # expired locations are erased by the hourly pass (alert_sweep.py), not per punch
     return Recorded(device, seq, ts, tuple(flags), location)
-
-
-def erase_expired_locations(conn: Connection, tenant: str, now: datetime) -> int:
-    """Delete the punch locations whose retention has ended; how many went."""
-    return conn.execute(delete(punch_locations).where(
-        punch_locations.c.tenant == tenant,
-        punch_locations.c.erase_after < int(now.timestamp()))).rowcount or 0
 
 
 def erase_expired_everywhere(conn: Connection, now: datetime) -> int:
