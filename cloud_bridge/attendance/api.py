@@ -98,6 +98,9 @@ class RulesBody(_In):
     overtime_basis: Annotated[str, Field(pattern="^(week|day)$")]
     daily_hours: Annotated[float, Field(gt=0, le=24)] = 8.0
     weekly_hours: Annotated[float, Field(gt=0, le=40)] = 40.0
+    # working time unevenly distributed or temporarily redistributed: 11 h of daily rest
+    # are due instead of 12 (ZDR-1 art. 155(2))
+    uneven_schedule: bool = False
     author: Author
 
 
@@ -257,7 +260,7 @@ def get_rules(tenant: Tenant, ctx: Ctx) -> dict[str, Any]:
 def put_rules(tenant: Tenant, ctx: Ctx, body: RulesBody) -> dict[str, Any]:
     """The employer's overtime basis and hours (audited; the newest counts)."""
     write(ctx, lambda c: set_tenant_rules(c, tenant, body.overtime_basis, body.daily_hours,
-                                     body.weekly_hours, body.author))
+                                     body.weekly_hours, body.author, body.uneven_schedule))
     return get_rules(tenant, ctx)
 
 
