@@ -80,6 +80,12 @@ def phone_script() -> Response:
     return FileResponse(_STATIC / "phone.js", media_type="text/javascript")
 
 
+@router.get("/phone-app/fence_pad.js")
+def fence_pad_script() -> Response:
+    # the geofence drawing pad of the staff page /t/{tenant}/phones (phone_admin_page.py)
+    return FileResponse(_STATIC / "fence_pad.js", media_type="text/javascript")
+
+
 @router.get("/phone/{tenant}/sw.js")
 def service_worker(tenant: _Id) -> Response:
     # served under /phone/{tenant}/ so that its scope covers the tenant's page
