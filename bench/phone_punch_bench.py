@@ -1,12 +1,14 @@
 """Phone punch end to end: HTTP request → session check → chained insert in ``events``
-(+ the location row) → 201, at 50 concurrent employees, beside the bridge's health route
-as the baseline in the same run. One command:
+(+ the location row, + the chain head signed with the tenant's phone head key) → 201,
+at 50 concurrent employees, beside the bridge's health route as the baseline in the same
+run. One command:
 
     PYTHONPATH=$PWD .venv/bin/python bench/phone_punch_bench.py [--duration 10]
 
 The load generator is wrk (C, epoll) with bench/wrk/phone_punch.lua; the bridge is
 ``cloud-bridge serve`` on a SQLite file. After the run the stored punches are counted
-against the accepted responses and every phone chain is verified."""
+against the accepted responses and every phone chain is verified, its head signatures
+with the tenant's key."""
 
 from __future__ import annotations
 
@@ -24,10 +26,12 @@ from sqlalchemy import func, insert, select
 from bench.web_bench import free_port, start_server
 from cloud_bridge.attendance.chain_audit import audit_chain, chain_devices
 from cloud_bridge.attendance.phone_enrolment import create_enrolment, sign_in
+from cloud_bridge.attendance.phone_punch import phone_head_key
 from cloud_bridge.attendance.schema import create_attendance_schema
 from cloud_bridge.db_schema import create_schema, events, make_engine, members, write_tx
-from cloud_bridge.tenant_keys import create_tenant
+from cloud_bridge.tenant_keys import TenantKeyStore, create_tenant
 from contracts.pin_hash import hash_pin
+from contracts.punch_chain import PUNCH_EVENT
 
 ROOT = Path(__file__).resolve().parents[1]
 LUA = ROOT / "bench" / "wrk" / "phone_punch.lua"
@@ -105,11 +109,13 @@ def main() -> None:
             proc.terminate()
             proc.wait(30)
         engine = make_engine(db_url)
+        key = phone_head_key(TenantKeyStore(work / "keys").get(TENANT).signing_key)
         with engine.connect() as conn:
             stored = conn.execute(select(func.count()).select_from(events).where(
-                events.c.tenant == TENANT)).scalar_one()
-            broken = [d for d in chain_devices(conn, TENANT)
-                      if not audit_chain(conn, TENANT, d).ok]
+                events.c.tenant == TENANT, events.c.type == PUNCH_EVENT)).scalar_one()
+            audits = [audit_chain(conn, TENANT, d, key.public_key())
+                      for d in chain_devices(conn, TENANT)]
+            broken = [a for a in audits if not a.ok or a.unsigned_tail]
         engine.dispose()
     load = start_load
     print(f"phone punch, {args.employees} concurrent employees, {args.duration} s per run, "
@@ -123,7 +129,9 @@ def main() -> None:
         punch, base_run = runs[f"{mode}: POST {PUNCH}"], runs[f"{mode}: baseline GET {HEALTH}"]
         print(f"  {mode}: p95 ratio punch/baseline "
               f"{punch['p95'] / max(base_run['p95'], 1e-6):.1f}x")
-    print(f"  stored punches {stored} (warm-up included); chains broken: {len(broken)}")
+    print(f"  stored punches {stored} (warm-up included), signed heads "
+          f"{sum(a.signed_heads for a in audits)}; chains broken or with an unsigned tail: "
+          f"{len(broken)}")
     bad = sum(int(r["bad"]) + int(r["errors"]) for r in runs.values())
     ok = {m: runs[f"{m}: POST {PUNCH}"]["p95"] < 50 and not broken and bad == 0
           for m in MODES}

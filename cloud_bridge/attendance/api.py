@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, TypeVar, cast
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -150,13 +151,19 @@ class AttendanceContext:
     authorise: Callable[[Request, str], None]  # the bridge's token check
     known_tenant: Callable[[str], str]  # the tenant, or HTTPException 404
     rules: Rules | None = None  # overrides every tenant's own (employer_rules); normally None
+    # the key that signs a tenant's phone chain heads (phone_punch.phone_head_key); None:
+    # phone punches are chained unsigned
+    phone_head_key: Callable[[str], Ed25519PrivateKey] | None = None
 
 
 def mount_attendance(app: FastAPI, engine: Engine, authorise: Callable[[Request, str], None],
-                     known_tenant: Callable[[str], str], rules: Rules | None = None) -> None:
+                     known_tenant: Callable[[str], str], rules: Rules | None = None,
+                     phone_head_key: Callable[[str], Ed25519PrivateKey] | None = None
+                     ) -> None:
     """Mount the routes; creates the attendance tables when they are missing."""
     create_attendance_schema(engine)
-    setattr(app.state, _STATE_KEY, AttendanceContext(engine, authorise, known_tenant, rules))
+    setattr(app.state, _STATE_KEY, AttendanceContext(engine, authorise, known_tenant, rules,
+                                                     phone_head_key))
     app.include_router(router)
     app.include_router(phone_router)  # the phone punch (phone_routes.py)
     app.include_router(phone_self_router)  # the employee's own records
@@ -330,15 +337,24 @@ def get_audit(tenant: Tenant, ctx: Ctx, limit: Annotated[int, Query(ge=1, le=500
 # -- chain verification ------------------------------------------------------------
 
 
+def _chain_key(ctx: AttendanceContext, tenant: str, device: str) -> Ed25519PublicKey | None:
+    """A phone chain's heads are checked with the bridge's own key (from its key files,
+    not from the database a forger could rewrite); a terminal's with its registered key."""
+    if device.startswith("phone.") and ctx.phone_head_key is not None:
+        return ctx.phone_head_key(tenant).public_key()
+    return None
+
+
 @router.get("/chain")
 def verify_all(tenant: Tenant, ctx: Ctx) -> list[dict[str, Any]]:
-    return read(ctx, lambda c: [audit_chain(c, tenant, d).as_dict()
+    return read(ctx, lambda c: [audit_chain(c, tenant, d, _chain_key(ctx, tenant, d)).as_dict()
                            for d in chain_devices(c, tenant)])
 
 
 @router.get("/chain/{device}")
 def verify_device(tenant: Tenant, ctx: Ctx, device: EntityId) -> dict[str, Any]:
-    return read(ctx, lambda c: audit_chain(c, tenant, device).as_dict())
+    return read(ctx, lambda c: audit_chain(c, tenant, device,
+                                           _chain_key(ctx, tenant, device)).as_dict())
 
 
 @router.put("/devices/{device}/key")

@@ -2,7 +2,10 @@
 terminal's: an ``attendance.punch`` row of the bridge's ``events`` table, chained with
 ``contracts.punch_chain`` on a device of its own per employee (``phone.<employee>``), so
 that the timesheets, corrections and the chain audit treat it like any other punch and
-show its source.
+show its source. Where the bridge has the tenant's keys, each punch is followed by a
+signed head (``attendance.chain_head``, as a terminal signs its own) with a key derived
+from the tenant's signing key for this purpose only (``phone_head_key``), so rewriting a
+phone chain in the database, even with the hashes recomputed, fails the chain audit.
 
 The phone says when the punch happened by its own clock, and when it sent it; the
 difference between its sending time and the server's is the phone's clock error, which
@@ -15,10 +18,14 @@ erased when the site's retention ends (docs/attendance.md, "Phone punch").
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Connection, delete, insert, select
 
 from cloud_bridge.attendance import audit_trail
@@ -28,7 +35,7 @@ from cloud_bridge.attendance.phone_enrolment import PhoneUser
 from cloud_bridge.attendance.schema import geofences, punch_locations
 from cloud_bridge.db_schema import events
 from cloud_bridge.errors import Forbidden, Invalid
-from contracts.punch_chain import GENESIS, PUNCH_EVENT, punch_hash
+from contracts.punch_chain import GENESIS, HEAD_EVENT, PUNCH_EVENT, punch_hash, sign_head
 from contracts.punch_types import PunchType
 
 SKEW_LIMIT = timedelta(minutes=2)
@@ -74,6 +81,19 @@ class Recorded:
         return {"device": self.device, "seq": self.seq, "ts": self.ts,
                 "flags": list(self.flags), "location": self.location,
                 "duplicate": self.duplicate}
+
+
+_HEAD_KEY_INFO = b"edge-suite attendance phone chain heads v1"
+_HEAD_IDS = uuid.UUID("5d0c6a1e-4b7e-4f43-9a52-7f1f0c2b8e11")  # uuid5 namespace of head ids
+
+
+def phone_head_key(tenant_signing_key: Ed25519PrivateKey) -> Ed25519PrivateKey:
+    """The key that signs the tenant's phone chain heads: derived (HKDF-SHA256) from the
+    tenant's signing key, so no new secret is kept, yet a head signature can never pass
+    for a signature of membership data, which the tenant key signs itself."""
+    seed = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                info=_HEAD_KEY_INFO).derive(tenant_signing_key.private_bytes_raw())
+    return Ed25519PrivateKey.from_private_bytes(seed)
 
 
 def phone_device(employee: str) -> str:
@@ -124,7 +144,8 @@ def _existing(conn: Connection, tenant: str, device: str, client_id: str) -> Any
 
 def _chain_tip(conn: Connection, tenant: str, device: str) -> tuple[int, str]:
     """(last seq, hash of the last punch) of the device's chain: one read down the
-    primary key (tenant, device, seq) from its end."""
+    primary key (tenant, device, seq) from its end (the last event is a punch or its
+    signed head, which carries the punch's hash)."""
     last = conn.execute(select(events.c.seq, events.c.data).where(
         events.c.tenant == tenant, events.c.device == device)
         .order_by(events.c.seq.desc()).limit(1)).first()
@@ -134,9 +155,10 @@ def _chain_tip(conn: Connection, tenant: str, device: str) -> tuple[int, str]:
 
 
 def record_phone_punch(conn: Connection, user: PhoneUser, punch: PhonePunch,
-                       now: datetime) -> Recorded:
-    """Store and chain the punch in the caller's write transaction; a refusal is raised
-    (the route audits it, without the coordinates)."""
+                       now: datetime, head_key: Ed25519PrivateKey | None = None) -> Recorded:
+    """Store and chain the punch in the caller's write transaction, followed by its head
+    signed with ``head_key`` when given; a refusal is raised (the route audits it,
+    without the coordinates)."""
     device = phone_device(user.employee)
     old = _existing(conn, user.tenant, device, punch.client_id)
     if old is not None:
@@ -174,8 +196,20 @@ def record_phone_punch(conn: Connection, user: PhoneUser, punch: PhonePunch,
             tenant=user.tenant, device=device, seq=seq, lat=punch.position.lat,
             lon=punch.position.lon, accuracy_m=punch.position.accuracy_m,
             erase_after=int((now + timedelta(days=days)).timestamp())))
+    if head_key is not None:
+        _sign_head(conn, user.tenant, device, seq, ts, data["hash"], head_key, now)
     # expired locations are erased by the hourly pass (alert_sweep.py), not per punch
     return Recorded(device, seq, ts, tuple(flags), location)
+
+
+def _sign_head(conn: Connection, tenant: str, device: str, punch_seq: int, ts: str,
+               head_hash: str, key: Ed25519PrivateKey, now: datetime) -> None:
+    """The head of the chain after punch ``punch_seq``, signed, as the next seq."""
+    conn.execute(insert(events).values(
+        tenant=tenant, device=device, seq=punch_seq + 1, ts=ts, type=HEAD_EVENT,
+        id=str(uuid.uuid5(_HEAD_IDS, f"{tenant}/{device}/{punch_seq}")),
+        data={"punch_seq": punch_seq, "hash": head_hash, "sig": sign_head(key, head_hash)},
+        received_at=int(now.timestamp() * 1000)))
 
 
 def erase_expired_everywhere(conn: Connection, now: datetime) -> int:

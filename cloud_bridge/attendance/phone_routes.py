@@ -69,6 +69,12 @@ def _engine(request: Request) -> Any:
     return request.app.state.attendance_context.engine
 
 
+def _head_key(request: Request, tenant: str) -> Any:
+    """The key that signs the tenant's phone chain heads, or None (unsigned)."""
+    make = request.app.state.attendance_context.phone_head_key
+    return make(tenant) if make is not None else None
+
+
 @router.get("/phone/{tenant}", response_class=HTMLResponse)
 def phone_page(request: Request, tenant: _Id) -> Response:
     return templates.TemplateResponse(request, "phone.html", {
@@ -130,7 +136,8 @@ def phone_punch(request: Request, body: PunchBody,
         try:
             with _punch_tx(request) as conn:
                 user = phone_user(conn, session)
-                done = record_phone_punch(conn, user, punch, datetime.now(UTC))
+                done = record_phone_punch(conn, user, punch, datetime.now(UTC),
+                                          _head_key(request, user.tenant))
             break
         except PunchRefused as exc:
             # nothing of the refused punch is stored; the refusal itself is audited

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 
-from playwright.sync_api import Page
+from playwright.sync_api import Geolocation, Page
 from sqlalchemy import insert, select
 
 from cloud_bridge.attendance.phone_enrolment import create_enrolment
@@ -91,7 +91,7 @@ def test_a_drawn_polygon_fences_the_phone_punch(site: Site) -> None:  # noqa: F8
         _draw_square(manager, site)
         _stored_square(site)
         # 80 m north and 80 m east of the centre: inside the 250 m square
-        inside = {"latitude": LAT + math.degrees(80 / R),
+        inside: Geolocation = {"latitude": LAT + math.degrees(80 / R),
                   "longitude": LON + math.degrees(80 / (R * math.cos(math.radians(LAT)))),
                   "accuracy": 10}
         phone = browser.new_context(geolocation=inside, permissions=["geolocation"],
