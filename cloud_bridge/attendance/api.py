@@ -30,6 +30,7 @@ from cloud_bridge.attendance.corrections import (
     list_corrections,
 )
 from cloud_bridge.attendance.employer_rules import rules_json, set_tenant_rules, tenant_rules
+from cloud_bridge.attendance.group_writer import GroupWriter
 from cloud_bridge.attendance.phone_routes import router as phone_router
 from cloud_bridge.attendance.phone_self_routes import router as phone_self_router
 from cloud_bridge.attendance.reports import (
@@ -45,7 +46,7 @@ from cloud_bridge.attendance.schema import create_attendance_schema
 from cloud_bridge.attendance.staff_forms import REASON_MAX, REASON_MIN
 from cloud_bridge.attendance.timesheet import FIGURES, AbsenceKind, Day, Rules, Totals
 from cloud_bridge.attendance.timesheet_marks import month_marks
-from cloud_bridge.db_schema import read_tx, write_tx
+from cloud_bridge.db_schema import is_sqlite, read_tx, write_tx
 from cloud_bridge.param_bounds import MAX_BIGINT, RowIdField, RowIdPath
 from contracts.punch_types import PunchType
 
@@ -154,6 +155,8 @@ class AttendanceContext:
     # the key that signs a tenant's phone chain heads (phone_punch.phone_head_key); None:
     # phone punches are chained unsigned
     phone_head_key: Callable[[str], Ed25519PrivateKey] | None = None
+    # the group commit of phone punches on SQLite (group_writer.py); None on PostgreSQL
+    punch_writer: GroupWriter | None = None
 
 
 def mount_attendance(app: FastAPI, engine: Engine, authorise: Callable[[Request, str], None],
@@ -162,8 +165,9 @@ def mount_attendance(app: FastAPI, engine: Engine, authorise: Callable[[Request,
                      ) -> None:
     """Mount the routes; creates the attendance tables when they are missing."""
     create_attendance_schema(engine)
-    setattr(app.state, _STATE_KEY, AttendanceContext(engine, authorise, known_tenant, rules,
-                                                     phone_head_key))
+    setattr(app.state, _STATE_KEY, AttendanceContext(
+        engine, authorise, known_tenant, rules, phone_head_key,
+        GroupWriter(engine) if is_sqlite(engine) else None))
     app.include_router(router)
     app.include_router(phone_router)  # the phone punch (phone_routes.py)
     app.include_router(phone_self_router)  # the employee's own records

@@ -26,7 +26,7 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, bindparam, delete, insert, select
 
 from cloud_bridge.attendance import audit_trail
 from cloud_bridge.attendance.corrections import format_ts
@@ -104,12 +104,25 @@ def phone_device(employee: str) -> str:
     return f"phone.{hashlib.sha256(employee.encode()).hexdigest()[:32]}"
 
 
+# the statements of every punch, built once (bound parameters): building SQLAlchemy
+# expressions per request costs more than running them
+_FENCE = (select(geofences).where(geofences.c.tenant == bindparam("tenant"),
+                                  geofences.c.site == bindparam("site"))
+          .order_by(geofences.c.id.desc()).limit(1))
+_EXISTING = select(events.c.seq, events.c.ts, events.c.data).where(
+    events.c.tenant == bindparam("tenant"), events.c.device == bindparam("device"),
+    events.c.id == bindparam("client_id"))
+_TIP = (select(events.c.seq, events.c.data).where(events.c.tenant == bindparam("tenant"),
+                                                  events.c.device == bindparam("device"))
+        .order_by(events.c.seq.desc()).limit(1))
+_ADD_EVENTS = insert(events)
+_ADD_LOCATION = insert(punch_locations)
+
+
 def site_fence(conn: Connection, tenant: str, site: str | None) -> Fence | None:
     if site is None:
         return None
-    row = conn.execute(select(geofences).where(geofences.c.tenant == tenant,
-                                               geofences.c.site == site)
-                       .order_by(geofences.c.id.desc()).limit(1)).mappings().first()
+    row = conn.execute(_FENCE, {"tenant": tenant, "site": site}).mappings().first()
     if row is None:
         return None
     return Fence(row["site"], Policy(row["policy"]), int(row["retention_days"]),
@@ -137,18 +150,15 @@ def _judge(user: PhoneUser, fence: Fence | None, pos: Position | None
 
 
 def _existing(conn: Connection, tenant: str, device: str, client_id: str) -> Any:
-    return conn.execute(select(events.c.seq, events.c.ts, events.c.data).where(
-        events.c.tenant == tenant, events.c.device == device,
-        events.c.id == client_id)).first()
+    return conn.execute(_EXISTING, {"tenant": tenant, "device": device,
+                                    "client_id": client_id}).first()
 
 
 def _chain_tip(conn: Connection, tenant: str, device: str) -> tuple[int, str]:
     """(last seq, hash of the last punch) of the device's chain: one read down the
     primary key (tenant, device, seq) from its end (the last event is a punch or its
     signed head, which carries the punch's hash)."""
-    last = conn.execute(select(events.c.seq, events.c.data).where(
-        events.c.tenant == tenant, events.c.device == device)
-        .order_by(events.c.seq.desc()).limit(1)).first()
+    last = conn.execute(_TIP, {"tenant": tenant, "device": device}).first()
     if last is None:
         return 0, GENESIS
     return int(last.seq), str(last.data.get("hash", GENESIS))
@@ -186,30 +196,31 @@ def record_phone_punch(conn: Connection, user: PhoneUser, punch: PhonePunch,
         "site": user.site, "prev_hash": prev}
     data["hash"] = punch_hash(prev, {"device": device, "seq": seq, "ts": ts,
                                      "type": PUNCH_EVENT, "data": data})
-    conn.execute(insert(events).values(tenant=user.tenant, device=device, seq=seq,
-                                       id=punch.client_id, ts=ts, type=PUNCH_EVENT,
-                                       data=data,
-                                       received_at=int(now.timestamp() * 1000)))
+    received = int(now.timestamp() * 1000)
+    rows = [{"tenant": user.tenant, "device": device, "seq": seq, "id": punch.client_id,
+             "ts": ts, "type": PUNCH_EVENT, "data": data, "received_at": received}]
+    if head_key is not None:
+        rows.append(_signed_head(user.tenant, device, seq, ts, data["hash"], head_key,
+                                 received))
+    conn.execute(_ADD_EVENTS, rows)
     if punch.position is not None:
         days = fence.retention_days if fence else DEFAULT_RETENTION_DAYS
-        conn.execute(insert(punch_locations).values(
-            tenant=user.tenant, device=device, seq=seq, lat=punch.position.lat,
-            lon=punch.position.lon, accuracy_m=punch.position.accuracy_m,
-            erase_after=int((now + timedelta(days=days)).timestamp())))
-    if head_key is not None:
-        _sign_head(conn, user.tenant, device, seq, ts, data["hash"], head_key, now)
+        conn.execute(_ADD_LOCATION, {
+            "tenant": user.tenant, "device": device, "seq": seq, "lat": punch.position.lat,
+            "lon": punch.position.lon, "accuracy_m": punch.position.accuracy_m,
+            "erase_after": int((now + timedelta(days=days)).timestamp())})
     # expired locations are erased by the hourly pass (alert_sweep.py), not per punch
     return Recorded(device, seq, ts, tuple(flags), location)
 
 
-def _sign_head(conn: Connection, tenant: str, device: str, punch_seq: int, ts: str,
-               head_hash: str, key: Ed25519PrivateKey, now: datetime) -> None:
-    """The head of the chain after punch ``punch_seq``, signed, as the next seq."""
-    conn.execute(insert(events).values(
-        tenant=tenant, device=device, seq=punch_seq + 1, ts=ts, type=HEAD_EVENT,
-        id=str(uuid.uuid5(_HEAD_IDS, f"{tenant}/{device}/{punch_seq}")),
-        data={"punch_seq": punch_seq, "hash": head_hash, "sig": sign_head(key, head_hash)},
-        received_at=int(now.timestamp() * 1000)))
+def _signed_head(tenant: str, device: str, punch_seq: int, ts: str, head_hash: str,
+                 key: Ed25519PrivateKey, received: int) -> dict[str, Any]:
+    """The row of the chain's head after punch ``punch_seq``, signed, as the next seq."""
+    return {"tenant": tenant, "device": device, "seq": punch_seq + 1, "ts": ts,
+            "type": HEAD_EVENT, "id": str(uuid.uuid5(_HEAD_IDS, f"{tenant}/{device}/{punch_seq}")),
+            "data": {"punch_seq": punch_seq, "hash": head_hash,
+                     "sig": sign_head(key, head_hash)},
+            "received_at": received}
 
 
 def erase_expired_everywhere(conn: Connection, now: datetime) -> int:

@@ -7,14 +7,15 @@ session is involved."""
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar, cast
 
 from fastapi import APIRouter, Header, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import Connection
@@ -33,16 +34,18 @@ from cloud_bridge.attendance.phone_punch import (
     PhonePunch,
     Position,
     PunchRefused,
+    Recorded,
     record_phone_punch,
 )
 from cloud_bridge.attendance.reports import templates
-from cloud_bridge.db_schema import is_sqlite, write_tx
+from cloud_bridge.db_schema import write_tx
 from cloud_bridge.errors import Unauthorized
 from contracts.punch_types import PunchType
 
 router = APIRouter(tags=["attendance phone"])
 _STATIC = Path(__file__).parent / "static"
 _Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+T = TypeVar("T")
 
 
 class _In(BaseModel):
@@ -67,12 +70,6 @@ class PunchBody(_In):
 def _engine(request: Request) -> Any:
     # the AttendanceContext mount_attendance keeps (api.py imports this module)
     return request.app.state.attendance_context.engine
-
-
-def _head_key(request: Request, tenant: str) -> Any:
-    """The key that signs the tenant's phone chain heads, or None (unsigned)."""
-    make = request.app.state.attendance_context.phone_head_key
-    return make(tenant) if make is not None else None
 
 
 @router.get("/phone/{tenant}", response_class=HTMLResponse)
@@ -126,22 +123,29 @@ def _bearer(authorization: str | None) -> str:
 
 
 @router.post("/api/v1/phone/punch", status_code=201)
-def phone_punch(request: Request, body: PunchBody,
-                authorization: Annotated[str | None, Header()] = None) -> Response:
+async def phone_punch(request: Request, body: PunchBody,
+                      authorization: Annotated[str | None, Header()] = None) -> Response:
+    # async: the event loop only parses and answers; the database work runs in the
+    # writer (group_writer.py on SQLite) or the thread pool, never on the loop
     session = _bearer(authorization)
     position = (Position(body.lat, body.lon, body.accuracy or 0.0)
                 if body.lat is not None and body.lon is not None else None)
     punch = PhonePunch(body.id, body.type, _aware(body.at), _aware(body.sent_at), position)
+    head_key = request.app.state.attendance_context.phone_head_key
+
+    def store(conn: Connection) -> Recorded:
+        user = phone_user(conn, session)
+        return record_phone_punch(conn, user, punch, datetime.now(UTC),
+                                  head_key(user.tenant) if head_key is not None else None)
+
     for attempt in (1, 2):  # two punches of one employee at once: the loser retries
         try:
-            with _punch_tx(request) as conn:
-                user = phone_user(conn, session)
-                done = record_phone_punch(conn, user, punch, datetime.now(UTC),
-                                          _head_key(request, user.tenant))
+            done: Recorded = await _write(request, store)
             break
         except PunchRefused as exc:
             # nothing of the refused punch is stored; the refusal itself is audited
-            _audit_refusal(request, session, exc, body.type)
+            await _write(request, partial(_audit_refusal, session=session, refusal=exc,
+                                          kind=body.type))
             return JSONResponse({"detail": str(exc), "reason": exc.reason}, 403)
         except IntegrityError:
             if attempt == 2:
@@ -149,31 +153,26 @@ def phone_punch(request: Request, body: PunchBody,
     return JSONResponse(done.as_dict(), 200 if done.duplicate else 201)
 
 
-# SQLite takes one writer at a time; its busy handler makes the others poll with sleeps
-# of up to 100 ms, so a burst of punches on the server's threads would wait in those
-# sleeps rather than for the writer before them. The punches of this process queue on a
-# lock instead, and each one begins its transaction when the one before it commits.
-_SQLITE_PUNCHES = threading.Lock()
+async def _write(request: Request, work: Callable[[Connection], T]) -> T:
+    """``work(conn)`` in a write transaction: grouped with the other punches of the
+    moment on SQLite (the context's writer), its own one in the thread pool otherwise."""
+    ctx = request.app.state.attendance_context
+    if ctx.punch_writer is not None:
+        return cast(T, await asyncio.wrap_future(ctx.punch_writer.submit(work)))
+
+    def alone() -> T:
+        with write_tx(ctx.engine) as conn:
+            return work(conn)
+
+    return await run_in_threadpool(alone)
 
 
-@contextlib.contextmanager
-def _punch_tx(request: Request) -> Iterator[Connection]:
-    engine = _engine(request)
-    if not is_sqlite(engine):
-        with write_tx(engine) as conn:
-            yield conn
-        return
-    with _SQLITE_PUNCHES, write_tx(engine) as conn:
-        yield conn
-
-
-def _audit_refusal(request: Request, session: str, exc: PunchRefused,
+def _audit_refusal(conn: Connection, *, session: str, refusal: PunchRefused,
                    kind: PunchType) -> None:
-    with write_tx(_engine(request)) as conn:
-        user = phone_user(conn, session)
-        audit_trail.record(conn, user.tenant, f"employee:{user.employee}", "phone_refused",
-                           f"employee:{user.employee}",
-                           {"reason": exc.reason, "type": kind.value, "site": user.site})
+    user = phone_user(conn, session)
+    audit_trail.record(conn, user.tenant, f"employee:{user.employee}", "phone_refused",
+                       f"employee:{user.employee}",
+                       {"reason": refusal.reason, "type": kind.value, "site": user.site})
 
 
 def _aware(at: datetime) -> datetime:
