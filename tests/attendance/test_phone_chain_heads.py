@@ -13,6 +13,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, update
+from typer.testing import CliRunner
 
 from cloud_bridge.api.app import create_app
 from cloud_bridge.api.deps import ApiContext
@@ -25,6 +26,7 @@ from cloud_bridge.attendance.phone_punch import (
     record_phone_punch,
 )
 from cloud_bridge.change_feed import ChangeFeed
+from cloud_bridge.cli import app as cli_app
 from cloud_bridge.db_schema import events, read_tx, write_tx
 from cloud_bridge.tenant_keys import TenantKeyStore
 from contracts.punch_chain import GENESIS, HEAD_EVENT, PUNCH_EVENT, punch_hash
@@ -129,3 +131,21 @@ def test_the_bridge_signs_phone_heads_with_the_tenant_key(engine: Engine, tenant
         assert audit_chain(conn, tenant, phone_device("e1"), own).ok
         assert not audit_chain(conn, tenant, phone_device("e1"),
                                Ed25519PrivateKey.generate().public_key()).ok
+
+
+def test_verify_chain_checks_phone_heads_with_the_key_files(engine: Engine, db_url: str,
+                                                            tenant: str,
+                                                            keys_dir: Path) -> None:
+    key = phone_head_key(TenantKeyStore(keys_dir).get(tenant).signing_key)
+    device = _three_signed(engine, tenant, key)
+    args = ["attendance", "verify-chain", "--tenant", tenant, "--db", db_url,
+            "--keys-dir", str(keys_dir)]
+    ok = CliRunner().invoke(cli_app, args)
+    assert ok.exit_code == 0, ok.output
+    assert (f"{tenant}/{device}: chain intact: 3 punches, 3 signed heads, signatures "
+            "verified (key given)") in ok.output
+    _rewrite_second_punch(engine, tenant, device)
+    broken = CliRunner().invoke(cli_app, args)
+    assert broken.exit_code == 1 and "forged signature" in broken.output
+    # without the key files the rewrite is not seen: the hashes agree again
+    assert CliRunner().invoke(cli_app, args[:-2]).exit_code == 0
