@@ -1,8 +1,9 @@
 """A site's geofence drawn on the staff page's plan (no map tiles) in headless Chromium
 against a real bridge: the manager types the centre, clicks four corners of a square on
 the plan and saves; the stored polygon is the square counted by hand from the plan's
-scale; then an employee's phone (geolocation emulated) punches inside it (accepted,
-"inside") and outside it (refused under the site's "refuse" policy)."""
+scale (and a circle drawn, its fields checked); then an employee's phone (geolocation
+emulated) punches inside it (accepted, "inside") and outside it (refused under the
+site's "refuse" policy)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,24 @@ def _draw_square(page: Page, site: Site) -> None:  # noqa: F811
     page.wait_for_selector("text=Delovišče je shranjeno.")
 
 
+def _draw_circle(page: Page) -> None:
+    """A circle on the same plan: its centre clicked at the middle (the typed centre),
+    a point of its edge a quarter of the plan (125 m) to the east: the fields say so."""
+    page.select_option("#f-shape", "circle")
+    page.fill("#f-radius_m", "")
+    plan = page.locator("[data-testid=fence-pad]")
+    box = plan.bounding_box()
+    assert box is not None
+    plan.click(position={"x": box["width"] * 0.5, "y": box["height"] * 0.5})
+    assert page.text_content("#pad-status") == \
+        "Središče je določeno; kliknite točko na robu kroga."
+    plan.click(position={"x": box["width"] * 0.75, "y": box["height"] * 0.5})
+    assert abs(int(page.input_value("#f-radius_m")) - 125) <= 2
+    assert abs(float(page.input_value("#f-lat")) - LAT) < math.degrees(2 / R)
+    page.click("#pad-clear")
+    assert page.input_value("#f-radius_m") == "" and page.input_value("#f-lat") == ""
+
+
 def _stored_square(site: Site) -> None:  # noqa: F811
     with read_tx(site.engine) as conn:
         row = conn.execute(select(geofences).where(geofences.c.tenant == site.tenant,
@@ -90,6 +109,10 @@ def test_a_drawn_polygon_fences_the_phone_punch(site: Site) -> None:  # noqa: F8
         manager = browser.new_context(locale="sl-SI").new_page()
         _draw_square(manager, site)
         _stored_square(site)
+        manager.goto(f"{site.base}/t/{site.tenant}/phones")
+        manager.fill("#f-lat", "46,0569")
+        manager.fill("#f-lon", "14,5058")
+        _draw_circle(manager)
         # 80 m north and 80 m east of the centre: inside the 250 m square
         inside: Geolocation = {"latitude": LAT + math.degrees(80 / R),
                   "longitude": LON + math.degrees(80 / (R * math.cos(math.radians(LAT)))),
