@@ -17,6 +17,7 @@ erased when the site's retention ends (docs/attendance.md, "Phone punch").
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from dataclasses import dataclass
@@ -87,6 +88,7 @@ _HEAD_KEY_INFO = b"edge-suite attendance phone chain heads v1"
 _HEAD_IDS = uuid.UUID("5d0c6a1e-4b7e-4f43-9a52-7f1f0c2b8e11")  # uuid5 namespace of head ids
 
 
+@functools.lru_cache(maxsize=256)  # the key store hands out one key object per tenant
 def phone_head_key(tenant_signing_key: Ed25519PrivateKey) -> Ed25519PrivateKey:
     """The key that signs the tenant's phone chain heads: derived (HKDF-SHA256) from the
     tenant's signing key, so no new secret is kept, yet a head signature can never pass
