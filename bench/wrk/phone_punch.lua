@@ -5,9 +5,13 @@
 -- PACE_MS > 0: each connection (an employee's phone) waits that long before its next
 -- request (wrk's delay()), so the offered rate is connections * 1000 / PACE_MS per second
 -- and the latency is the server's answer time, not a queue wrk builds by never waiting.
---   wrk -t2 -c50 -d10s -s phone_punch.lua http://127.0.0.1:PORT -- SESSIONS_FILE|"" PATH [PACE_MS]
+-- wrk calls delay() before a connection's first request too, so with a fixed pace all
+-- the phones punch at the same instant every PACE_MS ("in step"). JITTER = 1 draws each
+-- wait uniformly from 0..2*PACE_MS instead (the same mean rate, phones out of step, as
+-- employees arriving at a shift are).
+--   wrk -t2 -c50 -d10s -s phone_punch.lua http://127.0.0.1:PORT -- SESSIONS_FILE|"" PATH [PACE_MS [JITTER]]
 
-local sessions, path, turn, pace = {}, "/api/v1/phone/punch", 0, 0
+local sessions, path, turn, pace, jitter = {}, "/api/v1/phone/punch", 0, 0, false
 bad = 0
 
 function init(args)
@@ -16,6 +20,7 @@ function init(args)
   end
   path = args[2] or path
   pace = tonumber(args[3] or "0") or 0
+  jitter = args[4] == "1"
   math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)"), 16) % 100000)
 end
 
@@ -38,6 +43,7 @@ function request()
 end
 
 function delay()
+  if jitter and pace > 0 then return math.random(0, 2 * pace) end
   return pace
 end
 

@@ -20,6 +20,7 @@ from cloud_bridge.api import (
 )
 from cloud_bridge.api.deps import ApiContext, authorise, known_tenant
 from cloud_bridge.attendance.api import mount_attendance
+from cloud_bridge.attendance.phone_punch import phone_head_key
 from cloud_bridge.device_configs import ensure_device_config_schema
 from cloud_bridge.errors import BridgeError
 from cloud_bridge.nul_guard import RefuseNulText
@@ -61,6 +62,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     # the attendance module checks the same token and tenant, with this app's context
     mount_attendance(app, ctx.engine,
                      lambda request, tenant: authorise(request, tenant, ctx),
-                     lambda tenant: known_tenant(tenant, ctx))
+                     lambda tenant: known_tenant(tenant, ctx),
+                     phone_head_key=lambda tenant: phone_head_key(ctx.keys.get(tenant).signing_key))
     app.add_api_route("/api/v1/health", health, methods=["GET"])
     return app

@@ -19,8 +19,11 @@ TEXTS = {
     "missing_departure": N_("%(day)s: missing departure (ZEPDSV art. 18)"),
     "daily_rest": N_("%(day)s: only %(hours)s h of rest before the next arrival; "
                      "at least 12 h are due (ZDR-1 art. 155)"),
+    "daily_rest_uneven": N_("%(day)s: only %(hours)s h of rest before the next arrival; "
+                            "with an uneven schedule at least 11 h are due (ZDR-1 art. "
+                            "155(2))"),
     "weekly_rest": N_("week from %(day)s: the longest rest was %(hours)s h; at least 24 h "
-                      "in a row are due (ZDR-1 art. 156)"),
+                      "in a row are due, on average over 14 days (ZDR-1 art. 156)"),
     "overtime_week": N_("week from %(day)s: %(hours)s h of overtime, over the 8 h a week "
                         "allowed (ZDR-1 art. 144)"),
     "overtime_month": N_("month from %(day)s: %(hours)s h of overtime, over the 20 h a "
@@ -36,16 +39,23 @@ def alert_text(a: Alert) -> str:
                                "hours": format_number(round(a.hours, 1))}
 
 
-def tenant_alerts(conn: Connection, tenant: str, year: int, month: int
-                  ) -> list[tuple[str, Alert]]:
-    """(employee's name, alert) for every employee with a record in the month."""
-    report = month_report(conn, tenant, year, month)
+def tenant_alerts(conn: Connection, tenant: str, year: int, month: int,
+                  employee: str | None = None) -> list[tuple[str, Alert]]:
+    """(employee's name, alert) for every employee with a record in the month (or for
+    one employee), under the tenant's rules."""
+    report = month_report(conn, tenant, year, month, employee=employee)
+    prev_year, prev_month = (year, month - 1) if month > 1 else (year - 1, 12)
+    prev = month_report(conn, tenant, prev_year, prev_month, employee=employee)
     before: dict[str, float] = {}
     for m in range(1, month):  # the year's overtime before this month, for its limit
-        for e in month_report(conn, tenant, year, m).employees:
+        for e in (prev if m == month - 1 else
+                  month_report(conn, tenant, year, m, employee=employee)).employees:
             before[e.employee] = before.get(e.employee, 0.0) + e.sheet.totals.overtime_s
+    days_before = {e.employee: e.sheet.days for e in prev.employees}
     return [(e.name or e.employee, a) for e in report.employees
-            for a in legal_alerts(e.employee, e.sheet.days, before.get(e.employee, 0.0))]
+            for a in legal_alerts(e.employee, e.sheet.days, before.get(e.employee, 0.0),
+                                  uneven_schedule=report.rules.uneven_schedule,
+                                  days_before=days_before.get(e.employee, ()))]
 
 
 def managers(conn: Connection, tenant: str) -> list[str]:

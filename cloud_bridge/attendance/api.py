@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, TypeVar, cast
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -29,6 +30,7 @@ from cloud_bridge.attendance.corrections import (
     list_corrections,
 )
 from cloud_bridge.attendance.employer_rules import rules_json, set_tenant_rules, tenant_rules
+from cloud_bridge.attendance.group_writer import GroupWriter
 from cloud_bridge.attendance.phone_routes import router as phone_router
 from cloud_bridge.attendance.phone_self_routes import router as phone_self_router
 from cloud_bridge.attendance.reports import (
@@ -44,7 +46,7 @@ from cloud_bridge.attendance.schema import create_attendance_schema
 from cloud_bridge.attendance.staff_forms import REASON_MAX, REASON_MIN
 from cloud_bridge.attendance.timesheet import FIGURES, AbsenceKind, Day, Rules, Totals
 from cloud_bridge.attendance.timesheet_marks import month_marks
-from cloud_bridge.db_schema import read_tx, write_tx
+from cloud_bridge.db_schema import is_sqlite, read_tx, write_tx
 from cloud_bridge.param_bounds import MAX_BIGINT, RowIdField, RowIdPath
 from contracts.punch_types import PunchType
 
@@ -98,6 +100,9 @@ class RulesBody(_In):
     overtime_basis: Annotated[str, Field(pattern="^(week|day)$")]
     daily_hours: Annotated[float, Field(gt=0, le=24)] = 8.0
     weekly_hours: Annotated[float, Field(gt=0, le=40)] = 40.0
+    # working time unevenly distributed or temporarily redistributed: 11 h of daily rest
+    # are due instead of 12 (ZDR-1 art. 155(2))
+    uneven_schedule: bool = False
     author: Author
 
 
@@ -147,13 +152,22 @@ class AttendanceContext:
     authorise: Callable[[Request, str], None]  # the bridge's token check
     known_tenant: Callable[[str], str]  # the tenant, or HTTPException 404
     rules: Rules | None = None  # overrides every tenant's own (employer_rules); normally None
+    # the key that signs a tenant's phone chain heads (phone_punch.phone_head_key); None:
+    # phone punches are chained unsigned
+    phone_head_key: Callable[[str], Ed25519PrivateKey] | None = None
+    # the group commit of phone punches on SQLite (group_writer.py); None on PostgreSQL
+    punch_writer: GroupWriter | None = None
 
 
 def mount_attendance(app: FastAPI, engine: Engine, authorise: Callable[[Request, str], None],
-                     known_tenant: Callable[[str], str], rules: Rules | None = None) -> None:
+                     known_tenant: Callable[[str], str], rules: Rules | None = None,
+                     phone_head_key: Callable[[str], Ed25519PrivateKey] | None = None
+                     ) -> None:
     """Mount the routes; creates the attendance tables when they are missing."""
     create_attendance_schema(engine)
-    setattr(app.state, _STATE_KEY, AttendanceContext(engine, authorise, known_tenant, rules))
+    setattr(app.state, _STATE_KEY, AttendanceContext(
+        engine, authorise, known_tenant, rules, phone_head_key,
+        GroupWriter(engine) if is_sqlite(engine) else None))
     app.include_router(router)
     app.include_router(phone_router)  # the phone punch (phone_routes.py)
     app.include_router(phone_self_router)  # the employee's own records
@@ -257,7 +271,7 @@ def get_rules(tenant: Tenant, ctx: Ctx) -> dict[str, Any]:
 def put_rules(tenant: Tenant, ctx: Ctx, body: RulesBody) -> dict[str, Any]:
     """The employer's overtime basis and hours (audited; the newest counts)."""
     write(ctx, lambda c: set_tenant_rules(c, tenant, body.overtime_basis, body.daily_hours,
-                                     body.weekly_hours, body.author))
+                                     body.weekly_hours, body.author, body.uneven_schedule))
     return get_rules(tenant, ctx)
 
 
@@ -327,15 +341,24 @@ def get_audit(tenant: Tenant, ctx: Ctx, limit: Annotated[int, Query(ge=1, le=500
 # -- chain verification ------------------------------------------------------------
 
 
+def _chain_key(ctx: AttendanceContext, tenant: str, device: str) -> Ed25519PublicKey | None:
+    """A phone chain's heads are checked with the bridge's own key (from its key files,
+    not from the database a forger could rewrite); a terminal's with its registered key."""
+    if device.startswith("phone.") and ctx.phone_head_key is not None:
+        return ctx.phone_head_key(tenant).public_key()
+    return None
+
+
 @router.get("/chain")
 def verify_all(tenant: Tenant, ctx: Ctx) -> list[dict[str, Any]]:
-    return read(ctx, lambda c: [audit_chain(c, tenant, d).as_dict()
+    return read(ctx, lambda c: [audit_chain(c, tenant, d, _chain_key(ctx, tenant, d)).as_dict()
                            for d in chain_devices(c, tenant)])
 
 
 @router.get("/chain/{device}")
 def verify_device(tenant: Tenant, ctx: Ctx, device: EntityId) -> dict[str, Any]:
-    return read(ctx, lambda c: audit_chain(c, tenant, device).as_dict())
+    return read(ctx, lambda c: audit_chain(c, tenant, device,
+                                           _chain_key(ctx, tenant, device)).as_dict())
 
 
 @router.put("/devices/{device}/key")

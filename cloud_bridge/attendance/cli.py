@@ -19,6 +19,7 @@ from cloud_bridge.attendance.chain_audit import (
     set_device_key,
 )
 from cloud_bridge.attendance.employer_rules import tenant_rules
+from cloud_bridge.attendance.phone_punch import phone_head_key
 from cloud_bridge.attendance.reports import (
     company_csv,
     employee_csv,
@@ -29,6 +30,7 @@ from cloud_bridge.attendance.reports import (
 from cloud_bridge.attendance.schema import create_attendance_schema
 from cloud_bridge.attendance.timesheet_marks import month_marks
 from cloud_bridge.db_schema import make_engine, read_tx, write_tx
+from cloud_bridge.tenant_keys import TenantKeyStore
 
 attendance_app = typer.Typer(help="E-EDC working-time records: chain audit and reports",
                              no_args_is_help=True)
@@ -52,15 +54,22 @@ def verify_chain_cmd(
     db: DbOpt = "sqlite:///bridge.sqlite3",
     public_key: Annotated[str | None, typer.Option(
         help="base64 Ed25519 key of the device (default: the registered one)")] = None,
+    keys_dir: Annotated[Path | None, typer.Option(
+        help="the bridge's key directory: phone chains' heads are checked with the "
+        "tenant's phone head key from it")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Check the hash chain and signed heads of a time clock's punches as stored here.
     Exit status 1 when a chain is broken."""
     key = decode_public_key(public_key) if public_key else None
+    phone_key = (phone_head_key(TenantKeyStore(keys_dir).get(tenant).signing_key).public_key()
+                 if keys_dir is not None else None)
     engine = _engine(db)
     with read_tx(engine) as conn:
         devices = [device] if device else chain_devices(conn, tenant)
-        reports = [audit_chain(conn, tenant, d, key) for d in devices]
+        reports = [audit_chain(conn, tenant, d,
+                               key or (phone_key if d.startswith("phone.") else None))
+                   for d in devices]
     engine.dispose()
     if as_json:
         typer.echo(json.dumps([r.as_dict() for r in reports] if device is None

@@ -1,6 +1,7 @@
-"""Each employer's (tenant's) working-time rules: the overtime basis and the daily and
-weekly hours. Stored append-only (the newest row counts), every change audited; a tenant
-that never set them gets ``timesheet.Rules()`` (overtime by the week, ZDR-1 art. 143/144).
+"""Each employer's (tenant's) working-time rules: the overtime basis, the daily and
+weekly hours, and whether working time is unevenly distributed (ZDR-1 art. 155(2)).
+Stored append-only (the newest row counts), every change audited; a tenant that never
+set them gets ``timesheet.Rules()`` (overtime by the week, ZDR-1 art. 143/144).
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ def tenant_rules(conn: Connection, tenant: str, base: Rules | None = None) -> Ru
     if row is None:
         return base
     return replace(base, overtime_basis=row["overtime_basis"],
-                   daily_hours=row["daily_hours"], weekly_hours=row["weekly_hours"])
+                   daily_hours=row["daily_hours"], weekly_hours=row["weekly_hours"],
+                   uneven_schedule=bool(row["uneven_schedule"]))
 
 
 def set_tenant_rules(conn: Connection, tenant: str, overtime_basis: str, daily_hours: float,
-                     weekly_hours: float, author: str) -> dict[str, Any]:
+                     weekly_hours: float, author: str, uneven_schedule: bool = False
+                     ) -> dict[str, Any]:
     """Record new rules (validated by ``Rules``: a ValueError says what is wrong)."""
     if not author.strip():
         raise ValueError("changing the rules needs its author")
@@ -37,7 +40,7 @@ def set_tenant_rules(conn: Connection, tenant: str, overtime_basis: str, daily_h
     now = audit_trail.now_ms()
     values = {"tenant": tenant, "overtime_basis": overtime_basis,
               "daily_hours": daily_hours, "weekly_hours": weekly_hours,
-              "set_by": author.strip(), "set_at": now}
+              "uneven_schedule": uneven_schedule, "set_by": author.strip(), "set_at": now}
     conn.execute(insert(employer_rules).values(**values))
     audit_trail.record(conn, tenant, author.strip(), "rules.set", f"tenant {tenant}", values,
                        now)
@@ -46,4 +49,4 @@ def set_tenant_rules(conn: Connection, tenant: str, overtime_basis: str, daily_h
 
 def rules_json(rules: Rules) -> dict[str, Any]:
     return {"overtime_basis": rules.overtime_basis, "daily_hours": rules.daily_hours,
-            "weekly_hours": rules.weekly_hours}
+            "weekly_hours": rules.weekly_hours, "uneven_schedule": rules.uneven_schedule}

@@ -1,6 +1,7 @@
 """The phone punch for staff (``/t/{tenant}/phones``): enrol an employee's phone (the
-personal link is shown once), revoke an enrolment, and type a site's geofence (a circle
-or a polygon) with its location policy and how long punch locations are kept. Every
+personal link is shown once), revoke an enrolment, and type or draw a site's geofence (a
+circle or a polygon; the drawing pad, static/fence_pad.js, fills in the typed fields) with
+its location policy and how long punch locations are kept. Every
 change is in the attendance audit trail."""
 
 from __future__ import annotations
@@ -62,12 +63,15 @@ def _page(request: Request, staff: Staff, ctx: Ctx, status: int = 200, **context
         sites = current_sites(conn, staff.tenant)
         enrolments = _enrolments(conn, staff.tenant)
     policies = [(p.value, _(POLICY_NAMES[p])) for p in Policy]
+    # the saved fences, drawn in grey on the drawing pad (static/fence_pad.js)
+    pad_sites = [{"lat": s["lat"], "lon": s["lon"], "radius_m": s["radius_m"],
+                  "polygon": s["polygon"] or []} for s in sites]
     base: dict[str, Any] = {"enrol_values": {}, "enrol_errors": {}, "site_values": {
         "shape": "circle", "policy": "flag", "retention_days": "30"}, "site_errors": {},
         "link": None, "notice": ""}
     return render(request, "phones.html", staff, status, forms=forms,
                   employees=employee_choices(people), sites=sites, enrolments=enrolments,
-                  policies=policies, policy_names=POLICY_NAMES,
+                  policies=policies, policy_names=POLICY_NAMES, pad_sites=pad_sites,
                   site_choices=[("", "—")] + [(s["site"], s["site"]) for s in sites],
                   policy_choices=[("", _("the site's policy")), *policies],
                   **{**base, **context})

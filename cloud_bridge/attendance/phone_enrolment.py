@@ -10,7 +10,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from cloud_bridge.attendance import audit_trail
 from cloud_bridge.attendance.geofence import Policy
@@ -139,12 +139,16 @@ def record_wrong_pin(conn: Connection, enrolment: int) -> None:
                                                     "locked_until": until})
 
 
+# every phone punch runs it: built once, with a bound parameter
+_SESSION = (select(phone_enrolments)
+            .join(phone_sessions, phone_sessions.c.enrolment == phone_enrolments.c.id)
+            .where(phone_sessions.c.session_hash == bindparam("session_hash")))
+
+
 def phone_user(conn: Connection, session: str) -> PhoneUser:
-    """The employee of a phone session, refused once the enrolment is revoked."""
-    row = conn.execute(
-        select(phone_enrolments).join(phone_sessions,
-                                      phone_sessions.c.enrolment == phone_enrolments.c.id)
-        .where(phone_sessions.c.session_hash == _digest(session))).mappings().first()
+    """The employee of a phone session, refused once the enrolment is revoked. The
+    session is checked by its SHA-256 (a random 256-bit secret needs no slow hash)."""
+    row = conn.execute(_SESSION, {"session_hash": _digest(session)}).mappings().first()
     if row is None or row["revoked_at"] is not None:
         raise Unauthorized("this phone is not signed in (or its enrolment was revoked)")
     return PhoneUser(row["tenant"], row["employee"], row["id"], row["site"],

@@ -2,7 +2,10 @@
 terminal's: an ``attendance.punch`` row of the bridge's ``events`` table, chained with
 ``contracts.punch_chain`` on a device of its own per employee (``phone.<employee>``), so
 that the timesheets, corrections and the chain audit treat it like any other punch and
-show its source.
+show its source. Where the bridge has the tenant's keys, each punch is followed by a
+signed head (``attendance.chain_head``, as a terminal signs its own) with a key derived
+from the tenant's signing key for this purpose only (``phone_head_key``), so rewriting a
+phone chain in the database, even with the hashes recomputed, fails the chain audit.
 
 The phone says when the punch happened by its own clock, and when it sent it; the
 difference between its sending time and the server's is the phone's clock error, which
@@ -14,12 +17,17 @@ erased when the site's retention ends (docs/attendance.md, "Phone punch").
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import Connection, bindparam, delete, insert, select
 
 from cloud_bridge.attendance import audit_trail
 from cloud_bridge.attendance.corrections import format_ts
@@ -28,7 +36,7 @@ from cloud_bridge.attendance.phone_enrolment import PhoneUser
 from cloud_bridge.attendance.schema import geofences, punch_locations
 from cloud_bridge.db_schema import events
 from cloud_bridge.errors import Forbidden, Invalid
-from contracts.punch_chain import GENESIS, PUNCH_EVENT, punch_hash
+from contracts.punch_chain import GENESIS, HEAD_EVENT, PUNCH_EVENT, punch_hash, sign_head
 from contracts.punch_types import PunchType
 
 SKEW_LIMIT = timedelta(minutes=2)
@@ -76,6 +84,20 @@ class Recorded:
                 "duplicate": self.duplicate}
 
 
+_HEAD_KEY_INFO = b"edge-suite attendance phone chain heads v1"
+_HEAD_IDS = uuid.UUID("5d0c6a1e-4b7e-4f43-9a52-7f1f0c2b8e11")  # uuid5 namespace of head ids
+
+
+@functools.lru_cache(maxsize=256)  # the key store hands out one key object per tenant
+def phone_head_key(tenant_signing_key: Ed25519PrivateKey) -> Ed25519PrivateKey:
+    """The key that signs the tenant's phone chain heads: derived (HKDF-SHA256) from the
+    tenant's signing key, so no new secret is kept, yet a head signature can never pass
+    for a signature of membership data, which the tenant key signs itself."""
+    seed = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                info=_HEAD_KEY_INFO).derive(tenant_signing_key.private_bytes_raw())
+    return Ed25519PrivateKey.from_private_bytes(seed)
+
+
 def phone_device(employee: str) -> str:
     """The chain of an employee's phone punches (device ids are at most 64 long)."""
     name = f"phone.{employee}"
@@ -84,12 +106,25 @@ def phone_device(employee: str) -> str:
     return f"phone.{hashlib.sha256(employee.encode()).hexdigest()[:32]}"
 
 
+# the statements of every punch, built once (bound parameters): building SQLAlchemy
+# expressions per request costs more than running them
+_FENCE = (select(geofences).where(geofences.c.tenant == bindparam("tenant"),
+                                  geofences.c.site == bindparam("site"))
+          .order_by(geofences.c.id.desc()).limit(1))
+_EXISTING = select(events.c.seq, events.c.ts, events.c.data).where(
+    events.c.tenant == bindparam("tenant"), events.c.device == bindparam("device"),
+    events.c.id == bindparam("client_id"))
+_TIP = (select(events.c.seq, events.c.data).where(events.c.tenant == bindparam("tenant"),
+                                                  events.c.device == bindparam("device"))
+        .order_by(events.c.seq.desc()).limit(1))
+_ADD_EVENTS = insert(events)
+_ADD_LOCATION = insert(punch_locations)
+
+
 def site_fence(conn: Connection, tenant: str, site: str | None) -> Fence | None:
     if site is None:
         return None
-    row = conn.execute(select(geofences).where(geofences.c.tenant == tenant,
-                                               geofences.c.site == site)
-                       .order_by(geofences.c.id.desc()).limit(1)).mappings().first()
+    row = conn.execute(_FENCE, {"tenant": tenant, "site": site}).mappings().first()
     if row is None:
         return None
     return Fence(row["site"], Policy(row["policy"]), int(row["retention_days"]),
@@ -117,27 +152,25 @@ def _judge(user: PhoneUser, fence: Fence | None, pos: Position | None
 
 
 def _existing(conn: Connection, tenant: str, device: str, client_id: str) -> Any:
-    return conn.execute(select(events.c.seq, events.c.ts, events.c.data).where(
-        events.c.tenant == tenant, events.c.device == device,
-        events.c.id == client_id)).first()
+    return conn.execute(_EXISTING, {"tenant": tenant, "device": device,
+                                    "client_id": client_id}).first()
 
 
 def _chain_tip(conn: Connection, tenant: str, device: str) -> tuple[int, str]:
-    """(last seq, hash of the last punch) of the device's chain."""
-    last = conn.execute(select(func.max(events.c.seq)).where(
-        events.c.tenant == tenant, events.c.device == device)).scalar()
+    """(last seq, hash of the last punch) of the device's chain: one read down the
+    primary key (tenant, device, seq) from its end (the last event is a punch or its
+    signed head, which carries the punch's hash)."""
+    last = conn.execute(_TIP, {"tenant": tenant, "device": device}).first()
     if last is None:
         return 0, GENESIS
-    data = conn.execute(select(events.c.data).where(
-        events.c.tenant == tenant, events.c.device == device,
-        events.c.seq == last)).scalar_one()
-    return int(last), str(data.get("hash", GENESIS))
+    return int(last.seq), str(last.data.get("hash", GENESIS))
 
 
 def record_phone_punch(conn: Connection, user: PhoneUser, punch: PhonePunch,
-                       now: datetime) -> Recorded:
-    """Store and chain the punch in the caller's write transaction; a refusal is raised
-    (the route audits it, without the coordinates)."""
+                       now: datetime, head_key: Ed25519PrivateKey | None = None) -> Recorded:
+    """Store and chain the punch in the caller's write transaction, followed by its head
+    signed with ``head_key`` when given; a refusal is raised (the route audits it,
+    without the coordinates)."""
     device = phone_device(user.employee)
     old = _existing(conn, user.tenant, device, punch.client_id)
     if old is not None:
@@ -165,25 +198,31 @@ def record_phone_punch(conn: Connection, user: PhoneUser, punch: PhonePunch,
         "site": user.site, "prev_hash": prev}
     data["hash"] = punch_hash(prev, {"device": device, "seq": seq, "ts": ts,
                                      "type": PUNCH_EVENT, "data": data})
-    conn.execute(insert(events).values(tenant=user.tenant, device=device, seq=seq,
-                                       id=punch.client_id, ts=ts, type=PUNCH_EVENT,
-                                       data=data,
-                                       received_at=int(now.timestamp() * 1000)))
+    received = int(now.timestamp() * 1000)
+    rows = [{"tenant": user.tenant, "device": device, "seq": seq, "id": punch.client_id,
+             "ts": ts, "type": PUNCH_EVENT, "data": data, "received_at": received}]
+    if head_key is not None:
+        rows.append(_signed_head(user.tenant, device, seq, ts, data["hash"], head_key,
+                                 received))
+    conn.execute(_ADD_EVENTS, rows)
     if punch.position is not None:
         days = fence.retention_days if fence else DEFAULT_RETENTION_DAYS
-        conn.execute(insert(punch_locations).values(
-            tenant=user.tenant, device=device, seq=seq, lat=punch.position.lat,
-            lon=punch.position.lon, accuracy_m=punch.position.accuracy_m,
-            erase_after=int((now + timedelta(days=days)).timestamp())))
-    erase_expired_locations(conn, user.tenant, now)
+        conn.execute(_ADD_LOCATION, {
+            "tenant": user.tenant, "device": device, "seq": seq, "lat": punch.position.lat,
+            "lon": punch.position.lon, "accuracy_m": punch.position.accuracy_m,
+            "erase_after": int((now + timedelta(days=days)).timestamp())})
+    # expired locations are erased by the hourly pass (alert_sweep.py), not per punch
     return Recorded(device, seq, ts, tuple(flags), location)
 
 
-def erase_expired_locations(conn: Connection, tenant: str, now: datetime) -> int:
-    """Delete the punch locations whose retention has ended; how many went."""
-    return conn.execute(delete(punch_locations).where(
-        punch_locations.c.tenant == tenant,
-        punch_locations.c.erase_after < int(now.timestamp()))).rowcount or 0
+def _signed_head(tenant: str, device: str, punch_seq: int, ts: str, head_hash: str,
+                 key: Ed25519PrivateKey, received: int) -> dict[str, Any]:
+    """The row of the chain's head after punch ``punch_seq``, signed, as the next seq."""
+    return {"tenant": tenant, "device": device, "seq": punch_seq + 1, "ts": ts,
+            "type": HEAD_EVENT, "id": str(uuid.uuid5(_HEAD_IDS, f"{tenant}/{device}/{punch_seq}")),
+            "data": {"punch_seq": punch_seq, "hash": head_hash,
+                     "sig": sign_head(key, head_hash)},
+            "received_at": received}
 
 
 def erase_expired_everywhere(conn: Connection, now: datetime) -> int:

@@ -7,13 +7,18 @@ session is involved."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar, cast
 
 from fastapi import APIRouter, Header, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from cloud_bridge.api_models import ID_PATTERN
@@ -29,6 +34,7 @@ from cloud_bridge.attendance.phone_punch import (
     PhonePunch,
     Position,
     PunchRefused,
+    Recorded,
     record_phone_punch,
 )
 from cloud_bridge.attendance.reports import templates
@@ -39,6 +45,7 @@ from contracts.punch_types import PunchType
 router = APIRouter(tags=["attendance phone"])
 _STATIC = Path(__file__).parent / "static"
 _Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+T = TypeVar("T")
 
 
 class _In(BaseModel):
@@ -76,6 +83,12 @@ def phone_script() -> Response:
     return FileResponse(_STATIC / "phone.js", media_type="text/javascript")
 
 
+@router.get("/phone-app/fence_pad.js")
+def fence_pad_script() -> Response:
+    # the geofence drawing pad of the staff page /t/{tenant}/phones (phone_admin_page.py)
+    return FileResponse(_STATIC / "fence_pad.js", media_type="text/javascript")
+
+
 @router.get("/phone/{tenant}/sw.js")
 def service_worker(tenant: _Id) -> Response:
     # served under /phone/{tenant}/ so that its scope covers the tenant's page
@@ -110,21 +123,29 @@ def _bearer(authorization: str | None) -> str:
 
 
 @router.post("/api/v1/phone/punch", status_code=201)
-def phone_punch(request: Request, body: PunchBody,
-                authorization: Annotated[str | None, Header()] = None) -> Response:
+async def phone_punch(request: Request, body: PunchBody,
+                      authorization: Annotated[str | None, Header()] = None) -> Response:
+    # async: the event loop only parses and answers; the database work runs in the
+    # writer (group_writer.py on SQLite) or the thread pool, never on the loop
     session = _bearer(authorization)
     position = (Position(body.lat, body.lon, body.accuracy or 0.0)
                 if body.lat is not None and body.lon is not None else None)
     punch = PhonePunch(body.id, body.type, _aware(body.at), _aware(body.sent_at), position)
+    head_key = request.app.state.attendance_context.phone_head_key
+
+    def store(conn: Connection) -> Recorded:
+        user = phone_user(conn, session)
+        return record_phone_punch(conn, user, punch, datetime.now(UTC),
+                                  head_key(user.tenant) if head_key is not None else None)
+
     for attempt in (1, 2):  # two punches of one employee at once: the loser retries
         try:
-            with write_tx(_engine(request)) as conn:
-                user = phone_user(conn, session)
-                done = record_phone_punch(conn, user, punch, datetime.now(UTC))
+            done: Recorded = await _write(request, store)
             break
         except PunchRefused as exc:
             # nothing of the refused punch is stored; the refusal itself is audited
-            _audit_refusal(request, session, exc, body.type)
+            await _write(request, partial(_audit_refusal, session=session, refusal=exc,
+                                          kind=body.type))
             return JSONResponse({"detail": str(exc), "reason": exc.reason}, 403)
         except IntegrityError:
             if attempt == 2:
@@ -132,13 +153,26 @@ def phone_punch(request: Request, body: PunchBody,
     return JSONResponse(done.as_dict(), 200 if done.duplicate else 201)
 
 
-def _audit_refusal(request: Request, session: str, exc: PunchRefused,
+async def _write(request: Request, work: Callable[[Connection], T]) -> T:
+    """``work(conn)`` in a write transaction: grouped with the other punches of the
+    moment on SQLite (the context's writer), its own one in the thread pool otherwise."""
+    ctx = request.app.state.attendance_context
+    if ctx.punch_writer is not None:
+        return cast(T, await asyncio.wrap_future(ctx.punch_writer.submit(work)))
+
+    def alone() -> T:
+        with write_tx(ctx.engine) as conn:
+            return work(conn)
+
+    return await run_in_threadpool(alone)
+
+
+def _audit_refusal(conn: Connection, *, session: str, refusal: PunchRefused,
                    kind: PunchType) -> None:
-    with write_tx(_engine(request)) as conn:
-        user = phone_user(conn, session)
-        audit_trail.record(conn, user.tenant, f"employee:{user.employee}", "phone_refused",
-                           f"employee:{user.employee}",
-                           {"reason": exc.reason, "type": kind.value, "site": user.site})
+    user = phone_user(conn, session)
+    audit_trail.record(conn, user.tenant, f"employee:{user.employee}", "phone_refused",
+                       f"employee:{user.employee}",
+                       {"reason": refusal.reason, "type": kind.value, "site": user.site})
 
 
 def _aware(at: datetime) -> datetime:

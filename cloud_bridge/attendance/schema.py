@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Engine,
     Float,
@@ -21,9 +22,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    inspect,
 )
 
-from cloud_bridge.db_schema import create_tables
+from cloud_bridge.db_schema import create_tables, lock_schema, write_tx
 
 attendance_metadata = MetaData()
 
@@ -101,6 +103,8 @@ employer_rules = Table(
     Column("overtime_basis", String(8), nullable=False),  # week | day
     Column("daily_hours", Float, nullable=False),
     Column("weekly_hours", Float, nullable=False),
+    # ZDR-1 art. 155(2); NULL in rows made before it: an even schedule
+    Column("uneven_schedule", Boolean, nullable=True),
     Column("set_by", String(120), nullable=False),
     Column("set_at", BigInteger, nullable=False),
     Index("ix_attendance_employer_rules_tenant", "tenant", "id"),
@@ -207,6 +211,15 @@ absence_requests = Table(
 _SCHEMA_LOCK = 0x6564676561747464  # pg advisory lock id ("edgeattd")
 
 
+# columns added to tables after they were first released (create_all adds none)
+_ADDED_COLUMNS = (("attendance_employer_rules", "uneven_schedule", "BOOLEAN"),)
+
+
 def create_attendance_schema(engine: Engine) -> None:
     """Create the missing attendance tables (safe when several bridges start at once)."""
     create_tables(engine, attendance_metadata, _SCHEMA_LOCK)
+    with write_tx(engine) as conn:
+        lock_schema(conn, _SCHEMA_LOCK)
+        for table, column, sql_type in _ADDED_COLUMNS:
+            if column not in {c["name"] for c in inspect(conn).get_columns(table)}:
+                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")

@@ -16,11 +16,10 @@ from fastapi.responses import Response
 from sqlalchemy import Connection
 
 from cloud_bridge.attendance.absences import list_absences
-from cloud_bridge.attendance.alert_notices import alert_text
+from cloud_bridge.attendance.alert_notices import alert_text, tenant_alerts
 from cloud_bridge.attendance.corrections import corrected_punches
 from cloud_bridge.attendance.labels import PUNCH_NAMES
-from cloud_bridge.attendance.legal_alerts import Alert, legal_alerts
-from cloud_bridge.attendance.reports import month_report
+from cloud_bridge.attendance.legal_alerts import Alert
 from cloud_bridge.attendance.staff_pages import Viewer, render
 from cloud_bridge.attendance.timesheet import LJUBLJANA
 from cloud_bridge.db_schema import read_tx
@@ -105,11 +104,8 @@ def _alerts(conn: Connection, tenant: str, start: datetime, end: datetime,
     """The legal alerts of the months the window touches."""
     months = sorted({(start.year, start.month),
                      ((end - timedelta(days=1)).year, (end - timedelta(days=1)).month)})
-    found: list[Alert] = []
-    for year, month in months:
-        report = month_report(conn, tenant, year, month, employee=employee)
-        found += [a for e in report.employees for a in legal_alerts(e.employee, e.sheet.days)]
-    return found
+    return [a for year, month in months
+            for _name, a in tenant_alerts(conn, tenant, year, month, employee)]
 
 
 @router.get("/timeline", **route_meta("attendance.view"))

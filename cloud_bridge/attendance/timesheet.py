@@ -67,6 +67,9 @@ class Rules:
     # ``daily_hours`` chooses "day" (docs/attendance.md, "Overtime")
     overtime_basis: str = "week"
     weekly_hours: float = 40.0
+    # ZDR-1 art. 155(2): where working time is unevenly distributed or temporarily
+    # redistributed, the daily rest due is 11 h instead of 12 (legal_alerts.py)
+    uneven_schedule: bool = False
 
     def __post_init__(self) -> None:
         if self.overtime_basis not in OVERTIME_BASES:

@@ -258,7 +258,7 @@ def test_overtime_by_the_week_by_default_or_by_the_day_per_employer(
     week += [("e1", at(2026, 11, 9, 7), "arrival"), ("e1", at(2026, 11, 9, 17), "departure")]
     load(engine, tenant, week)
     assert client.get("rules").json() == {"overtime_basis": "week", "daily_hours": 8.0,
-                                          "weekly_hours": 40.0}
+                                          "weekly_hours": 40.0, "uneven_schedule": False}
     s = sheet(client, "e1", "2026-11")
     assert [d["overtime_min"] for d in s["days"][1:9]] == [0, 0, 0, 0, 0, 480, 0, 0]
     assert s["totals"]["overtime_min"] == 480  # 48 h in the week; the 10-h Monday is not
@@ -274,6 +274,9 @@ def test_overtime_by_the_week_by_default_or_by_the_day_per_employer(
     assert [t["action"] for t in trail] == ["rules.set"]
     assert client.get("report", params={"month": "2026-11"}).json()["rules"][
         "overtime_basis"] == "day"
+    # ZDR-1 art. 155(2): an uneven schedule, set through the same API
+    assert client.put("rules", json={**ADMIN, "overtime_basis": "day",
+                                     "uneven_schedule": True}).json()["uneven_schedule"]
 
 
 def test_weekly_overtime_across_the_months_start(

@@ -36,7 +36,6 @@ from cloud_bridge.attendance.phone_punch import (
     Position,
     PunchRefused,
     erase_expired_everywhere,
-    erase_expired_locations,
     phone_device,
     record_phone_punch,
     set_geofence,
@@ -203,8 +202,8 @@ def test_locations_are_erased_when_retention_ends(engine: Engine, tenant: str) -
     at = datetime(2026, 11, 10, 6, tzinfo=UTC)
     _punch(engine, session, PunchType.ARRIVAL, at, NEAR)
     with write_tx(engine) as conn:
-        assert erase_expired_locations(conn, tenant, at + timedelta(days=1)) == 0
-        assert erase_expired_locations(conn, tenant, at + timedelta(days=2, seconds=1)) == 1
+        assert erase_expired_everywhere(conn, at + timedelta(days=1)) == 0
+        assert erase_expired_everywhere(conn, at + timedelta(days=2, seconds=1)) == 1
         assert conn.execute(select(punch_locations).where(
             punch_locations.c.tenant == tenant)).first() is None
         # the chained punch keeps only "inside"
