@@ -118,6 +118,9 @@ PAGE_TEXTS = (
     N_("Signed. Thank you."),
     N_("Type your full name and tick the box to agree to the waiver."),
     N_("The waiver has changed meanwhile: read the new text."),
+    # the drawn signature (static/signature_pad.js); the typed name stays the alternative
+    N_("Type your full name or draw your signature, and tick the box to agree to the "
+       "waiver."),
 )
 
 
@@ -127,13 +130,15 @@ class WaiverSigning(Protocol):
     def pending(self, tenant: str, member_id: str) -> dict[str, object] | None: ...
 
     def sign(self, tenant: str, member_id: str, version: int, signed_name: str,
-             consent: bool) -> None: ...
+             consent: bool, drawing: str | None = None) -> None: ...
 
 
 class PhoneSignature(BaseModel):
     version: int = Field(ge=1)
     signed_name: str = Field(max_length=120)
     consent: bool
+    # a drawn signature: the SVG path of the strokes (cloud_bridge/waiver_drawing.py)
+    drawing: str | None = Field(default=None, max_length=20_000)
 
 
 def page_catalog() -> dict[str, str]:
@@ -198,7 +203,8 @@ def make_member_qr_router(
         if waivers is None:
             raise not_found
         try:
-            waivers.sign(tenant, member_id, body.version, body.signed_name, body.consent)
+            waivers.sign(tenant, member_id, body.version, body.signed_name, body.consent,
+                         body.drawing or None)
         except NotFound:
             raise not_found from None
         except Invalid as exc:

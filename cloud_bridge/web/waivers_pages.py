@@ -97,12 +97,15 @@ async def sign_waiver(request: Request, member_id: str, staff: Signer, ctx: Ctx)
                      lambda conn: (None, waivers.sign(
                          conn, staff.tenant, member_id[:64], version,
                          form.get("signed_name", ""), consent=form.get("consent") in ("1", "on"),
-                         channel="kiosk")))
+                         method="drawn" if form.get("drawing") else "typed",
+                         channel="kiosk", drawing_svg=form.get("drawing") or None)))
     except FormError as exc:
-        field = {"name": "signed_name", "consent": "consent"}.get(
+        field = {"name": "signed_name", "consent": "consent", "drawing": "drawing"}.get(
             _field_of(str(exc)), "__form__")
-        text = {"signed_name": _("Type your full name."),
-                "consent": _("Tick the box to agree to the waiver.")}.get(field, str(exc))
+        text = {"signed_name": _("Type your full name or draw your signature."),
+                "consent": _("Tick the box to agree to the waiver."),
+                "drawing": _("The drawing is not a signature: clear it and draw again, "
+                             "or type your full name.")}.get(field, str(exc))
         return sign_page(request, staff, ctx, member_id, form, {field: text}, status=422)
     return RedirectResponse(f"/t/{staff.tenant}/members/{member_id[:64]}/waiver?signed=1", 303)
 
