@@ -34,15 +34,15 @@ def draw(page: Page, selector: str) -> None:
         page.mouse.up()
 
 
-def _signature(served: Served, member_id: str) -> dict[str, object]:
-    with served.site.engine.connect() as conn:
+def _signature(at: Served, member_id: str) -> dict[str, object]:
+    with at.site.engine.connect() as conn:
         return dict(conn.execute(select(waiver_signatures).where(
-            waiver_signatures.c.tenant == served.tenant,
+            waiver_signatures.c.tenant == at.tenant,
             waiver_signatures.c.member_id == member_id)).mappings().one())
 
 
-def _member(served: Served, client, csrf: str, name: str) -> str:  # type: ignore[no-untyped-def]
-    t = f"/t/{served.tenant}"
+def _member(at: Served, client, csrf: str, name: str) -> str:  # type: ignore[no-untyped-def]
+    t = f"/t/{at.tenant}"
     loc = client.post(f"{t}/members", data={"csrf_token": csrf, "first_name": name,
                                             "last_name": "Kos"}, follow_redirects=False)
     member_id = str(loc.headers["location"].split("/members/")[1].split("?")[0])
