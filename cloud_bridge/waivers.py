@@ -32,12 +32,13 @@ from sqlalchemy import (
     insert,
     inspect,
     select,
+    update,
 )
 
 from cloud_bridge import change_log
 from cloud_bridge.api_models import MemberPatch
 from cloud_bridge.change_log import Entry
-from cloud_bridge.db_schema import create_tables, lock_schema, read_tx, write_tx
+from cloud_bridge.db_schema import create_tables, lock_schema, members, read_tx, write_tx
 from cloud_bridge.device_configs import (
     desired_configs,
     ensure_device_config_schema,
@@ -170,10 +171,11 @@ def publish(engine: Engine, tenant: str, title: str, body: str, *, by: str,
             tenant=tenant, version=version.version, title=title, body=body,
             sha256=version.sha256, effective_on=today.isoformat(), published_ms=now_ms,
             published_by=by[:120]))
-    return version, _point_devices(engine, tenant, today, by=by, now_ms=now_ms)
+    return version, _point_devices(engine, tenant, today, version.version, by=by,
+                                   now_ms=now_ms)
 
 
-def _point_devices(engine: Engine, tenant: str, since: date, *, by: str,
+def _point_devices(engine: Engine, tenant: str, since: date, version: int, *, by: str,
                    now_ms: int) -> list[str]:
     with read_tx(engine) as conn:
         names = [r.device for r in conn.execute(
@@ -185,7 +187,8 @@ def _point_devices(engine: Engine, tenant: str, since: date, *, by: str,
         if current is None:
             continue
         policy = {**current.config.get("site_policy", {}),
-                  "waiver_current_since": since.isoformat()}
+                  "waiver_current_since": since.isoformat(),
+                  "waiver_current_version": version}
         try:
             set_desired(engine, tenant, name, {**current.config, "site_policy": policy},
                         by=f"waiver v{since.isoformat()} by {by}", now_ms=now_ms)
@@ -229,7 +232,11 @@ def sign(conn: Connection, tenant: str, member_id: str, version: int, signed_nam
         drawing_svg=drawing_svg,
         drawing_sha256=drawing_hash(drawing_svg) if drawing_svg else None))
     day = datetime.fromtimestamp(now_ms / 1000, LOCAL_TZ).date()
-    return update_member(conn, tenant, member_id, MemberPatch(waiver_signed_on=day))
+    records = update_member(conn, tenant, member_id, MemberPatch(waiver_signed_on=day))
+    # the version id travels with the day: the gate compares versions where it has one
+    conn.execute(update(members).where(members.c.tenant == tenant, members.c.id == member_id)
+                 .values(waiver_version=current.version))
+    return [{**rec, "waiver_version": current.version} for rec in records]
 
 
 class WaiverDesk:
