@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from cloud_bridge import waiver_notices, waivers
 from cloud_bridge.db_schema import read_tx
 from cloud_bridge.errors import Invalid
+from cloud_bridge.member_notices import OptoutLinks
 from cloud_bridge.membership_ops import NotFound, get_member
 from cloud_bridge.web.auth import Staff
 from cloud_bridge.web.deps import Ctx
@@ -61,8 +62,12 @@ async def publish_waiver(request: Request, staff: Editor, ctx: Ctx) -> Response:
     notice = _("Waiver version %(v)s published; members sign it at their next visit.") % {
         "v": version.version}
     if ctx.notifier is not None:  # queued only: the outbox's thread sends them
-        mailed = waiver_notices.waiver_to_sign(ctx.engine, ctx.notifier, staff.tenant, version)
-        notice += " " + _("%(n)s members will be told by e-mail.") % {"n": mailed}
+        links = (OptoutLinks(str(request.base_url), ctx.member_link_key)
+                 if ctx.member_link_key else None)  # each member's opt-out page
+        mailed = waiver_notices.waiver_to_sign(ctx.engine, ctx.notifier, staff.tenant,
+                                               version, links)
+        notice += " " + _("Messages queued for members (e-mail and SMS): %(n)s.") % {
+            "n": mailed}
     if failed:
         notice += " " + _("These devices kept the older version: %(names)s.") % {
             "names": ", ".join(failed)}

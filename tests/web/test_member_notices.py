@@ -220,3 +220,24 @@ def test_tenant_settings_are_kept_and_refused_beside_the_field(site: WebSite) ->
     assert r.status_code == 403
     assert 'value="14"' not in clerk.get(f"/t/{tenant}/member-notices").text
     assert "14" in clerk.get(f"/t/{tenant}/member-notices").text
+
+
+def test_waiver_notices_go_by_sms_too_and_link_the_opt_out_page(
+        site: WebSite, notifier: Notifier, smtp_server: SmtpServer, tmp_path: Path) -> None:
+    tenant, _ = site.tenants
+    ensure_waiver_schema(site.engine)
+    links = OptoutLinks("https://bridge.example.si", load_link_key(site.keys_dir))
+    with write_tx(site.engine) as conn:
+        ana = _member(conn, tenant, "Ana", email="ana@example.si", phone="+38640111222")
+        _member(conn, tenant, "Bor", phone="+38641000000")
+        _member(conn, tenant, "Cene")  # neither: nothing
+    version, _failed = publish(site.engine, tenant, "Izjava", "Besedilo.", by="test")
+    assert waiver_to_sign(site.engine, notifier, tenant, version, links) == 3
+    assert waiver_to_sign(site.engine, notifier, tenant, version, links) == 0
+    notifier.deliver_due()
+    (mail,) = smtp_server.wait_for(1)
+    assert mail["Subject"] == "Podpišite novo izjavo"
+    assert f"/member-notices/{tenant}/{ana}#k=" in mail.get_content()
+    texts = sorted(json.loads(line)["to"]
+                   for line in (tmp_path / "sms.jsonl").read_text().splitlines())
+    assert texts == ["+38640111222", "+38641000000"]
