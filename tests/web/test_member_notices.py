@@ -241,3 +241,23 @@ def test_waiver_notices_go_by_sms_too_and_link_the_opt_out_page(
     texts = sorted(json.loads(line)["to"]
                    for line in (tmp_path / "sms.jsonl").read_text().splitlines())
     assert texts == ["+38640111222", "+38641000000"]
+
+
+def test_the_bridge_thread_sweeps_and_the_notifier_sends(
+        site: WebSite, notifier: Notifier, smtp_server: SmtpServer) -> None:
+    from cloud_bridge.member_notice_sweep import MemberNoticeSweep
+
+    tenant, _ = site.tenants
+    with write_tx(site.engine) as conn:
+        ana = _member(conn, tenant, "Ana", email="ana@example.si")
+        _membership(conn, tenant, ana, 1)
+    sweeper = MemberNoticeSweep(site.engine, notifier, interval_s=0.2)
+    notifier.start(interval_s=0.2)
+    sweeper.start()
+    try:
+        (mail,) = smtp_server.wait_for(1)
+    finally:
+        sweeper.stop()
+        notifier.stop()
+    assert mail["To"] == "ana@example.si"
+    assert len(smtp_server.messages) == 1  # later passes found nothing new
