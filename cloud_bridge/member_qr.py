@@ -43,7 +43,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from cloud_bridge.errors import Invalid, NotFound
+from cloud_bridge.errors import Conflict, Invalid, NotFound
 from cloud_bridge.web.page_templates import page_templates
 from contracts.i18n import N_, gettext, use_language
 from contracts.qr_token import STEP_S, issue_token
@@ -121,6 +121,14 @@ PAGE_TEXTS = (
     # the drawn signature (static/signature_pad.js); the typed name stays the alternative
     N_("Type your full name or draw your signature, and tick the box to agree to the "
        "waiver."),
+    # enrolling this phone as a contactless key (cloud_bridge/phone_enrolment.py)
+    N_("Use this phone as your entry key"),
+    N_("Your phone's app asks to open the gate with this phone: hold it to the reader "
+       "instead of a card."),
+    N_("Enrol this phone"),
+    N_("This phone now opens the gate."),
+    N_("This phone is already enrolled."),
+    N_("The app's key could not be checked. Open the link from the app again."),
 )
 
 
@@ -131,6 +139,18 @@ class WaiverSigning(Protocol):
 
     def sign(self, tenant: str, member_id: str, version: int, signed_name: str,
              consent: bool, drawing: str | None = None) -> None: ...
+
+
+class PhoneKeys(Protocol):
+    """Enrolling the member's phone as a contactless key (cloud_bridge.phone_enrolment)."""
+
+    def enrol(self, tenant: str, member_id: str, public_key_hex: str,
+              proof_hex: str) -> str: ...
+
+
+class PhoneKeyEnrolment(BaseModel):
+    public_key: str = Field(pattern=r"^[0-9a-fA-F]{64}$")  # Ed25519, 32 bytes
+    proof: str = Field(pattern=r"^[0-9a-fA-F]{128}$")  # its signature, 64 bytes
 
 
 class PhoneSignature(BaseModel):
@@ -160,6 +180,7 @@ def make_member_qr_router(
     link_key: bytes,
     clock: Callable[[], float] = time.time,
     waivers: WaiverSigning | None = None,
+    phones: PhoneKeys | None = None,
 ) -> APIRouter:
     """``get_signing_key(tenant)`` returns the tenant's Ed25519 key (the one whose public
     half is the devices' ``keys.tenant_public_key``); ``get_credential(tenant, member_id)``
@@ -213,6 +234,25 @@ def make_member_qr_router(
                                 status_code=409 if stale else 422,
                                 headers=_security_headers())
         return Response(status_code=204, headers=_security_headers())
+
+    @router.post("/{tenant}/{member_id}/phone-key")
+    def enrol_phone(tenant: TenantId, member_id: MemberId, body: PhoneKeyEnrolment,
+                    authorization: Annotated[str | None, Header()] = None) -> Response:
+        linked(tenant, member_id, authorization)
+        if phones is None:
+            raise not_found
+        try:
+            cred_id = phones.enrol(tenant, member_id, body.public_key, body.proof)
+        except NotFound:
+            raise not_found from None
+        except Conflict:
+            return JSONResponse({"error": "enrolled"}, status_code=409,
+                                headers=_security_headers())
+        except Invalid:
+            return JSONResponse({"error": "proof"}, status_code=422,
+                                headers=_security_headers())
+        return JSONResponse({"credential_id": cred_id}, status_code=201,
+                            headers=_security_headers())
 
     @router.post("/{tenant}/{member_id}/token")
     def token(tenant: TenantId, member_id: MemberId,

@@ -203,6 +203,7 @@ class Bridge:
         from cloud_bridge.member_qr import make_member_qr_router
         from cloud_bridge.member_qr_links import credential_getter
         from cloud_bridge.notice_optout_page import make_notice_optout_router
+        from cloud_bridge.phone_enrolment import PhoneKeyDesk
         from cloud_bridge.waivers import WaiverDesk
 
         link_key = load_link_key(self.settings.keys_dir)
@@ -216,7 +217,9 @@ class Bridge:
         app.include_router(make_member_qr_router(
             lambda tenant: self.keys.get(tenant).signing_key,
             credential_getter(self.engine), link_key,
-            waivers=WaiverDesk(self.engine, self.feed.publish)))
+            waivers=WaiverDesk(self.engine, self.feed.publish),
+            phones=PhoneKeyDesk(self.engine, lambda tenant: self.keys.get(tenant).hmac_key,
+                                self.feed.publish)))
         # the member's own page to stop or restore notices (linked from every e-mail)
         app.include_router(make_notice_optout_router(self.engine, link_key))
         app.include_router(driving_school_router(ctx.engine, ctx.auth,

@@ -9,6 +9,7 @@ voucher sale queues its notice in the sale's transaction."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -256,6 +257,7 @@ def test_the_bridge_thread_sweeps_and_the_notifier_sends(
     sweeper.start()
     try:
         (mail,) = smtp_server.wait_for(1)
+        time.sleep(0.8)  # a few more passes of both threads
     finally:
         sweeper.stop()
         notifier.stop()
