@@ -217,6 +217,38 @@ def make_member_qr_router(
             raise not_found
         return cred
 
+    _member_actions(router, linked, not_found, waivers, phones)
+
+    @router.post("/{tenant}/{member_id}/token")
+    def token(tenant: TenantId, member_id: MemberId,
+              authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
+        cred = linked(tenant, member_id, authorization)
+        now = int(clock())
+        refusal = ("blocked" if cred.blocked else "not_valid_now"
+                   if not cred.valid_from <= now < cred.valid_to
+                   else None if cred.has_pass else "no_valid_pass")
+        if refusal:
+            # JSON for the page's script, which says why in the member's language
+            return JSONResponse({"error": refusal}, status_code=403,
+                                headers=_security_headers())
+        text = issue_token(get_signing_key(tenant), cred.credential_id, cred.valid_from,
+                           cred.valid_to, now)
+        refresh_s = STEP_S - now % STEP_S  # 1..30: right when the next time step starts
+        return JSONResponse(
+            {"token": text, "svg": qr_svg(text), "refresh_s": refresh_s,
+             "first_name": cred.first_name,
+             "waiver": waivers.pending(tenant, member_id) if waivers else None},
+            headers=_security_headers())
+
+    return router
+
+
+Linked = Callable[[str, str, str | None], MemberQrCredential]
+
+
+def _member_actions(router: APIRouter, linked: Linked, not_found: HTTPException,
+                    waivers: WaiverSigning | None, phones: PhoneKeys | None) -> None:
+    """The member's actions on their page: sign the waiver, enrol the phone as a key."""
     @router.post("/{tenant}/{member_id}/waiver")
     def sign_waiver(tenant: TenantId, member_id: MemberId, body: PhoneSignature,
                     authorization: Annotated[str | None, Header()] = None) -> Response:
@@ -253,26 +285,3 @@ def make_member_qr_router(
                                 headers=_security_headers())
         return JSONResponse({"credential_id": cred_id}, status_code=201,
                             headers=_security_headers())
-
-    @router.post("/{tenant}/{member_id}/token")
-    def token(tenant: TenantId, member_id: MemberId,
-              authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
-        cred = linked(tenant, member_id, authorization)
-        now = int(clock())
-        refusal = ("blocked" if cred.blocked else "not_valid_now"
-                   if not cred.valid_from <= now < cred.valid_to
-                   else None if cred.has_pass else "no_valid_pass")
-        if refusal:
-            # JSON for the page's script, which says why in the member's language
-            return JSONResponse({"error": refusal}, status_code=403,
-                                headers=_security_headers())
-        text = issue_token(get_signing_key(tenant), cred.credential_id, cred.valid_from,
-                           cred.valid_to, now)
-        refresh_s = STEP_S - now % STEP_S  # 1..30: right when the next time step starts
-        return JSONResponse(
-            {"token": text, "svg": qr_svg(text), "refresh_s": refresh_s,
-             "first_name": cred.first_name,
-             "waiver": waivers.pending(tenant, member_id) if waivers else None},
-            headers=_security_headers())
-
-    return router
