@@ -20,7 +20,7 @@ from functools import partial
 from sqlalchemy import Connection, select
 
 from cloud_bridge.db_schema import members
-from cloud_bridge.notice_optouts import opted_out, optout_link
+from cloud_bridge.notice_optouts import oneclick_link, opted_out, optout_link
 from cloud_bridge.notifications import Notice, Notifier
 from cloud_bridge.notifications.notice import Channel
 from contracts.i18n import format_day, format_money, use_language
@@ -50,6 +50,10 @@ class OptoutLinks:
 
     def url(self, tenant: str, member_id: str) -> str:
         return optout_link(self.base_url, self.link_key, tenant, member_id)
+
+    def oneclick_url(self, tenant: str, member_id: str) -> str:
+        """For the List-Unsubscribe header (RFC 8058)."""
+        return oneclick_link(self.base_url, self.link_key, tenant, member_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +95,15 @@ def send_to(conn: Connection, notifier: Notifier, tenant: str, kind: str, dedup:
     with use_language(lang or "sl"):
         said = texts()
         footer = _footer(links, tenant, who.member_id)
+    oneclick = (links.oneclick_url(tenant, who.member_id)
+                if links is not None and who.member_id is not None else None)
     queued = 0
     for channel, address in channels:
-        body = said.body + footer if channel == "email" else said.sms
+        email = channel == "email"
         queued += notifier.enqueue(conn, Notice(
             tenant=tenant, kind=kind, channel=channel, recipient=address,
-            subject=said.subject, body=body, dedup_key=f"{dedup}:{channel}"))
+            subject=said.subject, body=said.body + footer if email else said.sms,
+            dedup_key=f"{dedup}:{channel}", unsubscribe_url=oneclick if email else None))
     return queued
 
 

@@ -15,8 +15,8 @@ import secrets
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine, select
 
@@ -25,6 +25,7 @@ from cloud_bridge.member_qr import MemberId, TenantId, _security_headers
 from cloud_bridge.notice_optouts import (
     OPTOUT_TOKEN_CHARS,
     ensure_optout_schema,
+    oneclick_token,
     opt_in,
     opt_out,
     opted_out,
@@ -87,6 +88,21 @@ def make_notice_optout_router(engine: Engine, link_key: bytes) -> APIRouter:
         with read_tx(engine) as conn:
             out = opted_out(conn, tenant, member_id)
         return JSONResponse({"opted_out": out}, headers=_security_headers())
+
+    @router.post("/{tenant}/{member_id}/one-click")
+    def one_click(tenant: TenantId, member_id: MemberId,
+                  k: Annotated[str, Query(max_length=64)] = "") -> Response:
+        """RFC 8058: the mail client POSTs ``List-Unsubscribe=One-Click`` here, with no
+        cookie and no page; the token in the query can only turn notices off."""
+        expected = oneclick_token(link_key, tenant, member_id)
+        if not hmac.compare_digest(k.encode(), expected.encode()):
+            raise not_found
+        with write_tx(engine) as conn:
+            if conn.execute(select(members.c.id).where(
+                    members.c.tenant == tenant, members.c.id == member_id)).first() is None:
+                raise not_found
+            opt_out(conn, tenant, member_id)
+        return Response(status_code=200, headers=_security_headers())
 
     @router.put("/{tenant}/{member_id}/state")
     def choose(tenant: TenantId, member_id: MemberId, body: Choice,

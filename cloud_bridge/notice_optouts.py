@@ -92,3 +92,17 @@ def optout_link(base_url: str, link_key: bytes, tenant: str, member_id: str) -> 
     """The page's address; the secret sits in the fragment, which no server log sees."""
     token = optout_token(link_key, tenant, member_id)
     return f"{base_url.rstrip('/')}/member-notices/{tenant}/{member_id}#k={token}"
+
+
+def oneclick_token(link_key: bytes, tenant: str, member_id: str) -> str:
+    """The secret of the RFC 8058 one-click address. Mail clients POST to it without a
+    fragment, so it sits in the query string (and may reach an access log): it has its
+    own label and can only turn notices off, never read or restore them."""
+    msg = b"\x00".join([b"member-notice-oneclick/v1", tenant.encode(), member_id.encode()])
+    digest = hmac.new(link_key, msg, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode()[:OPTOUT_TOKEN_CHARS]
+
+
+def oneclick_link(base_url: str, link_key: bytes, tenant: str, member_id: str) -> str:
+    token = oneclick_token(link_key, tenant, member_id)
+    return f"{base_url.rstrip('/')}/member-notices/{tenant}/{member_id}/one-click?k={token}"

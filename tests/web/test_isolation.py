@@ -38,6 +38,7 @@ PUBLIC = {("GET", "/"), ("GET", "/login"), ("POST", "/login"), ("POST", "/logout
           ("GET", "/member-notices/{tenant}/{member_id}"),
           ("GET", "/member-notices/{tenant}/{member_id}/state"),
           ("PUT", "/member-notices/{tenant}/{member_id}/state"),
+          ("POST", "/member-notices/{tenant}/{member_id}/one-click"),  # RFC 8058
           # the employee's phone punch: the enrolment link's token and PIN make a phone
           # session, the punch takes that session (tests/attendance/test_phone_punch.py,
           # tests/web/test_journeys_edc_phone.py)

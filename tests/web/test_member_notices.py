@@ -121,6 +121,17 @@ def test_the_sweep_tells_each_member_once_in_slovenian(
     link = f"https://bridge.example.si/member-notices/{tenant}/{ana}#k="
     assert link + optout_token(load_link_key(site.keys_dir), tenant, ana) in text
     assert "ostalo še obiskov: 2" in mails["bor@example.si"].get_content()
+    # RFC 8058: the mail client's "unsubscribe" button posts to the header's address
+    assert expiring["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    oneclick = expiring["List-Unsubscribe"].strip("<>").removeprefix("https://bridge.example.si")
+    assert oneclick.startswith(f"/member-notices/{tenant}/{ana}/one-click?k=")
+    c = site.client()
+    form = {"List-Unsubscribe": "One-Click"}
+    assert c.post(oneclick[:-2] + "xx", data=form).status_code == 404
+    assert c.post(oneclick.replace(tenant, other), data=form).status_code == 404
+    assert c.post(oneclick, data=form).status_code == 200
+    with site.engine.connect() as conn:
+        assert opted_out(conn, tenant, ana) and not opted_out(conn, tenant, bor)
     (sms,) = [json.loads(line) for line in (tmp_path / "sms.jsonl").read_text().splitlines()]
     assert sms["to"] == "+38640111222" and sms["text"].startswith("Vaša članarina velja do ")
 
