@@ -151,6 +151,13 @@ def status(conn: Connection, tenant: str, member_id: str) -> WaiverStatus:
                         None if row is None else int(row.signed_ms))
 
 
+def drawing_of(conn: Connection, tenant: str, member_id: str, version: int) -> str | None:
+    """The drawn signature's path of that version, if it was drawn."""
+    return conn.execute(select(waiver_signatures.c.drawing_svg).where(
+        waiver_signatures.c.tenant == tenant, waiver_signatures.c.member_id == member_id,
+        waiver_signatures.c.version == version)).scalar()
+
+
 def publish(engine: Engine, tenant: str, title: str, body: str, *, by: str,
             now_ms: int | None = None) -> tuple[WaiverVersion, list[str]]:
     """Store the next version (effective today, local time) and point every device of the

@@ -83,8 +83,10 @@ def sign_page(request: Request, staff: Staff, ctx: Ctx, member_id: str,
         except NotFound:
             raise HTTPException(404, "no such member") from None
         state = waivers.status(conn, staff.tenant, member["id"])
+        drawing = (waivers.drawing_of(conn, staff.tenant, member["id"], state.signed_version)
+                   if state.signed_version else None)
     return render(request, "waiver_sign.html", staff, status_code=status, member=member,
-                  state=state, values=values, errors=errors, notice=notice,
+                  state=state, drawing=drawing, values=values, errors=errors, notice=notice,
                   name_max=waivers.NAME_MAX)
 
 

@@ -72,6 +72,8 @@ def test_the_kiosk_takes_a_drawn_signature_and_keeps_its_hash(site: WebSite) -> 
     assert sig["drawing_svg"] == DRAWING
     assert sig["drawing_sha256"] == hashlib.sha256(DRAWING.encode()).hexdigest()
     assert sig["sha256"] == hashlib.sha256(TEXT.encode()).hexdigest()
+    signed = admin.get(url).text  # reception sees what was drawn
+    assert f'<path d="{DRAWING}"' in signed and 'aria-label="Narisani podpis"' in signed
 
 
 def test_the_phone_page_takes_a_drawn_or_a_typed_signature(site: WebSite) -> None:
