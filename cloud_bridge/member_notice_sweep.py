@@ -5,7 +5,8 @@
   ``expiring_days`` (default 7), once per entitlement and end (an extended membership
   that nears its new end is told again);
 - "punch card running low" for a punch card with at most ``punch_low_threshold``
-  entries left (default 2), once per entitlement and threshold. Entries left are
+  entries left (default 2) and at least one used (a new 2-entry card is not "running
+  low"), once per entitlement and threshold. Entries left are
   ``entries_total`` minus the entries the devices reported (``used_by_device``, summed
   from the ingested ``access.decision`` events, cloud_bridge/ingest.py).
 
@@ -118,8 +119,9 @@ def _punch_low(conn: Connection, notifier: Notifier, tenant: str, now: datetime,
         (entitlements.c.valid_to.is_(None)) | (entitlements.c.valid_to > now_s))).mappings()
     queued = 0
     for ent in rows.all():
-        left = ent["entries_total"] - sum((ent["used_by_device"] or {}).values())
-        if left > threshold or left < 0:
+        used = sum((ent["used_by_device"] or {}).values())
+        left = ent["entries_total"] - used
+        if left > threshold or left < 0 or used == 0:  # a new small card is not "low"
             continue
         who = member_recipient(conn, tenant, ent["member_id"])
         if who is None:

@@ -90,6 +90,8 @@ def test_the_sweep_tells_each_member_once_in_slovenian(
         _membership(conn, tenant, bor, 20)  # 20 days: not yet
         card = create_entitlement(conn, tenant, EntitlementIn(
             member_id=bor, kind="punch_card", entries_total=5))[0]
+        create_entitlement(conn, tenant, EntitlementIn(  # new, none used: not "low"
+            member_id=bor, kind="punch_card", entries_total=2))
         quiet = _member(conn, tenant, "Cene", email="cene@example.si")
         _membership(conn, tenant, quiet, 2)
         opt_out(conn, tenant, quiet)  # every notice off
