@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -156,6 +157,9 @@ def serve(
     settings = dataclasses.replace(settings, mail_url=mail_url, sms_url=sms_url,
                                    public_url=public_url)
     _check_notification_urls(mail_url, sms_url)
+    if public_url and (not re.fullmatch(r"https?://[^\s<>\"#?]+", public_url)):
+        _refuse("refusing to start: --public-url must be the bridge's http(s) address as "
+                "members reach it, without a query or fragment, e.g. https://gym.example.si")
     http = WebWorkerSettings(settings, None if insecure_dev else api_token, web, not insecure_dev)
     run_bridge(http, http_host, http_port, workers, stats_interval)
 
