@@ -46,6 +46,7 @@ def site_rules(config: AgentConfig) -> SiteRules:
         reentry_after=timedelta(seconds=p.reentry_after_s),
         waiver_required=p.waiver_required,
         waiver_current_since=p.waiver_current_since,
+        waiver_current_version=p.waiver_current_version,
         occupancy_limit=p.occupancy_limit,
         presence_expiry=timedelta(hours=p.presence_expiry_h),
     )

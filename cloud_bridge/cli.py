@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -133,6 +134,10 @@ def serve(
     sms_url: Annotated[str | None, typer.Option(
         envvar="BRIDGE_SMS_URL", show_default=False,
         help="SMS provider: file:///path/sms.jsonl or https://gateway/...?token=...")] = None,
+    public_url: Annotated[str | None, typer.Option(
+        envvar="BRIDGE_PUBLIC_URL", show_default=False,
+        help="the bridge's address as members reach it (https://...): the notices to "
+             "members link their opt-out page there (docs/notifications.md)")] = None,
 ) -> None:
     """Run one bridge process (any number may run against one broker and database)."""
     _logging(log_level)
@@ -151,8 +156,12 @@ def serve(
         jetstream=_jetstream_settings(
             nats, prefix, client_id, nats_user, nats_password, nats_replicas, nats_ack_wait,
             mqtt_tls_ca, mqtt_tls_cert, mqtt_tls_key))
-    settings = dataclasses.replace(settings, mail_url=mail_url, sms_url=sms_url)
+    settings = dataclasses.replace(settings, mail_url=mail_url, sms_url=sms_url,
+                                   public_url=public_url)
     _check_notification_urls(mail_url, sms_url)
+    if public_url and (not re.fullmatch(r"https?://[^\s<>\"#?]+", public_url)):
+        _refuse("refusing to start: --public-url must be the bridge's http(s) address as "
+                "members reach it, without a query or fragment, e.g. https://gym.example.si")
     http = WebWorkerSettings(settings, None if insecure_dev else api_token, web, not insecure_dev)
     run_bridge(http, http_host, http_port, workers, stats_interval)
 

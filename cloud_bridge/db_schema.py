@@ -104,6 +104,9 @@ members = Table(
     Column("email", String(254), nullable=True),
     Column("phone", String(32), nullable=True),
     Column("waiver_signed_on", String(10), nullable=True),
+    # the waiver version signed on that day (cloud_bridge/waivers.py); None: signed
+    # before versions were kept, or the day was set by hand
+    Column("waiver_version", Integer, nullable=True),
     Column("blocked", Boolean, nullable=False, default=False),
     Column("pin_hash", String(200), nullable=True),
     Column("created_at", BigInteger, nullable=False),
@@ -303,7 +306,8 @@ def create_tables(engine: Engine, tables: MetaData, lock_id: int) -> None:
 
 # columns added to existing tables after they were first released: create_all does not
 # add columns, so a database made before them gets them here (additive, nullable)
-_ADDED_COLUMNS = (("commands", "expires_at", "BIGINT"),)
+_ADDED_COLUMNS = (("commands", "expires_at", "BIGINT"),
+                  ("members", "waiver_version", "INTEGER"))
 
 
 def create_schema(engine: Engine) -> None:

@@ -43,7 +43,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from cloud_bridge.errors import Invalid, NotFound
+from cloud_bridge.errors import Conflict, Invalid, NotFound
 from cloud_bridge.web.page_templates import page_templates
 from contracts.i18n import N_, gettext, use_language
 from contracts.qr_token import STEP_S, issue_token
@@ -118,6 +118,17 @@ PAGE_TEXTS = (
     N_("Signed. Thank you."),
     N_("Type your full name and tick the box to agree to the waiver."),
     N_("The waiver has changed meanwhile: read the new text."),
+    # the drawn signature (static/signature_pad.js); the typed name stays the alternative
+    N_("Type your full name or draw your signature, and tick the box to agree to the "
+       "waiver."),
+    # enrolling this phone as a contactless key (cloud_bridge/phone_enrolment.py)
+    N_("Use this phone as your entry key"),
+    N_("Your phone's app asks to open the gate with this phone: hold it to the reader "
+       "instead of a card."),
+    N_("Enrol this phone"),
+    N_("This phone now opens the gate."),
+    N_("This phone is already enrolled."),
+    N_("The app's key could not be checked. Open the link from the app again."),
 )
 
 
@@ -127,13 +138,27 @@ class WaiverSigning(Protocol):
     def pending(self, tenant: str, member_id: str) -> dict[str, object] | None: ...
 
     def sign(self, tenant: str, member_id: str, version: int, signed_name: str,
-             consent: bool) -> None: ...
+             consent: bool, drawing: str | None = None) -> None: ...
+
+
+class PhoneKeys(Protocol):
+    """Enrolling the member's phone as a contactless key (cloud_bridge.phone_enrolment)."""
+
+    def enrol(self, tenant: str, member_id: str, public_key_hex: str,
+              proof_hex: str) -> str: ...
+
+
+class PhoneKeyEnrolment(BaseModel):
+    public_key: str = Field(pattern=r"^[0-9a-fA-F]{64}$")  # Ed25519, 32 bytes
+    proof: str = Field(pattern=r"^[0-9a-fA-F]{128}$")  # its signature, 64 bytes
 
 
 class PhoneSignature(BaseModel):
     version: int = Field(ge=1)
     signed_name: str = Field(max_length=120)
     consent: bool
+    # a drawn signature: the SVG path of the strokes (cloud_bridge/waiver_drawing.py)
+    drawing: str | None = Field(default=None, max_length=20_000)
 
 
 def page_catalog() -> dict[str, str]:
@@ -155,6 +180,7 @@ def make_member_qr_router(
     link_key: bytes,
     clock: Callable[[], float] = time.time,
     waivers: WaiverSigning | None = None,
+    phones: PhoneKeys | None = None,
 ) -> APIRouter:
     """``get_signing_key(tenant)`` returns the tenant's Ed25519 key (the one whose public
     half is the devices' ``keys.tenant_public_key``); ``get_credential(tenant, member_id)``
@@ -191,22 +217,7 @@ def make_member_qr_router(
             raise not_found
         return cred
 
-    @router.post("/{tenant}/{member_id}/waiver")
-    def sign_waiver(tenant: TenantId, member_id: MemberId, body: PhoneSignature,
-                    authorization: Annotated[str | None, Header()] = None) -> Response:
-        linked(tenant, member_id, authorization)
-        if waivers is None:
-            raise not_found
-        try:
-            waivers.sign(tenant, member_id, body.version, body.signed_name, body.consent)
-        except NotFound:
-            raise not_found from None
-        except Invalid as exc:
-            stale = "not the current one" in str(exc)
-            return JSONResponse({"error": "stale" if stale else "incomplete"},
-                                status_code=409 if stale else 422,
-                                headers=_security_headers())
-        return Response(status_code=204, headers=_security_headers())
+    _member_actions(router, linked, not_found, waivers, phones)
 
     @router.post("/{tenant}/{member_id}/token")
     def token(tenant: TenantId, member_id: MemberId,
@@ -230,3 +241,47 @@ def make_member_qr_router(
             headers=_security_headers())
 
     return router
+
+
+Linked = Callable[[str, str, str | None], MemberQrCredential]
+
+
+def _member_actions(router: APIRouter, linked: Linked, not_found: HTTPException,
+                    waivers: WaiverSigning | None, phones: PhoneKeys | None) -> None:
+    """The member's actions on their page: sign the waiver, enrol the phone as a key."""
+    @router.post("/{tenant}/{member_id}/waiver")
+    def sign_waiver(tenant: TenantId, member_id: MemberId, body: PhoneSignature,
+                    authorization: Annotated[str | None, Header()] = None) -> Response:
+        linked(tenant, member_id, authorization)
+        if waivers is None:
+            raise not_found
+        try:
+            waivers.sign(tenant, member_id, body.version, body.signed_name, body.consent,
+                         body.drawing or None)
+        except NotFound:
+            raise not_found from None
+        except Invalid as exc:
+            stale = "not the current one" in str(exc)
+            return JSONResponse({"error": "stale" if stale else "incomplete"},
+                                status_code=409 if stale else 422,
+                                headers=_security_headers())
+        return Response(status_code=204, headers=_security_headers())
+
+    @router.post("/{tenant}/{member_id}/phone-key")
+    def enrol_phone(tenant: TenantId, member_id: MemberId, body: PhoneKeyEnrolment,
+                    authorization: Annotated[str | None, Header()] = None) -> Response:
+        linked(tenant, member_id, authorization)
+        if phones is None:
+            raise not_found
+        try:
+            cred_id = phones.enrol(tenant, member_id, body.public_key, body.proof)
+        except NotFound:
+            raise not_found from None
+        except Conflict:
+            return JSONResponse({"error": "enrolled"}, status_code=409,
+                                headers=_security_headers())
+        except Invalid:
+            return JSONResponse({"error": "proof"}, status_code=422,
+                                headers=_security_headers())
+        return JSONResponse({"credential_id": cred_id}, status_code=201,
+                            headers=_security_headers())

@@ -87,6 +87,7 @@ def update_member(conn: Connection, tenant: str, member_id: str,
             changes["pin_hash"] = hash_pin(value) if value else None
         elif field == "waiver_signed_on":
             changes[field] = value.isoformat() if value else None
+            changes["waiver_version"] = None  # a day set by hand: no version known
         else:
             changes[field] = value
     changes["updated_at"] = _now()

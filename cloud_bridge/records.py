@@ -17,6 +17,8 @@ def member_record(row: Mapping[str, Any]) -> dict[str, Any]:
     }
     if row["pin_hash"]:
         rec["pin_hash"] = row["pin_hash"]
+    if row.get("waiver_version"):  # only when known: the day rule stays for the rest
+        rec["waiver_version"] = row["waiver_version"]
     return rec
 
 

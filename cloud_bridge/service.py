@@ -41,6 +41,9 @@ from cloud_bridge.device_configs import ensure_device_config_schema
 from cloud_bridge.device_reports import store_command_result, store_state
 from cloud_bridge.enrolment_service import mount_enrolment
 from cloud_bridge.ingest import Ingestor, IngestResult
+from cloud_bridge.member_notice_sweep import MemberNoticeSweep
+from cloud_bridge.member_notices import OptoutLinks
+from cloud_bridge.member_qr_links import load_link_key
 from cloud_bridge.member_sync import DEFAULT_MAX_LAG, MemberSync
 from cloud_bridge.metrics import BridgeMetrics, mount_metrics
 from cloud_bridge.mqtt_link import BridgeLink, MqttSettings
@@ -96,6 +99,11 @@ class BridgeSettings:
     sms_url: str | None = None
     # s between two checks of the working-time alerts (attendance/alert_sweep.py); 0 = off
     alert_sweep_s: float = 3600.0
+    # s between two checks for expiring memberships and low punch cards
+    # (member_notice_sweep.py); 0 = off
+    member_notice_sweep_s: float = 3600.0
+    # the bridge's address as members reach it: notices link the opt-out page there
+    public_url: str | None = None
 
 
 class Bridge:
@@ -125,6 +133,10 @@ class Bridge:
             sms_from_url(settings.sms_url) if settings.sms_url else None)
         self.alert_sweep = AlertSweep(self.engine, self.notifier,
                                       interval_s=settings.alert_sweep_s)
+        self.member_notices = MemberNoticeSweep(
+            self.engine, self.notifier, interval_s=settings.member_notice_sweep_s,
+            links=OptoutLinks(settings.public_url, load_link_key(settings.keys_dir))
+            if settings.public_url else None)
         self._ingest_q: queue.Queue[Inbound] = queue.Queue()
         self._sync_q: queue.Queue[Inbound] = queue.Queue()
         self._stop = threading.Event()
@@ -156,6 +168,8 @@ class Bridge:
         self.notifier.start()
         if self.settings.alert_sweep_s > 0:
             self.alert_sweep.start()
+        if self.settings.member_notice_sweep_s > 0:
+            self.member_notices.start()
         self.link.start(wait_s=wait_connected_s)
         return self
 
@@ -164,6 +178,7 @@ class Bridge:
         for t in self._threads:
             t.join(15)
         self.alert_sweep.stop()
+        self.member_notices.stop()
         self.notifier.stop()
         self.link.stop()
 
@@ -186,7 +201,9 @@ class Bridge:
         """The staff web modules, the members' phone page and the driving school."""
         from cloud_bridge.driving_school import driving_school_router
         from cloud_bridge.member_qr import make_member_qr_router
-        from cloud_bridge.member_qr_links import credential_getter, load_link_key
+        from cloud_bridge.member_qr_links import credential_getter
+        from cloud_bridge.notice_optout_page import make_notice_optout_router
+        from cloud_bridge.phone_enrolment import PhoneKeyDesk
         from cloud_bridge.waivers import WaiverDesk
 
         link_key = load_link_key(self.settings.keys_dir)
@@ -200,7 +217,11 @@ class Bridge:
         app.include_router(make_member_qr_router(
             lambda tenant: self.keys.get(tenant).signing_key,
             credential_getter(self.engine), link_key,
-            waivers=WaiverDesk(self.engine, self.feed.publish)))
+            waivers=WaiverDesk(self.engine, self.feed.publish),
+            phones=PhoneKeyDesk(self.engine, lambda tenant: self.keys.get(tenant).hmac_key,
+                                self.feed.publish)))
+        # the member's own page to stop or restore notices (linked from every e-mail)
+        app.include_router(make_notice_optout_router(self.engine, link_key))
         app.include_router(driving_school_router(ctx.engine, ctx.auth,
                                                  publisher=ctx.publisher,
                                                  prefix=ctx.prefix,

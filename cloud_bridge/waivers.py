@@ -30,13 +30,15 @@ from sqlalchemy import (
     Text,
     func,
     insert,
+    inspect,
     select,
+    update,
 )
 
 from cloud_bridge import change_log
 from cloud_bridge.api_models import MemberPatch
 from cloud_bridge.change_log import Entry
-from cloud_bridge.db_schema import create_tables, read_tx, write_tx
+from cloud_bridge.db_schema import create_tables, lock_schema, members, read_tx, write_tx
 from cloud_bridge.device_configs import (
     desired_configs,
     ensure_device_config_schema,
@@ -45,6 +47,7 @@ from cloud_bridge.device_configs import (
 )
 from cloud_bridge.errors import Invalid, NotFound
 from cloud_bridge.membership_ops import Record, get_member, update_member
+from cloud_bridge.waiver_drawing import check_drawing, drawing_hash
 from contracts.device_config import DeviceConfigError
 
 waiver_metadata = MetaData()
@@ -77,6 +80,8 @@ waiver_signatures = Table(
     Column("method", String(8), nullable=False),  # typed / drawn
     Column("channel", String(8), nullable=False),  # kiosk / phone
     Column("drawing_svg", Text, nullable=True),  # the drawn signature's path, if drawn
+    # SHA-256 of that path (waiver_drawing.py), beside the hash of the text
+    Column("drawing_sha256", String(64), nullable=True),
 )
 
 
@@ -106,6 +111,12 @@ class WaiverStatus:
 def ensure_waiver_schema(engine: Engine) -> None:
     ensure_device_config_schema(engine)  # publishing points the devices' configs
     create_tables(engine, waiver_metadata, _SCHEMA_LOCK)
+    with write_tx(engine) as conn:  # a table made before the drawing's hash existed
+        lock_schema(conn, _SCHEMA_LOCK)
+        present = {c["name"] for c in inspect(conn).get_columns("waiver_signatures")}
+        if "drawing_sha256" not in present:
+            conn.exec_driver_sql("ALTER TABLE waiver_signatures ADD COLUMN "
+                                 "drawing_sha256 VARCHAR(64)")
 
 
 def text_hash(body: str) -> str:
@@ -140,6 +151,13 @@ def status(conn: Connection, tenant: str, member_id: str) -> WaiverStatus:
                         None if row is None else int(row.signed_ms))
 
 
+def drawing_of(conn: Connection, tenant: str, member_id: str, version: int) -> str | None:
+    """The drawn signature's path of that version, if it was drawn."""
+    return conn.execute(select(waiver_signatures.c.drawing_svg).where(
+        waiver_signatures.c.tenant == tenant, waiver_signatures.c.member_id == member_id,
+        waiver_signatures.c.version == version)).scalar()
+
+
 def publish(engine: Engine, tenant: str, title: str, body: str, *, by: str,
             now_ms: int | None = None) -> tuple[WaiverVersion, list[str]]:
     """Store the next version (effective today, local time) and point every device of the
@@ -160,10 +178,11 @@ def publish(engine: Engine, tenant: str, title: str, body: str, *, by: str,
             tenant=tenant, version=version.version, title=title, body=body,
             sha256=version.sha256, effective_on=today.isoformat(), published_ms=now_ms,
             published_by=by[:120]))
-    return version, _point_devices(engine, tenant, today, by=by, now_ms=now_ms)
+    return version, _point_devices(engine, tenant, today, version.version, by=by,
+                                   now_ms=now_ms)
 
 
-def _point_devices(engine: Engine, tenant: str, since: date, *, by: str,
+def _point_devices(engine: Engine, tenant: str, since: date, version: int, *, by: str,
                    now_ms: int) -> list[str]:
     with read_tx(engine) as conn:
         names = [r.device for r in conn.execute(
@@ -175,7 +194,8 @@ def _point_devices(engine: Engine, tenant: str, since: date, *, by: str,
         if current is None:
             continue
         policy = {**current.config.get("site_policy", {}),
-                  "waiver_current_since": since.isoformat()}
+                  "waiver_current_since": since.isoformat(),
+                  "waiver_current_version": version}
         try:
             set_desired(engine, tenant, name, {**current.config, "site_policy": policy},
                         by=f"waiver v{since.isoformat()} by {by}", now_ms=now_ms)
@@ -193,12 +213,16 @@ def sign(conn: Connection, tenant: str, member_id: str, version: int, signed_nam
     if not consent:
         raise Invalid("consent: tick the box to agree")
     name = signed_name.strip()
-    if not name or len(name) > NAME_MAX:
-        raise Invalid(f"name: 1 to {NAME_MAX} characters")
+    if len(name) > NAME_MAX:
+        raise Invalid(f"name: at most {NAME_MAX} characters")
     if method not in METHODS or channel not in CHANNELS:
         raise Invalid("method or channel is not known")
-    if method == "drawn" and not drawing_svg:
-        raise Invalid("drawing: draw the signature")
+    if method == "drawn":  # the drawing signs; a typed name beside it is kept too
+        drawing_svg = check_drawing(drawing_svg or "")
+    elif not name:  # typed: the name is the signature
+        raise Invalid(f"name: 1 to {NAME_MAX} characters")
+    else:
+        drawing_svg = None
     get_member(conn, tenant, member_id)  # NotFound for another tenant's member
     current = current_version(conn, tenant)
     if current is None:
@@ -212,9 +236,14 @@ def sign(conn: Connection, tenant: str, member_id: str, version: int, signed_nam
     conn.execute(insert(waiver_signatures).values(
         tenant=tenant, member_id=member_id, version=current.version, sha256=current.sha256,
         signed_ms=now_ms, signed_name=name, method=method, channel=channel,
-        drawing_svg=drawing_svg))
+        drawing_svg=drawing_svg,
+        drawing_sha256=drawing_hash(drawing_svg) if drawing_svg else None))
     day = datetime.fromtimestamp(now_ms / 1000, LOCAL_TZ).date()
-    return update_member(conn, tenant, member_id, MemberPatch(waiver_signed_on=day))
+    records = update_member(conn, tenant, member_id, MemberPatch(waiver_signed_on=day))
+    # the version id travels with the day: the gate compares versions where it has one
+    conn.execute(update(members).where(members.c.tenant == tenant, members.c.id == member_id)
+                 .values(waiver_version=current.version))
+    return [{**rec, "waiver_version": current.version} for rec in records]
 
 
 class WaiverDesk:
@@ -234,11 +263,13 @@ class WaiverDesk:
                 "body": state.current.body, "again": state.signed_version is not None}
 
     def sign(self, tenant: str, member_id: str, version: int, signed_name: str,
-             consent: bool) -> None:
-        """Invalid or NotFound (cloud_bridge.errors) when refused; nothing is stored then."""
+             consent: bool, drawing: str | None = None) -> None:
+        """Invalid or NotFound (cloud_bridge.errors) when refused; nothing is stored then.
+        With ``drawing`` (waiver_drawing.py) the signature is drawn, else typed."""
         with write_tx(self.engine) as conn:
             records = sign(conn, tenant, member_id, version, signed_name, consent=consent,
-                           channel="phone")
+                           method="drawn" if drawing else "typed", channel="phone",
+                           drawing_svg=drawing)
             entry = change_log.append(conn, tenant, records) if records else None
         if entry is not None:
             self.publish_entry(entry)

@@ -100,6 +100,9 @@ class SitePolicy(_Strict):
     # the day the tenant's current waiver version took effect (set by the bridge when a
     # version is published): older signatures no longer admit (docs/waivers.md)
     waiver_current_since: date | None = None
+    # its version id: a member whose record carries the signed version must have signed
+    # this one (same-day precise); members without a version id keep the day rule
+    waiver_current_version: int | None = Field(default=None, ge=1)
     # a person still "inside" after this long is assumed gone (for occupancy)
     presence_expiry_h: float = Field(default=12.0, gt=0)
 

@@ -31,6 +31,8 @@ class MemberUpsert(ChangeRecord):
     id: EntityId
     first_name: Annotated[str, Field(max_length=40)] = ""
     waiver_signed_on: date | None = None
+    # the waiver version signed on that day (absent: unknown, the gate compares days)
+    waiver_version: Annotated[int, Field(ge=1)] | None = None
     blocked: bool = False
     # time-clock PIN (scrypt hash made in the bridge); None removes it
     pin_hash: PinHash | None = None

@@ -80,10 +80,13 @@ def _presence_blocks(state: LocalState, gate: GateContext, now: datetime, rules:
 
 
 def _waiver_current(member: Member, now: datetime, rules: SiteRules) -> bool:
-    """Signed, not post-dated, and not before the current waiver version took effect."""
+    """Signed, not post-dated, and the current version: by its id where both the member's
+    record and the site policy carry one, else not before the day it took effect."""
     signed = member.waiver_signed_on
     if signed is None or signed > now.astimezone(rules.tz).date():
         return False
+    if rules.waiver_current_version is not None and member.waiver_version is not None:
+        return member.waiver_version >= rules.waiver_current_version
     return rules.waiver_current_since is None or signed >= rules.waiver_current_since
 
 

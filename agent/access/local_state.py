@@ -76,7 +76,7 @@ _ENTITLEMENTS_SQL = (
 
 _CREDENTIAL_AND_MEMBER = (
     "SELECT c.id, c.member_id, c.kind, c.blocked, m.id, m.first_name, m.waiver_signed_on, "
-    "m.blocked FROM credentials c LEFT JOIN members m ON m.id = c.member_id "
+    "m.blocked, m.waiver_version FROM credentials c LEFT JOIN members m ON m.id = c.member_id "
 )
 _CREDENTIAL_BY_HASH = _CREDENTIAL_AND_MEMBER + "WHERE c.hash = ?"
 _CREDENTIAL_BY_ID = _CREDENTIAL_AND_MEMBER + "WHERE c.id = ? AND c.kind = 'qr'"
@@ -111,6 +111,7 @@ def load_state(
         first_name=row[5],
         waiver_signed_on=date.fromisoformat(row[6]) if row[6] else None,
         blocked=bool(row[7]),
+        waiver_version=row[8],
     )
     ents = tuple(_entitlement(r, device) for r in conn.execute(_ENTITLEMENTS_SQL, (member.id,)))
     prow = conn.execute(

@@ -64,6 +64,7 @@ class Member:
     first_name: str
     waiver_signed_on: date | None = None
     blocked: bool = False
+    waiver_version: int | None = None  # the version signed, where the record carries it
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,8 @@ class SiteRules:
     # the day the current waiver version took effect: a signature from before it is for
     # an older version, so the member signs again at the next visit (docs/waivers.md)
     waiver_current_since: date | None = None
+    # its version id: where a member's record carries the signed version, that must be it
+    waiver_current_version: int | None = None
     occupancy_limit: int | None = None
     presence_expiry: timedelta = timedelta(hours=12)
 

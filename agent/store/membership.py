@@ -40,11 +40,13 @@ def apply_changes(conn: sqlite3.Connection, changes: Sequence[ChangeRecord]) -> 
     for ch in changes:
         if isinstance(ch, MemberUpsert):
             conn.execute(
-                "INSERT INTO members(id, first_name, waiver_signed_on, blocked) VALUES (?,?,?,?) "
-                "ON CONFLICT(id) DO UPDATE SET first_name=excluded.first_name, "
-                "waiver_signed_on=excluded.waiver_signed_on, blocked=excluded.blocked",
+                "INSERT INTO members(id, first_name, waiver_signed_on, blocked, waiver_version) "
+                "VALUES (?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET first_name=excluded.first_name, "
+                "waiver_signed_on=excluded.waiver_signed_on, blocked=excluded.blocked, "
+                "waiver_version=excluded.waiver_version",
                 (ch.id, ch.first_name,
-                 ch.waiver_signed_on.isoformat() if ch.waiver_signed_on else None, int(ch.blocked)),
+                 ch.waiver_signed_on.isoformat() if ch.waiver_signed_on else None, int(ch.blocked),
+                 ch.waiver_version),
             )
             set_pin(conn, ch.id, ch.pin_hash)
         elif isinstance(ch, CredentialUpsert):

@@ -134,9 +134,16 @@ def _v_print_queue(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX ix_print_jobs_state ON print_jobs (state, printer_id, seq)")
 
 
+def _v_waiver_version(db: sqlite_utils.Database) -> None:
+    # the waiver version a member signed (docs/waivers.md); NULL: unknown (a snapshot, or
+    # a record from before versions were sent), and the gate compares days
+    db.execute("ALTER TABLE members ADD COLUMN waiver_version INTEGER")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v_attendance,
                                                              _v_sun_counters, _v3,
-                                                             _v_print_queue]
+                                                             _v_print_queue,
+                                                             _v_waiver_version]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

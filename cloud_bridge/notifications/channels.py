@@ -26,7 +26,8 @@ class DeliveryRefused(NotificationError):
 
 
 class Mailer(Protocol):
-    def send(self, recipient: str, subject: str, body: str) -> None: ...
+    def send(self, recipient: str, subject: str, body: str,
+             unsubscribe_url: str | None = None) -> None: ...
 
 
 class SmsSender(Protocol):

@@ -30,6 +30,9 @@ class Notice:
     subject: str
     body: str
     dedup_key: str
+    # e-mail only: the recipient's one-click opt-out address, sent as the List-Unsubscribe
+    # header with List-Unsubscribe-Post (RFC 8058); mail clients show an "unsubscribe" button
+    unsubscribe_url: str | None = None
 
     def __post_init__(self) -> None:
         if self.channel not in CHANNELS:
@@ -42,3 +45,9 @@ class Notice:
             raise Invalid(f"an SMS may have at most {SMS_MAX_CHARS} characters")
         if not self.dedup_key or len(self.dedup_key) > 200:
             raise Invalid("a notification needs a dedup key of 1-200 characters")
+        if self.unsubscribe_url is not None and (
+                not self.unsubscribe_url.startswith(("https://", "http://"))
+                or len(self.unsubscribe_url) > 500 or any(c in self.unsubscribe_url
+                                                          for c in "<>\r\n ")):
+            raise Invalid("the unsubscribe address must be an http(s) URL of at most 500 "
+                          "characters")

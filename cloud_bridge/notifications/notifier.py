@@ -97,7 +97,7 @@ class Notifier:
         if row.channel == "email":
             if self.mailer is None:
                 raise DeliveryDeferred("no mail server is configured (--mail-url)")
-            self.mailer.send(row.recipient, row.subject, row.body)
+            self.mailer.send(row.recipient, row.subject, row.body, row.unsubscribe_url)
         elif row.channel == "sms":
             if self.sms is None:
                 raise DeliveryDeferred("no SMS provider is configured (--sms-url)")

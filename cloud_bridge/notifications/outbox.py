@@ -21,12 +21,13 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    inspect,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from cloud_bridge.db_schema import create_tables, is_sqlite, read_tx
+from cloud_bridge.db_schema import create_tables, is_sqlite, lock_schema, read_tx, write_tx
 from cloud_bridge.notifications.notice import Notice
 
 notification_metadata = MetaData()
@@ -48,12 +49,19 @@ outbox = Table(
     Column("sent_ms", BigInteger),
     Column("refused", Text),  # why it can never be sent; the row is kept aside
     Column("last_error", Text),
+    Column("unsubscribe_url", Text, nullable=True),  # e-mail: RFC 8058 one-click opt-out
     UniqueConstraint("tenant", "dedup_key", name="uq_notification_dedup"),
 )
 
 
 def ensure_notification_schema(engine: Engine) -> None:
     create_tables(engine, notification_metadata, _SCHEMA_LOCK)
+    with write_tx(engine) as conn:  # a table made before the column (additive, nullable)
+        lock_schema(conn, _SCHEMA_LOCK)
+        if "unsubscribe_url" not in {c["name"] for c in inspect(conn).get_columns(
+                outbox.name)}:
+            conn.exec_driver_sql("ALTER TABLE notification_outbox ADD COLUMN "
+                                 "unsubscribe_url TEXT")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +79,7 @@ class OutboxRow:
     sent_ms: int | None
     refused: str | None
     last_error: str | None
+    unsubscribe_url: str | None = None
 
     @property
     def state(self) -> str:
@@ -89,7 +98,7 @@ def insert_notice(conn: Connection, notice: Notice, now_ms: int) -> bool:
     values = {"tenant": notice.tenant, "dedup_key": notice.dedup_key, "kind": notice.kind,
               "channel": notice.channel, "recipient": notice.recipient,
               "subject": notice.subject, "body": notice.body, "created_ms": now_ms,
-              "due_ms": now_ms, "attempts": 0}
+              "due_ms": now_ms, "attempts": 0, "unsubscribe_url": notice.unsubscribe_url}
     dialect = sqlite if is_sqlite(conn) else postgresql
     stmt = dialect.insert(outbox).values(**values).on_conflict_do_nothing(
         index_elements=["tenant", "dedup_key"]).returning(outbox.c.id)

@@ -24,18 +24,23 @@ class SmtpMailer:
     password: str | None = None
     timeout_s: float = 10.0
 
-    def message(self, recipient: str, subject: str, body: str) -> EmailMessage:
+    def message(self, recipient: str, subject: str, body: str,
+                unsubscribe_url: str | None = None) -> EmailMessage:
         msg = EmailMessage()
         msg["From"] = self.sender
         msg["To"] = recipient
         msg["Subject"] = subject
         msg["Date"] = formatdate(localtime=False)
         msg["Message-ID"] = make_msgid(domain=self.sender.rpartition("@")[2] or None)
+        if unsubscribe_url:  # RFC 8058: the client POSTs "List-Unsubscribe=One-Click"
+            msg["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+            msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         msg.set_content(body)  # UTF-8, so č, š and ž arrive as written
         return msg
 
-    def send(self, recipient: str, subject: str, body: str) -> None:
-        msg = self.message(recipient, subject, body)
+    def send(self, recipient: str, subject: str, body: str,
+             unsubscribe_url: str | None = None) -> None:
+        msg = self.message(recipient, subject, body, unsubscribe_url)
         try:
             with self._connect() as smtp:
                 if self.starttls:

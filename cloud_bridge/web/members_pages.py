@@ -22,6 +22,7 @@ from cloud_bridge.db_schema import (
 )
 from cloud_bridge.member_qr_links import phone_links
 from cloud_bridge.membership_ops import NotFound, Record
+from cloud_bridge.notice_optouts import opted_out
 from cloud_bridge.web.auth import Staff
 from cloud_bridge.web.deps import Ctx
 from cloud_bridge.web.entitlement_forms import format_windows
@@ -124,6 +125,7 @@ def member_page(request: Request, staff: Staff, ctx: Ctx, member_id: str,
             .order_by(entitlements.c.created_at)).mappings()]
         recent = member_events(conn, staff.tenant, member_id)
         plan_rows = tenant_plans(conn, staff.tenant, active_only=True)
+        notices_off = opted_out(conn, staff.tenant, member_id)  # notice_optouts.py
         links = (phone_links(conn, str(request.base_url), ctx.member_link_key,
                              staff.tenant, member_id) if ctx.member_link_key else {})
     for e in ents:
@@ -139,7 +141,8 @@ def member_page(request: Request, staff: Staff, ctx: Ctx, member_id: str,
         "credential_errors": {}, **forms}
     return render(request, "member.html", staff, status_code=status, member=member,
                   credentials=creds, entitlements=ents, recent=recent, plans=plan_rows,
-                  phone_links=links, limits=LIMITS, kind_labels=KIND_LABELS,
+                  phone_links=links, notices_opted_out=notices_off, limits=LIMITS,
+                  kind_labels=KIND_LABELS,
                   credential_kinds=CREDENTIAL_KINDS,
                   kinds=[(k, _(v)) for k, v in KIND_LABELS.items()], **context)
 

@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from cloud_bridge import waiver_notices, waivers
 from cloud_bridge.db_schema import read_tx
 from cloud_bridge.errors import Invalid
+from cloud_bridge.member_notices import OptoutLinks
 from cloud_bridge.membership_ops import NotFound, get_member
 from cloud_bridge.web.auth import Staff
 from cloud_bridge.web.deps import Ctx
@@ -61,8 +62,12 @@ async def publish_waiver(request: Request, staff: Editor, ctx: Ctx) -> Response:
     notice = _("Waiver version %(v)s published; members sign it at their next visit.") % {
         "v": version.version}
     if ctx.notifier is not None:  # queued only: the outbox's thread sends them
-        mailed = waiver_notices.waiver_to_sign(ctx.engine, ctx.notifier, staff.tenant, version)
-        notice += " " + _("%(n)s members will be told by e-mail.") % {"n": mailed}
+        links = (OptoutLinks(str(request.base_url), ctx.member_link_key)
+                 if ctx.member_link_key else None)  # each member's opt-out page
+        mailed = waiver_notices.waiver_to_sign(ctx.engine, ctx.notifier, staff.tenant,
+                                               version, links)
+        notice += " " + _("Messages queued for members (e-mail and SMS): %(n)s.") % {
+            "n": mailed}
     if failed:
         notice += " " + _("These devices kept the older version: %(names)s.") % {
             "names": ", ".join(failed)}
@@ -78,8 +83,10 @@ def sign_page(request: Request, staff: Staff, ctx: Ctx, member_id: str,
         except NotFound:
             raise HTTPException(404, "no such member") from None
         state = waivers.status(conn, staff.tenant, member["id"])
+        drawing = (waivers.drawing_of(conn, staff.tenant, member["id"], state.signed_version)
+                   if state.signed_version else None)
     return render(request, "waiver_sign.html", staff, status_code=status, member=member,
-                  state=state, values=values, errors=errors, notice=notice,
+                  state=state, drawing=drawing, values=values, errors=errors, notice=notice,
                   name_max=waivers.NAME_MAX)
 
 
@@ -97,12 +104,15 @@ async def sign_waiver(request: Request, member_id: str, staff: Signer, ctx: Ctx)
                      lambda conn: (None, waivers.sign(
                          conn, staff.tenant, member_id[:64], version,
                          form.get("signed_name", ""), consent=form.get("consent") in ("1", "on"),
-                         channel="kiosk")))
+                         method="drawn" if form.get("drawing") else "typed",
+                         channel="kiosk", drawing_svg=form.get("drawing") or None)))
     except FormError as exc:
-        field = {"name": "signed_name", "consent": "consent"}.get(
+        field = {"name": "signed_name", "consent": "consent", "drawing": "drawing"}.get(
             _field_of(str(exc)), "__form__")
-        text = {"signed_name": _("Type your full name."),
-                "consent": _("Tick the box to agree to the waiver.")}.get(field, str(exc))
+        text = {"signed_name": _("Type your full name or draw your signature."),
+                "consent": _("Tick the box to agree to the waiver."),
+                "drawing": _("The drawing is not a signature: clear it and draw again, "
+                             "or type your full name.")}.get(field, str(exc))
         return sign_page(request, staff, ctx, member_id, form, {field: text}, status=422)
     return RedirectResponse(f"/t/{staff.tenant}/members/{member_id[:64]}/waiver?signed=1", 303)
 

@@ -24,6 +24,7 @@ from cloud_bridge.db_schema import (
     metadata,
     write_tx,
 )
+from cloud_bridge.member_notice_sweep import ensure_member_notice_schema
 from cloud_bridge.releases import page as releases_page
 from cloud_bridge.waivers import ensure_waiver_schema
 from cloud_bridge.web import (
@@ -33,6 +34,7 @@ from cloud_bridge.web import (
     live,
     member_credentials,
     member_entitlements,
+    member_notice_pages,
     members_pages,
     plans,
     portability,
@@ -96,6 +98,7 @@ def mount_web(app: FastAPI, ctx: WebContext, worker_threads: int | None = WORKER
     ensure_web_schema(ctx.engine)
     create_attendance_schema(ctx.engine)  # the timesheet pages read it
     ensure_waiver_schema(ctx.engine)
+    ensure_member_notice_schema(ctx.engine)  # the opt-out on the member's page
     ensure_catalogue_schema(ctx.engine)  # the till catalogue page
     install_context(app, ctx)
     live.install_live_caches(app)
@@ -107,7 +110,8 @@ def mount_web(app: FastAPI, ctx: WebContext, worker_threads: int | None = WORKER
     for module in (user_prefs, session_routes, fleet, members_pages, member_entitlements,
                    member_credentials, plans, live, receipts, timesheets, staff_admin,
                    portability, script_catalogs, device_config_page, catalogue_page,
-                   releases_page, waivers_pages, sales_stats_page):
+                   releases_page, waivers_pages, sales_stats_page,
+                   member_notice_pages):
         app.include_router(module.router)
     app.include_router(health_router)
     return app

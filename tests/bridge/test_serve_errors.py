@@ -62,3 +62,9 @@ def test_an_unwritable_keys_dir(tmp_path: Path) -> None:
     os.chown(keys, 65534, 65534)  # nobody's; the bridge runs as root without DAC override
     one_line(serve(tmp_path, "--keys-dir", str(keys), preexec=drop_root_write_anywhere),
              "--keys-dir", "cannot write in the folder (Permission denied)", "--no-web")
+
+
+@pytest.mark.parametrize("url", ["ftp://gym.example.si", "gym.example.si",
+                                 "https://gym.example.si/?x=1", "https://gym.example.si/#k"])
+def test_a_public_url_members_cannot_use_is_refused(tmp_path: Path, url: str) -> None:
+    one_line(serve(tmp_path, "--public-url", url), "--public-url", "https://gym.example.si")

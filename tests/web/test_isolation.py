@@ -31,6 +31,14 @@ PUBLIC = {("GET", "/"), ("GET", "/login"), ("POST", "/login"), ("POST", "/logout
           ("POST", "/member-qr/{tenant}/{member_id}/token"),
           # the member signs the waiver with the same link token (tests/web/test_waivers.py)
           ("POST", "/member-qr/{tenant}/{member_id}/waiver"),
+          # ... and enrols the phone as a key (tests/web/test_phone_key_page.py)
+          ("POST", "/member-qr/{tenant}/{member_id}/phone-key"),
+          # the member's notice page: its own secret link token (notice_optout_page.py,
+          # tests/web/test_member_notices.py)
+          ("GET", "/member-notices/{tenant}/{member_id}"),
+          ("GET", "/member-notices/{tenant}/{member_id}/state"),
+          ("PUT", "/member-notices/{tenant}/{member_id}/state"),
+          ("POST", "/member-notices/{tenant}/{member_id}/one-click"),  # RFC 8058
           # the employee's phone punch: the enrolment link's token and PIN make a phone
           # session, the punch takes that session (tests/attendance/test_phone_punch.py,
           # tests/web/test_journeys_edc_phone.py)

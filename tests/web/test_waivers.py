@@ -134,3 +134,31 @@ def test_the_phone_page_asks_for_the_waiver_and_signs_it(site: WebSite) -> None:
     admin.post(f"{base}/waivers", data={"csrf_token": csrf, "title": "Izjava", "body": TEXT_V2})
     again = phone.post(token_url, headers=bearer).json()["waiver"]
     assert again["version"] == 2 and again["again"] is True
+
+
+def test_the_signed_version_id_reaches_the_record_and_the_gate_config(site: WebSite) -> None:
+    from cloud_bridge.api_models import MemberPatch
+    from cloud_bridge.membership_ops import update_member
+    from cloud_bridge.waivers import publish, sign
+    from contracts.membership_changes import MemberUpsert
+
+    tenant, _ = site.tenants
+    set_desired(site.engine, tenant, "gate-1", {"site": "s1"}, by="t", now_ms=1)
+    ana = _member(site, tenant, "Ana")
+    publish(site.engine, tenant, "Izjava", TEXT_V1, by="test")
+    publish(site.engine, tenant, "Izjava", TEXT_V2, by="test")
+    with site.engine.connect() as conn:
+        desired = get_desired(conn, tenant, "gate-1")
+    assert desired is not None
+    assert desired.config["site_policy"]["waiver_current_version"] == 2
+    with write_tx(site.engine) as conn:
+        (record,) = sign(conn, tenant, ana, 2, "Ana Novak", consent=True)
+    change = MemberUpsert.model_validate(record)  # what the device validates
+    assert change.waiver_version == 2 and change.waiver_signed_on is not None
+    with write_tx(site.engine) as conn:
+        # a day set by hand (a paper form) is no version's signature: the day rule applies
+        (record,) = update_member(conn, tenant, ana, MemberPatch(
+            waiver_signed_on=change.waiver_signed_on))
+        version = conn.execute(select(members.c.waiver_version).where(
+            members.c.tenant == tenant, members.c.id == ana)).scalar_one()
+    assert "waiver_version" not in record and version is None
