@@ -69,7 +69,7 @@ class SmtpServer:
         """The next RCPT gets ``reply`` (e.g. ``"550 no such user"``)."""
         self.collector.refuse_next = reply
 
-    def wait_for(self, count: int, timeout_s: float = 10.0) -> list[EmailMessage]:
+    def wait_for(self, count: int, timeout_s: float = 30.0) -> list[EmailMessage]:
         deadline = time.monotonic() + timeout_s
         with self.collector.arrived:
             while len(self.collector.messages) < count:

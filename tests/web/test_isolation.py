@@ -44,6 +44,8 @@ PUBLIC = {("GET", "/"), ("GET", "/login"), ("POST", "/login"), ("POST", "/logout
           # tests/web/test_journeys_edc_phone.py)
           ("GET", "/phone/{tenant}"), ("GET", "/phone/{tenant}/sw.js"),
           ("GET", "/phone-app/phone.js"), ("POST", "/api/v1/phone/{tenant}/session"),
+          # the geofence drawing pad's script (static, used by the admin page)
+          ("GET", "/phone-app/fence_pad.js"),
           ("POST", "/api/v1/phone/punch"),
           # the employee's own records: the phone session's cookie (same tests)
           ("GET", "/phone/{tenant}/me"), ("POST", "/phone/{tenant}/me/absence-requests"),
