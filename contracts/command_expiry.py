@@ -22,6 +22,7 @@ _CLASS_OF: dict[str, CommandClass] = {
     "open": "physical",
     "print": "printing",
     "reprint": "printing",
+    "refund": "printing",  # a refund receipt, like a sale's
     "print-record-card": "printing",
 }
 
