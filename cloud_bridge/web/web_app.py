@@ -25,6 +25,8 @@ from cloud_bridge.db_schema import (
     write_tx,
 )
 from cloud_bridge.releases import page as releases_page
+from cloud_bridge.tickets import pages as tickets_pages
+from cloud_bridge.tickets.schema import ensure_ticket_schema
 from cloud_bridge.waivers import ensure_waiver_schema
 from cloud_bridge.web import (
     catalogue_page,
@@ -96,6 +98,7 @@ def mount_web(app: FastAPI, ctx: WebContext, worker_threads: int | None = WORKER
     create_attendance_schema(ctx.engine)  # the timesheet pages read it
     ensure_waiver_schema(ctx.engine)
     ensure_catalogue_schema(ctx.engine)  # the till catalogue page
+    ensure_ticket_schema(ctx.engine)  # tickets and vouchers (cloud_bridge/tickets)
     install_context(app, ctx)
     live.install_live_caches(app)
     if worker_threads:
@@ -106,7 +109,7 @@ def mount_web(app: FastAPI, ctx: WebContext, worker_threads: int | None = WORKER
     for module in (user_prefs, session_routes, fleet, members_pages, member_entitlements,
                    member_credentials, plans, live, receipts, timesheets, staff_admin,
                    portability, script_catalogs, device_config_page, catalogue_page,
-                   releases_page, waivers_pages):
+                   releases_page, waivers_pages, tickets_pages):
         app.include_router(module.router)
     app.include_router(health_router)
     return app
