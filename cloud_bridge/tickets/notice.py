@@ -36,8 +36,7 @@ def ticket_notice(row: dict[str, Any], code: str, tenant_name: str,
     if not row.get("buyer_email"):
         raise ValueError("the ticket has no buyer e-mail")
     with use_language("sl"):
-        subject = _("Your %(what)s from %(tenant)s") % {"what": kind_label(row["kind"]).lower(),
-                                                       "tenant": tenant_name}
+        subject = f"{tenant_name}: {kind_label(row['kind'])} {short_id(row['id'])}"
         lines = [_("Thank you for your purchase."), "",
                  f"{kind_label(row['kind'])}: {what_it_grants(row)}", validity(row),
                  _("Ticket no. %(id)s") % {"id": short_id(row["id"])}, ""]
