@@ -53,7 +53,8 @@ class TicketForm(BaseModel):
     @field_validator("value", mode="before")
     @classmethod
     def _value(cls, value: Any) -> int | None:
-        return None if value is None else _cents(value)
+        blank = value is None or (isinstance(value, str) and not value.strip())
+        return None if blank else _cents(value)
 
     @field_validator("price", mode="before")
     @classmethod
