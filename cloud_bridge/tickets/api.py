@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cloud_bridge.api.deps import Ctx, Limit, Tenant, read
 from cloud_bridge.tickets import ledger
 from cloud_bridge.tickets.operations import TicketDesk
+from cloud_bridge.tickets.pos_sale import sale_receipt, sell_on_pos
 from contracts.ticket_token import TicketKind
 
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
@@ -29,6 +30,17 @@ class TicketIn(BaseModel):
     site: Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")] | None = None
     buyer_email: Annotated[str, Field(max_length=320)] | None = None
     label: Annotated[str, Field(max_length=80)] = ""
+
+
+class SellIn(BaseModel):
+    """Sell on a fiscal receipt printed by the site's POS device (pos_sale.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+    device: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+    payment: Literal["cash", "card"]
+    vat: Literal["22", "9.5", "5", "exempt"]
+    operator_name: Annotated[str, Field(min_length=1, max_length=40)]
+    operator_tax_number: Annotated[int, Field(ge=10_000_000, le=99_999_999)]
 
 
 class RefundIn(BaseModel):
@@ -73,8 +85,17 @@ def list_tickets(tenant: Tenant, ctx: Ctx, state: Annotated[
 def get_ticket(tenant: Tenant, ticket_id: TicketId, ctx: Ctx) -> dict[str, Any]:
     def work(conn: Any) -> dict[str, Any]:
         row = ledger.get_ticket(conn, tenant, ticket_id)
-        return ticket_out(row, ledger.balance(conn, tenant, row))
+        return {**ticket_out(row, ledger.balance(conn, tenant, row)),
+                "receipt": sale_receipt(conn, tenant, row)}
     return read(ctx, work)
+
+
+@router.post("/tickets/{ticket_id}/sell", status_code=202)
+def sell(tenant: Tenant, ticket_id: TicketId, body: SellIn, ctx: Ctx) -> dict[str, Any]:
+    request_id = sell_on_pos(ctx.engine, ctx.publisher, ctx.prefix, tenant, ticket_id,
+                             body.device, body.model_dump(exclude={"device"}),
+                             ctx.command_lifetimes)
+    return {"request_id": request_id, "device": body.device}
 
 
 @router.post("/tickets/{ticket_id}/refund")

@@ -36,6 +36,7 @@ def _issued_row(ev: EventIn, issued: TicketIssued, now_ms: int) -> dict[str, Any
             "value_cents": issued.value_cents, "price_cents": issued.price_cents,
             "receipt": issued.receipt, "issuer": issued.issuer[:64], "source": ev.device,
             "buyer_email": None, "label": "", "refunded_ms": None, "refund_note": None,
+            "sale_device": None, "sale_request": None,
             "created_ms": now_ms}
 
 

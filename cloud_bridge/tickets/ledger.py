@@ -74,6 +74,7 @@ def issue(conn: Connection, tenant: str, signer: Ed25519PrivateKey, req: IssueRe
            "value_cents": req.value_cents, "price_cents": req.price_cents, "receipt": None,
            "issuer": "tenant", "source": "bridge", "buyer_email": req.buyer_email,
            "label": req.label[:80], "refunded_ms": None, "refund_note": None,
+           "sale_device": None, "sale_request": None,
            "created_ms": now_ms if now_ms is not None else int(time.time() * 1000)}
     conn.execute(tickets.insert().values(**row))
     return row, code_for(row, signer)

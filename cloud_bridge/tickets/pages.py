@@ -17,6 +17,7 @@ from cloud_bridge.tickets.documents import KIND_LABELS, qr_png, short_id, ticket
 from cloud_bridge.tickets.forms import FORM_KINDS, LABEL_MAX, check_ticket_form
 from cloud_bridge.tickets.notice import link_token
 from cloud_bridge.tickets.operations import TicketDesk
+from cloud_bridge.tickets.pos_sale import sale_receipt
 from cloud_bridge.web import audit
 from cloud_bridge.web.auth import Staff
 from cloud_bridge.web.context import WebContext
@@ -101,6 +102,7 @@ def ticket_page(request: Request, ticket_id: TicketId, staff: Viewer, ctx: Ctx,
             raise HTTPException(404, "no such ticket") from None
         bal = ledger.balance(conn, staff.tenant, row)
         uses = ledger.uses_of(conn, staff.tenant, ticket_id)
+        row["receipt"] = sale_receipt(conn, staff.tenant, row)
     notice = ""
     if issued:
         notice = _("Ticket issued.") + (" " + _("The e-mail to the buyer is queued.")

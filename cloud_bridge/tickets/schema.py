@@ -41,6 +41,10 @@ tickets = Table(
     Column("source", String(64), nullable=False),  # "bridge" or the device that sold it
     Column("buyer_email", String(320)),
     Column("label", String(80), nullable=False, default=""),
+    # sold on a POS receipt through the bridge: the "print" command sent to the site's
+    # POS device (its result names the receipt; cloud_bridge/tickets/pos_sale.py)
+    Column("sale_device", String(64)),
+    Column("sale_request", String(64)),
     Column("refunded_ms", BigInteger),  # set: refunded or cancelled, revoked on devices
     Column("refund_note", String(200)),
     Column("created_ms", BigInteger, nullable=False),
