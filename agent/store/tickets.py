@@ -51,13 +51,21 @@ def record_use(conn: sqlite3.Connection, ticket_id: str, entries: int, amount_ce
         (ticket_id, entries, amount_cents, now_ms))
 
 
+def _merged(raw: str | None, new: dict[str, int]) -> str | None:
+    """Uses per device only grow, so the larger count of each device wins: marks applied
+    out of order (a snapshot staged after a newer batch) never lower a count."""
+    old: dict[str, int] = json.loads(raw) if raw else {}
+    merged = {d: max(old.get(d, 0), new.get(d, 0)) for d in old.keys() | new.keys()}
+    return json.dumps(merged, sort_keys=True) if merged else None
+
+
 def apply_mark(conn: sqlite3.Connection, mark: TicketMark) -> None:
     """The bridge's mark; a revocation is never undone by an older or later mark."""
+    row = conn.execute("SELECT revoked, used_remote, value_remote FROM ticket_marks "
+                       "WHERE ticket_id = ?", (mark.id,)).fetchone()
+    revoked, used, value = row if row is not None else (0, None, None)
     conn.execute(
-        "INSERT INTO ticket_marks(ticket_id, revoked, used_remote, value_remote) "
-        "VALUES (?, ?, ?, ?) ON CONFLICT(ticket_id) DO UPDATE SET "
-        "revoked = max(revoked, excluded.revoked), used_remote = excluded.used_remote, "
-        "value_remote = excluded.value_remote",
-        (mark.id, int(mark.revoked),
-         json.dumps(mark.used_by_device, sort_keys=True) if mark.used_by_device else None,
-         json.dumps(mark.value_by_device, sort_keys=True) if mark.value_by_device else None))
+        "INSERT OR REPLACE INTO ticket_marks(ticket_id, revoked, used_remote, value_remote) "
+        "VALUES (?, ?, ?, ?)",
+        (mark.id, int(bool(revoked) or mark.revoked), _merged(used, mark.used_by_device),
+         _merged(value, mark.value_by_device)))

@@ -210,3 +210,19 @@ def voucher_liabilities(conn: Connection, tenant: str, now_s: int | None = None)
         elif int(r["entries"]) > 0:
             total += int(r["price_cents"]) * bal.entries_left // int(r["entries"])
     return total
+
+
+def snapshot_marks(conn: Connection, tenant: str, now_s: int | None = None
+                   ) -> list[dict[str, Any]]:
+    """The marks a membership snapshot carries: every unexpired ticket that is refunded
+    or has uses (a till-issued ticket the ledger has no row for counts as unexpired)."""
+    now = int(time.time()) if now_s is None else now_s
+    live = tickets.c.valid_to > now
+    revoked = {str(t) for t in conn.execute(select(tickets.c.id).where(
+        tickets.c.tenant == tenant, tickets.c.refunded_ms.is_not(None), live)).scalars()}
+    used = {str(t) for t, valid_to in conn.execute(
+        select(ticket_uses.c.ticket_id, tickets.c.valid_to).distinct()
+        .select_from(ticket_uses.outerjoin(tickets, (tickets.c.tenant == ticket_uses.c.tenant)
+                                           & (tickets.c.id == ticket_uses.c.ticket_id)))
+        .where(ticket_uses.c.tenant == tenant)) if valid_to is None or valid_to > now}
+    return [mark_for(conn, tenant, t, t in revoked) for t in sorted(revoked | used)]

@@ -202,3 +202,34 @@ def test_json_api_issue_get_refund(client: Any, tenant: str, published: FakePubl
     assert refunded.status_code == 200 and refunded.json()["state"] == "refunded"
     assert published.on("/members/changes")  # the revocation went out to the devices
     assert client.get(f"{base}?state=refunded").json()[0]["id"] == body["id"]
+
+
+def test_a_device_that_takes_a_snapshot_learns_the_refund(
+        desk: TicketDesk, engine: Engine, tenant: str, tenant_keys: TenantKeys,
+        tmp_path: Any, hmac_key: bytes) -> None:
+    from agent.access.model import GateContext, SiteRules
+    from agent.access.service import AccessService
+    from agent.store.local_store import LocalStore
+    from agent.store.outbox import Outbox
+    from agent.store.sync_store import MembershipData
+    from cloud_bridge.snapshot import snapshot_envelopes
+    from contracts.reasons import Reason
+    from sync.membership_applier import MembershipApplier, Outcome
+    from tests.store_helpers import LJ
+
+    row, code, _ = desk.issue(tenant, entry_voucher(entries=5), "http://x/")
+    used, _, _ = desk.issue(tenant, entry_voucher(entries=1), "http://x/")
+    ingest(engine, tenant, "gate-9", [(1, str(uuid.uuid4()), "ticket.used",
+                                       used_event(used["id"]))])
+    desk.refund(tenant, row["id"], "")
+    store = LocalStore(tmp_path / "agent.db")
+    applier = MembershipApplier(MembershipData(store), tenant, tenant_keys.public_key)
+    results = [applier.handle(c.envelope) for c in snapshot_envelopes(engine, tenant_keys, 2)]
+    assert results[-1].outcome is Outcome.APPLIED
+    gate = AccessService(store, Outbox(store, tenant, "gate-1"), SiteRules(tz=LJ), hmac_key,
+                         public_key=tenant_keys.public_key, repeat_window_s=0)
+    tap = gate.tap("entry", "qr", code, GateContext("g1", "main", "in"))
+    assert tap.decision.reason is Reason.BLOCKED
+    other = desk.code(tenant, used)
+    tap = gate.tap("entry", "qr", other, GateContext("g1", "main", "in"))
+    assert tap.decision.reason is Reason.NO_ENTRIES_LEFT  # its use at gate-9 came along
