@@ -78,6 +78,7 @@ class TicketMark(ChangeRecord):
     revoked: bool = False
     used_by_device: dict[EntityId, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
     value_by_device: dict[EntityId, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    valid_to: int | None = None  # the ticket's end, when the bridge knows it (for pruning)
 
 
 class Delete(ChangeRecord):

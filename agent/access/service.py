@@ -220,7 +220,7 @@ class AccessService:
             if decision.granted and decision.consume:
                 entries = 0 if decision.amount_cents else 1
                 record_use(conn, token.ticket_id, entries, decision.amount_cents,
-                           int(now.timestamp() * 1000))
+                           token.valid_to, int(now.timestamp() * 1000))
                 used = TicketUsed(
                     ticket_id=token.ticket_id, where="gate", entries=entries,
                     amount_cents=decision.amount_cents,

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from contracts.membership_changes import TicketMark
 
+PRUNE_AFTER_S = 86400
+
 
 @dataclass(frozen=True, slots=True)
 class TicketUse:
@@ -40,15 +42,24 @@ def ticket_use(conn: sqlite3.Connection, ticket_id: str, device: str) -> TicketU
 
 
 def record_use(conn: sqlite3.Connection, ticket_id: str, entries: int, amount_cents: int,
-               now_ms: int) -> None:
+               valid_to: int, now_ms: int) -> None:
     """Count one use here, inside the tap's transaction."""
     conn.execute(
-        "INSERT INTO ticket_uses(ticket_id, entries_used, value_used_cents, updated_ms) "
-        "VALUES (?, ?, ?, ?) ON CONFLICT(ticket_id) DO UPDATE SET "
+        "INSERT INTO ticket_uses(ticket_id, entries_used, value_used_cents, valid_to, "
+        "updated_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT(ticket_id) DO UPDATE SET "
         "entries_used = entries_used + excluded.entries_used, "
         "value_used_cents = value_used_cents + excluded.value_used_cents, "
         "updated_ms = excluded.updated_ms",
-        (ticket_id, entries, amount_cents, now_ms))
+        (ticket_id, entries, amount_cents, valid_to, now_ms))
+
+
+def prune_expired(conn: sqlite3.Connection, now_s: int) -> int:
+    """Forget tickets that ended over a day ago (their code is refused as expired anyway,
+    the day covers a clock that is behind); the rows removed."""
+    cutoff = now_s - PRUNE_AFTER_S
+    removed = conn.execute("DELETE FROM ticket_uses WHERE valid_to < ?", (cutoff,)).rowcount
+    removed += conn.execute("DELETE FROM ticket_marks WHERE valid_to < ?", (cutoff,)).rowcount
+    return int(removed)
 
 
 def _merged(raw: str | None, new: dict[str, int]) -> str | None:
@@ -61,11 +72,12 @@ def _merged(raw: str | None, new: dict[str, int]) -> str | None:
 
 def apply_mark(conn: sqlite3.Connection, mark: TicketMark) -> None:
     """The bridge's mark; a revocation is never undone by an older or later mark."""
-    row = conn.execute("SELECT revoked, used_remote, value_remote FROM ticket_marks "
-                       "WHERE ticket_id = ?", (mark.id,)).fetchone()
-    revoked, used, value = row if row is not None else (0, None, None)
+    row = conn.execute("SELECT revoked, used_remote, value_remote, valid_to FROM "
+                       "ticket_marks WHERE ticket_id = ?", (mark.id,)).fetchone()
+    revoked, used, value, valid_to = row if row is not None else (0, None, None, None)
     conn.execute(
-        "INSERT OR REPLACE INTO ticket_marks(ticket_id, revoked, used_remote, value_remote) "
-        "VALUES (?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO ticket_marks(ticket_id, revoked, used_remote, value_remote, "
+        "valid_to) VALUES (?, ?, ?, ?, ?)",
         (mark.id, int(bool(revoked) or mark.revoked), _merged(used, mark.used_by_device),
-         _merged(value, mark.value_by_device)))
+         _merged(value, mark.value_by_device),
+         mark.valid_to if mark.valid_to is not None else valid_to))

@@ -152,9 +152,12 @@ def mark_for(conn: Connection, tenant: str, ticket_id: str, revoked: bool
                func.sum(ticket_uses.c.amount_cents))
         .where(ticket_uses.c.tenant == tenant, ticket_uses.c.ticket_id == ticket_id)
         .group_by(ticket_uses.c.device)).all()
+    valid_to = conn.execute(select(tickets.c.valid_to).where(
+        tickets.c.tenant == tenant, tickets.c.id == ticket_id)).scalar()
     mark = TicketMark(entity="ticket", op="upsert", id=ticket_id, revoked=revoked,
                       used_by_device={str(d): int(e) for d, e, _ in rows if int(e or 0) > 0},
-                      value_by_device={str(d): int(a) for d, _, a in rows if int(a or 0) > 0})
+                      value_by_device={str(d): int(a) for d, _, a in rows if int(a or 0) > 0},
+                      valid_to=None if valid_to is None else int(valid_to))
     return mark.model_dump()
 
 

@@ -195,3 +195,21 @@ def test_secure_gate_accepts_a_signed_ticket(tmp_path: Path, hmac_key: bytes,
     svc = gate(tmp_path, hmac_key, tenant_key)
     _, code = ticket(tenant_key)
     assert svc.tap("entry", "qr", code, GateContext("g1", "main", "in", True)).granted
+
+
+def test_ended_tickets_are_pruned_a_day_after_their_end(
+        tmp_path: Path, hmac_key: bytes, tenant_key: Ed25519PrivateKey) -> None:
+    from agent.store.tickets import prune_expired
+
+    svc = gate(tmp_path, hmac_key, tenant_key)
+    ended, code = ticket(tenant_key, valid_to=T0 + 60)
+    assert svc.tap("entry", "qr", code, GATE_IN).granted
+    load(svc.store, [{"entity": "ticket", "op": "upsert", "id": ended, "revoked": True,
+                      "valid_to": T0 + 60},
+                     {"entity": "ticket", "op": "upsert", "id": str(uuid.uuid4()),
+                      "revoked": True}])  # end unknown: kept
+    with svc.store.transaction() as conn:
+        assert prune_expired(conn, T0 + 60 + 3600) == 0  # a clock behind still refuses
+        assert prune_expired(conn, T0 + 60 + 86401) == 2
+    left = svc.store.conn.execute("SELECT COUNT(*) FROM ticket_marks").fetchone()[0]
+    assert left == 1
