@@ -12,12 +12,13 @@ ledger, and logged.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
 
 from cloud_bridge.db_schema import insert_ignore
 from cloud_bridge.tickets.ledger import mark_for
@@ -27,6 +28,9 @@ from contracts.ticket_events import TICKET_ISSUED, TICKET_USED, TicketIssued, Ti
 
 log = logging.getLogger(__name__)
 TICKET_EVENTS = frozenset({TICKET_ISSUED, TICKET_USED})
+# the note of a POS receipt that sold a bridge-issued ticket (cloud_bridge/tickets/pos_sale.py)
+SALE_NOTE = re.compile(r"^Vstopnica ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-"
+                       r"[0-9a-f]{12})$")
 
 
 def _issued_row(ev: EventIn, issued: TicketIssued, now_ms: int) -> dict[str, Any]:
@@ -61,9 +65,23 @@ def _parse(ev: EventIn) -> TicketIssued | TicketUsed | None:
         return None
 
 
+def _link_receipts(conn: Connection, evs: Sequence[EventIn]) -> None:
+    """A ``pos.receipt`` whose note names a ticket is the fiscal receipt that sold it."""
+    for ev in evs:
+        if ev.type != "pos.receipt":
+            continue
+        match = SALE_NOTE.match(str(ev.data.get("note") or ""))
+        invoice = ev.data.get("invoice_id")
+        if match and isinstance(invoice, str) and 0 < len(invoice) <= 64:
+            conn.execute(update(tickets).where(
+                tickets.c.tenant == ev.tenant, tickets.c.id == match.group(1),
+                tickets.c.receipt.is_(None)).values(receipt=invoice))
+
+
 def record_ticket_events(conn: Connection, evs: Sequence[EventIn], now_ms: int
                          ) -> dict[str, list[dict[str, Any]]]:
     """Record the ticket events among ``evs``; the change records per tenant."""
+    _link_receipts(conn, evs)
     issued: list[dict[str, Any]] = []
     uses: list[dict[str, Any]] = []
     for ev in evs:

@@ -59,12 +59,14 @@ def sell_on_pos(engine: Engine, publisher: Publisher, prefix: str, tenant: str,
                 ticket_id: str, device: str, job_args: dict[str, Any],
                 lifetimes: CommandLifetimes | None = None) -> str:
     """Send the sale to ``device``; the command's request id (its result names the
-    receipt). Refused for a refunded ticket or one already sold."""
+    receipt). Refused for a refunded ticket or one whose receipt is known. Sending again
+    before the device answered (it was off, the command expired) is safe: the job's
+    idempotency key is the ticket, so the POS returns the first receipt, never a second."""
     with write_tx(engine) as conn:
         row = get_ticket(conn, tenant, ticket_id)
         if row["refunded_ms"] is not None:
             raise Conflict("this ticket is refunded")
-        if row["receipt"] is not None or row["sale_request"] is not None:
+        if sale_receipt(conn, tenant, row) is not None:
             raise Conflict("this ticket is already sold on a receipt")
         job = sale_job(row, **job_args)
     request_id = send_command(engine, publisher, prefix, tenant, device, "print", job,
