@@ -4,25 +4,26 @@ and the buyer's secret PDF link (``/ticket-pdf/...``, no login)."""
 
 import hmac
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import Connection
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Connection, select
 
-from cloud_bridge.db_schema import read_tx
-from cloud_bridge.errors import NotFound
+from cloud_bridge.db_schema import devices, read_tx, write_tx
+from cloud_bridge.errors import Conflict, NotFound
 from cloud_bridge.tickets import ledger
 from cloud_bridge.tickets.documents import KIND_LABELS, qr_png, short_id, ticket_pdf
 from cloud_bridge.tickets.forms import FORM_KINDS, LABEL_MAX, check_ticket_form
 from cloud_bridge.tickets.notice import link_token
 from cloud_bridge.tickets.operations import TicketDesk
-from cloud_bridge.tickets.pos_sale import sale_receipt
+from cloud_bridge.tickets.pos_sale import VAT_RATES, sale_receipt, sell_on_pos
 from cloud_bridge.web import audit
 from cloud_bridge.web.auth import Staff
 from cloud_bridge.web.context import WebContext
 from cloud_bridge.web.deps import Ctx
-from cloud_bridge.web.form_errors import FieldErrors
+from cloud_bridge.web.form_errors import FieldErrors, validate_form
 from cloud_bridge.web.guards import need, route_meta
 from cloud_bridge.web.rendering import render
 from contracts.i18n import N_
@@ -37,6 +38,23 @@ STATE_LABELS = {"valid": N_("valid"), "not_yet_valid": N_("not valid yet"),
 router = APIRouter()
 Viewer = Annotated[Staff, Depends(need("receipts.view"))]
 Clerk = Annotated[Staff, Depends(need("members.edit"))]
+
+
+class SellForm(BaseModel):
+    """Selling on a fiscal receipt at the site's POS device (pos_sale.py)."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+    device: Annotated[str, Field(min_length=1, max_length=64,
+                                 pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+    payment: Literal["cash", "card"]
+    vat: Literal["22", "9.5", "5", "exempt"]
+    operator_name: Annotated[str, Field(min_length=1, max_length=40)]
+    operator_tax_number: Annotated[int, Field(ge=10_000_000, le=99_999_999)]
+
+
+def tenant_devices(conn: Connection, tenant: str) -> list[str]:
+    return [str(d) for d in conn.execute(select(devices.c.device).where(
+        devices.c.tenant == tenant).order_by(devices.c.device)).scalars()]
 
 
 def desk(ctx: WebContext) -> TicketDesk:
@@ -92,9 +110,9 @@ def _ticket(ctx: WebContext, tenant: str, ticket_id: str) -> dict[str, Any]:
             raise HTTPException(404, "no such ticket") from None
 
 
-@router.get("/t/{tenant}/tickets/{ticket_id}", **route_meta("receipts.view"))
-def ticket_page(request: Request, ticket_id: TicketId, staff: Viewer, ctx: Ctx,
-                issued: str = "", mailed: str = "") -> Response:
+def ticket_view(request: Request, staff: Staff, ctx: WebContext, ticket_id: str,
+                notice: str = "", sell: dict[str, str] | None = None,
+                sell_errors: FieldErrors | None = None, status: int = 200) -> Response:
     with read_tx(ctx.engine) as conn:
         try:
             row = ledger.get_ticket(conn, staff.tenant, ticket_id)
@@ -103,14 +121,53 @@ def ticket_page(request: Request, ticket_id: TicketId, staff: Viewer, ctx: Ctx,
         bal = ledger.balance(conn, staff.tenant, row)
         uses = ledger.uses_of(conn, staff.tenant, ticket_id)
         row["receipt"] = sale_receipt(conn, staff.tenant, row)
+        devices = tenant_devices(conn, staff.tenant)
+    clerk = staff.role in ("administrator", "reception")
+    return render(request, "ticket.html", staff, status_code=status, row=row, bal=bal,
+                  uses=uses, notice=notice, short_id=short_id, kind_labels=KIND_LABELS,
+                  states=STATE_LABELS, value_kind=int(TicketKind.VALUE_VOUCHER),
+                  can_refund=clerk, can_sell=clerk and row["issuer"] == "tenant"
+                  and not row["receipt"] and row["refunded_ms"] is None
+                  and row["price_cents"] > 0,
+                  sell=sell or {"vat": "22", "payment": "cash"}, sell_errors=sell_errors or {},
+                  device_options=[(d, d) for d in devices],
+                  payment_options=[("cash", _("cash")), ("card", _("card"))],
+                  vat_options=[(v, v if v == "exempt" else f"{v} %") for v in VAT_RATES])
+
+
+@router.get("/t/{tenant}/tickets/{ticket_id}", **route_meta("receipts.view"))
+def ticket_page(request: Request, ticket_id: TicketId, staff: Viewer, ctx: Ctx,
+                issued: str = "", mailed: str = "", sent: str = "") -> Response:
     notice = ""
     if issued:
         notice = _("Ticket issued.") + (" " + _("The e-mail to the buyer is queued.")
                                         if mailed else "")
-    return render(request, "ticket.html", staff, row=row, bal=bal, uses=uses,
-                  notice=notice, short_id=short_id, kind_labels=KIND_LABELS,
-                  states=STATE_LABELS, value_kind=int(TicketKind.VALUE_VOUCHER),
-                  can_refund=staff.role in ("administrator", "reception"))
+    elif sent:
+        notice = _("The sale was sent to the till; the receipt is shown here once printed.")
+    return ticket_view(request, staff, ctx, ticket_id, notice)
+
+
+@router.post("/t/{tenant}/tickets/{ticket_id}/sell", **route_meta("members.edit"))
+async def sell_ticket(request: Request, ticket_id: TicketId, staff: Clerk,
+                      ctx: Ctx) -> Response:
+    form = {k: str(v) for k, v in (await request.form()).items() if k != "csrf_token"}
+    parsed, errors = validate_form(SellForm, form)
+    if parsed is None:
+        return ticket_view(request, staff, ctx, ticket_id, sell=form, sell_errors=errors,
+                           status=422)
+    try:
+        request_id = sell_on_pos(ctx.engine, ctx.publisher, ctx.prefix, staff.tenant,
+                                 ticket_id, parsed.device,
+                                 parsed.model_dump(exclude={"device"}), ctx.command_lifetimes)
+    except NotFound:
+        raise HTTPException(404, "no such ticket") from None
+    except Conflict:
+        return ticket_view(request, staff, ctx, ticket_id, sell=form, status=409, sell_errors={
+            "__all__": _("This ticket is already sold on a receipt, or refunded.")})
+    with write_tx(ctx.engine) as conn:
+        audit.record(conn, staff, "ticket.sell", ticket_id,
+                     {"device": parsed.device, "request_id": request_id})
+    return RedirectResponse(f"/t/{staff.tenant}/tickets/{ticket_id}?sent=1", 303)
 
 
 @router.get("/t/{tenant}/tickets/{ticket_id}/qr.png", **route_meta("receipts.view"))
