@@ -49,6 +49,7 @@ def site_rules(config: AgentConfig) -> SiteRules:
         waiver_current_version=p.waiver_current_version,
         occupancy_limit=p.occupancy_limit,
         presence_expiry=timedelta(hours=p.presence_expiry_h),
+        ticket_gate_price_cents=p.ticket_gate_price_cents,
     )
 
 
@@ -73,9 +74,11 @@ def access_service(store: LocalStore, outbox: Outbox, rules: SiteRules, hmac_key
 def access_service_for(config: AgentConfig, store: LocalStore, outbox: Outbox,
                        clock: Clock = utc_now) -> AccessService:
     public = config.tenant_public_key()
-    return access_service(store, outbox, site_rules(config), config.hmac_key(),
-                          Ed25519PublicKey.from_public_bytes(public) if public else None,
-                          clock=clock)
+    service = access_service(store, outbox, site_rules(config), config.hmac_key(),
+                             Ed25519PublicKey.from_public_bytes(public) if public else None,
+                             clock=clock)
+    service.site_id = config.site  # printed tickets are bound to a site (docs/vouchers.md)
+    return service
 
 
 # -- peripherals -------------------------------------------------------------------------

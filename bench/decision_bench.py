@@ -11,6 +11,8 @@ Reports, measured in the same run on the same file:
     version and every member has signed it: docs/waivers.md),
   - a full phone-NFC tap with synchronous=FULL: the Ed25519 signature over a fresh
     challenge verified, then the same lookups, decision and commit (docs/phone_nfc.md),
+  - a printed ticket tap with synchronous=FULL: the ticket's Ed25519 signature verified,
+    its use counted and ticket.used + access.decision committed (docs/vouchers.md),
 and taps/s, with ratios against the baseline.
 """
 
@@ -24,6 +26,7 @@ import statistics
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -42,7 +45,9 @@ from agent.access.service import AccessService
 from agent.daemon_parts import access_service, open_store
 from agent.store.local_store import Durability, LocalStore
 from agent.store.membership import bulk_insert
+from agent.store.outbox import Outbox
 from contracts.credential_hash import credential_hash
+from contracts.ticket_token import TicketKind, issue_ticket
 from drivers.phone_applet import CHALLENGE_BYTES, signed_message
 
 KEY = b"bench-key-0123456789abcdef012345"
@@ -101,6 +106,25 @@ def enrol_phones(store: LocalStore, n: int, taps: int, rng: random.Random) -> li
         answers.append((public[i], (("phone_challenge", challenge.hex()),
                                     ("phone_signature", signature.hex()))))
     return answers
+
+
+def ticket_taps(store: LocalStore, outbox: Outbox) -> Callable[[int], object]:
+    """Taps of 1,000 printed entry vouchers (docs/vouchers.md), warmed like the others."""
+    key = Ed25519PrivateKey.generate()
+    svc = AccessService(store, outbox, RULES, KEY, public_key=key.public_key(),
+                        repeat_window_s=0, site_id="s1")
+    now = int(time.time())
+    codes = [issue_ticket(key, kind=TicketKind.ENTRY_VOUCHER, ticket_id=str(uuid.uuid4()),
+                          valid_from=now - 60, valid_to=now + 86400, entries=0xFFFF,
+                          site_id="s1") for _ in range(1000)]
+    for code in codes[:200]:
+        svc.tap("r3", "qr", code, GATE)
+
+    def tap(i: int) -> object:
+        outcome = svc.tap("r3", "qr", codes[i % len(codes)], GATE)
+        assert outcome.granted, outcome.decision  # a refusal would be faster
+        return outcome
+    return tap
 
 
 def pct(samples: list[float], p: float) -> float:
@@ -231,6 +255,8 @@ def run(tmp: Path) -> None:
 
             record("phone-NFC tap (Ed25519 verify), synchronous=FULL",
                    *measure(phone_tap, args.taps))
+            record("printed ticket tap (Ed25519 verify), synchronous=FULL",
+                   *measure(ticket_taps(s, outbox), args.taps))
             record(f"full tap, synchronous=FULL, {args.gates} gates at once (group commit)",
                    *concurrent(svc, picks, args.gates, args.taps))
         s.close()

@@ -327,6 +327,10 @@ def create_schema(engine: Engine) -> None:
                 conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
     if is_sqlite(engine):  # on PostgreSQL the ledger event_keys holds (tenant, id) unique
         _ensure_event_id_index(engine)
+    # the ticket ledger: ingest and membership snapshots read it (cloud_bridge/tickets)
+    from cloud_bridge.tickets.schema import ensure_ticket_schema
+
+    ensure_ticket_schema(engine)
 
 
 def _sweep_before_json_index(engine: Engine) -> None:

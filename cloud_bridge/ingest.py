@@ -47,6 +47,8 @@ from cloud_bridge.db_schema import (
 from cloud_bridge.partitions import PartitionKeeper, event_keys, horizon, month_of
 from cloud_bridge.quarantine import Refusal
 from cloud_bridge.records import entitlement_record
+from cloud_bridge.tickets.ingest import record_ticket_events
+from cloud_bridge.tickets.schema import ensure_ticket_schema
 from cloud_bridge.wire import EventBatch, EventIn
 
 
@@ -90,6 +92,7 @@ class Ingestor:
         self.sqlite = is_sqlite(engine)
         # PostgreSQL: events are partitioned by month (cloud_bridge/partitions.py)
         self.keeper = None if self.sqlite else PartitionKeeper(engine)
+        ensure_ticket_schema(engine)  # ticket.* events feed the ticket ledger
 
     def ingest(self, batches: Sequence[EventBatch],
                refusals: Sequence[Refusal] = ()) -> IngestResult:
@@ -115,6 +118,7 @@ class Ingestor:
             if uses:
                 conn.execute(insert_ignore(conn, entitlement_uses), uses)
                 entries = self._update_used(conn, uses)
+            entries += self._ticket_entries(conn, evs, now)
             if self.sqlite:
                 acks = {k: cursor.advance(conn, *k) for k in keys}
         if self.keeper is not None and created:
@@ -160,6 +164,11 @@ class Ingestor:
     def advance(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
         with write_tx(self.engine) as conn:
             return {k: cursor.advance(conn, *k) for k in keys}
+
+    def _ticket_entries(self, conn: Connection, evs: list[EventIn], now: int) -> list[Entry]:
+        """Ticket events into the ticket ledger (cloud_bridge/tickets/ingest.py)."""
+        records = record_ticket_events(conn, evs, now)
+        return [change_log.append(conn, tenant, records[tenant]) for tenant in sorted(records)]
 
     def _update_used(self, conn: Connection, uses: list[dict[str, Any]]) -> list[Entry]:
         touched = sorted({(u["tenant"], u["entitlement"]) for u in uses})

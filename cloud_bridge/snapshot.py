@@ -20,6 +20,7 @@ from cloud_bridge import change_log
 from cloud_bridge.db_schema import credentials, entitlements, members, read_tx
 from cloud_bridge.records import credential_row, entitlement_row, member_row
 from cloud_bridge.tenant_keys import TenantKeys
+from cloud_bridge.tickets.ledger import snapshot_marks
 from contracts.signed_envelope import sign_payload
 
 DEFAULT_CHUNK_ROWS = 2000
@@ -51,8 +52,10 @@ def snapshot_envelopes(engine: Engine, keys: TenantKeys,
     with read_tx(engine, stream=True) as conn:
         version = change_log.state(conn, tenant).version
         pin_filter = members.c.pin_hash.is_not(None)
+        marks = snapshot_marks(conn, tenant)  # printed tickets (cloud_bridge/tickets)
         total = (_count(conn, members, tenant) + _count(conn, credentials, tenant)
-                 + _count(conn, entitlements, tenant) + _count(conn, members, tenant, pin_filter))
+                 + _count(conn, entitlements, tenant) + _count(conn, members, tenant, pin_filter)
+                 + len(marks))
         chunks = max(1, math.ceil(total / chunk_rows))
         snapshot_id = str(uuid.uuid4())
         sources: list[tuple[str, Any, Callable[[RowMapping], Any]]] = [
@@ -64,6 +67,7 @@ def snapshot_envelopes(engine: Engine, keys: TenantKeys,
             ("pins", select(members.c.id, members.c.pin_hash)
              .where(members.c.tenant == tenant, pin_filter),
              lambda r: [r["id"], r["pin_hash"]]),
+            ("tickets", marks, lambda r: r),
         ]
         index = 0
         body: dict[str, list[Any]] = {}
@@ -75,7 +79,7 @@ def snapshot_envelopes(engine: Engine, keys: TenantKeys,
             return Chunk(version, index, chunks, sign_payload(keys.signing_key, payload))
 
         for name, stmt, to_row in sources:
-            for row in _stream(conn, stmt):
+            for row in (stmt if isinstance(stmt, list) else _stream(conn, stmt)):
                 body.setdefault(name, []).append(to_row(row))
                 filled += 1
                 if filled == chunk_rows:

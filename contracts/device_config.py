@@ -105,6 +105,9 @@ class SitePolicy(_Strict):
     waiver_current_version: int | None = Field(default=None, ge=1)
     # a person still "inside" after this long is assumed gone (for occupancy)
     presence_expiry_h: float = Field(default=12.0, gt=0)
+    # a value voucher (contracts/ticket_token.py) at a gate pays this much for one entry;
+    # None: gates refuse value vouchers (they are spent at the till; docs/vouchers.md)
+    ticket_gate_price_cents: int | None = Field(default=None, ge=1)
 
 
 class ReaderConfig(_Strict):

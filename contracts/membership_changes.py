@@ -68,6 +68,21 @@ class EntitlementUpsert(ChangeRecord):
     used_by_device: dict[EntityId, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
 
 
+class TicketMark(ChangeRecord):
+    """The bridge's word on one printed ticket or voucher (contracts/ticket_token.py,
+    docs/vouchers.md): ``revoked`` once it is refunded or cancelled (never undone), and
+    the uses its ledger counts per device (entries, cents), so a gate adds the uses made
+    elsewhere to its own. Only tickets with something to say are sent."""
+
+    entity: Literal["ticket"]
+    op: Literal["upsert"]
+    id: EntityId  # the ticket id (UUID) inside the signed code
+    revoked: bool = False
+    used_by_device: dict[EntityId, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    value_by_device: dict[EntityId, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    valid_to: int | None = None  # the ticket's end, when the bridge knows it (for pruning)
+
+
 class Delete(ChangeRecord):
     entity: Literal["member", "credential", "entitlement"]
     op: Literal["delete"]
@@ -76,13 +91,13 @@ class Delete(ChangeRecord):
 
 # Tagged by op, then by entity, so pydantic goes straight to the right model instead of
 # trying each in turn (this is what makes a 1,000,000-credential snapshot fast enough).
-Upsert = Annotated[MemberUpsert | CredentialUpsert | EntitlementUpsert,
+Upsert = Annotated[MemberUpsert | CredentialUpsert | EntitlementUpsert | TicketMark,
                    Field(discriminator="entity")]
 Change = Annotated[Upsert | Delete, Field(discriminator="op")]
 CHANGES = TypeAdapter(list[Change])
 
 
-AnyChange = MemberUpsert | CredentialUpsert | EntitlementUpsert | Delete
+AnyChange = MemberUpsert | CredentialUpsert | EntitlementUpsert | TicketMark | Delete
 
 
 def parse_changes(raw: object) -> list[AnyChange]:

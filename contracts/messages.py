@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, TypeAdapter
 
-from contracts.membership_changes import Change, PinHash, WindowSpec
+from contracts.membership_changes import Change, PinHash, TicketMark, WindowSpec
 
 MAX_COMMAND_BYTES = 64 * 1024
 MAX_ACK_BYTES = 1024
@@ -69,6 +69,8 @@ class SnapshotChunk(_Msg):
     credentials: list[CredentialRow] = []
     entitlements: list[EntitlementRow] = []
     pins: list[tuple[_Id, PinHash]] = []  # time-clock PINs: [member id, scrypt hash]
+    # printed tickets the bridge has something to say about (docs/vouchers.md)
+    tickets: list[TicketMark] = []
 
 
 SIGNED_PAYLOAD: TypeAdapter[ChangeBatch | SnapshotChunk] = TypeAdapter(

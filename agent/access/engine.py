@@ -15,9 +15,12 @@ from agent.access.model import (
     GateContext,
     LocalState,
     Member,
+    Presence,
     SiteRules,
+    TicketState,
 )
 from contracts.reasons import ENTITLEMENT_FAILURE_RANK, Reason, display_text
+from contracts.ticket_token import TicketKind
 
 
 def deny(reason: Reason) -> Decision:
@@ -70,7 +73,10 @@ def _greeting(member: Member, ent: Entitlement, left_after: int | None) -> str:
 
 
 def _presence_blocks(state: LocalState, gate: GateContext, now: datetime, rules: SiteRules) -> bool:
-    p = state.presence
+    return _passback(state.presence, gate, now, rules)
+
+
+def _passback(p: Presence | None, gate: GateContext, now: datetime, rules: SiteRules) -> bool:
     if p is None or now - p.at >= rules.presence_expiry:
         return False
     if p.direction != gate.direction:
@@ -146,3 +152,39 @@ def decide(
         ) > ENTITLEMENT_FAILURE_RANK.get(best_failure, 0):
             best_failure = verdict
     return deny(best_failure or Reason.NO_ENTITLEMENT)
+
+
+def _ticket_take(state: TicketState, rules: SiteRules) -> Decision:
+    """What one entry takes from the ticket (entries or cents), or why it cannot."""
+    token = state.token
+    if token.kind is TicketKind.VALUE_VOUCHER:
+        price = rules.ticket_gate_price_cents
+        if price is None:  # spent at the till, unless the site prices a gate entry
+            return deny(Reason.NO_ENTITLEMENT)
+        left = token.value_cents - state.value_used_cents
+        if left < price:
+            return deny(Reason.NO_ENTRIES_LEFT)
+        return Decision(Reason.GRANTED, display_text(Reason.GRANTED), consume=True,
+                        amount_cents=price, value_left_cents=left - price)
+    entries_left = token.entries - state.entries_used
+    if entries_left <= 0:
+        return deny(Reason.NO_ENTRIES_LEFT)
+    text = f"{display_text(Reason.GRANTED)} (še {entries_left - 1})"
+    return Decision(Reason.GRANTED, text, consume=True, entries_left=entries_left - 1)
+
+
+def decide_ticket(gate: GateContext, now: datetime, state: TicketState,
+                  rules: SiteRules) -> Decision:
+    """Decide one tap of a printed ticket whose code verified (signature, site, validity:
+    contracts/ticket_token.py). No waiver check: a ticket names no person."""
+    if state.revoked:  # refunded or cancelled at the bridge
+        return deny(Reason.BLOCKED)
+    if rules.anti_passback and _passback(state.presence, gate, now, rules):
+        return deny(Reason.ANTI_PASSBACK)
+    if gate.direction == "out":
+        return Decision(Reason.GRANTED, "Nasvidenje")
+    take = _ticket_take(state, rules)
+    if take.granted and rules.occupancy_limit is not None \
+            and state.occupancy >= rules.occupancy_limit:
+        return deny(Reason.OCCUPANCY_FULL)
+    return take

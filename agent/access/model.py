@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from contracts.reasons import Reason
+from contracts.ticket_token import TicketToken
 
 
 class EntitlementKind(enum.StrEnum):
@@ -104,6 +105,8 @@ class SiteRules:
     waiver_current_version: int | None = None
     occupancy_limit: int | None = None
     presence_expiry: timedelta = timedelta(hours=12)
+    # what one entry costs a value voucher at a gate; None: gates refuse value vouchers
+    ticket_gate_price_cents: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +121,28 @@ class LocalState:
 
 
 @dataclass(frozen=True, slots=True)
+class TicketState:
+    """A verified printed ticket and what is known of its use, read in the tap's
+    transaction; the ticket id is the holder (presence, anti-passback, occupancy)."""
+
+    token: TicketToken
+    entries_used: int = 0
+    value_used_cents: int = 0
+    revoked: bool = False
+    presence: Presence | None = None
+    occupancy: int = 0
+
+    @property
+    def holder(self) -> str:
+        return holder_id(self.token.ticket_id)
+
+
+def holder_id(ticket_id: str) -> str:
+    """The presence key of a ticket's holder (never equal to a member id)."""
+    return f"ticket:{ticket_id}"
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     reason: Reason
     message: str
@@ -125,6 +150,9 @@ class Decision:
     entitlement_id: str | None = None
     consume: bool = False
     entries_left: int | None = None
+    # printed tickets: cents taken from a value voucher and what it has left
+    amount_cents: int = 0
+    value_left_cents: int | None = None
 
     @property
     def granted(self) -> bool:

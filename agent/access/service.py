@@ -17,9 +17,17 @@ from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from agent.access.engine import decide
-from agent.access.local_state import load_state
-from agent.access.model import Decision, GateContext, LocalState, SiteRules
+from agent.access.engine import decide, decide_ticket
+from agent.access.local_state import load_state, presence_expiry_cutoff
+from agent.access.model import (
+    Decision,
+    GateContext,
+    LocalState,
+    Presence,
+    SiteRules,
+    TicketState,
+    holder_id,
+)
 from agent.credentials.ntag424_sun import SunKeys
 from agent.credentials.read_parser import ParsedCredential, parse_read
 from agent.credentials.replay_guard import is_replayed, remember
@@ -27,8 +35,11 @@ from agent.credentials.sun_counters import counter_increases, forget_orphans, re
 from agent.store.group_commit import GroupCommitter
 from agent.store.local_store import LocalStore
 from agent.store.outbox import Outbox
+from agent.store.tickets import record_use, ticket_use
 from contracts.events import Event
 from contracts.reasons import Reason
+from contracts.ticket_events import TICKET_USED, TicketUsed
+from contracts.ticket_token import TicketToken
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +77,7 @@ class AccessService:
         repeat_window_s: float = 1.5,
         crash_hook: Callable[[str, str], None] | None = None,
         sun_keys: SunKeys | None = None,
+        site_id: str | None = None,
     ) -> None:
         self.store = store
         self.outbox = outbox
@@ -76,6 +88,8 @@ class AccessService:
         # device holds a key that verifies (or mints) another tenant's cards
         self.sun_keys = sun_keys or SunKeys.derive(hmac_key, outbox.tenant)
         self.clock = clock
+        # the device's site (config.site): printed tickets bound to another are refused
+        self.site_id = site_id
         self.repeat_window_s = repeat_window_s
         # test seam to simulate a power cut at a named point inside the transaction
         self._crash_hook = crash_hook
@@ -93,7 +107,7 @@ class AccessService:
         """Decide one read. ``extra`` is CardRead.extra (SUN parameters of a reader)."""
         now = self.clock()
         parsed = parse_read(kind, value, self.hmac_key, self.public_key, int(now.timestamp()),
-                            self.sun_keys, extra)
+                            self.sun_keys, extra, self.site_id)
         repeat_key = (reader_id, parsed.ref or "")
         if parsed.problem is None:
             with self._recent_lock:
@@ -102,7 +116,10 @@ class AccessService:
                     prev = hit[1]
                     return TapOutcome(prev.decision, prev.event, prev.first_name, repeat=True,
                                       member_id=prev.member_id)
-        outcome = self._decide_and_record(parsed, reader_id, kind, gate, now)
+        if parsed.ticket is not None:
+            outcome = self._decide_ticket(parsed.ticket, parsed.ref, reader_id, kind, gate, now)
+        else:
+            outcome = self._decide_and_record(parsed, reader_id, kind, gate, now)
         if parsed.problem is None:
             with self._recent_lock:
                 self._recent[repeat_key] = (time.monotonic(), outcome)
@@ -189,6 +206,73 @@ class AccessService:
             member_id=state.member.id if state.member else None,
         )
 
+    def _decide_ticket(self, token: TicketToken, ref: str | None, reader_id: str, kind: str,
+                       gate: GateContext, now: datetime) -> TapOutcome:
+        """A verified printed ticket: decision, its use and both events in one transaction
+        (docs/vouchers.md). Anti-passback and occupancy treat the ticket as the holder."""
+        holder = holder_id(token.ticket_id)
+
+        def work(conn: sqlite3.Connection) -> tuple[Decision, Event]:
+            state = self._ticket_state(conn, token, gate, now)
+            decision = decide_ticket(gate, now, state, self.rules)
+            if decision.granted:
+                self._move_presence(conn, holder, gate, now)
+            if decision.granted and decision.consume:
+                entries = 0 if decision.amount_cents else 1
+                record_use(conn, token.ticket_id, entries, decision.amount_cents,
+                           token.valid_to, int(now.timestamp() * 1000))
+                used = TicketUsed(
+                    ticket_id=token.ticket_id, where="gate", entries=entries,
+                    amount_cents=decision.amount_cents,
+                    entries_left=max(token.entries - state.entries_used - entries, 0),
+                    value_left_cents=max(token.value_cents - state.value_used_cents
+                                         - decision.amount_cents, 0))
+                self.outbox.append(conn, TICKET_USED, used.to_data(), now)
+            event = self.outbox.append(conn, "access.decision", {
+                "reader": reader_id, "gate": gate.gate_id, "zone": gate.zone,
+                "direction": gate.direction, "read_kind": kind,
+                "granted": decision.granted, "reason": decision.reason.value,
+                "credential": None, "credential_ref": ref, "member": None,
+                "entitlement": None, "consumed": decision.consume,
+                "entries_left": decision.entries_left, "ticket": token.ticket_id,
+                "ticket_kind": int(token.kind), "amount_cents": decision.amount_cents,
+            }, now)
+            return decision, event
+
+        decision, event = self.committer.run(work)
+        if decision.granted:
+            self._tell_site(holder, gate.gate_id, gate.direction, now)
+        log.info("decision gate=%s reason=%s seq=%d ticket", gate.gate_id,
+                 decision.reason.value, event.seq)
+        return TapOutcome(decision, event, None, member_id=holder)
+
+    def _ticket_state(self, conn: sqlite3.Connection, token: TicketToken, gate: GateContext,
+                      now: datetime) -> TicketState:
+        use = ticket_use(conn, token.ticket_id, self.outbox.device)
+        prow = conn.execute("SELECT direction, at_ms FROM presence WHERE member_id = ?",
+                            (holder_id(token.ticket_id),)).fetchone()
+        presence = None if prow is None else Presence(
+            prow[0], datetime.fromtimestamp(prow[1] / 1000, UTC))
+        trusted = self.presence_trusted_since(now) if self.presence_trusted_since else None
+        if presence is not None and trusted is not None and presence.at < trusted:
+            presence = None
+        occupancy = 0
+        if self.rules.occupancy_limit is not None and gate.direction == "in":
+            occupancy = int(conn.execute(
+                "SELECT COUNT(*) FROM presence WHERE direction = 'in' AND at_ms > ?",
+                (presence_expiry_cutoff(now, self.rules.presence_expiry),)).fetchone()[0])
+        return TicketState(token, use.entries_used, use.value_used_cents, use.revoked,
+                           presence, occupancy)
+
+    def _move_presence(self, conn: sqlite3.Connection, holder: str, gate: GateContext,
+                       now: datetime) -> None:
+        conn.execute(
+            "INSERT INTO presence(member_id, direction, at_ms, gate) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(member_id) DO UPDATE SET direction = excluded.direction, "
+            "at_ms = excluded.at_ms, gate = excluded.gate",
+            (holder, gate.direction, int(now.timestamp() * 1000), gate.gate_id),
+        )
+
     def _apply_grant(
         self,
         conn: sqlite3.Connection,
@@ -203,12 +287,7 @@ class AccessService:
                 "ON CONFLICT(entitlement_id) DO UPDATE SET used = used + 1",
                 (decision.entitlement_id,),
             )
-        conn.execute(
-            "INSERT INTO presence(member_id, direction, at_ms, gate) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(member_id) DO UPDATE SET direction = excluded.direction, "
-            "at_ms = excluded.at_ms, gate = excluded.gate",
-            (member_id, gate.direction, int(now.timestamp() * 1000), gate.gate_id),
-        )
+        self._move_presence(conn, member_id, gate, now)
 
     def forget_recent(self) -> None:
         """Membership data changed: a repeat must not echo a decision made on old data,

@@ -27,6 +27,7 @@ from contracts.credential_format import MAX_QR_LEN, normalise_uid
 from contracts.credential_hash import credential_hash, hash_ref
 from contracts.qr_token import QrToken, TokenRejected, looks_like_token, verify_token
 from contracts.reasons import Reason
+from contracts.ticket_token import TicketRejected, TicketToken, looks_like_ticket, verify_ticket
 
 _HEX = re.compile(r"^[0-9A-Fa-f]*$")
 # URL query names of the SUN parameters, as NXP's examples and most deployments use them
@@ -46,12 +47,14 @@ class ParsedCredential:
     token: QrToken | None = None
     sun: SunRead | None = None
     phone: bool = False  # a phone's signature over a fresh challenge (phone_key.py)
+    ticket: TicketToken | None = None  # a printed ticket or voucher, verified
 
     @property
     def secure(self) -> bool:
         """True for credentials that cannot be copied: signed tokens, SUN reads and
         phones that signed the reader's challenge."""
-        return self.token is not None or self.sun is not None or self.phone
+        return (self.token is not None or self.sun is not None or self.phone
+                or self.ticket is not None)
 
     @property
     def ref(self) -> str | None:
@@ -60,6 +63,8 @@ class ParsedCredential:
             return hash_ref(self.lookup_hash)
         if self.token is not None:
             return self.token.credential_id
+        if self.ticket is not None:
+            return f"ticket:{self.ticket.ticket_id}"
         return None
 
 
@@ -134,6 +139,17 @@ def _parse_sun(message: SunMessage, hmac_key: bytes, sun_keys: SunKeys | None,
     return ParsedCredential(lookup_hash=credential_hash(hmac_key, "uid", read.uid_hex), sun=read)
 
 
+def _parse_ticket(text: str, public_key: Ed25519PublicKey | None, now_s: int,
+                  site_id: str | None) -> ParsedCredential:
+    if public_key is None:
+        return ParsedCredential(Reason.BAD_SIGNATURE,
+                                "printed ticket but no keys.tenant_public_key configured")
+    try:
+        return ParsedCredential(ticket=verify_ticket(text, public_key, now_s, site_id))
+    except TicketRejected as exc:
+        return ParsedCredential(exc.reason, str(exc))
+
+
 def parse_read(
     kind: str,
     value: str,
@@ -142,7 +158,9 @@ def parse_read(
     now_s: int,
     sun_keys: SunKeys | None = None,
     extra: Sequence[tuple[str, str]] = (),
+    site_id: str | None = None,
 ) -> ParsedCredential:
+    """``site_id``: the device's site (config.site), which a printed ticket is bound to."""
     if kind == "uid":
         if len(value) > 64:
             return ParsedCredential(Reason.MALFORMED_CREDENTIAL, f"UID read of {len(value)} chars")
@@ -164,6 +182,8 @@ def parse_read(
             return ParsedCredential(Reason.MALFORMED_CREDENTIAL, f"code of {len(text)} chars")
         if not _printable(text):
             return ParsedCredential(Reason.MALFORMED_CREDENTIAL, "code has control characters")
+        if looks_like_ticket(text):
+            return _parse_ticket(text, public_key, now_s, site_id)
         if looks_like_token(text):
             if public_key is None:
                 return ParsedCredential(

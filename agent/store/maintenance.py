@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from agent.errors import StoreError
+from agent.store.tickets import prune_expired
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +161,7 @@ class PruneReport:
     used_tokens: int = 0
     staging_dropped: bool = False
     backups: int = 0
+    tickets: int = 0  # rows of printed tickets that ended (agent/store/tickets.py)
 
 
 class StoreMaintenance:
@@ -236,13 +238,14 @@ class StoreMaintenance:
         with self.store.transaction() as conn:
             tokens = conn.execute("DELETE FROM used_tokens WHERE expires_ms <= ?",
                                   (now_ms,)).rowcount
+            tickets = prune_expired(conn, now_ms // 1000)
         staging = self._drop_abandoned_staging(now_ms)
         backups = prune_backups(self.data_dir / BACKUP_DIR, self.keep_backups)
         self._checkpoint("TRUNCATE")
-        report = PruneReport(tokens, staging, backups)
-        if tokens or staging or backups:
-            log.info("store pruned: used_tokens=%d snapshot_staging_dropped=%s backups=%d",
-                     tokens, staging, backups)
+        report = PruneReport(tokens, staging, backups, tickets)
+        if tokens or staging or backups or tickets:
+            log.info("store pruned: used_tokens=%d snapshot_staging_dropped=%s backups=%d "
+                     "tickets=%d", tokens, staging, backups, tickets)
         return report
 
     def _drop_abandoned_staging(self, now_ms: int) -> bool:

@@ -15,6 +15,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.store.tickets import apply_mark
 from contracts.credential_format import normalise_uid
 from contracts.credential_hash import credential_hash
 from contracts.membership_changes import (
@@ -24,6 +25,7 @@ from contracts.membership_changes import (
     EntitlementUpsert,
     EntityId,
     MemberUpsert,
+    TicketMark,
 )
 
 # Rows in the column order of the bulk INSERTs below (also built by the benchmarks).
@@ -68,6 +70,8 @@ def apply_changes(conn: sqlite3.Connection, changes: Sequence[ChangeRecord]) -> 
                 "used_remote) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 entitlement_row(ch),
             )
+        elif isinstance(ch, TicketMark):
+            apply_mark(conn, ch)
         elif isinstance(ch, Delete):
             _delete(conn, ch.entity, ch.id)
 

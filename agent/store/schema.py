@@ -140,10 +140,24 @@ def _v_waiver_version(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE members ADD COLUMN waiver_version INTEGER")
 
 
+def _v_tickets(db: sqlite_utils.Database) -> None:
+    # printed tickets and vouchers (docs/vouchers.md), keyed by the ticket id inside the
+    # signed code; the code itself is a bearer document and is never stored.
+    # ticket_uses: what this device took (entries, cents), never reset by the bridge
+    db.execute("CREATE TABLE ticket_uses (ticket_id TEXT PRIMARY KEY, entries_used INTEGER "
+               "NOT NULL DEFAULT 0, value_used_cents INTEGER NOT NULL DEFAULT 0, "
+               "valid_to INTEGER NOT NULL, updated_ms INTEGER NOT NULL)")
+    # ticket_marks: the bridge's word (membership change feed): refunded/cancelled, and
+    # the uses it counts per device (JSON maps), so a device adds the others' uses
+    db.execute("CREATE TABLE ticket_marks (ticket_id TEXT PRIMARY KEY, revoked INTEGER NOT "
+               "NULL DEFAULT 0, used_remote TEXT, value_remote TEXT, valid_to INTEGER)")
+    # both are pruned a day after the ticket's end (agent/store/maintenance.py)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v_attendance,
                                                              _v_sun_counters, _v3,
                                                              _v_print_queue,
-                                                             _v_waiver_version]
+                                                             _v_waiver_version, _v_tickets]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

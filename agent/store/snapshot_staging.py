@@ -38,6 +38,8 @@ from agent import fault_points
 from agent.errors import BadInput
 from agent.store.local_store import LocalStore
 from agent.store.membership import set_pin
+from agent.store.tickets import apply_mark
+from contracts.membership_changes import TicketMark
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,7 @@ class SnapshotRows:
     credentials: Sequence[tuple[Any, ...]] = ()
     entitlements: Sequence[tuple[Any, ...]] = ()
     pins: Sequence[tuple[str, str]] = ()
+    tickets: Sequence[TicketMark] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,3 +324,7 @@ def _insert_shadow(conn: sqlite3.Connection, rows: SnapshotRows) -> None:
         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows.entitlements)
     for member_id, pin_hash in rows.pins:
         set_pin(conn, member_id, pin_hash)
+    # ticket marks only ever add (a revocation, more uses): applied to the live table at
+    # once, whatever becomes of the snapshot
+    for mark in rows.tickets:
+        apply_mark(conn, mark)

@@ -88,7 +88,7 @@ def snapshot_rows(chunk: SnapshotChunk) -> SnapshotRows:
         members=chunk.members, credentials=chunk.credentials,
         entitlements=[row if row[7] is None and not row[8] and not row[12]
                       else _entitlement_text(row) for row in chunk.entitlements],
-        pins=chunk.pins)
+        pins=chunk.pins, tickets=chunk.tickets)
 
 
 def _entitlement_text(row: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -24,10 +24,13 @@ from cloud_bridge.attendance.phone_punch import phone_head_key
 from cloud_bridge.device_configs import ensure_device_config_schema
 from cloud_bridge.errors import BridgeError
 from cloud_bridge.nul_guard import RefuseNulText
+from cloud_bridge.tickets import api as tickets_api
+from cloud_bridge.tickets.schema import ensure_ticket_schema
 
 API_PREFIX = "/api/"
 TENANT_PREFIX = "/api/v1/tenants/{tenant}"
-_RESOURCES = (tenants, members, credentials, entitlements, events, devices, device_config)
+_RESOURCES = (tenants, members, credentials, entitlements, events, devices, device_config,
+              tickets_api)
 
 
 def bridge_error_response(request: Request, exc: Exception) -> Response:
@@ -54,6 +57,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app = FastAPI(title="edge-suite cloud bridge", version="1")
     app.state.api_context = ctx
     ensure_device_config_schema(ctx.engine)  # remote configuration (api/device_config.py)
+    ensure_ticket_schema(ctx.engine)  # the ticket ledger (cloud_bridge/tickets)
     app.add_middleware(RefuseNulText)  # PostgreSQL cannot store NUL in text: 422, not 500
     app.add_exception_handler(BridgeError, bridge_error_response)
     for resource in _RESOURCES:

@@ -30,6 +30,7 @@ NAV: list[NavItem] = [
     NavItem(N_("Statistics"), "/stats", "live.view"),
     NavItem(N_("Sales and use"), "/sales-stats", "sales.view"),
     NavItem(N_("Receipts"), "/receipts", "receipts.view"),
+    NavItem(N_("Tickets"), "/tickets", "receipts.view"),
     NavItem(N_("Timesheets"), "/timesheets", "attendance.view"),
     NavItem(N_("Users"), "/users", "users.manage"),
     NavItem(N_("Audit"), "/audit", "audit.view"),

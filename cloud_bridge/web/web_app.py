@@ -26,6 +26,8 @@ from cloud_bridge.db_schema import (
 )
 from cloud_bridge.member_notice_sweep import ensure_member_notice_schema
 from cloud_bridge.releases import page as releases_page
+from cloud_bridge.tickets import pages as tickets_pages
+from cloud_bridge.tickets.schema import ensure_ticket_schema
 from cloud_bridge.waivers import ensure_waiver_schema
 from cloud_bridge.web import (
     catalogue_page,
@@ -100,6 +102,7 @@ def mount_web(app: FastAPI, ctx: WebContext, worker_threads: int | None = WORKER
     ensure_waiver_schema(ctx.engine)
     ensure_member_notice_schema(ctx.engine)  # the opt-out on the member's page
     ensure_catalogue_schema(ctx.engine)  # the till catalogue page
+    ensure_ticket_schema(ctx.engine)  # tickets and vouchers (cloud_bridge/tickets)
     install_context(app, ctx)
     live.install_live_caches(app)
     if worker_threads:
@@ -111,7 +114,7 @@ def mount_web(app: FastAPI, ctx: WebContext, worker_threads: int | None = WORKER
                    member_credentials, plans, live, receipts, timesheets, staff_admin,
                    portability, script_catalogs, device_config_page, catalogue_page,
                    releases_page, waivers_pages, sales_stats_page,
-                   member_notice_pages):
+                   member_notice_pages, tickets_pages):
         app.include_router(module.router)
     app.include_router(health_router)
     return app

@@ -29,6 +29,7 @@ class Seeded:
     receipt_seq: int
     user_id: int
     product_id: str
+    ticket_id: str = ""
 
 
 def ok_redirect(response: Any) -> str:
@@ -119,5 +120,8 @@ def seed(client: TestClient, csrf: str, engine: Engine, tenant: str) -> Seeded:
         "category": "Pijače", "barcode": "3830001234567"}, follow_redirects=False))
     product = re.search(r"/catalogue/(p[0-9a-f]+)/active", client.get(f"{base}/catalogue").text)
     assert product
+    ticket = ok_redirect(client.post(f"{base}/tickets", data={
+        "csrf_token": csrf, "kind": "entries", "entries": "5", "price": "40",
+        "valid_from": "1. 1. 2026", "valid_days": "365"}, follow_redirects=False))
     return Seeded(member_id, ent_id, cred_id, plan_id.group(1), device, seq, int(user_id),
-                  product.group(1))
+                  product.group(1), ticket.split("/tickets/")[1].split("?")[0])

@@ -24,7 +24,7 @@ from tests.web.test_isolation import fill, routes
 
 BAD_VALUES = ("abc", "99999999999999999999999", "-1", "", "3. 13. 2026", "<b>x</b>" * 40)
 # pages that are not HTML for a person: the live stream, the ZIP export, scripts' JSON
-NOT_HTML = ("/live/stream", "/data/export.zip", "/i18n/")
+NOT_HTML = ("/live/stream", "/data/export.zip", "/i18n/", "/qr.png", "/ticket.pdf")
 OTHER_AREAS = ("/driving-school", "/api/", "/t/{tenant}/timesheets")
 
 

@@ -20,7 +20,7 @@ BAD_IDS = ("abc", "99999999999999999999", "-5")
 # not pages for a person: the JSON API, scripts and their catalogs, downloads, streams
 NOT_PAGES = re.compile(r"^/api/|/i18n|\.js|\.json|/live/stream|export\.zip|\.csv|/csv"
                        r"|^/driving-school/app/|^/docs|^/redoc|^/openapi|^/healthz|^/lang/"
-                       r"|^/metrics")
+                       r"|^/metrics|\.png$|\.pdf$")
 PAGE_NAMES = ("page", "days", "day", "q", "state", "error", "notice", "site", "month",
               "candidate", "instructor", "employee", "id")
 

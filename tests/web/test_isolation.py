@@ -28,6 +28,8 @@ PUBLIC = {("GET", "/"), ("GET", "/login"), ("POST", "/login"), ("POST", "/logout
           # the member's phone QR page: authenticated by the secret link token instead
           # (tests/web/test_member_phone_link.py)
           ("GET", "/member-qr/{tenant}/{member_id}"),
+          # a voucher buyer's PDF: the secret link token instead (tests/tickets)
+          ("GET", "/ticket-pdf/{tenant}/{ticket_id}/{token}"),
           ("POST", "/member-qr/{tenant}/{member_id}/token"),
           # the member signs the waiver with the same link token (tests/web/test_waivers.py)
           ("POST", "/member-qr/{tenant}/{member_id}/waiver"),
@@ -94,7 +96,8 @@ def fill(path: str, tenant: str, s: Seeded) -> str:
     values = {"tenant": tenant, "member_id": s.member_id, "ent_id": s.ent_id,
               "cred_id": s.cred_id, "plan_id": s.plan_id, "device": s.device,
               "seq": str(s.receipt_seq), "user_id": str(s.user_id), "request_id": "x",
-              "invoice_id": "P1-BLAG1-1", "product_id": s.product_id}
+              "invoice_id": "P1-BLAG1-1", "product_id": s.product_id,
+              "ticket_id": s.ticket_id}
     return re.sub(r"\{(\w+)(:\w+)?\}", lambda m: values.get(m.group(1), "x"), path)
 
 
