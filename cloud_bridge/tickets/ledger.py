@@ -196,23 +196,44 @@ def list_tickets(conn: Connection, tenant: str, *, state: State | None = None,
     return [x for x in out if state is None or x[1].state == state][:limit]
 
 
-def voucher_liabilities(conn: Connection, tenant: str, now_s: int | None = None) -> int:
-    """What the tenant still owes on sold tickets and vouchers, in cents: the unspent value
-    of value vouchers plus unused entries × price per entry of entry tickets, over those
-    not refunded, not expired and not used up. For the statistics page."""
+@dataclass(frozen=True, slots=True)
+class OpenKind:
+    """The tickets of one kind the tenant still owes something on."""
+
+    kind: TicketKind
+    tickets: int
+    entries_left: int
+    owed_cents: int
+
+
+def open_by_kind(conn: Connection, tenant: str, now_s: int | None = None) -> list[OpenKind]:
+    """Per kind, over tickets not refunded, not expired and not used up: how many, their
+    unused entries, and what is owed in cents (the unspent value of value vouchers; unused
+    entries × price per entry of entry tickets)."""
     now = int(time.time()) if now_s is None else now_s
     rows = [dict(r) for r in conn.execute(select(tickets).where(
         tickets.c.tenant == tenant, tickets.c.refunded_ms.is_(None),
         tickets.c.valid_to > now)).mappings()]
     used = _used(conn, tenant, [r["id"] for r in rows])
-    total = 0
+    sums: dict[TicketKind, list[int]] = {}
     for r in rows:
         bal = balance_of(r, *used.get(r["id"], (0, 0)), now)
-        if int(r["kind"]) == TicketKind.VALUE_VOUCHER:
-            total += bal.value_left_cents
-        elif int(r["entries"]) > 0:
-            total += int(r["price_cents"]) * bal.entries_left // int(r["entries"])
-    return total
+        kind = TicketKind(int(r["kind"]))
+        if kind == TicketKind.VALUE_VOUCHER:
+            owed, left = bal.value_left_cents, 0
+        else:
+            left = bal.entries_left
+            owed = int(r["price_cents"]) * left // int(r["entries"]) if r["entries"] else 0
+        if owed > 0 or left > 0:
+            acc = sums.setdefault(kind, [0, 0, 0])
+            acc[0], acc[1], acc[2] = acc[0] + 1, acc[1] + left, acc[2] + owed
+    return [OpenKind(k, *sums[k]) for k in sorted(sums)]
+
+
+def voucher_liabilities(conn: Connection, tenant: str, now_s: int | None = None) -> int:
+    """What the tenant still owes on sold tickets and vouchers, in cents (``open_by_kind``
+    summed)."""
+    return sum(x.owed_cents for x in open_by_kind(conn, tenant, now_s))
 
 
 def snapshot_marks(conn: Connection, tenant: str, now_s: int | None = None

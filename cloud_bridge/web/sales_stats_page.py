@@ -30,7 +30,7 @@ from cloud_bridge.web.usage_stats import MonthActivity, entries_heatmap, monthly
 from cloud_bridge.web.voucher_liabilities import (
     LiabilitySource,
     VoucherLiabilities,
-    entitlement_voucher_liabilities,
+    all_voucher_liabilities,
 )
 from contracts.i18n import babel_locale, format_day, format_money, parse_day
 from contracts.i18n import gettext as _
@@ -44,10 +44,10 @@ _SOURCE_KEY = "voucher_liabilities"
 
 
 def liability_source(request: Request) -> LiabilitySource:
-    """Where voucher liabilities come from: gift-voucher entitlements, unless the app was
-    given a voucher ledger (``app.state.voucher_liabilities``)."""
+    """Where voucher liabilities come from: gift-voucher entitlements and the ticket
+    ledger, unless the app was given another source (``app.state.voucher_liabilities``)."""
     return cast(LiabilitySource, getattr(request.app.state, _SOURCE_KEY,
-                                         entitlement_voucher_liabilities))
+                                         all_voucher_liabilities))
 
 
 Liabilities = Annotated[LiabilitySource, Depends(liability_source)]

@@ -9,8 +9,10 @@ plan's price / the plan's entries), when the voucher was sold from a plan with a
 entries but no value. It is a figure for now: entitlements do not keep when each entry
 was used, so the liability at an earlier day cannot be told.
 
-The page takes its figures through ``LiabilitySource``, so a voucher ledger with
-balances in money can be plugged in later without touching the page."""
+Printed tickets and vouchers (cloud_bridge/tickets, docs/vouchers.md) keep a ledger with
+balances in money: ``all_voucher_liabilities`` adds a line per ticket kind from it to the
+entitlement lines, and is what the page shows. The page takes its figures through
+``LiabilitySource``, so another source can be plugged in without touching the page."""
 
 from __future__ import annotations
 
@@ -21,8 +23,15 @@ from datetime import datetime
 from sqlalchemy import Connection, select
 
 from cloud_bridge.db_schema import entitlements
+from cloud_bridge.tickets.ledger import open_by_kind
 from cloud_bridge.web.plan_sales import entitlements_sold_from
 from cloud_bridge.web.plans import tenant_plans
+from contracts.i18n import N_, gettext
+from contracts.ticket_token import TicketKind
+
+TICKET_KIND_LABELS = {TicketKind.DAY_TICKET: N_("Printed day tickets"),
+                      TicketKind.ENTRY_VOUCHER: N_("Printed entry vouchers"),
+                      TicketKind.VALUE_VOUCHER: N_("Printed value vouchers")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,3 +104,18 @@ def entitlement_voucher_liabilities(conn: Connection, tenant: str, now: datetime
                                  len(lefts), sum(lefts), value))
     lines.sort(key=lambda x: (x.plan_id is None, x.plan_name))
     return VoucherLiabilities(tuple(lines))
+
+
+def ticket_ledger_lines(conn: Connection, tenant: str, now: datetime
+                        ) -> tuple[VoucherLine, ...]:
+    """A line per kind of printed ticket or voucher still owed (the ticket ledger)."""
+    return tuple(VoucherLine(None, gettext(TICKET_KIND_LABELS[x.kind]), x.tickets,
+                             x.entries_left, x.owed_cents)
+                 for x in open_by_kind(conn, tenant, int(now.timestamp())))
+
+
+def all_voucher_liabilities(conn: Connection, tenant: str, now: datetime
+                            ) -> VoucherLiabilities:
+    """Gift-voucher entitlements and the ticket ledger together (what the page shows)."""
+    return VoucherLiabilities(entitlement_voucher_liabilities(conn, tenant, now).lines
+                              + ticket_ledger_lines(conn, tenant, now))

@@ -105,6 +105,9 @@ def test_refund_revokes_on_devices_and_leaves_the_liabilities(
                                                   where="till"))])
     with engine.connect() as conn:
         assert ledger.voucher_liabilities(conn, tenant) == 3750 + 2000
+        assert ledger.open_by_kind(conn, tenant) == [
+            ledger.OpenKind(TicketKind.ENTRY_VOUCHER, 1, 2, 2000),
+            ledger.OpenKind(TicketKind.VALUE_VOUCHER, 1, 0, 3750)]
     refunded = desk.refund(tenant, other["id"], "kupec si je premislil")
     assert refunded["refunded_ms"] is not None
     with engine.connect() as conn:

@@ -228,3 +228,31 @@ def test_a_voucher_ledger_plugs_in_behind_the_liabilities(site: WebSite) -> None
     rows = rows_of(client.get(f"/t/{a}/sales-stats.csv", params={"table": "vouchers"}))
     assert rows[1:] == [["Bon iz knjige", "2", "7", "123,45"], ["Skupaj", "2", "7", "123,45"]]
     assert seen == [a]
+
+
+def test_printed_vouchers_of_the_ticket_ledger_are_among_the_liabilities(
+        site: WebSite) -> None:
+    import time
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from cloud_bridge.db_schema import write_tx
+    from cloud_bridge.tickets import ledger
+    from contracts.ticket_token import TicketKind
+
+    a, b = site.tenants[:2]
+    now = int(time.time())
+    key = Ed25519PrivateKey.generate()
+    with write_tx(site.engine) as conn:
+        for tenant, value in ((a, 2500), (a, 1000), (b, 9900)):
+            ledger.issue(conn, tenant, key, ledger.IssueRequest(
+                kind=TicketKind.VALUE_VOUCHER, valid_from=now - 60, valid_to=now + 86400,
+                value_cents=value, price_cents=value))
+        ledger.issue(conn, a, key, ledger.IssueRequest(
+            kind=TicketKind.ENTRY_VOUCHER, valid_from=now - 60, valid_to=now + 86400,
+            entries=4, price_cents=4000))
+    client, _ = site.login(site.user(a, "administrator"))
+    rows = rows_of(client.get(f"/t/{a}/sales-stats.csv", params={"table": "vouchers"}))
+    assert ["Natisnjeni boni za vstope", "1", "4", "40,00"] in rows
+    assert ["Natisnjeni vrednostni boni", "2", "0", "35,00"] in rows
+    assert rows[-1] == ["Skupaj", "3", "4", "75,00"]  # not tenant b's 99 €
