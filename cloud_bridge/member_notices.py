@@ -8,7 +8,9 @@ Everything is one INSERT per channel into the notifications outbox in the caller
 transaction (docs/notifications.md): nothing here waits for a mail server, and a dedup
 key per entitlement (and threshold) makes sure a member is never told twice. The
 periodic check that finds expiring memberships and low punch cards is
-member_notice_sweep.py; a voucher sale calls ``queue_voucher_bought_notice``."""
+member_notice_sweep.py; a gift voucher sold on the member page (web/member_entitlements.py)
+calls ``queue_voucher_bought_notice``. Printed tickets and vouchers sold to a buyer who is
+no member mail their own notice with the PDF link (tickets/notice.py)."""
 
 from __future__ import annotations
 

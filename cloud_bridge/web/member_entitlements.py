@@ -2,7 +2,7 @@
 code), change its validity or freeze, remove it. Every change goes through
 membership_ops, so it reaches the devices signed."""
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,7 +13,9 @@ from sqlalchemy import Connection, select
 from cloud_bridge import membership_ops
 from cloud_bridge.api_models import CredentialIn, EntitlementIn, EntitlementPatch
 from cloud_bridge.db_schema import entitlements
+from cloud_bridge.member_notices import OptoutLinks, queue_voucher_bought_notice
 from cloud_bridge.membership_ops import NotFound
+from cloud_bridge.web.context import LOCAL_TZ
 from cloud_bridge.web.deps import Ctx
 from cloud_bridge.web.entitlement_forms import (
     FieldError,
@@ -55,6 +57,13 @@ def from_plan(conn: Connection, tenant: str, form: dict[str, str]) -> dict[str, 
     return fields
 
 
+def _last_day(valid_to_s: int | None) -> date | None:
+    """The last local day of a validity that ends (exclusive) at ``valid_to_s``."""
+    if valid_to_s is None:
+        return None
+    return (datetime.fromtimestamp(valid_to_s, LOCAL_TZ) - timedelta(seconds=1)).date()
+
+
 @router.post("/members/{member_id}/entitlements", **route_meta("members.edit"))
 async def add_entitlement(request: Request, staff: Editor, ctx: Ctx, member_id: MemberId
                           ) -> Response:
@@ -78,6 +87,13 @@ async def add_entitlement(request: Request, staff: Editor, ctx: Ctx, member_id: 
             raise FieldError(_("These dates or values do not fit together; check them."),
                              "__all__") from None
         ent_id, more = membership_ops.create_entitlement(conn, staff.tenant, body)
+        if code and body.kind == "gift_voucher" and ctx.notifier is not None:
+            # queued in this transaction; the member's opt-out applies (member_notices)
+            links = (OptoutLinks(str(request.base_url), ctx.member_link_key)
+                     if ctx.member_link_key else None)
+            queue_voucher_bought_notice(
+                conn, ctx.notifier, staff.tenant, ent_id, code=code, member_id=member_id,
+                valid_until=_last_day(body.valid_to), links=links)
         return ent_id, records + more
 
     which = "sale" if form.get("plan_id") else "custom"

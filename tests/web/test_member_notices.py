@@ -276,3 +276,29 @@ def test_the_bridge_thread_sweeps_and_the_notifier_sends(
         notifier.stop()
     assert mail["To"] == "ana@example.si"
     assert len(smtp_server.messages) == 1  # later passes found nothing new
+
+
+def test_a_gift_voucher_sold_on_the_member_page_mails_its_code_unless_opted_out(
+        site: WebSite, notifier: Notifier, smtp_server: SmtpServer) -> None:
+    import dataclasses
+
+    tenant, _ = site.tenants
+    ctx = site.app.state.web_context
+    site.app.state.web_context = dataclasses.replace(ctx, notifier=notifier)
+    with write_tx(site.engine) as conn:
+        ana = _member(conn, tenant, "Ana", email="ana@example.si")
+        quiet = _member(conn, tenant, "Cene", email="cene@example.si")
+        opt_out(conn, tenant, quiet)
+    clerk, csrf = site.login(site.user(tenant, "reception"))
+    for member, code in ((ana, "DARILO-ANA-1"), (quiet, "DARILO-CENE-1")):
+        r = clerk.post(f"/t/{tenant}/members/{member}/entitlements", follow_redirects=False,
+                       data={"csrf_token": csrf, "kind": "gift_voucher",
+                             "entries_total": "3", "voucher_code": code,
+                             "valid_from": "2026-12-01", "valid_until": "2027-06-30"})
+        assert r.status_code == 303, r.text[:500]
+    notifier.deliver_due()
+    (mail,) = smtp_server.wait_for(1)
+    assert mail["To"] == "ana@example.si" and mail["Subject"] == "Vaš darilni bon"
+    text = mail.get_content()
+    assert "DARILO-ANA-1" in text and "30. jun. 2027" in text
+    assert [kind for kind, _r, _s in _outbox(site.engine, tenant)] == ["voucher_bought"]
