@@ -46,7 +46,9 @@ def error_beside(html: str, field: str) -> str:
 def test_bad_input_is_answered_beside_the_field_and_nothing_is_stored(school: School) -> None:
     url = f"{DS}/apply/{school.tenant}"
     public, _ = school.client()
-    assert public.get(url).status_code == 404  # the school has not saved its data yet
+    missing = public.get(url, headers={"accept": "text/html"})
+    assert missing.status_code == 404  # the school has not saved its data yet
+    assert missing.headers["content-type"].startswith("text/html")  # a page for a person
     save_profile(school.engine, school.tenant, {"name": SCHOOL, "address": "",
                                                 "registration_no": ""})
     client, token = opened(school)

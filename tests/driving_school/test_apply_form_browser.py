@@ -14,6 +14,7 @@ from playwright.sync_api import Page
 
 from cloud_bridge.driving_school.school_profile import save_profile
 from cloud_bridge.notifications import Notifier, mailer_from_url, sms_from_url
+from tests.a11y import axe_violations
 from tests.browser import chromium
 from tests.driving_school.conftest import PASSWORDS, SCHOOL, School
 from tests.smtp_server import SmtpServer, body_text
@@ -72,6 +73,22 @@ def test_candidate_applies_through_the_form(notifying: School, served: str,
         done = page.inner_text("#apply-done")
         assert SCHOOL in done and "kategorijo B" in done
         assert not [m for m in console if "Content Security Policy" in m], console
+
+        # axe-core, injected past the page's script policy, on the form with an error
+        # shown (Slovenian) and on the empty form in English
+        checker = browser.new_context(bypass_csp=True).new_page()
+        url = f"{served}{DS}/apply/{school.tenant}"
+        checker.goto(url)
+        checker.click("#apply-form button[type=submit]")
+        checker.wait_for_load_state()
+        assert checker.locator(".field-error").count() >= 4
+        serious = [v["id"] for v in axe_violations(checker)
+                   if v["impact"] in ("serious", "critical")]
+        checker.goto(f"{served}/lang/en?next={DS}/apply/{school.tenant}")
+        assert "Application for driver training" in checker.inner_text("h1")
+        serious += [v["id"] for v in axe_violations(checker)
+                    if v["impact"] in ("serious", "critical")]
+        assert not serious, serious
 
         office = browser.new_page()
         office.goto(f"{served}{DS}/login")
