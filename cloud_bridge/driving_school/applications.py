@@ -20,10 +20,16 @@ from cloud_bridge.driving_school.forms import CATEGORIES, RequiredDay
 from cloud_bridge.driving_school.schema import applications, candidates, courses
 from cloud_bridge.errors import Invalid
 from cloud_bridge.notifications import Notice, Notifier
+from contracts.i18n import N_
 from contracts.i18n import gettext as _
 
 # the version of the consent text the public form shows; stored with each application
+# (a change of CONSENT_TEXT needs a new version)
 CONSENT_VERSION = "2026-12"
+CONSENT_TEXT = N_("I agree that the driving school processes the personal data I give here "
+                  "to handle my application and, once it is accepted, keeps them in the "
+                  "register of candidates as the regulation on training candidates for "
+                  "drivers requires.")
 
 
 class ApplicationIn(BaseModel):

@@ -19,6 +19,7 @@ from cloud_bridge.driving_school import (
     office_theory,
     office_vehicles,
     public_applications,
+    public_apply_page,
     tablet_api,
     tablet_shell,
 )
@@ -36,7 +37,8 @@ RESOURCES = (tablet_shell.router, tablet_api.router, office_session.router,
              office_lessons.router, office_candidates.router, office_record_card.router,
              office_instructors.router, office_vehicles.router, office_courses.router,
              office_school.router, office_applications.router, office_leaving.router,
-             office_theory.router, office_money.router, public_applications.router)
+             office_theory.router, office_money.router, public_applications.router,
+             public_apply_page.router)
 
 
 def driving_school_router(engine: Engine, auth: WebAuth, *, publisher: Publisher | None = None,

@@ -71,7 +71,10 @@ SCHOOL_PUBLIC = {("GET", "/driving-school/login"), ("POST", "/driving-school/log
                  ("GET", "/driving-school/app/i18n/{lang}.json"),
                  # applications from the school's web site (a tenant with saved school
                  # data only; tests/driving_school/test_applications.py)
-                 ("POST", "/driving-school/api/{tenant}/applications")}
+                 ("POST", "/driving-school/api/{tenant}/applications"),
+                 # and the same as a form (tests/driving_school/test_apply_form.py)
+                 ("GET", "/driving-school/apply/{tenant}"),
+                 ("POST", "/driving-school/apply/{tenant}")}
 API_PREFIX = "/api/v1/tenants/{tenant}"
 
 
