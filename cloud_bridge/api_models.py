@@ -32,6 +32,7 @@ LastName = Annotated[str, StringConstraints(max_length=80)]
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]{1,64}@[^@\s]{1,189}$", max_length=254)]
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()/-]{3,32}$")]
 Pin = Annotated[str, StringConstraints(pattern=r"^\d{4,8}$")]
+MemberLanguage = Literal["sl", "en"]  # of the member's notices (contracts.i18n.LANGUAGES)
 
 
 class MemberIn(_In):
@@ -43,6 +44,8 @@ class MemberIn(_In):
     waiver_signed_on: date | None = None
     blocked: bool = False
     pin: Pin | None = Field(default=None, description="time-clock PIN; stored as scrypt hash")
+    language: MemberLanguage = Field(default="sl", description="language of the member's "
+                                     "notices (e-mail, SMS)")
 
 
 class MemberPatch(_In):
@@ -53,6 +56,7 @@ class MemberPatch(_In):
     waiver_signed_on: date | None = None
     blocked: bool | None = None
     pin: Pin | None = Field(default=None, description="null removes the PIN")
+    language: MemberLanguage | None = None
 
     @model_validator(mode="after")
     def _not_empty(self) -> MemberPatch:
@@ -62,6 +66,8 @@ class MemberPatch(_In):
             raise ValueError("first_name cannot be removed")
         if "blocked" in self.model_fields_set and self.blocked is None:
             raise ValueError("blocked must be true or false")
+        if "language" in self.model_fields_set and self.language is None:
+            raise ValueError("language must be 'sl' or 'en'")
         return self
 
 
@@ -74,6 +80,7 @@ class MemberOut(BaseModel):
     waiver_signed_on: str | None
     blocked: bool
     has_pin: bool
+    language: str = "sl"
     version: int | None = None  # change-log version that carried this change
 
 

@@ -111,6 +111,8 @@ members = Table(
     Column("pin_hash", String(200), nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    # the language of the member's notices (member_notices.py): 'sl' or 'en'
+    Column("language", String(2), nullable=False, default="sl", server_default="sl"),
 )
 
 credentials = Table(
@@ -305,9 +307,11 @@ def create_tables(engine: Engine, tables: MetaData, lock_id: int) -> None:
 
 
 # columns added to existing tables after they were first released: create_all does not
-# add columns, so a database made before them gets them here (additive, nullable)
+# add columns, so a database made before them gets them here (additive: nullable, or
+# with a default that existing rows take)
 _ADDED_COLUMNS = (("commands", "expires_at", "BIGINT"),
-                  ("members", "waiver_version", "INTEGER"))
+                  ("members", "waiver_version", "INTEGER"),
+                  ("members", "language", "VARCHAR(2) NOT NULL DEFAULT 'sl'"))
 
 
 def create_schema(engine: Engine) -> None:

@@ -2,7 +2,8 @@
 voucher bought. Each one goes by e-mail to the member's address and by SMS to their
 phone, for each channel the bridge has a provider for (``--mail-url``, ``--sms-url``),
 unless the member opted out (notice_optouts.py). Texts are Slovenian by default through
-gettext; the member's language where one is known.
+gettext; in the member's own language (``members.language``, set on the member form or
+through the API) where the notice is for a member.
 
 Everything is one INSERT per channel into the notifications outbox in the caller's
 transaction (docs/notifications.md): nothing here waits for a mail server, and a dedup
@@ -64,6 +65,7 @@ class Recipient:
     phone: str | None
     first_name: str
     member_id: str | None = None
+    language: str = "sl"  # of the texts: the member's, or Slovenian for a non-member
 
 
 def _footer(links: OptoutLinks | None, tenant: str, member_id: str | None) -> str:
@@ -86,15 +88,15 @@ def _channels(notifier: Notifier, who: Recipient) -> list[tuple[Channel, str]]:
 def send_to(conn: Connection, notifier: Notifier, tenant: str, kind: str, dedup: str,
             who: Recipient, texts: Callable[[], Texts], *,
             links: OptoutLinks | None = None, lang: str | None = None) -> int:
-    """Queue ``texts`` (made in the member's language) on every channel that reaches
-    ``who``; the dedup key is ``<dedup>:<channel>``. Nothing for an opted-out member.
-    Returns how many notices are new."""
+    """Queue ``texts`` (made in ``lang``, else the recipient's language) on every channel
+    that reaches ``who``; the dedup key is ``<dedup>:<channel>``. Nothing for an
+    opted-out member. Returns how many notices are new."""
     if who.member_id is not None and opted_out(conn, tenant, who.member_id, kind):
         return 0
     channels = _channels(notifier, who)
     if not channels:
         return 0
-    with use_language(lang or "sl"):
+    with use_language(lang or who.language):
         said = texts()
         footer = _footer(links, tenant, who.member_id)
     oneclick = (links.oneclick_url(tenant, who.member_id)
@@ -112,12 +114,13 @@ def send_to(conn: Connection, notifier: Notifier, tenant: str, kind: str, dedup:
 def member_recipient(conn: Connection, tenant: str, member_id: str) -> Recipient | None:
     """The member's contact data; None for an unknown or blocked member."""
     row = conn.execute(select(members.c.first_name, members.c.email, members.c.phone,
-                              members.c.blocked).where(
+                              members.c.blocked, members.c.language).where(
         members.c.tenant == tenant, members.c.id == member_id)).first()
     if row is None or row.blocked:
         return None
     return Recipient(email=row.email or None, phone=row.phone or None,
-                     first_name=row.first_name or "", member_id=member_id)
+                     first_name=row.first_name or "", member_id=member_id,
+                     language=row.language or "sl")
 
 
 def expiring_texts(first_name: str, last_day: date, days_left: int) -> Texts:
@@ -177,7 +180,8 @@ def queue_voucher_bought_notice(
         if known is None:
             return 0
         who = Recipient(email=email or known.email, phone=phone or known.phone,
-                        first_name=known.first_name, member_id=member_id)
+                        first_name=known.first_name, member_id=member_id,
+                        language=known.language)
     return send_to(conn, notifier, tenant, KIND_VOUCHER, f"{KIND_VOUCHER}:{voucher_id}",
                    who, partial(voucher_texts, who.first_name, code, amount_cents, valid_until),
                    links=links, lang=lang)

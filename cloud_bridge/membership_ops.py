@@ -68,7 +68,7 @@ def create_member(conn: Connection, tenant: str, body: MemberIn) -> tuple[str, l
         "last_name": body.last_name, "email": body.email, "phone": body.phone,
         "waiver_signed_on": body.waiver_signed_on.isoformat() if body.waiver_signed_on else None,
         "blocked": body.blocked, "pin_hash": hash_pin(body.pin) if body.pin else None,
-        "created_at": _now(), "updated_at": _now(),
+        "language": body.language, "created_at": _now(), "updated_at": _now(),
     }
     if conn.execute(select(members.c.id).where(members.c.tenant == tenant,
                                                members.c.id == member_id)).first():

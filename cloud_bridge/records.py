@@ -49,7 +49,10 @@ def delete_record(entity: str, entity_id: str) -> dict[str, Any]:
 # positional snapshot rows, in the order docs/protocol.md fixes
 
 def member_row(row: RowMapping) -> list[Any]:
-    return [row["id"], row["first_name"], row["waiver_signed_on"], bool(row["blocked"])]
+    out = [row["id"], row["first_name"], row["waiver_signed_on"], bool(row["blocked"])]
+    if row["waiver_version"]:  # only when known, as in member_record
+        out.append(row["waiver_version"])
+    return out
 
 
 def credential_row(row: RowMapping) -> list[Any]:

@@ -46,13 +46,14 @@ def waiver_to_sign(engine: Engine, notifier: Notifier, tenant: str,
     queued = 0
     with write_tx(engine) as conn:
         rows = conn.execute(select(members.c.id, members.c.first_name, members.c.email,
-                                   members.c.phone).where(
+                                   members.c.phone, members.c.language).where(
             members.c.tenant == tenant, members.c.blocked.is_(False),
             or_(members.c.email != "", members.c.phone != ""),
             members.c.id.not_in(opted_out)))
-        for member_id, first_name, email, phone in rows.all():
+        for member_id, first_name, email, phone, language in rows.all():
             who = Recipient(email=email or None, phone=phone or None,
-                            first_name=first_name or "", member_id=member_id)
+                            first_name=first_name or "", member_id=member_id,
+                            language=language or "sl")
             queued += send_to(conn, notifier, tenant, KIND,
                               f"{KIND}:{version.version}:{member_id}", who,
                               partial(waiver_texts, who.first_name, version.title),

@@ -47,7 +47,13 @@ _Epoch = int | None
 
 # Rows, not change records: a snapshot carries a whole tenant (a million credentials),
 # and positional rows validate about four times faster and are half the size.
-MemberRow = tuple[_Id, Annotated[str, StringConstraints(max_length=40)], _Day, bool]
+_Name = Annotated[str, StringConstraints(max_length=40)]
+# id, first_name, waiver_signed_on, blocked[, waiver_version]: the fifth only where the
+# signed waiver version is known (docs/waivers.md); four items = unknown, the day rule
+MemberRow = Annotated[
+    tuple[_Id, _Name, _Day, bool] | tuple[_Id, _Name, _Day, bool, Annotated[int, Field(ge=1)]],
+    Field(union_mode="left_to_right"),
+]
 CredentialRow = tuple[_Id, _Id, Literal["card", "qr", "voucher", "phone"], _Hash, bool]
 EntitlementRow = tuple[
     _Id, _Id, Literal["membership", "punch_card", "day_ticket", "gift_voucher"],

@@ -90,7 +90,7 @@ def test_a_complete_staged_snapshot_is_finished_at_start(tmp_path: Path) -> None
 
 def _rows(ids: range) -> SnapshotRows:
     return SnapshotRows(
-        members=[(f"m{i}", "Ana", None, False) for i in ids],
+        members=[(f"m{i}", "Ana", None, False, None) for i in ids],
         credentials=[(f"c{i}", f"m{i}", "card", f"{i:064x}", False) for i in ids],
         entitlements=[(f"e{i}", f"m{i}", "membership", None, None, None, None, None, None,
                        None, None, None, None) for i in ids])

@@ -67,7 +67,7 @@ class StagedSnapshot:
 class SnapshotRows:
     """One chunk's rows, validated by the caller, in column order (docs/protocol.md)."""
 
-    members: Sequence[tuple[Any, ...]] = ()
+    members: Sequence[tuple[Any, ...]] = ()  # with waiver_version (None: unknown) last
     credentials: Sequence[tuple[Any, ...]] = ()
     entitlements: Sequence[tuple[Any, ...]] = ()
     pins: Sequence[tuple[str, str]] = ()
@@ -313,8 +313,8 @@ def _shadow_index_sql(spec: _IndexSpec, name: str) -> str:
 
 
 def _insert_shadow(conn: sqlite3.Connection, rows: SnapshotRows) -> None:
-    conn.executemany("INSERT INTO snap_members(id, first_name, waiver_signed_on, blocked) "
-                     "VALUES (?,?,?,?)", rows.members)
+    conn.executemany("INSERT INTO snap_members(id, first_name, waiver_signed_on, blocked, "
+                     "waiver_version) VALUES (?,?,?,?,?)", rows.members)
     conn.executemany(
         "INSERT INTO snap_credentials(hash, id, member_id, kind, blocked) "
         "VALUES (coalesce(?4, 'id:' || ?1), ?1, ?2, ?3, ?5)", rows.credentials)

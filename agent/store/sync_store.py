@@ -85,7 +85,9 @@ def snapshot_rows(chunk: SnapshotChunk) -> SnapshotRows:
     # column order); only the rare entitlement with lists or maps needs a Python touch.
     # At a million rows, any per-row Python work shows in the snapshot time.
     return SnapshotRows(
-        members=chunk.members, credentials=chunk.credentials,
+        # a member row without its fifth item (waiver version unknown) gets NULL there
+        members=[row if len(row) == 5 else (*row, None) for row in chunk.members],
+        credentials=chunk.credentials,
         entitlements=[row if row[7] is None and not row[8] and not row[12]
                       else _entitlement_text(row) for row in chunk.entitlements],
         pins=chunk.pins, tickets=chunk.tickets)

@@ -17,7 +17,8 @@ def member_out(row: Row, version: int | None = None) -> MemberOut:
     return MemberOut(id=row["id"], first_name=row["first_name"], last_name=row["last_name"],
                      email=row["email"], phone=row["phone"],
                      waiver_signed_on=row["waiver_signed_on"], blocked=row["blocked"],
-                     has_pin=row["pin_hash"] is not None, version=version)
+                     has_pin=row["pin_hash"] is not None,
+                     language=row.get("language") or "sl", version=version)
 
 
 MEMBERS = Entity(members, "member", member_out, removed="erased")

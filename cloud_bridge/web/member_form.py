@@ -13,8 +13,8 @@ from sqlalchemy import Connection, func, select
 
 from cloud_bridge.db_schema import members
 from cloud_bridge.web.context import LOCAL_TZ
+from contracts.i18n import LANGUAGES, parse_day
 from contracts.i18n import gettext as _
-from contracts.i18n import parse_day
 
 FIRST_NAME_MAX = 40
 LAST_NAME_MAX = 80
@@ -34,6 +34,7 @@ class MemberForm(BaseModel):
     phone: Annotated[str, Field(max_length=PHONE_MAX)] = ""
     waiver_signed_on: date | None = None
     blocked: bool = False
+    language: str = "sl"  # of the member's notices
 
     @field_validator("email")
     @classmethod
@@ -47,6 +48,13 @@ class MemberForm(BaseModel):
     def _phone(cls, value: str) -> str:
         if value and not _PHONE.match(value):
             raise ValueError(_("Enter a phone number with digits, for example 041 123 456."))
+        return value
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        if value not in LANGUAGES:
+            raise ValueError(_("Choose the language of the member's notices."))
         return value
 
     @field_validator("waiver_signed_on", mode="before")
@@ -65,7 +73,8 @@ class MemberForm(BaseModel):
         """As MemberIn / MemberPatch input (empty text is no value)."""
         return {"first_name": self.first_name, "last_name": self.last_name,
                 "email": self.email or None, "phone": self.phone or None,
-                "waiver_signed_on": self.waiver_signed_on, "blocked": self.blocked}
+                "waiver_signed_on": self.waiver_signed_on, "blocked": self.blocked,
+                "language": self.language}
 
 
 def typed_day(value: date | str | int | None) -> str:
