@@ -52,9 +52,10 @@ def driving_school_router(engine: Engine, auth: WebAuth, *, publisher: Publisher
 
     ``publisher`` (the bridge's MQTT link) is needed only for "print record card";
     without it that button is hidden. ``apply_limits`` bound public applications
-    (``ApplyLimits.for_server_key``); without them the defaults with a key of this
-    process only, which is right only for a bridge of one process. The bridge's own schema (``commands``) and the web
-    schema (users, sessions) must exist; this module's tables are created here."""
+    (``ApplyLimits.for_server_key``); without them, the defaults with a key of this
+    process only (right only for a bridge of one process). The bridge's own schema
+    (``commands``) and the web schema (users, sessions) must exist; this module's
+    tables are created here."""
     if create_schema:
         create_driving_school_schema(engine)
     tablet_shell.load_shell()
