@@ -10,8 +10,8 @@ bridge hashes an address alike while nothing in the table can be turned back int
 address or matched across schools. Only applications that were stored count (a refused
 or invalid one does not), and the check, the count and the application are one
 transaction: on PostgreSQL it locks the school's ``ds_school`` row, on SQLite it is
-``BEGIN IMMEDIATE``, so parallel posts cannot slip past the limit. Rows older than the
-window are deleted as new ones come in.
+``BEGIN IMMEDIATE``, so parallel posts cannot slip past the limit. A school's rows older
+than the window are deleted when its next application comes in.
 
 A school's own web site that posts every candidate's application from its server is one
 client: it gets ``per_client`` an hour too (raise ``per_client`` for such a bridge)."""
@@ -102,7 +102,10 @@ def admit(conn: Connection, limits: ApplyLimits, tenant: str, address: str) -> N
     # serialises one school's applications on PostgreSQL (SQLite: BEGIN IMMEDIATE does)
     conn.execute(select(school_profile.c.tenant).where(
         school_profile.c.tenant == tenant).with_for_update())
-    conn.execute(delete(apply_counts).where(apply_counts.c.at_ms <= since))
+    # this school's old rows only: under its lock, so two schools' posts never wait on
+    # each other's deletes (a school that gets no more posts keeps < per_school rows)
+    conn.execute(delete(apply_counts).where(apply_counts.c.tenant == tenant,
+                                            apply_counts.c.at_ms <= since))
     client = limits.client_id(tenant, address)
     for where, limit in (([apply_counts.c.tenant == tenant,
                            apply_counts.c.client == client], limits.per_client),

@@ -244,7 +244,7 @@ apply_counts = Table(
     Column("client", String(64), nullable=False),
     Column("at_ms", BigInteger, nullable=False),
     Index("ix_ds_apply_counts_client", "tenant", "client", "at_ms"),
-    Index("ix_ds_apply_counts_at", "at_ms"),
+    Index("ix_ds_apply_counts_at", "tenant", "at_ms"),
 )
 
 school_profile = Table(
