@@ -200,6 +200,7 @@ class Bridge:
     def _mount_staff_web(self, app: FastAPI, secure_cookies: bool) -> WebContext:
         """The staff web modules, the members' phone page and the driving school."""
         from cloud_bridge.driving_school import driving_school_router
+        from cloud_bridge.driving_school.apply_limits import ApplyLimits
         from cloud_bridge.member_qr import make_member_qr_router
         from cloud_bridge.member_qr_links import credential_getter
         from cloud_bridge.notice_optout_page import make_notice_optout_router
@@ -226,7 +227,9 @@ class Bridge:
                                                  publisher=ctx.publisher,
                                                  prefix=ctx.prefix,
                                                  command_lifetimes=ctx.command_lifetimes,
-                                                 notifier=ctx.notifier))
+                                                 notifier=ctx.notifier,
+                                                 apply_limits=ApplyLimits.for_server_key(
+                                                     link_key)))
         return ctx
 
     # -- dispatch (paho network thread) --------------------------------------------------

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from cloud_bridge.db_schema import write_tx
+from cloud_bridge.driving_school.apply_limits import ApplyLimits, admit
 from cloud_bridge.driving_school.forms import CATEGORIES, RequiredDay
 from cloud_bridge.driving_school.schema import applications, candidates, courses
 from cloud_bridge.errors import Invalid
@@ -63,10 +64,16 @@ class ApplicationIn(BaseModel):
         return v
 
 
-def submit(engine: Engine, tenant: str, app: ApplicationIn) -> int:
+def submit(engine: Engine, tenant: str, app: ApplicationIn,
+           limits: ApplyLimits | None = None, client: str = "") -> int:
+    """Stores a new application; with ``limits``, only if ``client`` (the sender's
+    address) and the school are under them (``TooManyApplications`` otherwise, nothing
+    stored)."""
     now = int(time.time() * 1000)
     values = app.model_dump(exclude={"consent"})
     with write_tx(engine) as conn:
+        if limits is not None:
+            admit(conn, limits, tenant, client)
         return int(conn.execute(insert(applications).values(
             tenant=tenant, **values, consent_version=CONSENT_VERSION, consent_ms=now,
             status="pending", created_ms=now).returning(applications.c.id)).scalar_one())

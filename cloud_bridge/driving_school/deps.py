@@ -10,13 +10,14 @@ is shared, not copied, so two apps (tests build many) each get their own setting
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import Engine
 
 from cloud_bridge.driving_school.access import SchoolAccess
+from cloud_bridge.driving_school.apply_limits import ApplyLimits
 from cloud_bridge.driving_school.card_command import Publisher
 from cloud_bridge.notifications import Notifier
 from cloud_bridge.web.auth import WebAuth
@@ -38,6 +39,9 @@ class SchoolSettings:
     command_lifetimes: CommandLifetimes | None = None
     # e-mail and SMS to candidates (the bridge's outbox); None: nobody is notified
     notifier: Notifier | None = None
+    # limits on new public applications (apply_limits.py); the default's key is random
+    # for this process, so the bridge passes one derived from its member-link key
+    apply_limits: ApplyLimits = field(default_factory=lambda: ApplyLimits.for_server_key(None))
 
 
 class SettingsProvider:

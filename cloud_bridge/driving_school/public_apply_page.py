@@ -10,7 +10,9 @@ No sign-in, so no session CSRF token: the form carries a random token that must 
 ``SameSite=Strict`` cookie set with the page (double submit, as the office's sign-in), so
 another site cannot post it in the visitor's name; the cookie is dropped after a
 successful application, so reloading the confirmation does not apply twice. The pages
-load nothing from anywhere (no script at all) and send a strict Content-Security-Policy."""
+load nothing from anywhere (no script at all) and send a strict Content-Security-Policy.
+New applications are limited per sender and per school as the API's (``apply_limits``):
+over a limit, 429 with the reason above the form and everything typed kept."""
 
 from __future__ import annotations
 
@@ -23,13 +25,15 @@ from fastapi.responses import HTMLResponse
 
 from cloud_bridge.driving_school import applications
 from cloud_bridge.driving_school.access import BASE
+from cloud_bridge.driving_school.apply_limits import TooManyApplications
 from cloud_bridge.driving_school.deps import School, SchoolSettings
 from cloud_bridge.driving_school.forms import CATEGORIES, LIMITS
 from cloud_bridge.driving_school.office_pages import form_of, templates
-from cloud_bridge.driving_school.public_applications import TenantPath
+from cloud_bridge.driving_school.public_applications import TenantPath, client_address
 from cloud_bridge.driving_school.school_profile import load_profile
 from cloud_bridge.web.form_errors import FieldErrors, validate_form
 from contracts.i18n import gettext as _
+from contracts.i18n import ngettext
 
 APPLY_CSRF_COOKIE = "es_ds_apply_csrf"
 FIELDS = tuple(name for name in applications.ApplicationIn.model_fields if name != "consent")
@@ -54,13 +58,14 @@ def _school(settings: SchoolSettings, tenant: str) -> dict[str, Any]:
 
 def _render(request: Request, tenant: str, school: dict[str, Any], *, values: dict[str, Any],
             errors: FieldErrors, token: str, sent: bool = False, status: int = 200,
-            secure: bool = False) -> HTMLResponse:
+            secure: bool = False, headers: dict[str, str] | None = None) -> HTMLResponse:
     nonce = secrets.token_urlsafe(16)
     response = templates.TemplateResponse(request, "apply.html", {
         "school": school, "tenant": tenant, "values": values, "errors": errors,
         "limits": LIMITS, "categories": CATEGORIES, "token": token, "sent": sent,
         "consent_text": _(applications.CONSENT_TEXT), "nonce": nonce,
-        "staff": None, "base": BASE}, status_code=status, headers=_security_headers(nonce))
+        "staff": None, "base": BASE}, status_code=status,
+        headers={**_security_headers(nonce), **(headers or {})})
     path = f"{BASE}/apply/{tenant}"
     if sent:
         response.delete_cookie(APPLY_CSRF_COOKIE, path=path)
@@ -93,7 +98,18 @@ async def apply_post(request: Request, tenant: TenantPath, school: School) -> HT
     if app is None:
         return _render(request, tenant, profile, values=values, errors=errors, token=token,
                        status=422, secure=school.auth.secure_cookies)
-    applications.submit(school.engine, tenant, app)
+    try:
+        applications.submit(school.engine, tenant, app, school.apply_limits,
+                            client_address(request))
+    except TooManyApplications as exc:
+        # the same token stays valid: the visitor sends the kept values again later
+        return _render(request, tenant, profile, values=values, errors={"__all__": ngettext(
+            "Too many applications from this network or to this school. "
+            "Please try again in %(n)d minute.",
+            "Too many applications from this network or to this school. "
+            "Please try again in %(n)d minutes.", exc.minutes) % {"n": exc.minutes}},
+            token=token, status=429, secure=school.auth.secure_cookies,
+            headers={"Retry-After": str(exc.retry_after_s)})
     return _render(request, tenant, profile, values={"email": app.email, "phone": app.phone,
                                                      "category": app.category},
                    errors={}, token="", sent=True, secure=school.auth.secure_cookies)

@@ -24,6 +24,7 @@ from cloud_bridge.driving_school import (
     tablet_shell,
 )
 from cloud_bridge.driving_school.access import SchoolAccess
+from cloud_bridge.driving_school.apply_limits import ApplyLimits
 from cloud_bridge.driving_school.card_command import Publisher
 from cloud_bridge.driving_school.deps import SchoolSettings, SettingsProvider
 from cloud_bridge.driving_school.schema import create_driving_school_schema
@@ -45,18 +46,23 @@ def driving_school_router(engine: Engine, auth: WebAuth, *, publisher: Publisher
                           prefix: str = DEFAULT_PREFIX, school_name: str | None = None,
                           create_schema: bool = True,
                           command_lifetimes: CommandLifetimes | None = None,
-                          notifier: Notifier | None = None) -> APIRouter:
+                          notifier: Notifier | None = None,
+                          apply_limits: ApplyLimits | None = None) -> APIRouter:
     """Pages under /driving-school/ and the tablet app under /driving-school/app/.
 
     ``publisher`` (the bridge's MQTT link) is needed only for "print record card";
-    without it that button is hidden. The bridge's own schema (``commands``) and the web
-    schema (users, sessions) must exist; this module's tables are created here."""
+    without it that button is hidden. ``apply_limits`` bound public applications
+    (``ApplyLimits.for_server_key``); without them, the defaults with a key of this
+    process only (right only for a bridge of one process). The bridge's own schema
+    (``commands``) and the web schema (users, sessions) must exist; this module's
+    tables are created here."""
     if create_schema:
         create_driving_school_schema(engine)
     tablet_shell.load_shell()
     settings = SchoolSettings(engine, auth, SchoolAccess(engine, auth), publisher=publisher,
                               prefix=prefix, school_name=school_name,
-                              command_lifetimes=command_lifetimes, notifier=notifier)
+                              command_lifetimes=command_lifetimes, notifier=notifier,
+                              apply_limits=apply_limits or ApplyLimits.for_server_key(None))
     router = APIRouter(dependencies=[Depends(SettingsProvider(settings))])
     for resource in RESOURCES:
         router.include_router(resource)

@@ -234,6 +234,19 @@ applications = Table(
     Index("ix_ds_applications_status", "tenant", "status", "created_ms"),
 )
 
+apply_counts = Table(
+    "ds_apply_counts", ds_metadata,
+    # one row per application let through, for the limits on new applications
+    # (apply_limits.py); ``client`` is a keyed hash of the sender's address, never the
+    # address; rows older than the window are pruned
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(_T), nullable=False),
+    Column("client", String(64), nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Index("ix_ds_apply_counts_client", "tenant", "client", "at_ms"),
+    Index("ix_ds_apply_counts_at", "tenant", "at_ms"),
+)
+
 school_profile = Table(
     "ds_school", ds_metadata,
     # the school's own data, one row per tenant: its name heads the record card
