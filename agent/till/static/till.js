@@ -199,6 +199,7 @@ async function pay(method) {
   }
   const d = r.data;
   let text = fmt(t("Receipt %(number)s printed"), {number: d.invoice_id});
+  if (d.voucher_left_cents !== null) text += " · " + fmt(t("Voucher paid %(paid)s, %(left)s left on it"), {paid: money(d.voucher_cents), left: money(d.voucher_left_cents)});
   if (method === "cash") text += " · " + fmt(t("Change: %(amount)s"), {amount: money(d.change_cents)});
   if (d.fiscal_state !== "fiscalised") text += " · " + t("FURS confirmation follows later");
   say(text, true);
