@@ -16,6 +16,7 @@ from fastapi import HTTPException
 
 from agent.errors import ConfigError
 from agent.pos.money import to_cents
+from agent.pos.refund import parse_refund
 from agent.pos.service import ReceiptService
 from agent.till.cashiers import Cashiers, Session
 from agent.till.catalogue import Catalogue, CatalogueUpdates
@@ -128,8 +129,10 @@ class Till:
         if not session.cashier.may_refund:
             raise NotPermitted("refund")
         cashier = session.cashier
-        result = self.service.refund({
+        req = parse_refund({
             **raw, "operator": {"name": cashier.name, "tax_number": cashier.tax_number}})
+        voider = None if self.tickets is None else self.tickets.voider(req)
+        result = self.service.refund(req, voider)
         drawer = None
         if raw.get("method", "cash") == "cash" and self.drawer_kick and not result.duplicate:
             drawer = self.kick("refund " + result.invoice_id)
