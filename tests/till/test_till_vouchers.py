@@ -11,6 +11,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect
@@ -39,7 +40,7 @@ def _voucher(till: TicketTill, cents: int, *, site: str | None = "s1",
 
 
 def _pay(till: TicketTill, key: str, code: str, method: str = "cash",
-         given: str | None = None, *products: str) -> dict[str, object]:
+         given: str | None = None, *products: str) -> dict[str, Any]:
     payment: dict[str, object] = {"method": method, "voucher": code}
     if given is not None:
         payment["given"] = given
