@@ -74,3 +74,24 @@ class TicketUsed:
             entries_left=int(data["entries_left"]),
             value_left_cents=int(data["value_left_cents"]),
             receipt=None if data.get("receipt") is None else str(data["receipt"]))
+
+
+TICKET_VOIDED = "ticket.voided"
+
+
+@dataclass(frozen=True, slots=True)
+class TicketVoided:
+    """A device voided a ticket it sold: its receipt line was refunded at the till. The
+    device refuses the code at once; the bridge marks it refunded and tells the others."""
+
+    ticket_id: str
+    receipt: str  # the refund receipt's invoice number
+    original: str  # the receipt that sold the ticket
+
+    def to_data(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def from_data(data: dict[str, Any]) -> TicketVoided:
+        return TicketVoided(ticket_id=str(data["ticket_id"]), receipt=str(data["receipt"]),
+                            original=str(data["original"]))

@@ -136,9 +136,10 @@ class ReceiptService:
         sale = compose(job)
         return self._issue(job.idempotency_key, digest, lambda _conn: sale, with_receipt)
 
-    def refund(self, raw: Any) -> ReceiptResult:
+    def refund(self, raw: Any, with_receipt: WithReceipt | None = None) -> ReceiptResult:
         """A refund receipt for lines of an earlier receipt of this device (partial or
-        whole), referencing it for FURS; numbered, fiscalised and printed like a sale."""
+        whole), referencing it for FURS; numbered, fiscalised and printed like a sale.
+        ``with_receipt`` as for submit (the till voids the refunded tickets there)."""
         req = parse_refund(raw)
         body = json.dumps(req.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         digest = "refund:" + hashlib.sha256(body.encode()).hexdigest()
@@ -152,7 +153,7 @@ class ReceiptService:
             return refund_sale(req, original.sale, issued,
                                rs.refunded_quantities(conn, req.original))
 
-        return self._issue(req.idempotency_key, digest, build)
+        return self._issue(req.idempotency_key, digest, build, with_receipt)
 
     def refundable(self, invoice_id: str) -> list[dict[str, Any]]:
         """The lines of a receipt with what is left to refund of each."""

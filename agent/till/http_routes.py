@@ -27,6 +27,7 @@ from agent.till.cashiers import SignInRefused
 from agent.till.sale import NotPermitted
 from agent.till.ticket_issuer import TicketsUnavailable
 from agent.till.till import Till
+from agent.till.voucher_pay import VoucherRefused
 from contracts.i18n import (
     LANGUAGE_NAMES,
     LANGUAGES,
@@ -173,6 +174,9 @@ def _sale_routes(router: APIRouter, till: Till) -> None:
             return JSONResponse({"problem": exc.code, "detail": exc.message}, status_code=422)
         except TicketsUnavailable as exc:
             return _no_tickets(exc)
+        except VoucherRefused as exc:
+            return JSONResponse({"problem": "voucher_refused", "reason": exc.problem,
+                                 "detail": exc.detail}, status_code=409)
 
     @router.get("/till/api/receipts/{invoice_id}")
     def receipt_lines(invoice_id: str,

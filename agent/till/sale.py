@@ -36,6 +36,8 @@ class TillPayment(_Strict):
     method: Literal["cash", "card"]
     # cash: what the customer handed over (change = given - total); card: ignored
     given: Annotated[Decimal, BeforeValidator(money_value)] | None = None
+    # a value voucher's printed code (ET1...): it pays what it can, the method the rest
+    voucher: str | None = Field(default=None, min_length=3, max_length=400)
 
 
 class TillSaleRequest(_Strict):
@@ -77,8 +79,10 @@ def _job_lines(req: TillSaleRequest, catalogue: Catalogue) -> list[dict[str, Any
     return lines
 
 
-def build_job(req: TillSaleRequest, session: Session, catalogue: Catalogue) -> dict[str, Any]:
-    """The print job of a till sale; raises NotPermitted or JobRejected."""
+def build_job(req: TillSaleRequest, session: Session, catalogue: Catalogue,
+              voucher_cents: int = 0) -> dict[str, Any]:
+    """The print job of a till sale; ``voucher_cents`` is what a value voucher can pay
+    (it pays min(that, total) as method "other"); raises NotPermitted or JobRejected."""
     discounted = req.receipt_discount_percent or any(ln.discount_percent for ln in req.lines)
     if discounted and not session.cashier.may_discount:
         raise NotPermitted("discount")
@@ -89,12 +93,17 @@ def build_job(req: TillSaleRequest, session: Session, catalogue: Catalogue) -> d
         "lines": _job_lines(req, catalogue),
         "payments": [{"method": "cash", "amount": "0"}], "totals": {"total": "0"}}
     total = computed_total_cents(parse_job(job))
-    if req.payment.method == "cash":
-        given = req.payment.given if req.payment.given is not None else euros(total)
-        if given < euros(total):
-            raise JobRejected("not_enough_cash", f"given {given} is less than the total "
-                                                 f"{euros(total)}")
-        payment = {"method": "cash", "amount": str(given)}
-    else:
-        payment = {"method": "card", "amount": str(euros(total))}
-    return {**job, "payments": [payment], "totals": {"total": str(euros(total))}}
+    by_voucher = min(voucher_cents, total)
+    payments = [{"method": "other", "amount": str(euros(by_voucher))}] if by_voucher else []
+    rest = total - by_voucher
+    if req.payment.method == "cash" and (rest or req.payment.given):
+        given = req.payment.given if req.payment.given is not None else euros(rest)
+        if given < euros(rest):
+            raise JobRejected("not_enough_cash", f"given {given} is less than the "
+                                                 f"{euros(rest)} due")
+        payments.append({"method": "cash", "amount": str(given)})
+    elif req.payment.method == "card" and rest:
+        payments.append({"method": "card", "amount": str(euros(rest))})
+    if not payments:  # a zero total
+        payments = [{"method": req.payment.method, "amount": "0"}]
+    return {**job, "payments": payments, "totals": {"total": str(euros(total))}}

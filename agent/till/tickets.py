@@ -16,6 +16,7 @@ Validity: from the moment of the sale to the end of the ``valid_days``-th local 
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import time as _time
 import uuid
@@ -27,12 +28,13 @@ from decimal import ROUND_HALF_UP, Decimal
 from agent.pos.fiscal.zoi import LJUBLJANA, local_time
 from agent.pos.layout import QR_MASK
 from agent.pos.money import fmt_amount
+from agent.pos.refund import RefundRequest
 from agent.store.local_store import LocalStore
 from agent.store.outbox import Outbox
 from agent.till.catalogue import Catalogue, TicketSpec
 from agent.till.sale import TillSaleRequest
 from agent.till.ticket_issuer import TicketIssuer, TicketsUnavailable
-from contracts.ticket_events import TICKET_ISSUED, TicketIssued
+from contracts.ticket_events import TICKET_ISSUED, TICKET_VOIDED, TicketIssued, TicketVoided
 from contracts.ticket_token import TicketKind
 from drivers.escpos_render import Block, QrRaster, Style, Text
 
@@ -46,6 +48,10 @@ _TABLE = ("CREATE TABLE IF NOT EXISTS till_tickets (invoice_id TEXT NOT NULL, se
           "NOT NULL, ticket_id TEXT NOT NULL UNIQUE, name TEXT NOT NULL, kind INTEGER NOT "
           "NULL, valid_to INTEGER NOT NULL, entries INTEGER NOT NULL, value_cents INTEGER "
           "NOT NULL, code TEXT NOT NULL, PRIMARY KEY (invoice_id, seq))")
+# the receipt line of each ticket sold, and the refund receipt that voided it (its own
+# table: tills that sold tickets before it need no migration; their tickets are not voided)
+_LINES = ("CREATE TABLE IF NOT EXISTS till_ticket_lines (ticket_id TEXT PRIMARY KEY, "
+          "invoice_id TEXT NOT NULL, line INTEGER NOT NULL, voided_by TEXT)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +61,7 @@ class SoldTicket:
     name: str
     spec: TicketSpec
     price_cents: int  # the unit's price after its discount
+    line: int  # the receipt line that sold it (a refund of the line voids it)
 
 
 def valid_until(sold_at: datetime, days: int) -> int:
@@ -72,6 +79,7 @@ class TillTickets:
         self.width = width
         with store.transaction() as conn:
             conn.execute(_TABLE)
+            conn.execute(_LINES)
 
     def plan(self, req: TillSaleRequest, catalogue: Catalogue) -> list[SoldTicket]:
         """The tickets a sale makes (none for a sale without ticket products); raises
@@ -87,7 +95,7 @@ class TillTickets:
             percent = line.discount_percent or req.receipt_discount_percent or Decimal(0)
             price = (Decimal(product.price_cents) * (100 - percent) / 100).quantize(
                 Decimal(1), ROUND_HALF_UP)
-            sold += [SoldTicket(product.name, product.ticket, int(price))] * int(line.quantity)
+            sold += [SoldTicket(product.name, product.ticket, int(price), i)] * int(line.quantity)
         if len(sold) > MAX_TICKETS_PER_SALE:
             raise TicketsUnavailable("ticket_quantity", f"at most {MAX_TICKETS_PER_SALE} "
                                      "tickets in one sale")
@@ -110,12 +118,40 @@ class TillTickets:
                 conn.execute("INSERT INTO till_tickets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                              (invoice_id, seq, ticket_id, ticket.name, int(spec.kind),
                               valid_to, spec.entries, spec.value_cents, issued.code))
+                conn.execute("INSERT INTO till_ticket_lines VALUES (?, ?, ?, NULL)",
+                             (ticket_id, invoice_id, ticket.line))
                 event = TicketIssued(
                     ticket_id=ticket_id, kind=spec.kind, site=self.issuer.site,
                     valid_from=valid_from, valid_to=valid_to, entries=spec.entries,
                     value_cents=spec.value_cents, price_cents=ticket.price_cents,
                     receipt=invoice_id, issuer=issued.issuer)
                 self.outbox.append(conn, TICKET_ISSUED, event.to_data(), now)
+        return write
+
+    def voider(self, req: RefundRequest
+               ) -> Callable[[sqlite3.Connection, str, datetime], None] | None:
+        """What a refund receipt's transaction runs: each refunded unit of a ticket line
+        voids one of its tickets (unused ones first; a part of a unit voids a whole one):
+        revoked on this device at once (``ticket_marks``, which its gate reads) and a
+        ``ticket.voided`` event, so the bridge marks it refunded and tells the others."""
+        asked: dict[int, Decimal] = {}
+        for pick in req.lines:
+            asked[pick.line] = asked.get(pick.line, Decimal(0)) + pick.quantity
+
+        def write(conn: sqlite3.Connection, invoice_id: str, now: datetime) -> None:
+            for line, qty in sorted(asked.items()):
+                rows = conn.execute(
+                    "SELECT l.ticket_id, t.valid_to FROM till_ticket_lines l JOIN "
+                    "till_tickets t ON t.ticket_id = l.ticket_id LEFT JOIN ticket_uses u ON "
+                    "u.ticket_id = l.ticket_id WHERE l.invoice_id = ? AND l.line = ? AND "
+                    "l.voided_by IS NULL ORDER BY u.ticket_id IS NOT NULL, t.seq DESC "
+                    "LIMIT ?", (req.original, line, math.ceil(qty))).fetchall()
+                for ticket_id, valid_to in rows:
+                    conn.execute("UPDATE till_ticket_lines SET voided_by = ? WHERE "
+                                 "ticket_id = ?", (invoice_id, ticket_id))
+                    revoke_here(conn, ticket_id, valid_to)
+                    event = TicketVoided(ticket_id, invoice_id, req.original)
+                    self.outbox.append(conn, TICKET_VOIDED, event.to_data(), now)
         return write
 
     def blocks(self, invoice_id: str) -> list[Block]:
@@ -135,6 +171,13 @@ class TillTickets:
                     QrRaster(code, version=TICKET_QR_VERSION, error="m", mask=QR_MASK),
                     Text([""])]
         return out
+
+
+def revoke_here(conn: sqlite3.Connection, ticket_id: str, valid_to: int) -> None:
+    """Revoke a ticket on this device now, as a mark of the bridge would (a revocation is
+    never undone: agent/store/tickets.apply_mark keeps it)."""
+    conn.execute("INSERT INTO ticket_marks(ticket_id, revoked, valid_to) VALUES (?, 1, ?) "
+                 "ON CONFLICT(ticket_id) DO UPDATE SET revoked = 1", (ticket_id, valid_to))
 
 
 def _grants(kind: TicketKind, entries: int, value_cents: int) -> str:

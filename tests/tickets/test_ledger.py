@@ -23,7 +23,7 @@ from cloud_bridge.tickets.operations import TicketDesk
 from cloud_bridge.tickets.schema import ensure_ticket_schema
 from cloud_bridge.wire import EventBatch
 from contracts.membership_changes import TicketMark, parse_changes
-from contracts.ticket_events import TicketIssued, TicketUsed
+from contracts.ticket_events import TicketIssued, TicketUsed, TicketVoided
 from contracts.ticket_token import TicketKind, verify_ticket
 from tests.bridge.conftest import FakePublisher
 from tests.smtp_server import SmtpServer, body_text
@@ -236,3 +236,24 @@ def test_a_device_that_takes_a_snapshot_learns_the_refund(
     other = desk.code(tenant, used)
     tap = gate.tap("entry", "qr", other, GateContext("g1", "main", "in"))
     assert tap.decision.reason is Reason.NO_ENTRIES_LEFT  # its use at gate-9 came along
+
+
+def test_a_ticket_voided_by_a_till_refund_is_refunded_once(engine: Engine, desk: TicketDesk,
+                                                           tenant: str) -> None:
+    tid = str(uuid.uuid4())
+    issued = TicketIssued(ticket_id=tid, kind=TicketKind.DAY_TICKET, site="lj",
+                          valid_from=NOW - 60, valid_to=NOW + 3600, entries=1, value_cents=0,
+                          price_cents=900, receipt="P1-T1-7", issuer="ab" * 32)
+    void = TicketVoided(ticket_id=tid, receipt="P1-T1-8", original="P1-T1-7").to_data()
+    void_id = str(uuid.uuid4())
+    ingest(engine, tenant, "till-1", [(1, str(uuid.uuid4()), "ticket.issued",
+                                       issued.to_data()), (2, void_id, "ticket.voided", void)])
+    with engine.connect() as conn:
+        row = ledger.get_ticket(conn, tenant, tid)
+        assert ledger.balance(conn, tenant, row).state == "refunded"
+        assert row["refund_note"] == "Vračilo na blagajni P1-T1-8 (till-1)"
+    revoking = [m for m in marks(engine, tenant) if m.id == tid]
+    assert [m.revoked for m in revoking] == [True]
+    # redelivered: nothing changes, no second mark
+    ingest(engine, tenant, "till-1", [(2, void_id, "ticket.voided", void)])
+    assert len([m for m in marks(engine, tenant) if m.id == tid]) == 1

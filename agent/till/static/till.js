@@ -35,7 +35,7 @@ function labels() {
   const texts = {"signin-title": t("Cashier sign-in"), "l-cashier": t("Cashier number"), "l-pin": t("PIN"),
     "signin-go": t("Sign in"), "signout": t("Sign out"), "l-search": t("Search or scan"),
     "l-products": t("Products"), "l-cart": t("Receipt"), "l-disc": t("Discount %"),
-    "l-total": t("Total"), "l-given": t("Cash given"), "cash": t("Pay cash"), "card": t("Pay by card"),
+    "l-total": t("Total"), "l-given": t("Cash given"), "l-voucher": t("Voucher code"), "cash": t("Pay cash"), "card": t("Pay by card"),
     "drawer": t("Open drawer"), "refund-open": t("Refund"), "refund-title": t("Refund"),
     "l-refund-of": t("Receipt number"), "refund-load": t("Find"), "refund-close": t("Back to sale"),
     "refund-go": t("Confirm refund"), "close-day": t("Close the day"), "l-move": t("Cash amount"),
@@ -127,6 +127,8 @@ function onSearchKey(ev) {
   ev.preventDefault();
   // a keyboard-wedge scanner types the barcode and Enter into the focused search field
   const q = $("search").value.trim();
+  // a value voucher's code scanned while paying goes to the voucher field
+  if (q.startsWith("ET1")) { $("voucher").value = q; $("search").value = ""; return; }
   const hit = products.find((p) => p.barcode === q) ||
     (products.filter((p) => p.name.toLowerCase().includes(q.toLowerCase())).length === 1
       ? products.find((p) => p.name.toLowerCase().includes(q.toLowerCase())) : null);
@@ -179,11 +181,16 @@ async function pay(method) {
     if (given === null) { say(t("Enter the cash given, e.g. 20,00"), false); return; }
     body.payment.given = (given / 100).toFixed(2);
   }
+  const voucher = $("voucher").value.trim();
+  if (voucher) body.payment.voucher = voucher;
   const r = await api("/till/api/sale", body);
   if (r.status === 403) { say(t("You are not permitted to give discounts"), false); return; }
   if (r.status === 401) { signOut(); return; }
   if (r.status === 409 && r.data.problem === "tickets_unavailable") {
     say(ticketProblem(r.data.reason), false); return;
+  }
+  if (r.status === 409 && r.data.problem === "voucher_refused") {
+    say(voucherProblem(r.data.reason), false); $("voucher").focus(); return;
   }
   if (r.status !== 200) {
     say(r.data.problem === "not_enough_cash" ? t("The cash given is less than the total")
@@ -192,10 +199,11 @@ async function pay(method) {
   }
   const d = r.data;
   let text = fmt(t("Receipt %(number)s printed"), {number: d.invoice_id});
+  if (d.voucher_left_cents !== null) text += " · " + fmt(t("Voucher paid %(paid)s, %(left)s left on it"), {paid: money(d.voucher_cents), left: money(d.voucher_left_cents)});
   if (method === "cash") text += " · " + fmt(t("Change: %(amount)s"), {amount: money(d.change_cents)});
   if (d.fiscal_state !== "fiscalised") text += " · " + t("FURS confirmation follows later");
   say(text, true);
-  cart.length = 0; $("given").value = ""; $("discount").value = ""; saleKey = newKey();
+  cart.length = 0; $("given").value = ""; $("voucher").value = ""; $("discount").value = ""; saleKey = newKey();
   renderCart();
   refreshCatalogue();
 }
@@ -332,6 +340,18 @@ async function onRead(read) {
 }
 
 // why the till may not sell a ticket or voucher now (agent/till/ticket_issuer.py)
+// the voucher stays in its field so the cashier can correct it or remove it
+function voucherProblem(reason) {
+  if (reason === "voucher_used_up") return t("Nothing is left on this voucher");
+  if (reason === "voucher_expired") return t("This voucher has expired");
+  if (reason === "voucher_not_yet_valid") return t("This voucher is not valid yet");
+  if (reason === "voucher_other_site") return t("This voucher is for another location");
+  if (reason === "voucher_revoked") return t("This voucher was refunded or cancelled");
+  if (reason === "voucher_no_value") return t("This code is a ticket, not a voucher with a value");
+  if (reason === "voucher_balance_changed") return t("The voucher was just used elsewhere; pay again");
+  return t("This voucher code is not valid");
+}
+
 function ticketProblem(reason) {
   if (reason === "no_delegation") return t("Tickets cannot be sold on this till yet: the bridge has not authorised it to issue them");
   if (reason === "delegation_expired") return t("This till's authorisation to issue tickets has expired; ask for a new one");
