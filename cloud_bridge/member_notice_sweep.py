@@ -17,7 +17,6 @@ in ``member_notice_settings`` (administrators set them on /t/{tenant}/member-not
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,6 +37,7 @@ from cloud_bridge.member_notices import (
 from cloud_bridge.member_qr_links import LOCAL_TZ
 from cloud_bridge.notice_optouts import ensure_optout_schema
 from cloud_bridge.notifications import Notifier
+from cloud_bridge.periodic_pass import PeriodicPass
 
 log = logging.getLogger(__name__)
 
@@ -158,32 +158,19 @@ class MemberNoticeSweep:
                  now: Callable[[], datetime] = lambda: datetime.now(LOCAL_TZ)) -> None:
         self.engine = engine
         self.notifier = notifier
-        self.interval_s = interval_s
         self.links = links
         self.now = now
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._pass = PeriodicPass("member-notice-sweep", self._once, interval_s)
 
     def start(self) -> None:
-        if self._thread is None:
+        if not self._pass.running:
             ensure_member_notice_schema(self.engine)
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="member-notice-sweep",
-                                            daemon=True)
-            self._thread.start()
+        self._pass.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
+        self._pass.stop()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                queued = sweep(self.engine, self.notifier, self.now(), self.links)
-                if queued:
-                    log.info("member notices: %d new queued", queued)
-            except Exception:  # the next pass tries again; nothing is lost meanwhile
-                log.exception("member notice sweep failed")
-            self._stop.wait(self.interval_s)
+    def _once(self) -> None:
+        queued = sweep(self.engine, self.notifier, self.now(), self.links)
+        if queued:
+            log.info("member notices: %d new queued", queued)

@@ -12,7 +12,6 @@ phone punched since."""
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 
@@ -22,6 +21,7 @@ from cloud_bridge.attendance.alert_notices import notify_managers, tenant_alerts
 from cloud_bridge.attendance.phone_punch import erase_expired_everywhere
 from cloud_bridge.db_schema import read_tx, write_tx
 from cloud_bridge.notifications import Notifier
+from cloud_bridge.periodic_pass import PeriodicPass
 from cloud_bridge.web.auth_schema import users
 from cloud_bridge.web.context import LOCAL_TZ
 from contracts.i18n import use_language
@@ -61,34 +61,20 @@ class AlertSweep:
                  today: Callable[[], date] = lambda: datetime.now(LOCAL_TZ).date()) -> None:
         self.engine = engine
         self.notifier = notifier
-        self.interval_s = interval_s
         self.today = today
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._pass = PeriodicPass("edc-alert-sweep", self._once, interval_s)
 
     def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="edc-alert-sweep",
-                                            daemon=True)
-            self._thread.start()
+        self._pass.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
+        self._pass.stop()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                queued = sweep(self.engine, self.notifier, self.today())
-                if queued:
-                    log.info("working-time alerts: %d new e-mails queued", queued)
-                with write_tx(self.engine) as conn:
-                    erased = erase_expired_everywhere(conn, datetime.now(UTC))
-                if erased:
-                    log.info("punch locations past their retention erased: %d", erased)
-            except Exception:  # the next pass tries again; the dashboard still shows them
-                log.exception("working-time alert sweep failed")
-            self._stop.wait(self.interval_s)
+    def _once(self) -> None:
+        queued = sweep(self.engine, self.notifier, self.today())
+        if queued:
+            log.info("working-time alerts: %d new e-mails queued", queued)
+        with write_tx(self.engine) as conn:
+            erased = erase_expired_everywhere(conn, datetime.now(UTC))
+        if erased:
+            log.info("punch locations past their retention erased: %d", erased)
