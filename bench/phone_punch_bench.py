@@ -19,10 +19,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import func, insert, select
 
+from bench.pg_scratch import pg_database
 from bench.web_bench import free_port, start_server
 from cloud_bridge.attendance.chain_audit import audit_chain, chain_devices
 from cloud_bridge.attendance.phone_enrolment import create_enrolment, sign_in
@@ -92,15 +94,24 @@ def main() -> None:
     ap.add_argument("--pace-ms", type=int, default=1000,
                     help="each employee's phone waits this long between punches in the "
                     "paced runs (50 employees every 1000 ms = 50 punches/s offered)")
+    ap.add_argument("--workers", type=int, default=1, help="bridge worker processes")
+    ap.add_argument("--postgres", metavar="LIBPQ", default=None,
+                    help="run on a scratch PostgreSQL database made through this admin "
+                    "connection string (e.g. 'host=127.0.0.1 user=postgres') instead of "
+                    "a SQLite file")
     args = ap.parse_args()
     start_load = Path("/proc/loadavg").read_text().split()[:3]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        db_url = f"sqlite:///{work / 'bridge.sqlite3'}"
+        drop_db: Callable[[], None] = lambda: None  # noqa: E731
+        if args.postgres:
+            db_url, drop_db = pg_database(args.postgres, "edge_punch_bench")
+        else:
+            db_url = f"sqlite:///{work / 'bridge.sqlite3'}"
         sessions = work / "sessions.txt"
         seed(db_url, work / "keys", args.employees, sessions)
         port = free_port()
-        proc = start_server(db_url, work / "keys", port, 1, work / "bridge.log")
+        proc = start_server(db_url, work / "keys", port, args.workers, work / "bridge.log")
         base = f"http://127.0.0.1:{port}"
         try:
             wrk(base, str(sessions), "/api/v1/phone/punch", 2, args.employees, args.threads)
@@ -108,6 +119,9 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(30)
+        problems = [line for line in (work / "bridge.log").read_text(errors="replace")
+                    .splitlines() if line[:1] not in (" ", "\t", "")
+                    and ("Error" in line or "Exception" in line) and "ASGI" not in line]
         engine = make_engine(db_url)
         key = phone_head_key(TenantKeyStore(work / "keys").get(TENANT).signing_key)
         with engine.connect() as conn:
@@ -117,10 +131,12 @@ def main() -> None:
                       for d in chain_devices(conn, TENANT)]
             broken = [a for a in audits if not a.ok or a.unsigned_tail]
         engine.dispose()
+        drop_db()
     load = start_load
     print(f"phone punch, {args.employees} concurrent employees, {args.duration} s per run, "
           f"wrk -t{args.threads}; paced = each phone waits {args.pace_ms} ms between "
-          f"requests; SQLite; load at the start {' '.join(load)}")
+          f"requests; {'PostgreSQL' if args.postgres else 'SQLite'}, {args.workers} bridge "
+          f"worker(s); load at the start {' '.join(load)}")
     for name, r in runs.items():
         print(f"  {name:48s} {r['requests'] / r['seconds']:7.0f} req/s  p50 {r['p50']:7.2f} ms"
               f"  p95 {r['p95']:7.2f} ms  p99 {r['p99']:7.2f} ms  non-2xx {int(r['bad'])}"
@@ -133,6 +149,10 @@ def main() -> None:
           f"{sum(a.signed_heads for a in audits)}; chains broken or with an unsigned tail: "
           f"{len(broken)}")
     bad = sum(int(r["bad"]) + int(r["errors"]) for r in runs.values())
+    if problems:  # what the bridge logged about failed requests, to see why
+        print(f"  bridge log: {len(problems)} error lines, the first ones:")
+        for line in problems[:5]:
+            print(f"    {line[:200]}")
     ok = {m: runs[f"{m}: POST {PUNCH}"]["p95"] < 50 and not broken and bad == 0
           for m in MODES}
     for mode in MODES:

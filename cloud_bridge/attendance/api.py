@@ -48,6 +48,7 @@ from cloud_bridge.attendance.timesheet import FIGURES, AbsenceKind, Day, Rules, 
 from cloud_bridge.attendance.timesheet_marks import month_marks
 from cloud_bridge.db_schema import is_sqlite, read_tx, write_tx
 from cloud_bridge.param_bounds import MAX_BIGINT, RowIdField, RowIdPath
+from cloud_bridge.partitions import PartitionKeeper
 from contracts.punch_types import PunchType
 
 EntityId = Annotated[str, Path(pattern=ID_PATTERN)]
@@ -157,6 +158,8 @@ class AttendanceContext:
     phone_head_key: Callable[[str], Ed25519PrivateKey] | None = None
     # the group commit of phone punches on SQLite (group_writer.py); None on PostgreSQL
     punch_writer: GroupWriter | None = None
+    # PostgreSQL: the month partitions the phone punches have made sure of; None on SQLite
+    partition_keeper: PartitionKeeper | None = None
 
 
 def mount_attendance(app: FastAPI, engine: Engine, authorise: Callable[[Request, str], None],
@@ -167,7 +170,8 @@ def mount_attendance(app: FastAPI, engine: Engine, authorise: Callable[[Request,
     create_attendance_schema(engine)
     setattr(app.state, _STATE_KEY, AttendanceContext(
         engine, authorise, known_tenant, rules, phone_head_key,
-        GroupWriter(engine) if is_sqlite(engine) else None))
+        GroupWriter(engine) if is_sqlite(engine) else None,
+        None if is_sqlite(engine) else PartitionKeeper(engine)))
     app.include_router(router)
     app.include_router(phone_router)  # the phone punch (phone_routes.py)
     app.include_router(phone_self_router)  # the employee's own records

@@ -27,15 +27,16 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Connection, bindparam, delete, insert, select
+from sqlalchemy import Connection, bindparam, delete, insert, select, text
 
 from cloud_bridge.attendance import audit_trail
 from cloud_bridge.attendance.corrections import format_ts
 from cloud_bridge.attendance.geofence import Fence, Policy, check_position, inside
 from cloud_bridge.attendance.phone_enrolment import PhoneUser
 from cloud_bridge.attendance.schema import geofences, punch_locations
-from cloud_bridge.db_schema import events
+from cloud_bridge.db_schema import events, is_sqlite
 from cloud_bridge.errors import Forbidden, Invalid
+from cloud_bridge.partitions import PartitionKeeper, event_keys, month_of
 from contracts.punch_chain import GENESIS, HEAD_EVENT, PUNCH_EVENT, punch_hash, sign_head
 from contracts.punch_types import PunchType
 
@@ -77,6 +78,9 @@ class Recorded:
     flags: tuple[str, ...]
     location: str  # inside | outside | recorded | none
     duplicate: bool = False
+    # PostgreSQL: the month partitions known to exist once the punch's transaction
+    # commits (for the caller's PartitionKeeper.committed)
+    new_months: frozenset[str] = frozenset()
 
     def as_dict(self) -> dict[str, Any]:
         return {"device": self.device, "seq": self.seq, "ts": self.ts,
@@ -119,6 +123,8 @@ _TIP = (select(events.c.seq, events.c.data).where(events.c.tenant == bindparam("
         .order_by(events.c.seq.desc()).limit(1))
 _ADD_EVENTS = insert(events)
 _ADD_LOCATION = insert(punch_locations)
+_ADD_KEYS = insert(event_keys)
+_CHAIN_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 
 
 def site_fence(conn: Connection, tenant: str, site: str | None) -> Fence | None:
@@ -167,11 +173,13 @@ def _chain_tip(conn: Connection, tenant: str, device: str) -> tuple[int, str]:
 
 
 def record_phone_punch(conn: Connection, user: PhoneUser, punch: PhonePunch,
-                       now: datetime, head_key: Ed25519PrivateKey | None = None) -> Recorded:
+                       now: datetime, head_key: Ed25519PrivateKey | None = None,
+                       keeper: PartitionKeeper | None = None) -> Recorded:
     """Store and chain the punch in the caller's write transaction, followed by its head
     signed with ``head_key`` when given; a refusal is raised (the route audits it,
     without the coordinates)."""
     device = phone_device(user.employee)
+    _lock_chain(conn, user.tenant, device)
     old = _existing(conn, user.tenant, device, punch.client_id)
     if old is not None:
         return Recorded(device, int(old.seq), old.ts, tuple(old.data.get("flags", ())),
@@ -204,7 +212,7 @@ def record_phone_punch(conn: Connection, user: PhoneUser, punch: PhonePunch,
     if head_key is not None:
         rows.append(_signed_head(user.tenant, device, seq, ts, data["hash"], head_key,
                                  received))
-    conn.execute(_ADD_EVENTS, rows)
+    months = _store_rows(conn, rows, keeper)
     if punch.position is not None:
         days = fence.retention_days if fence else DEFAULT_RETENTION_DAYS
         conn.execute(_ADD_LOCATION, {
@@ -212,7 +220,33 @@ def record_phone_punch(conn: Connection, user: PhoneUser, punch: PhonePunch,
             "lon": punch.position.lon, "accuracy_m": punch.position.accuracy_m,
             "erase_after": int((now + timedelta(days=days)).timestamp())})
     # expired locations are erased by the hourly pass (alert_sweep.py), not per punch
-    return Recorded(device, seq, ts, tuple(flags), location)
+    return Recorded(device, seq, ts, tuple(flags), location, new_months=months)
+
+
+def _lock_chain(conn: Connection, tenant: str, device: str) -> None:
+    """Take the employee's chain for this transaction. SQLite's write transaction already
+    is one at a time; on PostgreSQL two punches of one employee at once (a phone syncing
+    its queue while the page sends again) would both read the same tip and, the
+    partitioned events having no unique (tenant, device, seq), fork the chain."""
+    if not is_sqlite(conn):
+        conn.execute(_CHAIN_LOCK, {"key": f"edge-suite/phone-chain/{tenant}/{device}"})
+
+
+def _store_rows(conn: Connection, rows: list[dict[str, Any]],
+                keeper: PartitionKeeper | None) -> frozenset[str]:
+    """Insert the punch (and its head) as ingest stores a device's events: on PostgreSQL
+    into the month's partition, made first when missing (never into events_default, which
+    would stop that month's partition from being made), with their keys in the ledger
+    (cloud_bridge/partitions.py). Returns the months that exist once this commits."""
+    if is_sqlite(conn):
+        conn.execute(_ADD_EVENTS, rows)
+        return frozenset()
+    keeper = keeper or PartitionKeeper(conn.engine)
+    months = keeper.ensure(conn, {month_of(r["ts"]) for r in rows})
+    conn.execute(_ADD_KEYS, [{k: r[k] for k in ("tenant", "device", "seq", "id", "ts")}
+                             for r in rows])
+    conn.execute(_ADD_EVENTS, rows)
+    return frozenset(months)
 
 
 def _signed_head(tenant: str, device: str, punch_seq: int, ts: str, head_hash: str,

@@ -131,12 +131,14 @@ async def phone_punch(request: Request, body: PunchBody,
     position = (Position(body.lat, body.lon, body.accuracy or 0.0)
                 if body.lat is not None and body.lon is not None else None)
     punch = PhonePunch(body.id, body.type, _aware(body.at), _aware(body.sent_at), position)
-    head_key = request.app.state.attendance_context.phone_head_key
+    ctx = request.app.state.attendance_context
+    head_key, keeper = ctx.phone_head_key, ctx.partition_keeper
 
     def store(conn: Connection) -> Recorded:
         user = phone_user(conn, session)
         return record_phone_punch(conn, user, punch, datetime.now(UTC),
-                                  head_key(user.tenant) if head_key is not None else None)
+                                  head_key(user.tenant) if head_key is not None else None,
+                                  keeper)
 
     for attempt in (1, 2):  # two punches of one employee at once: the loser retries
         try:
@@ -150,6 +152,8 @@ async def phone_punch(request: Request, body: PunchBody,
         except IntegrityError:
             if attempt == 2:
                 raise
+    if keeper is not None:
+        keeper.committed(set(done.new_months))
     return JSONResponse(done.as_dict(), 200 if done.duplicate else 201)
 
 
