@@ -51,12 +51,14 @@ def _line(index: int, job_line: JobLine) -> Line:
 
 def rate_totals(lines: tuple[Line, ...], prices_include_vat: bool
                 ) -> tuple[list[RateTotal], int, int]:
-    """(taxed rates highest first, exempt amount, total) of the lines."""
+    """(taxed rates highest first, exempt amount, total) of the lines; the total includes
+    the lines not subject to VAT (``nontaxable_cents``)."""
     per_rate: dict[VatRate, int] = defaultdict(int)
     for ln in lines:
         per_rate[ln.rate] += ln.total_cents
     rates: list[RateTotal] = []
     exempt = per_rate.pop(VatRate.EXEMPT, 0)
+    nontaxable = per_rate.pop(VatRate.NOT_SUBJECT, 0)
     for rate in sorted(per_rate, key=lambda r: r.percent or 0, reverse=True):
         amount = per_rate[rate]
         pct = rate.percent
@@ -66,10 +68,15 @@ def rate_totals(lines: tuple[Line, ...], prices_include_vat: bool
             rates.append(RateTotal(rate, amount - vat, vat))
         else:
             rates.append(RateTotal(rate, amount, vat_on_net(amount, pct)))
-    total = sum(r.gross_cents for r in rates) + exempt
+    total = sum(r.gross_cents for r in rates) + exempt + nontaxable
     if abs(total) > _MAX_TOTAL_CENTS:
         raise JobRejected("total_too_large", "the receipt total is implausibly large")
     return rates, exempt, total
+
+
+def nontaxable_cents(lines: tuple[Line, ...]) -> int:
+    """The lines not subject to VAT (FURS NontaxableAmount)."""
+    return sum(ln.total_cents for ln in lines if ln.rate is VatRate.NOT_SUBJECT)
 
 
 def computed_total_cents(job: PrintJobRequest) -> int:
@@ -118,7 +125,7 @@ def compose(job: PrintJobRequest) -> Sale:
     return Sale(
         lines=lines,
         payments=payments,
-        totals=Totals(tuple(rates), exempt, total, paid, change),
+        totals=Totals(tuple(rates), exempt, total, paid, change, nontaxable_cents(lines)),
         operator=Operator(op.name, op.tax_number, op.foreign),
         prices_include_vat=job.prices_include_vat,
         customer_vat_number=job.customer_vat_number,

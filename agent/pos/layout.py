@@ -26,7 +26,7 @@ from drivers.escpos_render import Block, Cut, QrRaster, Style, Text
 from drivers.escpos_render import render as render_blocks
 
 RATE_MARK = {VatRate.STANDARD: "A", VatRate.REDUCED: "B", VatRate.SUPER_REDUCED: "C",
-             VatRate.EXEMPT: "E"}
+             VatRate.EXEMPT: "E", VatRate.NOT_SUBJECT: "N"}
 EOR_PENDING = "EOR: naknadno potrjevanje"
 
 
@@ -97,6 +97,9 @@ def text_lines(receipt: Receipt, issuer: Issuer, width: int, *, eor: str | None,
                     f"{fmt_amount(r.vat_cents):>{cols[1]}}{fmt_amount(r.gross_cents):>{cols[2]}}")
     if t.exempt_cents:
         body.append(_pair(f"E {VatRate.EXEMPT.label}", fmt_amount(t.exempt_cents), width))
+    if t.nontaxable_cents:  # its own line, no rate: a multi-purpose voucher sold
+        body.append(_pair(f"N {VatRate.NOT_SUBJECT.label}", fmt_amount(t.nontaxable_cents),
+                          width))
     if sale.note:
         body += [rule, *textwrap.wrap(sale.note, width)]
     body.append(rule)

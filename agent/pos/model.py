@@ -77,6 +77,7 @@ class Totals:
     total_cents: int  # FURS InvoiceAmount = PaymentAmount (no returns)
     paid_cents: int
     change_cents: int  # given back in cash
+    nontaxable_cents: int = 0  # FURS NontaxableAmount (a multi-purpose voucher sold)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +159,7 @@ def sale_to_dict(sale: Sale) -> dict[str, Any]:
                       for r in t.rates],
             "exempt_cents": t.exempt_cents, "total_cents": t.total_cents,
             "paid_cents": t.paid_cents, "change_cents": t.change_cents,
+            "nontaxable_cents": t.nontaxable_cents,
         },
         # the operator's tax number is personal data: it goes to FURS, not into events
         "operator": {"name": sale.operator.name, "foreign": sale.operator.foreign},
@@ -195,6 +197,7 @@ def sale_from_dict(data: dict[str, Any], operator_tax_number: int | None) -> Sal
                         for r in t["rates"]),
             exempt_cents=t["exempt_cents"], total_cents=t["total_cents"],
             paid_cents=t["paid_cents"], change_cents=t["change_cents"],
+            nontaxable_cents=t.get("nontaxable_cents", 0),
         ),
         operator=Operator(data["operator"]["name"], operator_tax_number,
                           data["operator"]["foreign"]),

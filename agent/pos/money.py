@@ -18,22 +18,30 @@ class VatRate(enum.Enum):
     """Slovenian VAT rates (ZDDV-1 art. 41/41.a) and exempt supplies.
 
     Exempt supplies are not a 0 % rate for FURS: they go into
-    ``TaxesPerSeller[].ExemptVATTaxableAmount`` (spec v3.2 R_3.9.5), not into ``VAT``."""
+    ``TaxesPerSeller[].ExemptVATTaxableAmount`` (spec v3.2 R_3.9.5), not into ``VAT``.
+    Amounts not subject to VAT at all (the sale of a multi-purpose voucher, EU VAT
+    Directive art. 30b(2) as amended by Directive 2016/1065) go into
+    ``TaxesPerSeller[].NontaxableAmount`` (docs/pos.md, "Gift vouchers and VAT")."""
 
     STANDARD = "22"
     REDUCED = "9.5"
     SUPER_REDUCED = "5"
     EXEMPT = "exempt"
+    NOT_SUBJECT = "not_subject"
 
     @property
     def percent(self) -> Decimal | None:
-        return None if self is VatRate.EXEMPT else Decimal(self.value)
+        if self in (VatRate.EXEMPT, VatRate.NOT_SUBJECT):
+            return None
+        return Decimal(self.value)
 
     @property
     def label(self) -> str:
         """How the rate is printed (Slovenian notation, decimal comma)."""
         if self is VatRate.EXEMPT:
             return "oproščeno"
+        if self is VatRate.NOT_SUBJECT:
+            return "ni predmet DDV"
         return f"{self.value.replace('.', ',')} %"
 
     @staticmethod
@@ -41,6 +49,8 @@ class VatRate(enum.Enum):
         text = str(value).strip().lower().removesuffix("%").strip().replace(",", ".")
         if text in ("exempt", "oproščeno", "oprosceno", "e"):
             return VatRate.EXEMPT
+        if text in ("not_subject", "ni predmet ddv", "n"):
+            return VatRate.NOT_SUBJECT
         try:
             number = Decimal(text)
         except InvalidOperation:
@@ -49,7 +59,8 @@ class VatRate(enum.Enum):
             if rate.percent is not None and rate.percent == number:
                 return rate
         raise ValueError(
-            f"unknown VAT rate {value!r}: Slovenian rates are 22, 9.5, 5 or 'exempt'")
+            f"unknown VAT rate {value!r}: Slovenian rates are 22, 9.5, 5, 'exempt' or "
+            "'not_subject'")
 
 
 def round_cents(amount: Decimal) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agent.pos.compose import rate_totals
+from agent.pos.compose import nontaxable_cents, rate_totals
 from agent.pos.errors import JobRejected
 from agent.pos.job import JobOperator, Quantity
 from agent.pos.model import (
@@ -83,7 +83,8 @@ def refund_sale(req: RefundRequest, original: Sale, original_issued_at: str,
     rates, exempt, total = rate_totals(tuple(lines), original.prices_include_vat)
     op = req.operator
     return Sale(lines=tuple(lines), payments=(Payment(req.method, total),),
-                totals=Totals(tuple(rates), exempt, total, total, 0),
+                totals=Totals(tuple(rates), exempt, total, total, 0,
+                              nontaxable_cents(tuple(lines))),
                 operator=Operator(op.name, op.tax_number, op.foreign),
                 prices_include_vat=original.prices_include_vat,
                 customer_vat_number=original.customer_vat_number, note=req.note,

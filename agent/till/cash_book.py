@@ -65,7 +65,7 @@ def _receipts_part(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
     cashiers: dict[str, dict[str, int]] = defaultdict(lambda: {"receipts": 0, "total_cents": 0})
     methods: dict[str, int] = {}
     rates: dict[str, dict[str, int]] = defaultdict(lambda: {"base_cents": 0, "vat_cents": 0})
-    exempt = refunds = refunds_cents = owed = 0
+    exempt = nontaxable = refunds = refunds_cents = owed = 0
     cash_net = 0
     for _number, fiscal_state, text in rows:
         data = json.loads(text)
@@ -82,6 +82,7 @@ def _receipts_part(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
             rates[r["vat"]]["base_cents"] += r["base_cents"]
             rates[r["vat"]]["vat_cents"] += r["vat_cents"]
         exempt += totals["exempt_cents"]
+        nontaxable += totals.get("nontaxable_cents", 0)
         if data.get("reference"):
             refunds += 1
             refunds_cents += totals["total_cents"]
@@ -89,7 +90,8 @@ def _receipts_part(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
     total = sum(c["total_cents"] for c in cashiers.values())
     return {"receipts": len(rows), "total_cents": total, "cashiers": dict(cashiers),
             "methods": methods,
-            "rates": dict(rates), "exempt_cents": exempt, "refunds": refunds,
+            "rates": dict(rates), "exempt_cents": exempt, "nontaxable_cents": nontaxable,
+            "refunds": refunds,
             "refunds_cents": refunds_cents, "not_fiscalised": owed, "cash_net_cents": cash_net}
 
 

@@ -37,6 +37,8 @@ def closing_lines(report: dict[str, Any], width: int, closed_at: str) -> list[st
                          fmt_amount(part["vat_cents"]), width))
     if report["exempt_cents"]:
         out.append(_pair(" oproščeno", fmt_amount(report["exempt_cents"]), width))
+    if report.get("nontaxable_cents"):  # multi-purpose vouchers sold: no VAT rate
+        out.append(_pair(" ni predmet DDV", fmt_amount(report["nontaxable_cents"]), width))
     out += [rule, _pair("SKUPAJ", fmt_amount(report["total_cents"]), width),
             _pair(f"Vračila ({report['refunds']})", fmt_amount(report["refunds_cents"]), width),
             _pair("Začetni polog", fmt_amount(report["float_cents"]), width),

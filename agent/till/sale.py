@@ -15,9 +15,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from agent.pos.compose import computed_total_cents
 from agent.pos.errors import JobRejected
 from agent.pos.job import money_value, parse_job, quantity_value
-from agent.pos.money import euros
+from agent.pos.money import VatRate, euros
 from agent.till.cashiers import Session
-from agent.till.catalogue import Catalogue
+from agent.till.catalogue import Catalogue, Product
+from contracts.ticket_token import TicketKind
 
 Percent = Annotated[Decimal, Field(ge=0, le=100, max_digits=5, decimal_places=2)]
 
@@ -61,6 +62,15 @@ def parse_sale(raw: Any) -> TillSaleRequest:
         raise JobRejected("invalid_sale", "; ".join(parts)) from None
 
 
+def line_rate(product: Product) -> VatRate:
+    """A value voucher is a multi-purpose voucher: its sale is not subject to VAT (the
+    goods it is spent on are taxed then); a day ticket or entry voucher is single-purpose
+    and keeps the catalogue's rate (docs/pos.md, "Gift vouchers and VAT")."""
+    if product.ticket is not None and product.ticket.kind is TicketKind.VALUE_VOUCHER:
+        return VatRate.NOT_SUBJECT
+    return product.rate
+
+
 def _job_lines(req: TillSaleRequest, catalogue: Catalogue) -> list[dict[str, Any]]:
     lines = []
     for i, ln in enumerate(req.lines):
@@ -72,7 +82,7 @@ def _job_lines(req: TillSaleRequest, catalogue: Catalogue) -> list[dict[str, Any
         percent = ln.discount_percent or req.receipt_discount_percent
         line: dict[str, Any] = {"name": product.name, "quantity": str(ln.quantity),
                                 "unit_price": str(euros(product.price_cents)),
-                                "vat": product.rate.value}
+                                "vat": line_rate(product).value}
         if percent:
             line["discount_percent"] = str(percent)
         lines.append(line)

@@ -105,7 +105,10 @@ class Till:
         paid_total = sum(Decimal(p["amount"]) for p in job["payments"])
         change = to_cents(paid_total - Decimal(result.total))
         drawer = None
-        if req.payment.method == "cash" and self.drawer_kick and not result.duplicate:
+        # the drawer opens for cash taken, not for a sale a voucher paid in full
+        cash_taken = any(p["method"] == "cash" and Decimal(p["amount"]) > 0
+                         for p in job["payments"])
+        if cash_taken and self.drawer_kick and not result.duplicate:
             drawer = self.kick("sale " + result.invoice_id)
         self.display.paid(to_cents(Decimal(result.total)), change)
         return {"invoice_id": result.invoice_id, "total": result.total,

@@ -51,3 +51,28 @@ def test_partial_refunds_reference_the_original(furs: FursSimulator, make_pos: A
         pos.service.refund(refund("refund-0004", first.invoice_id, [{"line": 0, "quantity": "1"}]))
     with pytest.raises(UnknownReceipt):
         pos.service.refund(refund("refund-0005", "P1-BLAG1-99", [{"line": 0, "quantity": "1"}]))
+
+
+def test_a_voucher_not_subject_to_vat_is_refunded_as_such(furs: FursSimulator,
+                                                          make_pos: Any) -> None:
+    """A gift voucher sold as not subject to VAT (docs/pos.md, "Gift vouchers and VAT")
+    goes to NontaxableAmount, survives the store's JSON, and its refund is negative there."""
+    pos = make_pos(furs.url)
+    lines = [{"name": "Darilni bon 50 EUR", "quantity": "1", "unit_price": "50.00",
+              "vat": "not_subject"},
+             {"name": "Kava", "quantity": "1", "unit_price": "1.80", "vat": "9.5"}]
+    sale = pos.service.submit(job("sale-bon-0001", lines=lines,
+                                  payments=[{"method": "card", "amount": "51.80"}],
+                                  totals={"total": "51.80"}))
+    assert sale.total == "51.80"
+    sent = furs.received.invoices[-1]
+    # 1.80 at 9.5 %: VAT 1.80 * 9.5 / 109.5 = 0.156 -> 0.16, base 1.64
+    assert sent["TaxesPerSeller"] == [{"VAT": [{"TaxRate": 9.5, "TaxableAmount": 1.64,
+                                                "TaxAmount": 0.16}],
+                                       "NontaxableAmount": 50.00}]
+    paper = pos.printer.jobs[-1].payload.decode("cp852", "replace")
+    assert "50,00 N" in paper and "N ni predmet DDV" in paper
+    back = pos.service.refund(refund("refund-bon-1", sale.invoice_id,
+                                     [{"line": 0, "quantity": "1"}]))
+    assert back.total == "-50.00"
+    assert furs.received.invoices[-1]["TaxesPerSeller"] == [{"NontaxableAmount": -50.00}]

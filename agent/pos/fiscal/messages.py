@@ -77,6 +77,9 @@ def invoice_request(receipt: Receipt, *, subsequent: bool, sent_at: datetime) ->
         ]
     if totals.exempt_cents:
         seller["ExemptVATTaxableAmount"] = euros(totals.exempt_cents)
+    if totals.nontaxable_cents:
+        # not subject to VAT: a multi-purpose voucher sold (docs/pos.md)
+        seller["NontaxableAmount"] = euros(totals.nontaxable_cents)
     invoice: dict[str, Any] = {
         "TaxNumber": receipt.tax_number,
         "IssueDateTime": _stamp(receipt.issued_at),
