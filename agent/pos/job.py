@@ -96,6 +96,35 @@ class JobTotals(_Strict):
                                          description="stated VAT per rate, e.g. {\"22\": \"1.80\"}")
 
 
+# a ticket or voucher code (contracts/ticket_token.py): "ET1" + RFC 4648 base32 without
+# padding, 170 characters when the bridge signed it, 330 when a till did (version 11 QR)
+_TICKET_CODE_RE = re.compile(r"^ET1[A-Z2-7]{167,327}$")
+TICKET_CODE_LENGTHS = (170, 330)
+MAX_JOB_TICKETS = 5
+
+
+def ticket_code(value: Any) -> str:
+    if not isinstance(value, str) or not _TICKET_CODE_RE.match(value) \
+            or len(value) not in TICKET_CODE_LENGTHS:
+        # never echo the value: it may be a valid code a typo away
+        raise ValueError("is not a ticket code: \"ET1\" and base32 (A-Z, 2-7), 170 or 330 "
+                         "characters in all")
+    return value
+
+
+class JobTicket(_Strict):
+    """A ticket or voucher printed as a QR code under the receipt's FURS code. The POS
+    checks only its form (it has no key to verify it); gates and tills verify it."""
+
+    code: Annotated[str, BeforeValidator(ticket_code)]
+    label: str = Field(min_length=1, max_length=60)
+
+    def __repr__(self) -> str:  # the code is a bearer credential: never in a log
+        return f"JobTicket(label={self.label!r})"
+
+    __str__ = __repr__
+
+
 class PrintJobRequest(_Strict):
     idempotency_key: str = Field(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
     operator: JobOperator
@@ -105,6 +134,7 @@ class PrintJobRequest(_Strict):
     prices_include_vat: bool = True
     customer_vat_number: str | None = Field(default=None, min_length=1, max_length=20)
     note: str | None = Field(default=None, max_length=200)
+    tickets: list[JobTicket] = Field(default_factory=list, max_length=MAX_JOB_TICKETS)
 
 
 def parse_job(raw: Any) -> PrintJobRequest:

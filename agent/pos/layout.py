@@ -130,6 +130,28 @@ def furs_qr(data: str) -> QrRaster:
     return QrRaster(data, version=2, error="m", mask=QR_MASK)
 
 
+# a ticket or voucher code (contracts/ticket_token.py, "ET1" + base32: 170 characters when
+# the bridge signed it, 330 when a till did) fits a version 11 QR code at level M in
+# alphanumeric mode (61 x 61 modules, about 30 mm); the mask is fixed like the FURS code's
+# (scoring all 8 masks of a version 11 symbol costs ~45 ms; the tests decode the raster)
+TICKET_QR_VERSION = 11
+
+
+def ticket_qr(code: str) -> QrRaster:
+    """A ticket's code as its QR code: the one form the till and the POS job print."""
+    return QrRaster(code, version=TICKET_QR_VERSION, error="m", mask=QR_MASK)
+
+
+def ticket_blocks(tickets: Sequence[tuple[str, str]], width: int) -> list[Block]:
+    """Tickets a POS job asked to print, as (label, code): each under a rule with its
+    label, then its centred QR code."""
+    out: list[Block] = []
+    for label, code in tickets:
+        out += [Style(align="left"), Text(["-" * width, *textwrap.wrap(label, width)]),
+                Style(align="center"), ticket_qr(code), Text([""])]
+    return out
+
+
 def receipt_blocks(receipt: Receipt, issuer: Issuer, width: int, *, eor: str | None,
                    copy: int = 0, extra: Sequence[Block] = ()) -> list[Block]:
     """The receipt as blocks of the one ESC/POS renderer (drivers/escpos_render.py):

@@ -151,6 +151,35 @@ def store_key(conn: sqlite3.Connection, key: str, request_hash: str, invoice_id:
                  "VALUES (?, ?, ?, ?)", (key, request_hash, invoice_id, now_ms))
 
 
+# -- tickets printed with a receipt --------------------------------------------------------
+
+# the ticket codes a job asked to print (job.tickets), kept with their receipt so that a
+# print retried after a printer error and every reprint carry them; never in the receipt's
+# data (that is the pos.receipt event). Created here, not by a schema migration, like the
+# till's own tables: a device that never printed a ticket has an empty table.
+_TICKETS = ("CREATE TABLE IF NOT EXISTS pos_receipt_tickets (invoice_id TEXT NOT NULL, "
+            "seq INTEGER NOT NULL, label TEXT NOT NULL, code TEXT NOT NULL, "
+            "PRIMARY KEY (invoice_id, seq))")
+
+
+def create_tickets_table(conn: sqlite3.Connection) -> None:
+    conn.execute(_TICKETS)
+
+
+def insert_tickets(conn: sqlite3.Connection, invoice_id: str,
+                   tickets: list[tuple[str, str]]) -> None:
+    """(label, code) of each ticket, in the job's order."""
+    conn.executemany("INSERT INTO pos_receipt_tickets(invoice_id, seq, label, code) "
+                     "VALUES (?, ?, ?, ?)",
+                     [(invoice_id, i, label, code) for i, (label, code) in enumerate(tickets)])
+
+
+def tickets_of(conn: sqlite3.Connection, invoice_id: str) -> list[tuple[str, str]]:
+    rows = conn.execute("SELECT label, code FROM pos_receipt_tickets WHERE invoice_id = ? "
+                        "ORDER BY seq", (invoice_id,)).fetchall()
+    return [(str(r[0]), str(r[1])) for r in rows]
+
+
 # -- FURS queue ----------------------------------------------------------------------------
 
 

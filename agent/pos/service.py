@@ -31,7 +31,7 @@ from agent.pos.deadline import subsequent_deadline
 from agent.pos.errors import FursRejected, FursUnavailable, IdempotencyConflict, UnknownReceipt
 from agent.pos.fiscal.zoi import compute_zoi, local_time, qr_data
 from agent.pos.job import PrintJobRequest, parse_job
-from agent.pos.layout import Issuer, render
+from agent.pos.layout import Issuer, render, ticket_blocks
 from agent.pos.model import (
     FiscalState,
     InvoiceId,
@@ -102,7 +102,10 @@ def _ms(at: datetime) -> int:
 
 
 def request_hash(job: PrintJobRequest) -> str:
-    body = json.dumps(job.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    dumped = job.model_dump(mode="json")
+    if not dumped["tickets"]:
+        del dumped["tickets"]  # a job without tickets hashes as it did before they existed
+    body = json.dumps(dumped, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -125,6 +128,8 @@ class ReceiptService:
         self.on_furs_back: Callable[[], None] | None = None
         # set by the till: what is printed with a receipt after its FURS code
         self.attachments: Attachments | None = None
+        with self.store.transaction() as conn:
+            rs.create_tickets_table(conn)
 
     # -- the sale --------------------------------------------------------------------------
 
@@ -134,7 +139,16 @@ class ReceiptService:
         job = parse_job(raw)
         digest = request_hash(job)
         sale = compose(job)
-        return self._issue(job.idempotency_key, digest, lambda _conn: sale, with_receipt)
+        printed = [(t.label, t.code) for t in job.tickets]
+
+        def also(conn: sqlite3.Connection, invoice_id: str, now: datetime) -> None:
+            # the job's ticket codes, stored with the receipt (for printing and reprints)
+            rs.insert_tickets(conn, invoice_id, printed)
+            if with_receipt is not None:
+                with_receipt(conn, invoice_id, now)
+
+        return self._issue(job.idempotency_key, digest, lambda _conn: sale,
+                           also if printed else with_receipt)
 
     def refund(self, raw: Any, with_receipt: WithReceipt | None = None) -> ReceiptResult:
         """A refund receipt for lines of an earlier receipt of this device (partial or
@@ -346,7 +360,11 @@ class ReceiptService:
                 rs.next_copy(conn, invoice_id, _ms(self.clock()))
 
     def _attached(self, invoice_id: str) -> Sequence[Block]:
-        return () if self.attachments is None else self.attachments(invoice_id)
+        """Printed after the FURS code: the job's tickets, then the till's."""
+        with self.store.lock:
+            printed = rs.tickets_of(self.store.conn, invoice_id)
+        till = () if self.attachments is None else self.attachments(invoice_id)
+        return [*ticket_blocks(printed, self.pos.columns), *till]
 
     def print_pending(self) -> int:
         with self.store.lock:

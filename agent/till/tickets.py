@@ -26,7 +26,7 @@ from datetime import datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from agent.pos.fiscal.zoi import LJUBLJANA, local_time
-from agent.pos.layout import QR_MASK
+from agent.pos.layout import ticket_qr
 from agent.pos.money import fmt_amount
 from agent.pos.refund import RefundRequest
 from agent.store.local_store import LocalStore
@@ -36,13 +36,9 @@ from agent.till.sale import TillSaleRequest
 from agent.till.ticket_issuer import TicketIssuer, TicketsUnavailable
 from contracts.ticket_events import TICKET_ISSUED, TICKET_VOIDED, TicketIssued, TicketVoided
 from contracts.ticket_token import TicketKind
-from drivers.escpos_render import Block, QrRaster, Style, Text
+from drivers.escpos_render import Block, Style, Text
 
 MAX_TICKETS_PER_SALE = 50
-# a till-issued code (330 characters) fits a version 11 QR code at level M; the mask is
-# fixed like the FURS code's (layout.QR_MASK: scoring all 8 masks of a version 11 symbol
-# costs ~45 ms; every mask is a valid symbol, the tests decode the printed raster)
-TICKET_QR_VERSION = 11
 
 _TABLE = ("CREATE TABLE IF NOT EXISTS till_tickets (invoice_id TEXT NOT NULL, seq INTEGER "
           "NOT NULL, ticket_id TEXT NOT NULL UNIQUE, name TEXT NOT NULL, kind INTEGER NOT "
@@ -168,7 +164,7 @@ class TillTickets:
                                                           value_cents),
                           f"Velja do vključno {until}, na tej lokaciji."]),
                     Style(align="center"),
-                    QrRaster(code, version=TICKET_QR_VERSION, error="m", mask=QR_MASK),
+                    ticket_qr(code),
                     Text([""])]
         return out
 

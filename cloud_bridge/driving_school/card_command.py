@@ -28,9 +28,11 @@ class Publisher(Protocol):
 
 def send_command(engine: Engine, publisher: Publisher, prefix: str, tenant: str,
                  device: str, name: str, args: dict[str, Any],
-                 lifetimes: CommandLifetimes | None = None) -> str:
+                 lifetimes: CommandLifetimes | None = None,
+                 stored_args: dict[str, Any] | None = None) -> str:
     """Store the command in ``commands`` (its result is looked up by request id), then
-    publish it; the request id."""
+    publish it; the request id. ``stored_args`` replaces what is stored of ``args`` when
+    they carry a secret the device needs but the table must not keep (a ticket's code)."""
     request_id = str(uuid.uuid4())
     now = int(time.time() * 1000)
     expires_at = (lifetimes or CommandLifetimes()).expires_at_ms(name, now)
@@ -39,7 +41,8 @@ def send_command(engine: Engine, publisher: Publisher, prefix: str, tenant: str,
         raise ValueError(f"the {name} command is too large for one message")
     with write_tx(engine) as conn:
         conn.execute(insert(commands).values(
-            request_id=request_id, tenant=tenant, device=device, name=name, args=args,
+            request_id=request_id, tenant=tenant, device=device, name=name,
+            args=args if stored_args is None else stored_args,
             sent_at=now, expires_at=expires_at))
     publisher.publish(DeviceTopics(prefix, tenant, device).cmd(name), payload)
     return request_id

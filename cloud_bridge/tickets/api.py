@@ -94,7 +94,7 @@ def get_ticket(tenant: Tenant, ticket_id: TicketId, ctx: Ctx) -> dict[str, Any]:
 def sell(tenant: Tenant, ticket_id: TicketId, body: SellIn, ctx: Ctx) -> dict[str, Any]:
     request_id = sell_on_pos(ctx.engine, ctx.publisher, ctx.prefix, tenant, ticket_id,
                              body.device, body.model_dump(exclude={"device"}),
-                             ctx.command_lifetimes)
+                             ctx.keys.get(tenant).signing_key, ctx.command_lifetimes)
     return {"request_id": request_id, "device": body.device}
 
 

@@ -158,7 +158,8 @@ async def sell_ticket(request: Request, ticket_id: TicketId, staff: Clerk,
     try:
         request_id = sell_on_pos(ctx.engine, ctx.publisher, ctx.prefix, staff.tenant,
                                  ticket_id, parsed.device,
-                                 parsed.model_dump(exclude={"device"}), ctx.command_lifetimes)
+                                 parsed.model_dump(exclude={"device"}),
+                                 ctx.keys.get(staff.tenant).signing_key, ctx.command_lifetimes)
     except NotFound:
         raise HTTPException(404, "no such ticket") from None
     except Conflict:

@@ -134,3 +134,31 @@ def test_secrets_never_reach_the_log(furs: FursSimulator, make_pos: Any, furs_pk
     assert furs_pki.password().decode() not in text
     assert "PRIVATE KEY" not in text and TOKEN not in text
     assert "87654321" not in json.dumps([e.data for e in pos.outbox.pending(limit=100)])
+
+
+_CODE = "ET1" + "A" * 167  # the form of a bridge-signed code (its signature is not checked)
+
+
+@pytest.mark.parametrize(("tickets", "field"), [
+    ([{"code": "ET1" + "a" * 167, "label": "Vstopnica"}], "tickets.0.code"),  # not base32
+    ([{"code": "ET1" + "A" * 100, "label": "Vstopnica"}], "tickets.0.code"),  # length
+    ([{"code": "ET2" + "A" * 167, "label": "Vstopnica"}], "tickets.0.code"),  # not ET1
+    ([{"code": 170, "label": "Vstopnica"}], "tickets.0.code"),
+    ([{"code": _CODE, "label": ""}], "tickets.0.label"),
+    ([{"code": _CODE, "label": "x", "note": "y"}], "tickets.0.note"),
+    ([{"code": _CODE, "label": "x"}] * 6, "tickets"),  # at most 5 on one receipt
+])
+def test_a_job_with_a_malformed_ticket_is_refused_saying_which(
+        api: Any, caplog: pytest.LogCaptureFixture, tickets: list[dict[str, Any]],
+        field: str) -> None:
+    caplog.set_level(logging.DEBUG)
+    r = httpx.post(f"{api.base}/pos/v1/receipts", json=job(tickets=tickets), headers=AUTH)
+    assert r.status_code == 422 and r.json()["error"] == "invalid_job"
+    message = r.json()["message"]
+    assert message.startswith(f"{field}: ")
+    code = tickets[0]["code"]
+    if field == "tickets.0.code":
+        assert "ticket code" in message and (not isinstance(code, str) or code not in message)
+    if isinstance(code, str):
+        assert code not in caplog.text  # never in a log either
+    assert api.printer.jobs == [] and api.last_number() == 0 and api.events("pos.receipt") == []
