@@ -56,7 +56,8 @@ class JobLine(_Strict):
     name: str = Field(min_length=1, max_length=100)
     quantity: Quantity
     unit_price: Money
-    vat: str = Field(min_length=1, max_length=16, description="22, 9.5, 5 or exempt")
+    vat: str = Field(min_length=1, max_length=16,
+                     description="22, 9.5, 5, exempt or not_subject (a multi-purpose voucher)")
     discount: Money | None = None
     discount_percent: Annotated[Decimal, Field(ge=0, le=100, max_digits=5,
                                                decimal_places=2)] | None = None

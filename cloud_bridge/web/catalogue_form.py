@@ -21,6 +21,7 @@ CATEGORY_MAX = 40
 BARCODE_PATTERN = r"^[0-9A-Za-z]{4,32}$"
 PRICE_MAX_CENTS = 100_000_00  # 100.000,00 €
 EXEMPT = N_("exempt")
+NOT_SUBJECT = N_("not subject to VAT")  # a multi-purpose voucher's sale (docs/pos.md)
 
 
 TICKET_KINDS = (("", N_("Not a ticket")), ("day", N_("Day ticket or pass")),
@@ -40,7 +41,15 @@ def _whole(value: str, low: int, high: int) -> int:
 
 
 def vat_label(rate: str) -> str:
-    return _(EXEMPT) if rate == "exempt" else f"{format_number(Decimal(rate))} %"
+    """A receipt line's or product's VAT as staff read it: "9,5 %", "oproščeno", …"""
+    if rate == "exempt":
+        return _(EXEMPT)
+    if rate == "not_subject":
+        return _(NOT_SUBJECT)
+    try:
+        return f"{format_number(Decimal(rate))} %"
+    except ArithmeticError:  # a code from a newer device: shown as it came
+        return rate
 
 
 def vat_options() -> list[tuple[str, str]]:

@@ -14,6 +14,7 @@ from cloud_bridge.api_models import ID_PATTERN
 from cloud_bridge.db_schema import events, read_tx, write_tx
 from cloud_bridge.web import audit
 from cloud_bridge.web.auth import Staff
+from cloud_bridge.web.catalogue_form import vat_label
 from cloud_bridge.web.deps import Ctx
 from cloud_bridge.web.device_commands import command_message, recent_commands, record_command
 from cloud_bridge.web.guards import need, route_meta
@@ -127,7 +128,7 @@ def receipt(request: Request, staff: Viewer, ctx: Ctx, device: Device,
                     if c["name"] == "reprint" and c["args"].get("invoice_id") == invoice]
     fiscal = fiscal_state(row["data"], outcomes.get((device, invoice)), now_iso())
     return render(request, "receipt.html", staff, r=row, d=row["data"], fiscal=fiscal,
-                  payment_methods=PAYMENT_METHODS,
+                  payment_methods=PAYMENT_METHODS, vat_label=vat_label,
                   reprints=reprints,
                   notice=_("Reprint sent to the device.") if notice == "reprint-sent" else "")
 
