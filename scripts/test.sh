@@ -7,6 +7,6 @@ scripts/setup.sh
 .venv/bin/lint-imports  # the layers and the pure contracts ([tool.importlinter])
 .venv/bin/mypy  # --strict on every product package ([tool.mypy])
 mkdir -p test-artifacts
-# two workers (pytest-xdist): test files are grouped so that those sharing a machine-wide
-# resource run on one worker (tests/conftest.py); EDGE_TEST_WORKERS=0 runs in one process
-.venv/bin/python -m pytest -q -n "${EDGE_TEST_WORKERS:-2}" --dist loadgroup "$@"
+# two workers (pytest-xdist), a test file each at a time (module fixtures set up once); tests
+# sharing something machine-wide take turns (tests/machine_lock.py); EDGE_TEST_WORKERS=0: one process
+.venv/bin/python -m pytest -q -n "${EDGE_TEST_WORKERS:-2}" --dist loadfile "$@"

@@ -29,36 +29,9 @@ def _is_browser_test_on_postgresql(item: pytest.Item) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "browser_on_postgresql: a browser test that also "
                             "runs on PostgreSQL")
-    config.addinivalue_line("markers", "xdist_group(name): tests that run on one "
-                            "pytest-xdist worker")
-
-
-# scripts/test.sh runs the suite on two pytest-xdist workers with --dist loadgroup. Each
-# test file is one group (its module fixtures: a broker cluster, a browser, are set up
-# once), and files that share something of the machine's that only one test may use at a
-# time run on one worker, one after the other:
-# - pcscd serves the fixed socket /run/pcscd/pcscd.comm (tests/drivers/pcsc_peer.py);
-# - the package tests install the .deb on this machine, and the systemd test boots on an
-#   overlay of this machine's root (an install under it would change its lower layer).
-MACHINE_WIDE_GROUPS = {
-    "pcscd": ("tests/drivers/test_pcsc_reader.py", "tests/drivers/test_phone_nfc.py",
-              "tests/drivers/test_readers_in_agent.py"),
-    "host-packages": ("tests/packaging/",),
-}
-
-
-def _xdist_group(item: pytest.Item) -> str:
-    path = Path(str(item.path)).resolve().relative_to(Path(__file__).resolve().parent.parent)
-    for group, prefixes in MACHINE_WIDE_GROUPS.items():
-        if path.as_posix().startswith(prefixes):
-            return group
-    return path.as_posix()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(_xdist_group(item)))
     if BROWSER_ALL_DBS:
         return
     dropped = [item for item in items if _is_browser_test_on_postgresql(item)]

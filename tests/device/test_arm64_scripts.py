@@ -22,7 +22,7 @@ EMULATION = ROOT / "scripts" / "arm64_emulation.sh"
 @pytest.mark.slow
 def test_guest_measure_reports_real_figures(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, str(MEASURE), "--workdir", str(tmp_path),
-                           "--taps", "3", "--members", "10"],
+                           "--taps", "3", "--members", "20"],
                           capture_output=True, text=True, timeout=240, check=False)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
@@ -45,7 +45,9 @@ def test_guest_measure_refuses_too_few_members(tmp_path: Path) -> None:
                            "--taps", "5", "--members", "3"],
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 1
-    assert done.stderr.strip() == "--taps must be ≥ 1 and --members ≥ taps + 1"
+    assert done.stderr.strip() == ("--taps must be ≥ 1 and --members ≥ 5 × taps (every "
+                                   "fifth synthetic member has a plain membership; those "
+                                   "are tapped)")
 
 
 @pytest.mark.parametrize("args", [["--taps", "x"], ["--smp", "0"], ["--bogus"]])

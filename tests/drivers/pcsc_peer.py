@@ -29,6 +29,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.machine_lock import MachineLock
+
 PCSCD = shutil.which("pcscd") or ("/usr/sbin/pcscd" if Path("/usr/sbin/pcscd").exists() else None)
 VPCD_LIB = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
 PID_FILE = Path("/run/pcscd/pcscd.pid")
@@ -122,6 +124,9 @@ class PcscPeer:
             pytest.skip("pcscd is not installed (apt-get install pcscd; scripts/setup.sh)")
         if not VPCD_LIB.exists():
             pytest.skip(f"{VPCD_LIB} missing (apt-get install vsmartcard-vpcd)")
+        # one pcscd on the machine at a time, across the test workers (released by close)
+        self._machine = MachineLock("pcscd")
+        self._machine.acquire()
         self.folder = folder
         self.port = _free_port_pair()
         conf = folder / "reader.conf.d"
@@ -170,9 +175,12 @@ class PcscPeer:
         return card
 
     def close(self) -> None:
-        for card in self.cards:
-            card.remove()
-        self.stop()
+        try:
+            for card in self.cards:
+                card.remove()
+            self.stop()
+        finally:
+            self._machine.release()
 
     def log_text(self) -> str:
         path = self.folder / "pcscd.log"

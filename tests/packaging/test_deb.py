@@ -49,7 +49,7 @@ NOT_OURS = ("/var/lib/postgresql/", "/var/lib/mosquitto/", "/var/lib/apt/lists/"
 
 pytestmark = pytest.mark.slow
 needs_root_dpkg = [
-    pytest.mark.timeout(600),
+    pytest.mark.timeout(900),  # may wait for the other worker (tests/machine_lock.py)
     pytest.mark.skipif(os.geteuid() != 0, reason="dpkg -i needs root: run the suite as root "
                        "(CI does) to test the Debian package"),
     pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="not a Debian machine "

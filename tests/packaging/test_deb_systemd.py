@@ -19,7 +19,8 @@ import pytest
 from tests.packaging.conftest import Builds
 from tests.systemd_namespace import BootedSystemd, booted_systemd, can_boot, wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+# 900 s: it may wait for the other worker's build and package test (tests/machine_lock.py)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 POLKITD = Path("/usr/lib/polkit-1/polkitd")
 USER = "edge-agent"
 # a provisioned device with simulated peripherals (no bridge: it runs offline)
