@@ -15,7 +15,7 @@ from tests.till.conftest import ANA_TAX, BORIS_TAX, TillDevice
 JOURNEY = "journey-till"
 
 
-def _wait(check: Callable[[], bool], timeout: float = 10.0) -> None:
+def _wait(check: Callable[[], bool], timeout: float = 30.0) -> None:  # busy CI: generous
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, "timed out"

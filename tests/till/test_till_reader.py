@@ -41,7 +41,7 @@ BORIS_UID = "04A1B2C3D4E5F6"
 STRANGER_UID = "04FFEEDDCCBBAA"
 
 
-def _wait(cond: Callable[[], Any], timeout: float = 5.0) -> Any:
+def _wait(cond: Callable[[], Any], timeout: float = 20.0) -> Any:  # busy CI: generous
     deadline = time.monotonic() + timeout
     while True:
         found = cond()
