@@ -36,15 +36,13 @@ from sqlalchemy import Connection, Engine, func, select, update
 from cloud_bridge import change_log, cursor, quarantine
 from cloud_bridge.change_log import Entry
 from cloud_bridge.db_schema import (
-    dialect_insert,
     entitlement_uses,
     entitlements,
-    events,
     insert_ignore,
     is_sqlite,
     write_tx,
 )
-from cloud_bridge.partitions import PartitionKeeper, event_keys, horizon, month_of
+from cloud_bridge.partitions import PartitionKeeper, horizon, store_events
 from cloud_bridge.quarantine import Refusal
 from cloud_bridge.records import entitlement_record
 from cloud_bridge.tickets.ingest import record_ticket_events
@@ -112,7 +110,7 @@ class Ingestor:
                           | {(r.tenant, r.device) for r in refused if r.settles})
             created: set[str] = set()
             if rows:  # a duplicate (tenant, device, seq) is ignored; a reused id is not
-                created = self._store_events(conn, rows)
+                created = store_events(conn, rows, self.keeper)
             quarantine.record(conn, refused)
             entries: list[Entry] = []
             if uses:
@@ -126,25 +124,6 @@ class Ingestor:
         if not self.sqlite:
             acks = self.advance(keys)
         return IngestResult(acks, entries, len(rows), refused)
-
-    def _store_events(self, conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
-        """Store the new rows; returns the month partitions made in this transaction."""
-        if self.keeper is None:
-            conn.execute(dialect_insert(conn, events).on_conflict_do_nothing(
-                index_elements=["tenant", "device", "seq"]), rows)
-            return set()
-        # PostgreSQL: the ledger decides what is new (its unique (tenant, id) refuses a
-        # reused id), and only the new events go into their month's partition
-        created = self.keeper.ensure(conn, {month_of(r["ts"]) for r in rows})
-        new = {tuple(k) for k in conn.execute(
-            dialect_insert(conn, event_keys).on_conflict_do_nothing(
-                index_elements=["tenant", "device", "seq"])
-            .returning(event_keys.c.tenant, event_keys.c.device, event_keys.c.seq),
-            [{k: r[k] for k in ("tenant", "device", "seq", "id", "ts")} for r in rows])}
-        fresh = [r for r in rows if (r["tenant"], r["device"], r["seq"]) in new]
-        if fresh:
-            conn.execute(events.insert(), fresh)
-        return created
 
     def _before_horizon(self, conn: Connection, evs: list[EventIn]
                         ) -> tuple[list[EventIn], list[Refusal]]:

@@ -26,6 +26,7 @@ import re
 import threading
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -40,7 +41,14 @@ from sqlalchemy import (
     select,
 )
 
-from cloud_bridge.db_schema import EVENT_ID_INDEX, events, is_sqlite, lock_schema, write_tx
+from cloud_bridge.db_schema import (
+    EVENT_ID_INDEX,
+    dialect_insert,
+    events,
+    is_sqlite,
+    lock_schema,
+    write_tx,
+)
 
 log = logging.getLogger(__name__)
 
@@ -257,6 +265,32 @@ class PartitionKeeper:
         """After retention dropped months (a test, or a CLI in the same process)."""
         with self._lock:
             self._known.clear()
+
+
+def store_events(conn: Connection, rows: list[dict[str, Any]],
+                 keeper: PartitionKeeper | None) -> set[str]:
+    """Store the rows that are new by (tenant, device, seq) — device events from ingest,
+    the bridge's own phone punches — in the caller's transaction; returns the month
+    partitions that exist once it commits (for ``keeper.committed``). ``keeper`` None:
+    SQLite, one unpartitioned table."""
+    if keeper is None:
+        conn.execute(dialect_insert(conn, events).on_conflict_do_nothing(
+            index_elements=["tenant", "device", "seq"]), rows)
+        return set()
+    # PostgreSQL: the ledger decides what is new (its unique (tenant, id) refuses a
+    # reused id), and only the new events go into their month's partition, made first
+    # when missing (never into events_default, which would stop that month's partition
+    # from being made)
+    created = keeper.ensure(conn, {month_of(r["ts"]) for r in rows})
+    new = {tuple(k) for k in conn.execute(
+        dialect_insert(conn, event_keys).on_conflict_do_nothing(
+            index_elements=["tenant", "device", "seq"])
+        .returning(event_keys.c.tenant, event_keys.c.device, event_keys.c.seq),
+        [{k: r[k] for k in ("tenant", "device", "seq", "id", "ts")} for r in rows])}
+    fresh = [r for r in rows if (r["tenant"], r["device"], r["seq"]) in new]
+    if fresh:
+        conn.execute(events.insert(), fresh)
+    return created
 
 
 # -- retention -----------------------------------------------------------------------------

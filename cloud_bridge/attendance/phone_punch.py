@@ -36,7 +36,7 @@ from cloud_bridge.attendance.phone_enrolment import PhoneUser
 from cloud_bridge.attendance.schema import geofences, punch_locations
 from cloud_bridge.db_schema import events, is_sqlite
 from cloud_bridge.errors import Forbidden, Invalid
-from cloud_bridge.partitions import PartitionKeeper, event_keys, month_of
+from cloud_bridge.partitions import PartitionKeeper, store_events
 from contracts.punch_chain import GENESIS, HEAD_EVENT, PUNCH_EVENT, punch_hash, sign_head
 from contracts.punch_types import PunchType
 
@@ -121,9 +121,7 @@ _EXISTING = select(events.c.seq, events.c.ts, events.c.data).where(
 _TIP = (select(events.c.seq, events.c.data).where(events.c.tenant == bindparam("tenant"),
                                                   events.c.device == bindparam("device"))
         .order_by(events.c.seq.desc()).limit(1))
-_ADD_EVENTS = insert(events)
 _ADD_LOCATION = insert(punch_locations)
-_ADD_KEYS = insert(event_keys)
 _CHAIN_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 
 
@@ -212,7 +210,11 @@ def record_phone_punch(conn: Connection, user: PhoneUser, punch: PhonePunch,
     if head_key is not None:
         rows.append(_signed_head(user.tenant, device, seq, ts, data["hash"], head_key,
                                  received))
-    months = _store_rows(conn, rows, keeper)
+    if keeper is None and not is_sqlite(conn):
+        keeper = PartitionKeeper(conn.engine)
+    # as ingest stores a device's events: on PostgreSQL into the month's partition with
+    # the punch's keys in the ledger (the chain lock above makes each one new)
+    months = frozenset(store_events(conn, rows, keeper))
     if punch.position is not None:
         days = fence.retention_days if fence else DEFAULT_RETENTION_DAYS
         conn.execute(_ADD_LOCATION, {
@@ -230,23 +232,6 @@ def _lock_chain(conn: Connection, tenant: str, device: str) -> None:
     partitioned events having no unique (tenant, device, seq), fork the chain."""
     if not is_sqlite(conn):
         conn.execute(_CHAIN_LOCK, {"key": f"edge-suite/phone-chain/{tenant}/{device}"})
-
-
-def _store_rows(conn: Connection, rows: list[dict[str, Any]],
-                keeper: PartitionKeeper | None) -> frozenset[str]:
-    """Insert the punch (and its head) as ingest stores a device's events: on PostgreSQL
-    into the month's partition, made first when missing (never into events_default, which
-    would stop that month's partition from being made), with their keys in the ledger
-    (cloud_bridge/partitions.py). Returns the months that exist once this commits."""
-    if is_sqlite(conn):
-        conn.execute(_ADD_EVENTS, rows)
-        return frozenset()
-    keeper = keeper or PartitionKeeper(conn.engine)
-    months = keeper.ensure(conn, {month_of(r["ts"]) for r in rows})
-    conn.execute(_ADD_KEYS, [{k: r[k] for k in ("tenant", "device", "seq", "id", "ts")}
-                             for r in rows])
-    conn.execute(_ADD_EVENTS, rows)
-    return frozenset(months)
 
 
 def _signed_head(tenant: str, device: str, punch_seq: int, ts: str, head_hash: str,
