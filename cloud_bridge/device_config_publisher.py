@@ -12,15 +12,13 @@ messages when it restarts).
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from cloud_bridge.db_schema import read_tx
 from cloud_bridge.device_configs import get_desired, latest_versions
-from cloud_bridge.republish_loop import run_republisher
-from cloud_bridge.tenant_keys import TenantKeyError, TenantKeyStore
+from cloud_bridge.republish_loop import VersionRepublisher
+from cloud_bridge.tenant_keys import TenantKeyStore
 from cloud_bridge.version_advert import RetainedPublisher
 from contracts.remote_config import desired_payload
 from contracts.signed_envelope import sign_payload
@@ -31,51 +29,32 @@ log = logging.getLogger(__name__)
 REFRESH_S = 2.0
 
 
-class DesiredConfigPublisher:
+class DesiredConfigPublisher(VersionRepublisher[tuple[str, str]]):
+    what = "desired config"
+
     def __init__(self, engine: Engine, keys: TenantKeyStore, publisher: RetainedPublisher,
                  prefix: str, *, refresh_s: float = REFRESH_S) -> None:
-        self.engine = engine
+        super().__init__(engine, refresh_s)
         self.keys = keys
         self.publisher = publisher
         self.prefix = prefix
-        self.refresh_s = refresh_s
-        self._published: dict[tuple[str, str], int] = {}
 
-    def refresh(self, *, force: bool = False) -> int:
-        """Publish every device's newest version that this process has not published
-        (every one when ``force``); returns how many went out."""
-        with read_tx(self.engine) as conn:
-            wanted = latest_versions(conn)
-        sent = 0
-        for (tenant, device), version in sorted(wanted.items()):
-            if not force and self._published.get((tenant, device)) == version:
-                continue
-            if self._publish(tenant, device, version):
-                sent += 1
-        return sent
+    def latest(self, conn: Connection) -> dict[tuple[str, str], int]:
+        return latest_versions(conn)
 
-    def _publish(self, tenant: str, device: str, version: int) -> bool:
+    def label(self, key: tuple[str, str]) -> str:
+        return "/".join(key)
+
+    def send(self, key: tuple[str, str], version: int) -> bool:
+        tenant, device = key
         with read_tx(self.engine) as conn:
             desired = get_desired(conn, tenant, device, version)
         if desired is None:
             return False
-        try:
-            signing_key = self.keys.get(tenant).signing_key
-        except TenantKeyError as exc:
-            log.error("desired config %d of %s/%s not sent: %s", version, tenant, device, exc)
-            self._published[(tenant, device)] = version  # said once, not every refresh
-            return False
+        signing_key = self.keys.get(tenant).signing_key  # TenantKeyError: the base says it
         payload = sign_payload(signing_key, desired_payload(
             tenant, device, version, desired.created_ms, desired.config))
         self.publisher.publish(device_config_topic(self.prefix, tenant, device), payload,
                                retain=True)
-        self._published[(tenant, device)] = version
         log.info("desired config %d of %s/%s published", version, tenant, device)
         return True
-
-    def run(self, stop: threading.Event, generation: Callable[[], int],
-            connected: threading.Event) -> None:
-        """Thread body: everything after each new broker connection, changes every
-        ``refresh_s``."""
-        run_republisher(stop, generation, connected, lambda full: self.refresh(force=full),
-                        refresh_s=self.refresh_s, what="desired configs")
