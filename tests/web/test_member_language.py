@@ -18,6 +18,7 @@ from cloud_bridge.membership_ops import create_entitlement, create_member
 from cloud_bridge.notifications import Notifier, mailer_from_url
 from cloud_bridge.waiver_notices import waiver_to_sign
 from cloud_bridge.waivers import ensure_waiver_schema, publish
+from tests.outbox_isolation import set_aside_other_tenants
 from tests.smtp_server import SmtpServer
 from tests.web.conftest import WebSite
 from tests.web.seed import ok_redirect
@@ -71,6 +72,7 @@ def test_notices_are_written_in_each_members_language(
                 member_id=member_id, kind="membership",
                 valid_from=int((NOW - timedelta(days=20)).timestamp()),
                 valid_to=int((NOW + timedelta(days=3)).timestamp())))
+    set_aside_other_tenants(site.engine, site.tenants)
     notifier = Notifier(site.engine, mailer_from_url(smtp_server.url()), None)
 
     assert sweep(site.engine, notifier, NOW) == 2

@@ -35,6 +35,7 @@ from cloud_bridge.notifications.outbox import outbox as notification_outbox
 from cloud_bridge.waiver_notices import waiver_to_sign
 from cloud_bridge.waivers import ensure_waiver_schema, publish
 from cloud_bridge.wire import EventBatch
+from tests.outbox_isolation import set_aside_other_tenants
 from tests.smtp_server import SmtpServer
 from tests.web.conftest import WebSite
 
@@ -75,6 +76,7 @@ def _outbox(engine, tenant: str) -> list[tuple[str, str, str]]:  # type: ignore[
 @pytest.fixture
 def notifier(site: WebSite, smtp_server: SmtpServer, tmp_path: Path) -> Notifier:
     ensure_member_notice_schema(site.engine)
+    set_aside_other_tenants(site.engine, site.tenants)
     return Notifier(site.engine, mailer_from_url(smtp_server.url()),
                     sms_from_url(f"file://{tmp_path / 'sms.jsonl'}"))
 

@@ -10,6 +10,7 @@ from cloud_bridge.membership_ops import create_member
 from cloud_bridge.notifications import Notifier, mailer_from_url
 from cloud_bridge.waiver_notices import KIND, ensure_optout_schema, opt_out, waiver_to_sign
 from cloud_bridge.waivers import ensure_waiver_schema, publish
+from tests.outbox_isolation import set_aside_other_tenants
 from tests.smtp_server import SmtpServer
 from tests.web.conftest import WebSite
 
@@ -26,6 +27,7 @@ def test_a_new_waiver_version_is_mailed_once_to_who_has_not_opted_out(
         create_member(conn, tenant, MemberIn(first_name="Cene"))  # no address
         create_member(conn, other, MemberIn(first_name="Eva", email="eva@example.si"))
         opt_out(conn, tenant, quiet, KIND)
+    set_aside_other_tenants(site.engine, site.tenants)
     notifier = Notifier(site.engine, mailer_from_url(smtp_server.url()), None)
     version, _failed = publish(site.engine, tenant, "Izjava", "Vadim na lastno odgovornost.",
                                by="test")
